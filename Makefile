@@ -1,0 +1,57 @@
+# cpekit — top-level tasks. `make demo` and `make test` work on a fresh
+# Debian 12 machine that has only the Rust toolchain: missing system
+# packages are installed with apt-get first (as root, or through sudo).
+
+CARGO ?= cargo
+# openssl: interop tests for PKCS#7. The XML-DSig/agent tooling is listed now
+# so later crates build on the same machine set-up.
+DEB_PACKAGES ?= openssl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils
+DEMO_DIR := target/demo
+
+.PHONY: all deps build test demo man fuzz bench-verify keys clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "error: need root (or sudo) to apt-get install:$$missing" >&2; exit 1; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --release --locked
+
+test: deps
+	$(CARGO) test --workspace --locked
+
+# Build a sample package from testdata/, sign it with the TEST key, inspect
+# and verify it.
+demo: build
+	@mkdir -p $(DEMO_DIR)
+	target/release/cpekit package build --manifest testdata/demo/manifest.toml \
+	    --key testdata/keys/signer.key --cert testdata/keys/signer.pem -o $(DEMO_DIR)/demo.pkg
+	target/release/cpekit package inspect $(DEMO_DIR)/demo.pkg
+	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
+
+# Regenerate man pages (a test fails when they are stale).
+man:
+	$(CARGO) run --quiet -- generate-man man
+
+# Regenerate the TEST-ONLY keys and certificates.
+keys: deps
+	testdata/gen-keys.sh
+
+fuzz:
+	scripts/fuzz-package
+
+bench-verify: deps
+	scripts/bench-verify
+
+clean:
+	$(CARGO) clean

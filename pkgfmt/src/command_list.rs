@@ -1,0 +1,126 @@
+//! E.4: the command list as a whole — a sequence of TLVs, terminated by
+//! the end of the list or by an End command (E.4.2).
+
+use crate::command::{read_tlv, Command, TLV_LEN};
+use crate::error::{ParseError, ParseErrorKind};
+
+/// The decoded command list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommandList {
+    pub commands: Vec<Command>,
+    /// Bytes after an End command. E.4.2: the recipient "MUST stop parsing
+    /// the remainder", so they are not interpreted, only kept so that the
+    /// list re-encodes to the same bytes.
+    pub trailer: Vec<u8>,
+}
+
+impl CommandList {
+    pub fn new(commands: Vec<Command>) -> Self {
+        CommandList { commands, trailer: Vec::new() }
+    }
+
+    /// Strictly parse exactly `bytes` as a command list. `base` is the
+    /// absolute offset of the list in the package, used in errors.
+    pub fn parse(bytes: &[u8], base: u64) -> Result<CommandList, ParseError> {
+        let mut commands = Vec::new();
+        let mut pos = 0usize;
+        while pos < bytes.len() {
+            let index = commands.len();
+            let remaining = bytes.len() - pos;
+            let err = |rel: usize, kind, kind_code: Option<u32>| ParseError {
+                offset: base + rel as u64,
+                command_index: Some(index),
+                command_type: kind_code,
+                kind,
+            };
+            if remaining < TLV_LEN {
+                return Err(err(
+                    bytes.len(),
+                    ParseErrorKind::Truncated {
+                        what: "command Type/Length",
+                        needed: TLV_LEN as u64,
+                        available: remaining as u64,
+                    },
+                    None,
+                ));
+            }
+            let tlv = read_tlv(&bytes[pos..pos + TLV_LEN]);
+            let value_start = pos + TLV_LEN;
+            let value_room = (bytes.len() - value_start) as u32;
+            if tlv.length > value_room {
+                return Err(err(
+                    pos + 4,
+                    ParseErrorKind::CommandOverrun { length: tlv.length, remaining: value_room },
+                    Some(tlv.kind),
+                ));
+            }
+            let value = &bytes[value_start..value_start + tlv.length as usize];
+            let cmd = Command::decode(tlv.kind, value)
+                .map_err(|(rel, kind)| err(value_start + rel as usize, kind, Some(tlv.kind)))?;
+            pos = value_start + value.len();
+            let end = cmd == Command::End;
+            commands.push(cmd);
+            if end {
+                break;
+            }
+        }
+        Ok(CommandList { commands, trailer: bytes[pos..].to_vec() })
+    }
+
+    /// Canonical encoding of every command, then the trailer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in &self.commands {
+            out.extend_from_slice(&c.encode());
+        }
+        out.extend_from_slice(&self.trailer);
+        out
+    }
+
+    /// Commands with their index, Extract/Add only.
+    pub fn files(&self) -> impl Iterator<Item = (usize, &crate::command::FileCommand)> {
+        self.commands.iter().enumerate().filter_map(|(i, c)| c.file().map(|f| (i, f)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::RemoveCommand;
+
+    #[test]
+    fn stops_at_end_and_keeps_trailer() {
+        let mut b = Command::Version("1.2".into()).encode();
+        b.extend(Command::End.encode());
+        b.extend([0xde, 0xad]);
+        let l = CommandList::parse(&b, 24).unwrap();
+        assert_eq!(l.commands.len(), 2);
+        assert_eq!(l.trailer, vec![0xde, 0xad]);
+        assert_eq!(l.encode(), b);
+    }
+
+    #[test]
+    fn errors_carry_index_and_absolute_offset() {
+        let mut b = Command::Reboot.encode();
+        b.extend(Command::RemoveFile(RemoveCommand { flags: 0, path: "/x".into() }).encode());
+        // Corrupt the second command's Length so it overruns.
+        b[12..16].copy_from_slice(&1000u32.to_be_bytes());
+        let e = CommandList::parse(&b, 24).unwrap_err();
+        assert_eq!(e.command_index, Some(1));
+        assert_eq!(e.command_type, Some(5));
+        assert_eq!(e.offset, 24 + 12);
+        assert!(e.to_string().contains("command #1 (type 5, Remove File)"), "{e}");
+        // Truncated Type/Length.
+        let e = CommandList::parse(&b[..11], 24).unwrap_err();
+        assert_eq!(e.command_index, Some(1));
+        assert!(matches!(e.kind, ParseErrorKind::Truncated { .. }));
+    }
+
+    #[test]
+    fn unknown_types_are_skipped_by_length() {
+        let mut b = vec![0, 0, 0, 23, 0, 0, 0, 3, 1, 2, 3];
+        b.extend(Command::Reboot.encode());
+        let l = CommandList::parse(&b, 0).unwrap();
+        assert_eq!(l.commands[1], Command::Reboot);
+    }
+}

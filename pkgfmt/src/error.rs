@@ -1,0 +1,103 @@
+//! Typed errors. Parse errors carry the absolute byte offset in the package
+//! and, inside the command list, the zero-based index of the command.
+
+use std::fmt;
+
+use crate::signature::SignatureError;
+
+/// What was wrong with the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    #[error("bad preamble {found}: expected \"2WIRE_SP\" (32 57 49 52 45 5F 53 50)")]
+    BadPreamble { found: String },
+    #[error("unsupported major version {0}: only major version 1 is understood (E.3)")]
+    UnsupportedMajor(u32),
+    #[error("command list length {0} is not less than 2^16 (E.3)")]
+    CommandListTooLong(u32),
+    #[error("truncated: {what} needs {needed} bytes but only {available} are present")]
+    Truncated { what: &'static str, needed: u64, available: u64 },
+    #[error("command length {length} overruns the command list ({remaining} bytes remain)")]
+    CommandOverrun { length: u32, remaining: u32 },
+    #[error("{command} must have Length {expected}, found {found}")]
+    BadLength { command: &'static str, expected: &'static str, found: u32 },
+    #[error("{field} (offset {offset}, length {length}) lies outside the {value_len}-byte Value field")]
+    FieldOutOfBounds { field: &'static str, offset: u32, length: u32, value_len: u32 },
+    #[error("{field} overlaps the fixed fields of the command (offset {offset} < {fixed})")]
+    FieldOverlapsFixed { field: &'static str, offset: u32, fixed: u32 },
+    #[error("unsupported hash type {0}: only 1 (SHA-1) is defined (Table 69)")]
+    UnsupportedHashType(u32),
+    #[error("SHA-1 hash length must be 20, found {0} (Table 69)")]
+    BadHashLength(u32),
+    #[error("{field} is not valid UTF-8")]
+    NotUtf8 { field: &'static str },
+    #[error("payload file (offset {file_offset}, length {file_length}) lies outside the {payload_length}-byte payload")]
+    PayloadOutOfBounds { file_offset: u32, file_length: u32, payload_length: u32 },
+    #[error("standard role {role} carries {extra} bytes of arguments; only vendor roles (0xFF OUI) may (Table 75)")]
+    RoleArguments { role: u32, extra: usize },
+    #[error("signature block: {0}")]
+    Signature(SignatureError),
+    #[error("header, command list and signature block exceed the {limit}-byte prefix limit (E.5 allows assuming 150 KB)")]
+    PrefixTooLarge { limit: usize },
+    #[error("trailing bytes: package is {actual} bytes but header, command list, signatures and payload account for {expected}")]
+    TrailingBytes { expected: u64, actual: u64 },
+}
+
+/// A strict-parsing failure with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Absolute byte offset in the package file where the problem was found.
+    pub offset: u64,
+    /// Zero-based index of the command being parsed, if inside the command list.
+    pub command_index: Option<usize>,
+    /// Numeric Table 68 type of that command, if known.
+    pub command_type: Option<u32>,
+    pub kind: ParseErrorKind,
+}
+
+impl ParseError {
+    pub(crate) fn at(offset: u64, kind: ParseErrorKind) -> Self {
+        ParseError { offset, command_index: None, command_type: None, kind }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte offset {} (0x{:x})", self.offset, self.offset)?;
+        if let Some(i) = self.command_index {
+            write!(f, ", command #{i}")?;
+            if let Some(t) = self.command_type {
+                write!(f, " (type {t}, {})", crate::command::CommandType::name_of(t))?;
+            }
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.kind)
+    }
+}
+
+/// Any failure while reading, verifying or writing a package.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("malformed package {0}")]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("payload hash mismatch for command #{index} ({path}): expected SHA-1 {expected}, got {actual}")]
+    HashMismatch { index: usize, path: String, expected: String, actual: String },
+    #[error("payload truncated: header declares {expected} payload bytes but only {actual} were read")]
+    PayloadTruncated { expected: u64, actual: u64 },
+    #[error("payload longer than the {expected} bytes declared in the header")]
+    PayloadTooLong { expected: u64 },
+    #[error("package is not trusted: {0}")]
+    Untrusted(String),
+    #[error("{0}")]
+    Build(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

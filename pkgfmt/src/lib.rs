@@ -1,0 +1,31 @@
+//! Codec, builder and PKCS#7 signer/verifier for the TR-069 Issue 1 Annex E
+//! *signed package* format (`2WIRE_SP`).
+//!
+//! Figure 8 (E.2): a package is a fixed 24-octet [`header`], a TLV
+//! [`command`] list, one PKCS#7 [`signature`] block, then the payload files.
+//!
+//! * Parsing is strict and bounded: every length and offset is checked
+//!   against the bytes present before it is used, and nothing is allocated
+//!   by an untrusted length (the command list is `< 2^16` octets by E.3;
+//!   the signature block is bounded by the caller's prefix limit, 150 KB by
+//!   default per E.5).
+//! * [`package::Prefix`] holds everything the signatures cover; payload
+//!   hashes are checked by the sans-IO [`payload::PayloadVerifier`] in one
+//!   streaming pass, so memory does not grow with package size.
+
+pub mod builder;
+pub mod command;
+pub mod command_list;
+pub mod error;
+pub mod header;
+pub mod package;
+pub mod payload;
+pub mod signature;
+
+pub use builder::{Builder, PayloadSource};
+pub use command::{Command, CommandType, FileCommand, MoveCommand, RemoveCommand, RequiredAttributes, Role, VersionNumber};
+pub use command_list::CommandList;
+pub use error::{Error, ParseError, ParseErrorKind};
+pub use header::Header;
+pub use package::{Package, Prefix, DEFAULT_PREFIX_LIMIT};
+pub use payload::{FileDigest, PayloadVerifier};

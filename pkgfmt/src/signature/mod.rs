@@ -1,0 +1,1 @@
+//! E.5 signature block (being written).

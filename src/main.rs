@@ -1,0 +1,73 @@
+//! `cpekit`: a thin binary over the `pkgfmt` library crate.
+
+mod cli;
+mod manifest;
+mod package;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, PackageCommand, TopCommand};
+
+/// Exit statuses, documented in every man page (see `cli::EXIT_STATUS`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const VERIFY_FAILED: u8 = 1;
+    pub const MALFORMED: u8 = 3;
+    pub const RUNTIME: u8 = 4;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        TopCommand::Package(cmd) => match cmd {
+            PackageCommand::Build(a) => package::build::run(a),
+            PackageCommand::Sign(a) => package::sign::run(a),
+            PackageCommand::Verify(a) => package::verify::run(a),
+            PackageCommand::Inspect(a) => package::inspect::run(a),
+            PackageCommand::Dump(a) => package::dump::run(a),
+            PackageCommand::Extract(a) => package::extract::run(a),
+        },
+        TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::OK),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(classify(&e))
+        }
+    }
+}
+
+/// Map an error chain to an exit status.
+fn classify(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(p) = cause.downcast_ref::<pkgfmt::Error>() {
+            return match p {
+                pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => exit::MALFORMED,
+                pkgfmt::Error::HashMismatch { .. }
+                | pkgfmt::Error::PayloadTruncated { .. }
+                | pkgfmt::Error::PayloadTooLong { .. }
+                | pkgfmt::Error::Untrusted(_) => exit::VERIFY_FAILED,
+                pkgfmt::Error::Io(_) => exit::RUNTIME,
+            };
+        }
+        if cause.is::<pkgfmt::ParseError>()
+            || cause.is::<pkgfmt::signature::SignatureError>()
+            || cause.is::<manifest::ManifestError>()
+        {
+            return exit::MALFORMED;
+        }
+    }
+    exit::RUNTIME
+}
+
+/// Man pages for `cpekit` and every visible subcommand (clap_mangen).
+pub fn generate_man(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)?;
+    Ok(())
+}

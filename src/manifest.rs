@@ -1,0 +1,284 @@
+//! The `package build --manifest` TOML format (documented in the `build`
+//! man page). It can express every Table 68 command, in order.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use pkgfmt::{
+    Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role,
+    VersionNumber,
+};
+use serde::Deserialize;
+
+/// Marker error: the manifest is malformed (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ManifestError(pub String);
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub minor: Option<u32>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub role: Option<RoleSpec>,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+    pub min_nonvolatile_storage: Option<u32>,
+    pub min_volatile_storage: Option<u32>,
+    #[serde(default)]
+    pub format: bool,
+    #[serde(default)]
+    pub reboot: bool,
+    #[serde(default)]
+    pub end: bool,
+    pub timeouts: Option<Timeouts>,
+    #[serde(default)]
+    pub required_attributes: Vec<AttributesSpec>,
+    #[serde(default, rename = "command")]
+    pub commands: Vec<CommandSpec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    pub initial: Option<u32>,
+    pub initial_activity: Option<u32>,
+    pub recoverable: Option<u32>,
+    pub unrecoverable: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RoleSpec {
+    Name(String),
+    Code(u32),
+    Vendor { oui: String, #[serde(default)] args: String },
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesSpec {
+    pub defining_entity: u32,
+    pub class: u32,
+    #[serde(default)]
+    pub attributes: Vec<u32>,
+}
+
+/// One `[[command]]` entry; which fields apply depends on `type`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: Option<String>,
+    pub source: Option<PathBuf>,
+    #[serde(default, rename = "unsafe")]
+    pub unsafe_flag: bool,
+    /// Raw Flags value (overrides `unsafe`), for reserved-bit tests.
+    pub flags: Option<u32>,
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    pub value: Option<toml::Value>,
+    pub version: Option<String>,
+    pub code: Option<u32>,
+    pub role: Option<RoleSpec>,
+    pub defining_entity: Option<u32>,
+    pub class: Option<u32>,
+    pub attributes: Option<Vec<u32>>,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading manifest {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| ManifestError(format!("manifest {}: {e}", path.display())).into())
+    }
+
+    /// Turn the manifest into a builder. `base` resolves `source` paths.
+    pub fn to_builder(&self, base: &Path) -> Result<Builder> {
+        self.to_builder_inner(base).map_err(|e| match e.downcast::<ManifestError>() {
+            Ok(m) => m.into(),
+            Err(e) => e,
+        })
+    }
+
+    fn to_builder_inner(&self, base: &Path) -> Result<Builder> {
+        let mut b = Builder::new();
+        if let Some(m) = self.minor {
+            b = b.minor(m);
+        }
+        if let Some(t) = &self.timeouts {
+            for (v, mk) in [
+                (t.initial, Command::InitialTimeout as fn(u32) -> Command),
+                (t.initial_activity, Command::InitialActivityTimeout),
+                (t.recoverable, Command::RecoverableTimeout),
+                (t.unrecoverable, Command::UnrecoverableTimeout),
+            ] {
+                if let Some(v) = v {
+                    b.command(mk(v));
+                }
+            }
+        }
+        if let Some(v) = &self.version {
+            b.command(Command::Version(v.clone()));
+        }
+        if let Some(v) = &self.description {
+            b.command(Command::Description(v.clone()));
+        }
+        if let Some(r) = &self.role {
+            b.command(Command::Role(role(r)?));
+        }
+        if let Some(v) = &self.min_version {
+            b.command(Command::MinimumVersion(version(v)?));
+        }
+        if let Some(v) = &self.max_version {
+            b.command(Command::MaximumVersion(version(v)?));
+        }
+        if let Some(v) = self.min_nonvolatile_storage {
+            b.command(Command::MinimumNonVolatileStorage(v));
+        }
+        if let Some(v) = self.min_volatile_storage {
+            b.command(Command::MinimumVolatileStorage(v));
+        }
+        for a in &self.required_attributes {
+            b.command(Command::RequiredAttributes(attrs(a)));
+        }
+        if self.format {
+            b.command(Command::FormatFileSystem);
+        }
+        for (i, c) in self.commands.iter().enumerate() {
+            add_command(&mut b, c, base).map_err(|e| ManifestError(format!("[[command]] #{i} ({}): {e}", c.kind)))?;
+        }
+        if self.reboot {
+            b.command(Command::Reboot);
+        }
+        if self.end {
+            b.command(Command::End);
+        }
+        Ok(b)
+    }
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    ManifestError(msg.into()).into()
+}
+
+fn version(s: &str) -> Result<VersionNumber> {
+    s.parse().map_err(|e: String| bad(format!("version {s:?}: {e}")))
+}
+
+fn attrs(a: &AttributesSpec) -> RequiredAttributes {
+    RequiredAttributes { defining_entity: a.defining_entity, class: a.class, attributes: a.attributes.clone() }
+}
+
+fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>> {
+    let clean: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    hex::decode(&clean).map_err(|e| bad(format!("{what} {s:?} is not hex: {e}")))
+}
+
+pub fn role(r: &RoleSpec) -> Result<Role> {
+    Ok(match r {
+        RoleSpec::Code(c) => Role::from_code(*c),
+        RoleSpec::Name(n) => match n.as_str() {
+            "software-upgrade" => Role::SoftwareUpgrade,
+            "software-recovery" => Role::SoftwareRecovery,
+            "web-content" => Role::WebContent,
+            "vendor-configuration" => Role::VendorConfiguration,
+            other => bail!(bad(format!(
+                "unknown role {other:?} (software-upgrade, software-recovery, web-content, vendor-configuration, a number, or {{ oui, args }})"
+            ))),
+        },
+        RoleSpec::Vendor { oui, args } => {
+            let o = hex_bytes(oui, "role oui")?;
+            let oui: [u8; 3] = o.try_into().map_err(|_| bad("role oui must be 3 bytes (6 hex digits)"))?;
+            Role::Vendor { oui, args: hex_bytes(args, "role args")? }
+        }
+    })
+}
+
+fn req<'a, T>(v: &'a Option<T>, field: &str) -> Result<&'a T> {
+    v.as_ref().ok_or_else(|| anyhow!("missing `{field}`"))
+}
+
+fn value_u32(c: &CommandSpec) -> Result<u32> {
+    match req(&c.value, "value")? {
+        toml::Value::Integer(i) => u32::try_from(*i).map_err(|_| anyhow!("value {i} does not fit 32 bits")),
+        other => bail!("value must be an integer, found {other}"),
+    }
+}
+
+fn value_text(c: &CommandSpec) -> Result<String> {
+    match req(&c.value, "value")? {
+        toml::Value::String(s) => Ok(s.clone()),
+        other => bail!("value must be a string, found {other}"),
+    }
+}
+
+fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
+    let flags = c.flags.unwrap_or(u32::from(c.unsafe_flag));
+    let file = |c: &CommandSpec| -> Result<(FileCommand, PayloadSource)> {
+        let path = req(&c.path, "path")?.clone();
+        let source = base.join(req(&c.source, "source")?);
+        Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0 }, PayloadSource::File(source)))
+    };
+    let remove = |c: &CommandSpec| -> Result<RemoveCommand> {
+        Ok(RemoveCommand { flags, path: req(&c.path, "path")?.clone() })
+    };
+    let mv = |c: &CommandSpec| -> Result<MoveCommand> {
+        Ok(MoveCommand { flags, src: req(&c.src, "src")?.clone(), dst: req(&c.dst, "dst")?.clone() })
+    };
+    let cmd = match c.kind.as_str() {
+        "extract" | "extract-versioned" | "add" | "add-versioned" => {
+            let (f, src) = file(c)?;
+            let cmd = match c.kind.as_str() {
+                "extract" => Command::ExtractFile(f),
+                "extract-versioned" => Command::ExtractVersionedFile(f),
+                "add" => Command::AddFile(f),
+                _ => Command::AddVersionedFile(f),
+            };
+            b.file(cmd, src)?;
+            return Ok(());
+        }
+        "remove" => Command::RemoveFile(remove(c)?),
+        "remove-versioned" => Command::RemoveVersionedFile(remove(c)?),
+        "remove-subtree" => Command::RemoveSubTree(remove(c)?),
+        "move" => Command::MoveFile(mv(c)?),
+        "move-versioned" => Command::MoveVersionedFile(mv(c)?),
+        "version" => Command::Version(value_text(c)?),
+        "description" => Command::Description(value_text(c)?),
+        "recoverable-timeout" => Command::RecoverableTimeout(value_u32(c)?),
+        "unrecoverable-timeout" => Command::UnrecoverableTimeout(value_u32(c)?),
+        "initial-timeout" => Command::InitialTimeout(value_u32(c)?),
+        "initial-activity-timeout" => Command::InitialActivityTimeout(value_u32(c)?),
+        "reboot" => Command::Reboot,
+        "format" => Command::FormatFileSystem,
+        "end" => Command::End,
+        "min-version" => Command::MinimumVersion(version(req(&c.version, "version")?)?),
+        "max-version" => Command::MaximumVersion(version(req(&c.version, "version")?)?),
+        "role" => Command::Role(role(req(&c.role, "role")?)?),
+        "min-nonvolatile-storage" => Command::MinimumNonVolatileStorage(value_u32(c)?),
+        "min-volatile-storage" => Command::MinimumVolatileStorage(value_u32(c)?),
+        "required-attributes" => Command::RequiredAttributes(RequiredAttributes {
+            defining_entity: *req(&c.defining_entity, "defining_entity")?,
+            class: *req(&c.class, "class")?,
+            attributes: c.attributes.clone().unwrap_or_default(),
+        }),
+        "vendor" | "raw" => {
+            let kind = *req(&c.code, "code")?;
+            let value = match &c.value {
+                None => Vec::new(),
+                Some(toml::Value::String(s)) => hex_bytes(s, "value")?,
+                Some(other) => bail!("value must be a hex string, found {other}"),
+            };
+            // Decode through the codec so a "raw" standard type is checked.
+            let mut tlv = kind.to_be_bytes().to_vec();
+            tlv.extend((value.len() as u32).to_be_bytes());
+            tlv.extend(&value);
+            let list = pkgfmt::CommandList::parse(&tlv, 0).map_err(|e| anyhow!("code {kind}: {}", e.kind))?;
+            list.commands.into_iter().next().ok_or_else(|| anyhow!("empty command"))?
+        }
+        other => bail!("unknown command type {other:?}"),
+    };
+    b.command(cmd);
+    Ok(())
+}

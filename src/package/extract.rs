@@ -1,0 +1,114 @@
+//! `cpekit package extract`: write each Extract/Add payload file under a
+//! directory. Nothing in the package is executed or interpreted beyond
+//! the file commands; every file is hash-checked before it is renamed
+//! into place, and package paths never escape the directory.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha1::{Digest, Sha1};
+
+use crate::cli::ExtractArgs;
+
+/// Resolve a package path (E.2.1 UNIX format) inside `root`. An absolute
+/// path means "relative to the root"; `..`, NUL and non-UTF-8 tricks are
+/// refused lexically, and symlinks are refused when walking the tree.
+pub fn confine(root: &Path, pkg_path: &str) -> Result<PathBuf> {
+    if pkg_path.contains('\0') {
+        bail!("package path {pkg_path:?} contains a NUL byte");
+    }
+    let mut out = root.to_path_buf();
+    let mut depth = 0;
+    for comp in Path::new(pkg_path).components() {
+        match comp {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(c) => {
+                out.push(c);
+                depth += 1;
+            }
+            Component::ParentDir => bail!("package path {pkg_path:?} contains `..`"),
+            Component::Prefix(_) => bail!("package path {pkg_path:?} has a prefix"),
+        }
+    }
+    if depth == 0 {
+        bail!("package path {pkg_path:?} names the root itself");
+    }
+    Ok(out)
+}
+
+/// Create the parent directories of `target` below `root`, refusing to
+/// traverse any symlink.
+fn make_parents(root: &Path, target: &Path) -> Result<()> {
+    let rel = target.strip_prefix(root).expect("confined");
+    let mut cur = root.to_path_buf();
+    let comps: Vec<_> = rel.components().collect();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        cur.push(c);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => bail!("{} is a symlink; refusing to follow it", cur.display()),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("{} exists and is not a directory", cur.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir(&cur).with_context(|| format!("creating {}", cur.display()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", cur.display())),
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: ExtractArgs) -> Result<u8> {
+    let (prefix, _, _) = super::open_prefix(&a.package)?;
+    fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
+    let root = a.output.canonicalize()?;
+    let mut pkg = File::open(&a.package)?;
+    let base = prefix.payload_offset();
+    let mut n = 0;
+    for (index, f) in prefix.commands.files() {
+        let target = confine(&root, &f.path).with_context(|| format!("command #{index}"))?;
+        make_parents(&root, &target).with_context(|| format!("command #{index} ({})", f.path))?;
+        let dir = target.parent().expect("confined paths have a parent");
+        let mut tmp = tempfile::Builder::new().prefix(".cpekit-").tempfile_in(dir)?;
+        pkg.seek(SeekFrom::Start(base + f.file_offset as u64))?;
+        let mut src = (&mut pkg).take(f.file_length as u64);
+        let mut h = Sha1::new();
+        let mut buf = vec![0u8; pkgfmt::payload::STREAM_CHUNK];
+        let mut got = 0u64;
+        loop {
+            let k = src.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            tmp.write_all(&buf[..k])?;
+            got += k as u64;
+        }
+        if got != f.file_length as u64 {
+            return Err(pkgfmt::Error::PayloadTruncated {
+                expected: base + f.file_offset as u64 + f.file_length as u64,
+                actual: base + f.file_offset as u64 + got,
+            })
+            .with_context(|| format!("command #{index} ({})", f.path));
+        }
+        let actual: [u8; 20] = h.finalize().into();
+        if actual != f.sha1 {
+            return Err(pkgfmt::Error::HashMismatch {
+                index,
+                path: f.path.clone(),
+                expected: hex::encode(f.sha1),
+                actual: hex::encode(actual),
+            }
+            .into());
+        }
+        tmp.as_file().sync_all()?;
+        // Never write through a symlink planted at the target name: rename
+        // replaces the link itself.
+        tmp.persist(&target).with_context(|| format!("writing {}", target.display()))?;
+        println!("{}", target.display());
+        n += 1;
+    }
+    eprintln!("extracted {n} file(s) into {}", a.output.display());
+    Ok(crate::exit::OK)
+}

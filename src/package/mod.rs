@@ -1,0 +1,218 @@
+//! `cpekit package ...` subcommands.
+
+pub mod build;
+pub mod dump;
+pub mod extract;
+pub mod inspect;
+pub mod sign;
+pub mod verify;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use pkgfmt::signature::{load_certs_pem, load_private_key_pem, SignatureBlock, SignerSummary};
+use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
+use serde_json::{json, Value};
+use x509_cert::Certificate;
+
+/// Open a package and read its prefix (header, commands, signatures). The
+/// returned reader is positioned at the first payload byte.
+pub fn open_prefix(path: &Path) -> Result<(Prefix, BufReader<File>, u64)> {
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = f.metadata()?.len();
+    let mut r = BufReader::with_capacity(pkgfmt::payload::STREAM_CHUNK, f);
+    let prefix = Prefix::read_from(&mut r, DEFAULT_PREFIX_LIMIT).with_context(|| format!("{}", path.display()))?;
+    Ok((prefix, r, size))
+}
+
+pub fn read_certs(path: &Path) -> Result<Vec<Certificate>> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let certs = load_certs_pem(&pem).with_context(|| format!("certificates in {}", path.display()))?;
+    if certs.is_empty() {
+        bail!(pkgfmt::Error::Build(format!("{}: no certificate found", path.display())));
+    }
+    Ok(certs)
+}
+
+/// One signer to add: key, certificate and chain, all loaded and checked.
+pub struct Signer {
+    pub key: rsa::RsaPrivateKey,
+    pub cert: Certificate,
+    pub chain: Vec<Certificate>,
+    pub signed_attributes: bool,
+}
+
+pub fn load_signers(keys: &[PathBuf], certs: &[PathBuf], chain: Option<&Path>, no_attrs: bool) -> Result<Vec<Signer>> {
+    if keys.len() != certs.len() {
+        bail!(pkgfmt::Error::Build(format!(
+            "--key given {} times but --cert {} times: they pair up in order",
+            keys.len(),
+            certs.len()
+        )));
+    }
+    let chain = match chain {
+        Some(p) => read_certs(p)?,
+        None => Vec::new(),
+    };
+    keys.iter()
+        .zip(certs)
+        .map(|(k, c)| {
+            let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+            let key = load_private_key_pem(&pem).with_context(|| format!("private key {}", k.display()))?;
+            let cert = read_certs(c)?.remove(0);
+            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !no_attrs })
+        })
+        .collect()
+}
+
+/// Add every signer to `block`, signing `message`.
+pub fn sign_all(mut block: SignatureBlock, message: &[u8], signers: &[Signer]) -> Result<SignatureBlock> {
+    for s in signers {
+        block = block
+            .add_signer(message, &s.key, &s.cert, &s.chain, s.signed_attributes)
+            .context("signing")?;
+    }
+    Ok(block)
+}
+
+/// `inspect --json` representation of one command.
+pub fn command_json(index: usize, c: &Command) -> Value {
+    let mut v = json!({ "index": index, "type": c.type_code(), "name": c.name() });
+    let o = v.as_object_mut().expect("object");
+    if let Some(flags) = c.flags() {
+        o.insert("flags".into(), json!(flags));
+        o.insert("unsafe".into(), json!(c.is_unsafe()));
+    }
+    match c {
+        Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => {
+            o.insert("path".into(), json!(f.path));
+            o.insert("hash_type".into(), json!(pkgfmt::command::SHA1_HASH_TYPE));
+            o.insert("hash".into(), json!(hex::encode(f.sha1)));
+            o.insert("file_offset".into(), json!(f.file_offset));
+            o.insert("file_length".into(), json!(f.file_length));
+        }
+        Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
+            o.insert("path".into(), json!(r.path));
+        }
+        Command::MoveFile(m) | Command::MoveVersionedFile(m) => {
+            o.insert("src".into(), json!(m.src));
+            o.insert("dst".into(), json!(m.dst));
+        }
+        Command::Version(s) | Command::Description(s) => {
+            o.insert("text".into(), json!(s));
+        }
+        Command::RecoverableTimeout(n)
+        | Command::UnrecoverableTimeout(n)
+        | Command::InitialTimeout(n)
+        | Command::InitialActivityTimeout(n)
+        | Command::MinimumNonVolatileStorage(n)
+        | Command::MinimumVolatileStorage(n) => {
+            o.insert("value".into(), json!(n));
+        }
+        Command::MinimumVersion(v) | Command::MaximumVersion(v) => {
+            o.insert("version".into(), json!(v.0));
+        }
+        Command::Role(r) => {
+            o.insert("value".into(), json!(r.code()));
+            o.insert("role".into(), json!(r.name()));
+            if let Role::Vendor { oui, args } = r {
+                o.insert("oui".into(), json!(hex::encode_upper(oui)));
+                o.insert("args".into(), json!(hex::encode(args)));
+            }
+        }
+        Command::RequiredAttributes(a) => {
+            o.insert("defining_entity".into(), json!(a.defining_entity));
+            o.insert("class".into(), json!(a.class));
+            o.insert("attributes".into(), json!(a.attributes));
+        }
+        Command::Vendor { value, .. } | Command::Unknown { value, .. } => {
+            o.insert("value".into(), json!(hex::encode(value)));
+        }
+        Command::End | Command::Reboot | Command::FormatFileSystem => {}
+    }
+    v
+}
+
+/// One-line human description of a command's arguments.
+pub fn command_detail(c: &Command) -> String {
+    let flag = |u: bool| if u { " [unsafe]" } else { "" };
+    match c {
+        Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => {
+            format!(
+                "{}  {} bytes @ payload+{}  sha1 {}{}",
+                f.path,
+                f.file_length,
+                f.file_offset,
+                hex::encode(f.sha1),
+                flag(f.is_unsafe())
+            )
+        }
+        Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
+            format!("{}{}", r.path, flag(r.is_unsafe()))
+        }
+        Command::MoveFile(m) | Command::MoveVersionedFile(m) => format!("{} -> {}{}", m.src, m.dst, flag(m.is_unsafe())),
+        Command::Version(s) | Command::Description(s) => format!("{s:?}"),
+        Command::RecoverableTimeout(n)
+        | Command::UnrecoverableTimeout(n)
+        | Command::InitialTimeout(n)
+        | Command::InitialActivityTimeout(n) => {
+            if *n == 0 {
+                "infinite".into()
+            } else {
+                format!("{n} s")
+            }
+        }
+        Command::MinimumNonVolatileStorage(n) | Command::MinimumVolatileStorage(n) => format!("{n} bytes"),
+        Command::MinimumVersion(v) | Command::MaximumVersion(v) => v.to_string(),
+        Command::Role(Role::Vendor { oui, args }) => {
+            format!("vendor OUI {} args {}", hex::encode_upper(oui), hex::encode(args))
+        }
+        Command::Role(r) => format!("{} ({})", r.code(), r.name()),
+        Command::RequiredAttributes(a) => {
+            format!("entity 0x{:08X} class {} any of {:?}", a.defining_entity, a.class, a.attributes)
+        }
+        Command::Vendor { value, .. } | Command::Unknown { value, .. } => {
+            format!("{} bytes: {}", value.len(), preview_hex(value, 32))
+        }
+        Command::End | Command::Reboot | Command::FormatFileSystem => String::new(),
+    }
+}
+
+pub fn preview_hex(b: &[u8], max: usize) -> String {
+    let s = hex::encode(&b[..b.len().min(max)]);
+    if b.len() > max {
+        s + "…"
+    } else {
+        s
+    }
+}
+
+pub fn signer_json(s: &SignerSummary) -> Value {
+    json!({
+        "subject": s.subject,
+        "issuer": s.issuer,
+        "serial": s.serial,
+        "digest": s.digest_algorithm,
+        "signature_algorithm": s.signature_algorithm,
+        "signed_attributes": s.signed_attributes,
+    })
+}
+
+/// Write `bytes` to `out` atomically: temp file in the same directory,
+/// fsync, rename.
+pub fn atomic_write(out: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cpekit-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    write(tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "cpekit demo application 3.0.22"
