@@ -5,15 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Exit status table shared by every man page.
+/// Shown at the end of `--help`; the man pages carry a full EXIT STATUS
+/// section (see `man.rs`).
 pub const EXIT_STATUS: &str = "\
-EXIT STATUS:
-  0  success (for `verify`: trusted signer found and every payload hash matches)
-  1  verification failed: no trusted signer, a payload hash mismatch, or a
-     truncated/overlong payload
-  2  usage error (bad flags or arguments)
-  3  malformed input: the package, manifest, key or certificate could not be parsed
-  4  I/O or other runtime error (file not found, permission denied, ...)";
+Exit status: 0 success, 1 verification failed (untrusted, unsigned, hash
+mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum TopCommand {
     /// Build, sign, verify, inspect, dump and extract Annex E signed packages.
     #[command(subcommand, after_long_help = EXIT_STATUS)]
@@ -62,66 +59,15 @@ pub enum PackageCommand {
     Extract(ExtractArgs),
 }
 
-const BUILD_HELP: &str = "\
-MANIFEST FORMAT (TOML; paths in `source` are relative to the manifest):
+const BUILD_HELP: &str = concat!(
+    "MANIFEST FORMAT (TOML; paths in `source` are relative to the manifest):\n",
+    include_str!("manifest-format.txt"),
+    "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
+);
 
-  minor = 0                      # header minor version (default 0)
-  version = \"3.0.22\"             # Version command (E.4.6)
-  description = \"Spring update\"  # Description command (E.4.6)
-  role = \"software-upgrade\"      # or software-recovery, web-content,
-                                 # vendor-configuration, a number, or
-                                 # { oui = \"000D2B\", args = \"0102\" } (hex)
-  min_version = \"3.0.0\"          # Minimum Version (E.4.10)
-  max_version = \"3.0.21\"         # Maximum Version (E.4.10)
-  min_nonvolatile_storage = 1048576   # bytes (E.4.12)
-  min_volatile_storage = 65536
-  format = false                 # Format File System (E.4.9)
-  reboot = true                  # Reboot, written last (E.4.8)
-  end = false                    # append an End command (E.4.2)
-  [timeouts]                     # seconds, 0 = infinite (E.4.7)
-  initial = 60
-  initial_activity = 30
-  recoverable = 600
-  unrecoverable = 900
-  [[required_attributes]]        # E.4.13
-  defining_entity = 0xFF000D2B
-  class = 1
-  attributes = [1, 2]
+/// The manifest format, also rendered into the `build` man page.
+pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
 
-  [[command]]                    # in order, after the top-level commands
-  type = \"extract\"               # extract, extract-versioned, add, add-versioned
-  path = \"/bin/app\"
-  source = \"files/app\"
-  unsafe = true                  # Unsafe flag (bit 0 of Flags)
-  [[command]]
-  type = \"remove\"                # remove, remove-versioned, remove-subtree
-  path = \"/var/old\"
-  [[command]]
-  type = \"move\"                  # move, move-versioned
-  src = \"/a/app.001\"
-  dst = \"/b/app\"
-  [[command]]
-  type = \"vendor\"                # any numeric type, Value given in hex
-  code = 4242
-  value = \"00ff\"
-
-Any Table 68 command may also appear in [[command]] (version, description,
-recoverable-timeout, unrecoverable-timeout, initial-timeout,
-initial-activity-timeout, reboot, format, min-version, max-version, role,
-min-nonvolatile-storage, min-volatile-storage, required-attributes, end) with
-`value` (text or number), `version` or the role/attribute fields above.
-
-Top-level commands are written in this order: timeouts, version, description,
-role, min/max version, storage minimums, required attributes, format, then
-[[command]] entries, then reboot and end. --version, --description and
---reboot override the manifest.
-
---from-dir DIR walks DIR (sorted, deterministic) and emits one Extract File per
-regular file at PREFIX/relative/path; symlinks and special files are skipped
-with a warning.
-
-EXIT STATUS: 0 built; 2 usage error; 3 bad manifest, key or certificate;
-4 I/O error.";
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {

@@ -1,6 +1,7 @@
 //! `cpekit`: a thin binary over the `pkgfmt` library crate.
 
 mod cli;
+mod man;
 mod manifest;
 mod package;
 mod progress;
@@ -64,10 +65,9 @@ fn classify(e: &anyhow::Error) -> u8 {
     exit::RUNTIME
 }
 
-/// Man pages for `cpekit` and every visible subcommand (clap_mangen).
+/// Man pages for `cpekit` and every visible subcommand.
 pub fn generate_man(dir: &std::path::Path) -> anyhow::Result<()> {
     use clap::CommandFactory;
     std::fs::create_dir_all(dir)?;
-    clap_mangen::generate_to(Cli::command(), dir)?;
-    Ok(())
+    man::generate(Cli::command(), dir)
 }

@@ -140,6 +140,52 @@ impl PayloadVerifier {
     }
 }
 
+/// Buffer size for streaming: large enough for SHA-NI throughput, small
+/// enough that memory stays flat.
+pub const STREAM_CHUNK: usize = 256 * 1024;
+
+/// Stream the payload from `r` (positioned at the first payload byte)
+/// through a [`PayloadVerifier`], then insist the stream ends exactly at
+/// the declared payload length. `progress(done, total)` is called after
+/// every chunk.
+pub fn verify_payload<R: std::io::Read>(
+    r: &mut R,
+    commands: &CommandList,
+    payload_length: u64,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<FileDigest>, Error> {
+    let mut v = PayloadVerifier::new(commands, payload_length);
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    loop {
+        let want = (payload_length - v.position()).min(buf.len() as u64) as usize;
+        if want == 0 {
+            break;
+        }
+        let n = match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        v.update(&buf[..n])?;
+        progress(v.position(), payload_length);
+    }
+    // Anything after the payload is not part of the package (Figure 8).
+    let mut one = [0u8; 1];
+    loop {
+        match r.read(&mut one) {
+            Ok(0) => break,
+            Ok(_) if v.position() == payload_length => {
+                return Err(Error::PayloadTooLong { expected: payload_length })
+            }
+            Ok(_) => unreachable!("read stopped early only on EOF"),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    v.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,50 +238,4 @@ mod tests {
         let mut v = PayloadVerifier::new(&list, 10);
         assert!(matches!(v.update(&[0; 11]).unwrap_err(), Error::PayloadTooLong { .. }));
     }
-}
-
-/// Buffer size for streaming: large enough for SHA-NI throughput, small
-/// enough that memory stays flat.
-pub const STREAM_CHUNK: usize = 256 * 1024;
-
-/// Stream the payload from `r` (positioned at the first payload byte)
-/// through a [`PayloadVerifier`], then insist the stream ends exactly at
-/// the declared payload length. `progress(done, total)` is called after
-/// every chunk.
-pub fn verify_payload<R: std::io::Read>(
-    r: &mut R,
-    commands: &CommandList,
-    payload_length: u64,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Vec<FileDigest>, Error> {
-    let mut v = PayloadVerifier::new(commands, payload_length);
-    let mut buf = vec![0u8; STREAM_CHUNK];
-    loop {
-        let want = (payload_length - v.position()).min(buf.len() as u64) as usize;
-        if want == 0 {
-            break;
-        }
-        let n = match r.read(&mut buf[..want]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        v.update(&buf[..n])?;
-        progress(v.position(), payload_length);
-    }
-    // Anything after the payload is not part of the package (Figure 8).
-    let mut one = [0u8; 1];
-    loop {
-        match r.read(&mut one) {
-            Ok(0) => break,
-            Ok(_) if v.position() == payload_length => {
-                return Err(Error::PayloadTooLong { expected: payload_length })
-            }
-            Ok(_) => unreachable!("read stopped early only on EOF"),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    v.finish()
 }

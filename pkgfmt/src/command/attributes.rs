@@ -22,7 +22,7 @@ impl RequiredAttributes {
     }
 
     pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
-        if value.len() < 8 || value.len() % 4 != 0 {
+        if value.len() < 8 || !value.len().is_multiple_of(4) {
             return Err((
                 0,
                 ParseErrorKind::BadLength {

@@ -112,7 +112,7 @@ mod tests {
     fn honours_offsets_hash_before_path_with_gap() {
         let mut b = write_fixed(&FileFields {
             flags: 0,
-            path_offset: 60,
+            path_offset: 56,
             path_length: 3,
             hash_type: 1,
             hash_offset: 36,

@@ -13,7 +13,7 @@ pub struct VersionNumber(pub Vec<u32>);
 
 impl VersionNumber {
     pub(crate) fn decode(command: &'static str, value: &[u8]) -> Result<Self, ValueError> {
-        if value.len() % 4 != 0 {
+        if !value.len().is_multiple_of(4) {
             return Err((
                 0,
                 ParseErrorKind::BadLength { command, expected: "a multiple of 4", found: value.len() as u32 },

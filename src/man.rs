@@ -1,0 +1,70 @@
+//! Man page generation with clap_mangen (ripgrep-style: flags documented
+//! once, in `cli.rs`). Sections clap cannot express — EXIT STATUS and the
+//! manifest format — are written as proper roff sections.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap_mangen::Man;
+
+/// Exit statuses, one `.TP` entry each.
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Success. For \\fBverify\\fR: a signer validated and chains to a trust anchor, and every payload hash matches."),
+    ("1", "Verification failed: no trusted signer (unsigned, untrusted or tampered), a payload hash mismatch, or a truncated or overlong payload."),
+    ("2", "Usage error: bad flags or arguments."),
+    ("3", "Malformed input: the package, manifest, key or certificate could not be parsed; the message names the byte offset and command."),
+    ("4", "I/O or other runtime error (file not found, permission denied, ...)."),
+];
+
+fn roff_escape(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let l = l.replace('\\', "\\\\");
+            if l.starts_with('.') || l.starts_with('\'') {
+                format!("\\&{l}")
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn write_page(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
+    let man = Man::new(cmd.clone()).source(format!("cpekit {}", env!("CARGO_PKG_VERSION"))).manual("cpekit manual");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut out)?;
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut out)?;
+    }
+    if cmd.get_name() == "build" {
+        writeln!(out, ".SH \"MANIFEST FORMAT\"\n.nf\n{}\n.fi", roff_escape(crate::cli::MANIFEST_FORMAT))?;
+    }
+    writeln!(out, ".SH \"EXIT STATUS\"")?;
+    for (code, text) in EXIT_STATUS {
+        writeln!(out, ".TP\n\\fB{code}\\fR\n{text}")?;
+    }
+    std::fs::write(dir.join(man.get_filename()), out)?;
+    Ok(())
+}
+
+fn walk(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        walk(sub, dir)?;
+    }
+    write_page(cmd, dir)
+}
+
+/// Write `cpekit.1`, `cpekit-package.1`, `cpekit-package-build.1`, ...
+pub fn generate(cmd: clap::Command, dir: &Path) -> anyhow::Result<()> {
+    let mut cmd = cmd.disable_help_subcommand(true);
+    // Building sets each subcommand's display name ("cpekit-package-build").
+    cmd.build();
+    walk(&cmd, dir)
+}

@@ -1,0 +1,399 @@
+//! End-to-end tests of `cpekit package ...` with the TEST keys, including
+//! interop with the `openssl cms` CLI in both directions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn key(name: &str) -> String {
+    root().join("testdata/keys").join(name).display().to_string()
+}
+
+fn cpekit() -> Command {
+    Command::cargo_bin("cpekit").unwrap()
+}
+
+fn demo_manifest() -> String {
+    root().join("testdata/demo/manifest.toml").display().to_string()
+}
+
+/// Build the demo package with the given signers (key, cert base names).
+fn build(dir: &Path, name: &str, signers: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut c = cpekit();
+    c.args(["package", "build", "--manifest", &demo_manifest(), "-o"]).arg(&out);
+    for s in signers {
+        c.args(["--key", &key(&format!("{s}.key")), "--cert", &key(&format!("{s}.pem"))]);
+    }
+    c.assert().success();
+    out
+}
+
+fn inspect_json(pkg: &Path) -> Value {
+    let out = cpekit().args(["package", "inspect", "--json"]).arg(pkg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn verify(pkg: &Path, ca: &str) -> std::process::Output {
+    cpekit().args(["package", "verify", "--json"]).arg(pkg).args(["--trust", &key(ca)]).output().unwrap()
+}
+
+/// (signed message, signature block, payload) of a package on disk.
+fn split(pkg: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let j = inspect_json(pkg);
+    let bytes = std::fs::read(pkg).unwrap();
+    let msg_len = 24 + j["header"]["command_list_length"].as_u64().unwrap() as usize;
+    let pay = j["payload_offset"].as_u64().unwrap() as usize;
+    (bytes[..msg_len].to_vec(), bytes[msg_len..pay].to_vec(), bytes[pay..].to_vec())
+}
+
+fn openssl(args: &[&str]) -> std::process::Output {
+    Proc::new("openssl").args(args).output().expect("openssl must be installed (make test installs it)")
+}
+
+#[test]
+fn build_inspect_verify_demo() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let j = inspect_json(&pkg);
+    assert_eq!(j["header"]["major"], 1);
+    assert_eq!(j["header"]["minor"], 0);
+    let cmds = j["commands"].as_array().unwrap();
+    // Timeouts, version, description, role, min/max, storage, 5 commands, reboot.
+    let names: Vec<&str> = cmds.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names.first(), Some(&"Initial Timeout"));
+    assert_eq!(names.last(), Some(&"Reboot"));
+    let app = cmds.iter().find(|c| c["path"] == "/bin/app").unwrap();
+    assert_eq!(app["type"], 1);
+    assert_eq!(app["hash_type"], 1);
+    assert_eq!(app["unsafe"], true);
+    assert_eq!(app["hash"].as_str().unwrap().len(), 40);
+    let mv = cmds.iter().find(|c| c["type"] == 8).unwrap();
+    assert_eq!(mv["src"], "/var/old.log");
+    let minv = cmds.iter().find(|c| c["type"] == 18).unwrap();
+    assert_eq!(minv["version"], serde_json::json!([3, 0, 0]));
+    assert_eq!(cmds.iter().find(|c| c["type"] == 10).unwrap()["text"], "3.0.22");
+    let sigs = j["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert!(sigs[0]["subject"].as_str().unwrap().contains("TEST"), "{}", sigs[0]);
+
+    let out = verify(&pkg, "ca.pem");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["files"].as_array().unwrap().len(), 3);
+
+    // Human output names the signer that validated.
+    let out = cpekit().args(["package", "verify"]).arg(&pkg).args(["--trust", &key("ca.pem")]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("VALID") && text.contains("OK"), "{text}");
+}
+
+#[test]
+fn untrusted_unsigned_and_tampered_fail() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    // Wrong trust anchor.
+    let out = verify(&pkg, "rogue.pem");
+    assert_eq!(out.status.code(), Some(1));
+    // Unsigned.
+    let unsigned = build(t.path(), "unsigned.pkg", &[]);
+    let out = verify(&unsigned, "ca.pem");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["trusted"], false);
+    assert_eq!(v["signers"].as_array().unwrap().len(), 0);
+    // Tampered command list: change the Version text "3.0.22" -> "3.0.99".
+    let mut bytes = std::fs::read(&pkg).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"3.0.22").unwrap();
+    bytes[at + 4..at + 6].copy_from_slice(b"99");
+    let tampered = t.path().join("tampered-cmds.pkg");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let out = verify(&tampered, "ca.pem");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = v["signers"][0]["error"].as_str().unwrap();
+    assert!(err.to_lowercase().contains("digest"), "{err}");
+    // Tampered payload: last byte.
+    let mut bytes = std::fs::read(&pkg).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x20;
+    let tampered = t.path().join("tampered-payload.pkg");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let out = verify(&tampered, "ca.pem");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["trusted"], true);
+    assert!(v["payload_error"].as_str().unwrap().contains("hash mismatch"), "{v}");
+    // Truncated payload.
+    let bytes = std::fs::read(&pkg).unwrap();
+    std::fs::write(&tampered, &bytes[..bytes.len() - 3]).unwrap();
+    let out = verify(&tampered, "ca.pem");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn malformed_package_exit_3_with_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let mut bytes = std::fs::read(&pkg).unwrap();
+    bytes[0] = b'3';
+    let bad = t.path().join("bad.pkg");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = cpekit().args(["package", "inspect"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad preamble"));
+    bytes[0] = b'2';
+    bytes[11] = 2; // major 2
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = verify(&bad, "ca.pem");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("major version 2"));
+    let out = cpekit().args(["package", "inspect"]).arg(t.path().join("missing.pkg")).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn sign_only_rewrites_the_signature_block() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "rogue.pkg", &["rogue"]);
+    let (msg0, sig0, pay0) = split(&pkg);
+    let out = t.path().join("both.pkg");
+    cpekit()
+        .args(["package", "sign"])
+        .arg(&pkg)
+        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let (msg1, sig1, pay1) = split(&out);
+    assert_eq!(msg0, msg1);
+    assert_eq!(pay0, pay1);
+    assert_ne!(sig0, sig1);
+    // The new signer chains to the CA; the original rogue signature is
+    // still valid against its own (self-signed) anchor.
+    let v: Value = serde_json::from_slice(&verify(&out, "ca.pem").stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["signers"][0]["valid"], false);
+    assert_eq!(v["signers"][1]["valid"], true);
+    let v: Value = serde_json::from_slice(&verify(&out, "rogue.pem").stdout).unwrap();
+    assert_eq!(v["signers"][0]["valid"], true);
+    // In-place signing (no -o) keeps the file consistent.
+    cpekit()
+        .args(["package", "sign"])
+        .arg(&out)
+        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"])
+        .assert()
+        .success();
+    assert_eq!(inspect_json(&out)["signatures"].as_array().unwrap().len(), 3);
+    assert!(verify(&out, "ca.pem").status.success());
+}
+
+#[test]
+fn multi_signer_with_one_untrusted_verifies() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "multi.pkg", &["rogue", "signer"]);
+    let out = verify(&pkg, "ca.pem");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signers"][0]["valid"], false);
+    assert!(v["signers"][0]["error"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn openssl_verifies_our_signatures() {
+    for attrs in [true, false] {
+        let t = tempfile::tempdir().unwrap();
+        let pkg = t.path().join("p.pkg");
+        let mut c = cpekit();
+        c.args(["package", "build", "--manifest", &demo_manifest(), "-o"]).arg(&pkg);
+        c.args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]);
+        if !attrs {
+            c.arg("--no-signed-attributes");
+        }
+        c.assert().success();
+        let (msg, sig, _) = split(&pkg);
+        let (m, s) = (t.path().join("msg.bin"), t.path().join("sig.der"));
+        std::fs::write(&m, &msg).unwrap();
+        std::fs::write(&s, &sig).unwrap();
+        let args = |content: &Path| {
+            vec![
+                "cms".to_string(),
+                "-verify".into(),
+                "-binary".into(),
+                "-inform".into(),
+                "DER".into(),
+                "-in".into(),
+                s.display().to_string(),
+                "-content".into(),
+                content.display().to_string(),
+                "-CAfile".into(),
+                key("ca.pem"),
+                "-purpose".into(),
+                "any".into(),
+                "-out".into(),
+                "/dev/null".into(),
+            ]
+        };
+        let a = args(&m);
+        let out = openssl(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "attrs={attrs}: {}", String::from_utf8_lossy(&out.stderr));
+        // And openssl rejects a tampered message.
+        let mut bad = msg.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        std::fs::write(&m, &bad).unwrap();
+        let out = openssl(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!out.status.success(), "attrs={attrs}: openssl accepted a tampered message");
+    }
+}
+
+#[test]
+fn we_verify_openssl_signatures() {
+    for noattr in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let unsigned = build(t.path(), "u.pkg", &[]);
+        let (msg, _, payload) = split(&unsigned);
+        let m = t.path().join("msg.bin");
+        let s = t.path().join("sig.der");
+        std::fs::write(&m, &msg).unwrap();
+        let mut args = vec!["cms", "-sign", "-binary", "-md", "sha1", "-outform", "DER"];
+        if noattr {
+            args.push("-noattr");
+        }
+        let (signer, inkey, mp, sp) = (key("signer.pem"), key("signer.key"), m.display().to_string(), s.display().to_string());
+        args.extend(["-signer", &signer, "-inkey", &inkey, "-in", &mp, "-out", &sp]);
+        let out = openssl(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let sig = std::fs::read(&s).unwrap();
+        let spliced = t.path().join("openssl.pkg");
+        std::fs::write(&spliced, [msg.clone(), sig, payload.clone()].concat()).unwrap();
+        let out = verify(&spliced, "ca.pem");
+        assert!(out.status.success(), "noattr={noattr}: {}", String::from_utf8_lossy(&out.stdout));
+        // A tampered prefix under the same openssl signature is rejected.
+        let mut bad = std::fs::read(&spliced).unwrap();
+        let at = bad.windows(6).position(|w| w == b"3.0.22").unwrap();
+        bad[at] = b'9';
+        std::fs::write(&spliced, &bad).unwrap();
+        assert_eq!(verify(&spliced, "ca.pem").status.code(), Some(1), "noattr={noattr}");
+    }
+}
+
+#[test]
+fn extract_writes_files_and_confines_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let out = t.path().join("x");
+    cpekit().args(["package", "extract"]).arg(&pkg).arg("-o").arg(&out).assert().success();
+    let files = root().join("testdata/demo/files");
+    assert_eq!(std::fs::read(out.join("bin/app")).unwrap(), std::fs::read(files.join("app.sh")).unwrap());
+    assert_eq!(
+        std::fs::read(out.join("www/index.html")).unwrap(),
+        std::fs::read(files.join("www/index.html")).unwrap()
+    );
+    assert!(out.join("etc/default.001").exists());
+
+    // A package path with `..` never escapes the output directory.
+    let m = t.path().join("evil.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "[[command]]\ntype = \"extract\"\npath = \"/../../evil\"\nsource = \"{}\"\n",
+            files.join("app.sh").display()
+        ),
+    )
+    .unwrap();
+    let evil = t.path().join("evil.pkg");
+    cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(&evil).assert().success();
+    let out2 = t.path().join("y/z");
+    let o = cpekit().args(["package", "extract"]).arg(&evil).arg("-o").arg(&out2).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(".."));
+    assert!(!t.path().join("evil").exists() && !t.path().join("y/evil").exists());
+
+    // A symlink planted in the output directory is not followed.
+    let out3 = t.path().join("s");
+    std::fs::create_dir_all(&out3).unwrap();
+    std::os::unix::fs::symlink(t.path(), out3.join("bin")).unwrap();
+    let o = cpekit().args(["package", "extract"]).arg(&pkg).arg("-o").arg(&out3).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symlink"));
+    assert!(!t.path().join("app").exists());
+}
+
+#[test]
+fn dump_annotates_every_field() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let out = cpekit().args(["package", "dump"]).arg(&pkg).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "00000000  32 57 49 52 45 5f 53 50",
+        "Major version = 1",
+        "Command list length",
+        "Path Offset = 32",
+        "Hash (SHA-1)",
+        "Source Path",
+        "Timeout (s) = 120",
+        "Version[0] = 3",
+        "ContentInfo",
+        "/bin/app",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn from_dir_is_deterministic_and_prefixed() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = root().join("testdata/demo/files");
+    let a = t.path().join("a.pkg");
+    let b = t.path().join("b.pkg");
+    for out in [&a, &b] {
+        cpekit()
+            .args(["package", "build", "--from-dir"])
+            .arg(&dir)
+            .args(["--prefix", "/opt/demo", "--version", "1.2.3", "--reboot", "-o"])
+            .arg(out)
+            .assert()
+            .success();
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let j = inspect_json(&a);
+    let paths: Vec<&str> = j["commands"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
+    assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www/index.html"]);
+}
+
+#[test]
+fn reboot_not_last_is_refused_at_build() {
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.toml");
+    std::fs::write(&m, "[[command]]\ntype = \"reboot\"\n[[command]]\ntype = \"remove\"\npath = \"/x\"\n").unwrap();
+    let out = cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(t.path().join("o")).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E.4.8"));
+}
+
+#[test]
+fn man_pages_are_fresh() {
+    let t = tempfile::tempdir().unwrap();
+    cpekit().arg("generate-man").arg(t.path()).assert().success();
+    let mut names: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    for n in &names {
+        let fresh = std::fs::read(t.path().join(n)).unwrap();
+        let committed = std::fs::read(root().join("man").join(n)).unwrap_or_default();
+        assert!(fresh == committed, "man/{} is stale: run `make man`", n.to_string_lossy());
+    }
+    let committed = std::fs::read_dir(root().join("man")).unwrap().count();
+    assert_eq!(committed, names.len(), "man/ has pages for commands that no longer exist");
+    let top = String::from_utf8(std::fs::read(t.path().join("cpekit.1")).unwrap()).unwrap();
+    assert!(top.contains("EXIT STATUS"));
+}
