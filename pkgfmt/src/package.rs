@@ -73,8 +73,9 @@ impl Prefix {
     /// reader is left at the first payload byte.
     pub fn read_from<R: Read>(r: &mut R, limit: usize) -> Result<Prefix, Error> {
         let mut buf = vec![0u8; HEADER_LEN];
-        read_exact_or_truncated(r, &mut buf, 0, "header")?;
-        let header = Header::parse(&buf)?;
+        // Header::parse reports a wrong preamble even in a short file.
+        let got = read_up_to(r, &mut buf)?;
+        let header = Header::parse(&buf[..got])?;
         let list_end = HEADER_LEN + header.command_list_length as usize;
         if list_end > limit {
             return Err(ParseError::at(0, ParseErrorKind::PrefixTooLarge { limit }).into());

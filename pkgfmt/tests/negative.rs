@@ -142,3 +142,11 @@ fn prefix_limit_is_enforced_before_allocation() {
     let e = Prefix::read_from(&mut &b[..], 40).unwrap_err();
     assert!(e.to_string().contains("prefix limit"), "{e}");
 }
+
+#[test]
+fn short_garbage_reports_the_preamble() {
+    let e = Prefix::read_from(&mut &b"hello"[..], DEFAULT_PREFIX_LIMIT).unwrap_err();
+    assert!(e.to_string().contains("bad preamble"), "{e}");
+    let e = Prefix::read_from(&mut &b"2WIRE"[..], DEFAULT_PREFIX_LIMIT).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+}

@@ -30,14 +30,14 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     manifest.reboot |= a.reboot;
 
     let builder = manifest.to_builder(&base)?;
-    let hash_bar = bytes_bar(0, "hashing");
+    // The builder learns the total size first; create the bar on first report.
+    let mut hash_bar = None;
     let mut built = builder.build(|done, total| {
-        if hash_bar.length() != Some(total) {
-            hash_bar.set_length(total);
-        }
-        hash_bar.set_position(done)
+        hash_bar.get_or_insert_with(|| bytes_bar(total, "hashing")).set_position(done)
     })?;
-    hash_bar.finish_and_clear();
+    if let Some(b) = hash_bar {
+        b.finish_and_clear();
+    }
     built.prefix.signatures = sign_all(built.prefix.signatures.clone(), built.prefix.signed_message(), &signers)?;
 
     let total = built.prefix.header.payload_length as u64;

@@ -1,0 +1,267 @@
+//! The signature block as received: a `ContentInfo` whose `SignedData`
+//! is kept both decoded (for typed access) and as raw DER elements (for
+//! byte-exact verification and for adding signers without disturbing the
+//! existing ones).
+
+use cms::signed_data::{SignerIdentifier, SignerInfo};
+use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
+use der::asn1::{AnyRef, ObjectIdentifier as Oid};
+use der::{Decode, Encode, Tag, TagNumber, Tagged};
+use sha1::{Digest, Sha1};
+use x509_cert::Certificate;
+
+use super::der_walk::{children, raw, single, tlv};
+use super::{oid_name, SignatureError};
+
+/// E.5: "the content of an empty signature block is independent of the
+/// content of the package and thus can be pre-computed as a fixed sequence
+/// of bytes": ContentInfo { signedData, SignedData { version 1,
+/// digestAlgorithms {}, encapContentInfo { data }, signerInfos {} } }.
+pub const EMPTY_SIGNATURE_BLOCK: [u8; 37] = [
+    0x30, 0x23, // ContentInfo SEQUENCE
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, // signedData
+    0xa0, 0x16, // [0] EXPLICIT
+    0x30, 0x14, // SignedData SEQUENCE
+    0x02, 0x01, 0x01, // version 1
+    0x31, 0x00, // digestAlgorithms: empty SET ("may be empty")
+    0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01, // { data }, no content
+    0x31, 0x00, // signerInfos: empty SET
+];
+
+/// A certificate with the DER it arrived as.
+#[derive(Debug, Clone)]
+pub(crate) struct RawCert {
+    pub der: Vec<u8>,
+    pub cert: Certificate,
+}
+
+/// One signer, raw and decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct RawSigner {
+    pub der: Vec<u8>,
+    pub info: SignerInfo,
+    /// `signedAttrs` re-tagged as the DER SET OF that was signed
+    /// (RFC 5652 5.4: the IMPLICIT [0] is replaced by an EXPLICIT SET OF tag).
+    pub signed_attrs_set: Option<Vec<u8>>,
+}
+
+/// What `inspect` shows about one signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerSummary {
+    /// Subject of the signer certificate, or the issuer/serial if absent.
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number in hex.
+    pub serial: String,
+    pub digest_algorithm: String,
+    pub signature_algorithm: String,
+    pub signed_attributes: bool,
+}
+
+/// A parsed E.5 signature block.
+#[derive(Debug, Clone)]
+pub struct SignatureBlock {
+    der: Vec<u8>,
+    version: Vec<u8>,
+    digest_algorithms: Vec<Vec<u8>>,
+    encap: Vec<u8>,
+    certificates: Vec<RawCert>,
+    /// Raw CertificateChoices that are not plain certificates, kept verbatim.
+    other_certificates: Vec<Vec<u8>>,
+    crls: Option<Vec<u8>>,
+    pub(crate) signers: Vec<RawSigner>,
+}
+
+const CTX0: Tag = Tag::ContextSpecific { constructed: true, number: TagNumber::N0 };
+const CTX1: Tag = Tag::ContextSpecific { constructed: true, number: TagNumber::N1 };
+
+impl SignatureBlock {
+    /// The fixed empty block.
+    pub fn empty() -> Self {
+        SignatureBlock::parse(&EMPTY_SIGNATURE_BLOCK).expect("the empty block parses")
+    }
+
+    /// Strictly parse exactly one ContentInfo/SignedData occupying `der`.
+    pub fn parse(der: &[u8]) -> Result<Self, SignatureError> {
+        let ci = single(der)?;
+        if ci.tag() != Tag::Sequence {
+            return Err(SignatureError::Malformed(format!("ContentInfo is a {}, not a SEQUENCE", ci.tag())));
+        }
+        let parts = children(ci.value())?;
+        let [ct, content] = parts.as_slice() else {
+            return Err(SignatureError::Malformed("ContentInfo must have contentType and content".into()));
+        };
+        let ct = Oid::try_from(*ct)?;
+        if ct != ID_SIGNED_DATA {
+            return Err(SignatureError::NotSignedData(oid_name(&ct)));
+        }
+        if content.tag() != CTX0 {
+            return Err(SignatureError::Malformed("ContentInfo content is not [0] EXPLICIT".into()));
+        }
+        let sd = single(content.value())?;
+        if sd.tag() != Tag::Sequence {
+            return Err(SignatureError::Malformed("SignedData is not a SEQUENCE".into()));
+        }
+        // Typed decode first: it validates the whole structure.
+        let typed = cms::signed_data::SignedData::from_der(&raw(&sd))?;
+        if typed.encap_content_info.econtent_type != ID_DATA {
+            return Err(SignatureError::NotData(oid_name(&typed.encap_content_info.econtent_type)));
+        }
+        if typed.encap_content_info.econtent.is_some() {
+            return Err(SignatureError::NotDetached);
+        }
+
+        let fields = children(sd.value())?;
+        let mut it = fields.iter().peekable();
+        let version = raw(it.next().ok_or_else(|| SignatureError::Malformed("SignedData is empty".into()))?);
+        let digest_set = it.next().ok_or_else(|| SignatureError::Malformed("no digestAlgorithms".into()))?;
+        let digest_algorithms = children(digest_set.value())?.iter().map(raw).collect();
+        let encap = raw(it.next().ok_or_else(|| SignatureError::Malformed("no encapContentInfo".into()))?);
+        let mut certificates = Vec::new();
+        let mut other_certificates = Vec::new();
+        if let Some(c) = it.next_if(|a| a.tag() == CTX0) {
+            for choice in children(c.value())? {
+                if choice.tag() == Tag::Sequence {
+                    let der = raw(&choice);
+                    certificates.push(RawCert { cert: Certificate::from_der(&der)?, der });
+                } else {
+                    other_certificates.push(raw(&choice));
+                }
+            }
+        }
+        let crls = it.next_if(|a| a.tag() == CTX1).map(|c| raw(c));
+        let signer_set = it.next().ok_or_else(|| SignatureError::Malformed("no signerInfos".into()))?;
+        if it.next().is_some() {
+            return Err(SignatureError::Malformed("trailing fields after signerInfos".into()));
+        }
+        let mut signers = Vec::new();
+        for si in children(signer_set.value())? {
+            signers.push(parse_signer(&si)?);
+        }
+        Ok(SignatureBlock {
+            der: der.to_vec(),
+            version,
+            digest_algorithms,
+            encap,
+            certificates,
+            other_certificates,
+            crls,
+            signers,
+        })
+    }
+
+    /// The DER bytes; identical to the input for a parsed block.
+    pub fn to_der(&self) -> Vec<u8> {
+        self.der.clone()
+    }
+
+    /// Certificates carried in the block.
+    pub fn certificates(&self) -> Vec<Certificate> {
+        self.certificates.iter().map(|c| c.cert.clone()).collect()
+    }
+
+    pub(crate) fn raw_certificates(&self) -> &[RawCert] {
+        &self.certificates
+    }
+
+    /// Find the certificate a SignerIdentifier names.
+    pub(crate) fn signer_cert(&self, sid: &SignerIdentifier) -> Option<&RawCert> {
+        self.certificates.iter().find(|c| matches_sid(&c.cert, sid))
+    }
+
+    pub fn signers(&self) -> Vec<SignerSummary> {
+        self.signers.iter().map(|s| self.summary(s)).collect()
+    }
+
+    pub(crate) fn summary(&self, s: &RawSigner) -> SignerSummary {
+        let (issuer, serial) = match &s.info.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                (ias.issuer.to_string(), hex::encode(ias.serial_number.as_bytes()))
+            }
+            SignerIdentifier::SubjectKeyIdentifier(ski) => (String::new(), format!("ski:{}", hex::encode(ski.0.as_bytes()))),
+        };
+        let cert = self.signer_cert(&s.info.sid);
+        SignerSummary {
+            subject: cert.map(|c| c.cert.tbs_certificate.subject.to_string()).unwrap_or_else(|| format!("<unknown signer, serial {serial}>")),
+            issuer: cert.map(|c| c.cert.tbs_certificate.issuer.to_string()).unwrap_or(issuer),
+            serial,
+            digest_algorithm: oid_name(&s.info.digest_alg.oid),
+            signature_algorithm: oid_name(&s.info.signature_algorithm.oid),
+            signed_attributes: s.signed_attrs_set.is_some(),
+        }
+    }
+
+    /// A new block with one more signer over `message`. Existing signers,
+    /// certificates and digest algorithms are kept byte for byte; the
+    /// signer certificate and `chain` are added unless already present.
+    pub fn add_signer(
+        &self,
+        message: &[u8],
+        key: &rsa::RsaPrivateKey,
+        cert: &Certificate,
+        chain: &[Certificate],
+        signed_attrs: bool,
+    ) -> Result<SignatureBlock, SignatureError> {
+        let info = super::verify::sign(message, key, cert, signed_attrs)?;
+        let mut certs: Vec<Vec<u8>> = self.certificates.iter().map(|c| c.der.clone()).collect();
+        for c in std::iter::once(cert).chain(chain) {
+            let der = c.to_der()?;
+            if !certs.contains(&der) {
+                certs.push(der);
+            }
+        }
+        certs.extend(self.other_certificates.iter().cloned());
+        let sha1_alg = sha1_algorithm_der();
+        let mut digests = self.digest_algorithms.clone();
+        if !digests.contains(&sha1_alg) {
+            digests.push(sha1_alg);
+        }
+        let mut signer_infos: Vec<Vec<u8>> = self.signers.iter().map(|s| s.der.clone()).collect();
+        signer_infos.push(info.to_der()?);
+
+        let mut sd = self.version.clone();
+        sd.extend(tlv(Tag::Set, &digests.concat()));
+        sd.extend(&self.encap);
+        sd.extend(tlv(CTX0, &certs.concat()));
+        if let Some(crls) = &self.crls {
+            sd.extend(crls);
+        }
+        sd.extend(tlv(Tag::Set, &signer_infos.concat()));
+        let mut ci = ID_SIGNED_DATA.to_der()?;
+        ci.extend(tlv(CTX0, &tlv(Tag::Sequence, &sd)));
+        SignatureBlock::parse(&tlv(Tag::Sequence, &ci))
+    }
+}
+
+fn parse_signer(si: &AnyRef<'_>) -> Result<RawSigner, SignatureError> {
+    let der = raw(si);
+    let info = SignerInfo::from_der(&der)?;
+    // version, sid, digestAlgorithm, then [0] signedAttrs if present.
+    let fields = children(si.value())?;
+    let signed_attrs_set = fields.get(3).filter(|a| a.tag() == CTX0).map(|a| tlv(Tag::Set, a.value()));
+    Ok(RawSigner { der, info, signed_attrs_set })
+}
+
+fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
+    let tbs = &cert.tbs_certificate;
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(ias) => tbs.issuer == ias.issuer && tbs.serial_number == ias.serial_number,
+        SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
+            .get::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, k)| k.0 == ski.0),
+    }
+}
+
+/// AlgorithmIdentifier { id-sha1, NULL } as OpenSSL writes it.
+pub(crate) fn sha1_algorithm_der() -> Vec<u8> {
+    let mut v = const_oid::db::rfc5912::ID_SHA_1.to_der().expect("static oid");
+    v.extend([0x05, 0x00]);
+    tlv(Tag::Sequence, &v)
+}
+
+/// SHA-1 of the signed message.
+pub(crate) fn sha1(message: &[u8]) -> [u8; 20] {
+    Sha1::digest(message).into()
+}
