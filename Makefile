@@ -50,7 +50,8 @@ keys: deps
 fuzz:
 	scripts/fuzz-package
 
-bench-verify: deps
+bench-verify:
+	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time"
 	scripts/bench-verify
 
 clean:

@@ -73,17 +73,14 @@ impl fmt::Display for ParseError {
     }
 }
 
-impl std::error::Error for ParseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
-    }
-}
+// The kind is part of Display, so it is not repeated as a source.
+impl std::error::Error for ParseError {}
 
 /// Any failure while reading, verifying or writing a package.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("malformed package {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
     #[error(transparent)]
     Signature(#[from] SignatureError),
     #[error("payload hash mismatch for command #{index} ({path}): expected SHA-1 {expected}, got {actual}")]
@@ -96,8 +93,14 @@ pub enum Error {
     Untrusted(String),
     #[error("{0}")]
     Build(String),
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::Parse(e)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,6 +1,6 @@
 //! `cpekit package build`
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use walkdir::WalkDir;
@@ -18,7 +18,8 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             let base = m.parent().map(Path::to_path_buf).unwrap_or_default();
             (Manifest::load(m)?, base)
         }
-        (None, Some(dir)) => (from_dir(dir, &a.prefix)?, dir.clone()),
+        // Sources from the walk already include DIR.
+        (None, Some(dir)) => (from_dir(dir, &a.prefix)?, PathBuf::new()),
         (None, None) => unreachable!("clap requires one of --manifest/--from-dir"),
     };
     if let Some(v) = a.pkg_version {
