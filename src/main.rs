@@ -22,6 +22,12 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // With --json, failures are reported as JSON on stdout too.
+    let json = matches!(
+        &cli.command,
+        TopCommand::Package(PackageCommand::Verify(cli::VerifyArgs { json: true, .. }))
+            | TopCommand::Package(PackageCommand::Inspect(cli::InspectArgs { json: true, .. }))
+    );
     let result = match cli.command {
         TopCommand::Package(cmd) => match cmd {
             PackageCommand::Build(a) => package::build::run(a),
@@ -36,8 +42,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            let code = classify(&e);
             eprintln!("error: {e:#}");
-            ExitCode::from(classify(&e))
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "error": format!("{e:#}"), "exit_code": code }));
+            }
+            ExitCode::from(code)
         }
     }
 }

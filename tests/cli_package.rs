@@ -155,6 +155,11 @@ fn malformed_package_exit_3_with_clear_error() {
     let out = verify(&bad, "ca.pem");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("major version 2"));
+    // --json callers get the failure as JSON too.
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit_code"], 3);
+    assert!(v["error"].as_str().unwrap().contains("at byte offset 8"), "{v}");
     let out = cpekit().args(["package", "inspect"]).arg(t.path().join("missing.pkg")).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
 }
@@ -365,6 +370,16 @@ fn from_dir_is_deterministic_and_prefixed() {
             .success();
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // A relative DIR works the same (sources are not joined twice).
+    let c = t.path().join("c.pkg");
+    cpekit()
+        .current_dir(root())
+        .args(["package", "build", "--from-dir", "testdata/demo/files", "--prefix", "/opt/demo"])
+        .args(["--version", "1.2.3", "--reboot", "-o"])
+        .arg(&c)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     let j = inspect_json(&a);
     let paths: Vec<&str> = j["commands"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
     assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www/index.html"]);

@@ -124,3 +124,84 @@ mod tests {
         assert_eq!(l.commands[1], Command::Reboot);
     }
 }
+
+impl CommandList {
+    /// Spec violations that do not stop parsing but that a recipient may
+    /// act on (the installer rejects some of them), as readable sentences.
+    pub fn warnings(&self) -> Vec<String> {
+        use crate::command::{is_vendor_type, UNSAFE_FLAG};
+        let mut out = Vec::new();
+        let active: Vec<&Command> = self.commands.iter().take_while(|c| **c != Command::End).collect();
+        if let Some(i) = active.iter().position(|c| **c == Command::Reboot) {
+            if i + 1 != active.len() {
+                out.push(format!("command #{i}: Reboot is not the last command (E.4.8 requires it last, other than End)"));
+            }
+        }
+        for (i, c) in self.commands.iter().enumerate() {
+            if let Some(flags) = c.flags() {
+                if flags & !UNSAFE_FLAG != 0 {
+                    out.push(format!("command #{i}: reserved Flags bits set (0x{flags:08x}); they MUST be 0 (Tables 69-71)"));
+                }
+            }
+            match c {
+                Command::Unknown { kind, .. } => {
+                    out.push(format!("command #{i}: unknown type {kind}, ignored by recipients (E.4)"))
+                }
+                Command::Vendor { kind, .. } if is_vendor_type(*kind) => {}
+                Command::Role(crate::command::Role::Reserved(r)) => {
+                    out.push(format!("command #{i}: reserved Role value {r} (Table 75)"))
+                }
+                Command::ExtractVersionedFile(f) | Command::AddVersionedFile(f) => versioned(&mut out, i, &f.path),
+                Command::RemoveVersionedFile(r) => versioned(&mut out, i, &r.path),
+                Command::MoveVersionedFile(m) => versioned(&mut out, i, &m.src),
+                _ => {}
+            }
+        }
+        if !self.trailer.is_empty() {
+            out.push(format!("{} bytes follow the End command and are not interpreted (E.4.2)", self.trailer.len()));
+        }
+        out
+    }
+}
+
+/// E.4.1: a versioned file name has a base of up to 8 characters and a
+/// 3-character extension.
+fn versioned(out: &mut Vec<String>, i: usize, path: &str) {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ok = match name.rsplit_once('.') {
+        Some((base, ext)) => !base.is_empty() && base.chars().count() <= 8 && ext.chars().count() == 3,
+        None => false,
+    };
+    if !ok {
+        out.push(format!("command #{i}: versioned file name {name:?} is not BASE.EXT with a base of at most 8 and a 3-character extension (E.4.1)"));
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+    use crate::command::{RemoveCommand, Role};
+
+    #[test]
+    fn warns_about_spec_violations() {
+        let rm = |flags, path: &str| RemoveCommand { flags, path: path.into() };
+        let list = CommandList {
+            commands: vec![
+                Command::Reboot,
+                Command::RemoveFile(rm(0x10, "/a")),
+                Command::RemoveVersionedFile(rm(0, "/etc/toolongname.cfg")),
+                Command::RemoveVersionedFile(rm(1, "/etc/app.001")),
+                Command::Role(Role::Reserved(9)),
+                Command::Unknown { kind: 24, value: vec![] },
+                Command::End,
+            ],
+            trailer: vec![0],
+        };
+        let w = list.warnings();
+        assert_eq!(w.len(), 6, "{w:#?}");
+        assert!(w[0].contains("E.4.8"));
+        assert!(w[1].contains("reserved Flags"));
+        assert!(w[2].contains("toolongname.cfg"));
+        assert!(CommandList::new(vec![Command::RemoveFile(rm(1, "/x")), Command::Reboot, Command::End]).warnings().is_empty());
+    }
+}

@@ -25,6 +25,7 @@ pub fn run(a: InspectArgs) -> Result<u8> {
             "commands": prefix.commands.commands.iter().enumerate().map(|(i, c)| command_json(i, c)).collect::<Vec<_>>(),
             "trailer_length": prefix.commands.trailer.len(),
             "signatures": signers.iter().map(signer_json).collect::<Vec<_>>(),
+            "warnings": prefix.commands.warnings(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(crate::exit::OK);
@@ -45,6 +46,9 @@ pub fn run(a: InspectArgs) -> Result<u8> {
     }
     if !prefix.commands.trailer.is_empty() {
         println!("      ({} bytes after End, not interpreted)", prefix.commands.trailer.len());
+    }
+    for w in prefix.commands.warnings() {
+        println!("WARNING: {w}");
     }
     println!();
     if signers.is_empty() {
