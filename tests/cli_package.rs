@@ -198,6 +198,19 @@ fn sign_only_rewrites_the_signature_block() {
         .success();
     assert_eq!(inspect_json(&out)["signatures"].as_array().unwrap().len(), 3);
     assert!(verify(&out, "ca.pem").status.success());
+    // A truncated package is refused and left as it was.
+    let mut bytes = std::fs::read(&out).unwrap();
+    bytes.pop();
+    std::fs::write(&out, &bytes).unwrap();
+    let o = cpekit()
+        .args(["package", "sign"])
+        .arg(&out)
+        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("truncated"));
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
 
 #[test]

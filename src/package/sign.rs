@@ -14,25 +14,24 @@ pub fn run(a: SignArgs) -> Result<u8> {
     let (prefix, mut payload, _) = open_prefix(&a.package)?;
     let block = sign_all(prefix.signatures.clone(), prefix.signed_message(), &signers)?;
     let out = a.output.unwrap_or_else(|| a.package.clone());
-    let copied = {
-        let mut copied = 0;
-        atomic_write(&out, |f| {
-            let mut w = io::BufWriter::with_capacity(pkgfmt::payload::STREAM_CHUNK, f);
-            // Header and command list exactly as read, never re-encoded.
-            w.write_all(prefix.signed_message())?;
-            w.write_all(&block.to_der())?;
-            copied = io::copy(&mut payload, &mut w)?;
-            w.flush()?;
-            Ok(())
-        })?;
-        copied
-    };
-    if copied != prefix.header.payload_length as u64 {
-        eprintln!(
-            "warning: copied {copied} payload bytes but the header declares {}",
-            prefix.header.payload_length
-        );
-    }
+    let declared = prefix.header.payload_length as u64;
+    atomic_write(&out, |f| {
+        let mut w = io::BufWriter::with_capacity(pkgfmt::payload::STREAM_CHUNK, f);
+        // Header and command list exactly as read, never re-encoded.
+        w.write_all(prefix.signed_message())?;
+        w.write_all(&block.to_der())?;
+        let copied = io::copy(&mut payload, &mut w)?;
+        // Refuse to sign a truncated or padded package; the output is
+        // discarded and the input left untouched.
+        if copied < declared {
+            return Err(pkgfmt::Error::PayloadTruncated { expected: declared, actual: copied }.into());
+        }
+        if copied > declared {
+            return Err(pkgfmt::Error::PayloadTooLong { expected: declared }.into());
+        }
+        w.flush()?;
+        Ok(())
+    })?;
     eprintln!("signed {}: {} signer(s) now", out.display(), block.signers().len());
     Ok(crate::exit::OK)
 }
