@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 /// section (see `man.rs`).
 pub const EXIT_STATUS: &str = "\
 Exit status: 0 success, 1 verification failed (untrusted, unsigned, hash
-mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error.";
+mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error,
+5 package rejected by the installer (precondition, unsafe path, Reboot not last).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +33,9 @@ pub enum TopCommand {
     /// Build, sign, verify, inspect, dump and extract Annex E signed packages.
     #[command(subcommand, after_long_help = EXIT_STATUS)]
     Package(PackageCommand),
+    /// Install a signed package into a target tree, transactionally; or recover an interrupted install.
+    #[command(after_long_help = EXIT_STATUS)]
+    Install(InstallArgs),
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -170,4 +174,49 @@ pub struct ExtractArgs {
     /// Destination directory (created if missing). Package paths are kept inside it.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Package to install (required unless --recover).
+    #[arg(required_unless_present = "recover", conflicts_with = "recover")]
+    pub package: Option<PathBuf>,
+    /// Target tree; package paths are taken relative to it.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Trust anchor certificates (PEM). Repeatable.
+    #[arg(long, value_name = "CA.pem", num_args = 1..)]
+    pub trust: Vec<PathBuf>,
+    /// The device's current software version, for Minimum/Maximum Version (E.4.10).
+    #[arg(long, value_name = "VERSION")]
+    pub current_version: Option<String>,
+    /// Journal, staging and backups (same filesystem as --root, outside it).
+    /// Default: ROOT/../.NAME.cpekit-state
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print the plan (each command and its effect on this tree); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable result on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept a package with no signers (a package whose signers fail is never accepted).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Do not check certificate validity dates.
+    #[arg(long)]
+    pub ignore_time: bool,
+    /// Available non-volatile storage in bytes (default: free space of the root's filesystem).
+    #[arg(long, value_name = "BYTES")]
+    pub nonvolatile_storage: Option<u64>,
+    /// Available volatile storage in bytes (default: MemAvailable).
+    #[arg(long, value_name = "BYTES")]
+    pub volatile_storage: Option<u64>,
+    /// Device attribute for Required Attributes (E.4.13), as ENTITY:CLASS=VALUE
+    /// (numbers, 0x for hex). Repeatable.
+    #[arg(long = "attribute", value_name = "ENTITY:CLASS=VALUE")]
+    pub attributes: Vec<String>,
+    /// Bring an interrupted install to the complete old or new tree.
+    #[arg(long)]
+    pub recover: bool,
 }

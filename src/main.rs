@@ -1,6 +1,7 @@
 //! `cpekit`: a thin binary over the `pkgfmt` library crate.
 
 mod cli;
+mod install_cmd;
 mod man;
 mod manifest;
 mod package;
@@ -18,6 +19,7 @@ pub mod exit {
     pub const VERIFY_FAILED: u8 = 1;
     pub const MALFORMED: u8 = 3;
     pub const RUNTIME: u8 = 4;
+    pub const REJECTED: u8 = 5;
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         &cli.command,
         TopCommand::Package(PackageCommand::Verify(cli::VerifyArgs { json: true, .. }))
             | TopCommand::Package(PackageCommand::Inspect(cli::InspectArgs { json: true, .. }))
+            | TopCommand::Install(cli::InstallArgs { json: true, .. })
     );
     let result = match cli.command {
         TopCommand::Package(cmd) => match cmd {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
             PackageCommand::Dump(a) => package::dump::run(a),
             PackageCommand::Extract(a) => package::extract::run(a),
         },
+        TopCommand::Install(a) => install_cmd::run(a),
         TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::OK),
     };
     match result {
@@ -55,6 +59,19 @@ fn main() -> ExitCode {
 /// Map an error chain to an exit status.
 fn classify(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if let Some(i) = cause.downcast_ref::<cpekit::install::InstallError>() {
+            use cpekit::install::InstallError as I;
+            return match i {
+                I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => exit::REJECTED,
+                I::Untrusted(_) => exit::VERIFY_FAILED,
+                I::Package(p) => match p {
+                    pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => exit::MALFORMED,
+                    pkgfmt::Error::Io(_) => exit::RUNTIME,
+                    _ => exit::VERIFY_FAILED,
+                },
+                I::Timeout(_) | I::Io(_) | I::RolledBack(_) => exit::RUNTIME,
+            };
+        }
         if let Some(p) = cause.downcast_ref::<pkgfmt::Error>() {
             return match p {
                 pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => exit::MALFORMED,

@@ -13,7 +13,8 @@ const EXIT_STATUS: &[(&str, &str)] = &[
     ("1", "Verification failed: no trusted signer (unsigned, untrusted or tampered), a payload hash mismatch, or a truncated or overlong payload."),
     ("2", "Usage error: bad flags or arguments."),
     ("3", "Malformed input: the package, manifest, key or certificate could not be parsed; the message names the byte offset and command."),
-    ("4", "I/O or other runtime error (file not found, permission denied, ...)."),
+    ("4", "I/O or other runtime error (file not found, permission denied, ...); for \\fBinstall\\fR also a timeout or a failure while applying that was rolled back."),
+    ("5", "\\fBinstall\\fR: the package was rejected before any change (precondition not met, unsafe path, Reboot not last, interrupted install needing \\fB--recover\\fR)."),
 ];
 
 fn roff_escape(s: &str) -> String {

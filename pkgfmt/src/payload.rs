@@ -71,7 +71,18 @@ impl PayloadVerifier {
 
     /// Feed the next chunk of payload. Fails on the first file whose hash
     /// does not match, or if more bytes arrive than the header declared.
-    pub fn update(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.update_with(chunk, |_, _| Ok(()))
+    }
+
+    /// Like [`update`](Self::update), also handing every payload file's
+    /// bytes to `sink(command_index, bytes)` as they arrive (to stage files
+    /// while hashing them; overlapping files each get their bytes).
+    pub fn update_with(
+        &mut self,
+        mut chunk: &[u8],
+        mut sink: impl FnMut(usize, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
         if (chunk.len() as u64) > self.total - self.pos {
             return Err(Error::PayloadTooLong { expected: self.total });
         }
@@ -88,8 +99,9 @@ impl PayloadVerifier {
             }
             let n = (boundary - self.pos) as usize;
             let (now, rest) = chunk.split_at(n);
-            for (_, h) in &mut self.active {
+            for (i, h) in &mut self.active {
                 h.update(now);
+                sink(self.ranges[*i].index, now)?;
             }
             self.pos += n as u64;
             chunk = rest;
@@ -126,6 +138,11 @@ impl PayloadVerifier {
             }
         }
         Ok(())
+    }
+
+    /// Files verified so far, in completion order.
+    pub fn completed(&self) -> &[FileDigest] {
+        &self.done
     }
 
     /// All bytes must have arrived; returns the verified files in command order.

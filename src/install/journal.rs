@@ -1,0 +1,272 @@
+//! Crash safety: the plan is journaled (and fsynced) before the first
+//! change to the tree; every change is undoable from what is on disk.
+//!
+//! Replaced and removed paths are renamed into the transaction's backup
+//! directory (same filesystem as the root) rather than deleted, so until
+//! the commit marker is durable the old tree can always be restored. Each
+//! operation's undo first decides, from its own unique artifacts (its
+//! staged file, its backup), whether it happened, so a crash at any point —
+//! including halfway through an operation, or during recovery itself —
+//! rolls back to exactly the old tree; after the commit marker, recovery
+//! only finishes the clean-up, giving exactly the new tree.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One journaled change. Paths are relative to the root; `stage` and
+/// `backup` are names inside the transaction directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Write { path: String, stage: String, backup: Option<String>, mkdirs: Vec<String> },
+    Remove { path: String, backup: String },
+    Rename { from: String, to: String, backup: Option<String>, mkdirs: Vec<String> },
+}
+
+/// The journal document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub format: u32,
+    pub root: PathBuf,
+    /// The device was marked unsafe (Unsafe flag or Format in the package).
+    pub unsafe_install: bool,
+    pub ops: Vec<Op>,
+}
+
+/// Files of the state directory.
+pub struct StateDir {
+    pub dir: PathBuf,
+}
+
+impl StateDir {
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+    pub fn committed(&self) -> PathBuf {
+        self.dir.join("committed")
+    }
+    pub fn unsafe_marker(&self) -> PathBuf {
+        self.dir.join("UNSAFE")
+    }
+    pub fn txn(&self) -> PathBuf {
+        self.dir.join("txn")
+    }
+    pub fn stage(&self) -> PathBuf {
+        self.txn().join("stage")
+    }
+    pub fn backup(&self) -> PathBuf {
+        self.txn().join("backup")
+    }
+}
+
+/// Test hook: `CPEKIT_FAILPOINT=N` SIGKILLs the process at the N-th fail
+/// point (simulated power loss for the crash-injection tests).
+pub struct FailPoints {
+    target: Option<u64>,
+    hits: u64,
+}
+
+impl FailPoints {
+    pub fn from_env() -> Self {
+        FailPoints { target: std::env::var("CPEKIT_FAILPOINT").ok().and_then(|v| v.parse().ok()), hits: 0 }
+    }
+
+    pub fn none() -> Self {
+        FailPoints { target: None, hits: 0 }
+    }
+
+    pub fn hit(&mut self) {
+        self.hits += 1;
+        if self.target == Some(self.hits) {
+            // SAFETY: kill(2) on our own pid; nothing after it runs.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.hits
+    }
+}
+
+pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(path.parent().expect("state files live in a directory"))
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Flush everything on the filesystem holding `p` (syncfs(2)).
+pub fn sync_fs(p: &Path) -> io::Result<()> {
+    let f = fs::File::open(p)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: valid open descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn exists(p: &Path) -> bool {
+    fs::symlink_metadata(p).is_ok()
+}
+
+fn rm_any(p: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn mkdirs(root: &Path, dirs: &[String], fp: &mut FailPoints) -> io::Result<()> {
+    for d in dirs {
+        match fs::create_dir(root.join(d)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        fp.hit();
+    }
+    Ok(())
+}
+
+fn rmdirs(root: &Path, dirs: &[String]) -> io::Result<()> {
+    for d in dirs.iter().rev() {
+        match fs::remove_dir(root.join(d)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("removing directory /{d}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Perform one operation, with fail points between its system calls.
+pub fn apply(op: &Op, root: &Path, st: &StateDir, fp: &mut FailPoints) -> io::Result<()> {
+    match op {
+        Op::Write { path, stage, backup, mkdirs: dirs } => {
+            mkdirs(root, dirs, fp)?;
+            if let Some(b) = backup {
+                fs::rename(root.join(path), st.backup().join(b))?;
+                fp.hit();
+            }
+            fs::rename(st.stage().join(stage), root.join(path))?;
+        }
+        Op::Remove { path, backup } => fs::rename(root.join(path), st.backup().join(backup))?,
+        Op::Rename { from, to, backup, mkdirs: dirs } => {
+            mkdirs(root, dirs, fp)?;
+            if let Some(b) = backup {
+                fs::rename(root.join(to), st.backup().join(b))?;
+                fp.hit();
+            }
+            fs::rename(root.join(from), root.join(to))?;
+        }
+    }
+    fp.hit();
+    Ok(())
+}
+
+/// Undo one operation, whether or not (or how far) it happened.
+pub fn undo(op: &Op, root: &Path, st: &StateDir) -> io::Result<()> {
+    match op {
+        Op::Write { path, stage, backup, mkdirs: dirs } => {
+            match backup {
+                // The old file was moved aside: put it back (over the new one).
+                Some(b) if exists(&st.backup().join(b)) => fs::rename(st.backup().join(b), root.join(path))?,
+                Some(_) => {}
+                // Nothing was there before: remove what we installed, if we did.
+                None if !exists(&st.stage().join(stage)) => rm_any(&root.join(path))?,
+                None => {}
+            }
+            rmdirs(root, dirs)?;
+        }
+        Op::Remove { path, backup } => {
+            if exists(&st.backup().join(backup)) {
+                fs::rename(st.backup().join(backup), root.join(path))?;
+            }
+        }
+        Op::Rename { from, to, backup, mkdirs: dirs } => {
+            if !exists(&root.join(from)) && exists(&root.join(to)) {
+                fs::rename(root.join(to), root.join(from))?;
+            }
+            if let Some(b) = backup {
+                if exists(&st.backup().join(b)) {
+                    fs::rename(st.backup().join(b), root.join(to))?;
+                }
+            }
+            rmdirs(root, dirs)?;
+        }
+    }
+    Ok(())
+}
+
+/// What recovery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// No interrupted install.
+    Clean,
+    /// Interrupted before commit: the old tree was restored.
+    RolledBack,
+    /// Interrupted after commit: clean-up finished, the new tree stands.
+    Completed,
+}
+
+/// Remove the transaction's leftovers; the journal goes first so that a
+/// crash here never leads a later recovery to undo a committed install.
+pub fn cleanup(st: &StateDir) -> io::Result<()> {
+    rm_any(&st.journal())?;
+    sync_dir(&st.dir)?;
+    rm_any(&st.committed())?;
+    rm_any(&st.txn())?;
+    rm_any(&st.unsafe_marker())?;
+    sync_dir(&st.dir)
+}
+
+/// Bring the tree to the complete old or complete new state.
+pub fn recover(st: &StateDir, root: &Path) -> io::Result<Recovery> {
+    let text = match fs::read(st.journal()) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A crash after the journal was removed but before the rest of
+            // the clean-up, or during staging: the tree is already final.
+            let committed = exists(&st.committed());
+            cleanup(st)?;
+            return Ok(if committed { Recovery::Completed } else { Recovery::Clean });
+        }
+        Err(e) => return Err(e),
+    };
+    let j: Journal = serde_json::from_slice(&text)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("journal {}: {e}", st.journal().display())))?;
+    if j.root != root {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("journal is for root {}, not {}", j.root.display(), root.display()),
+        ));
+    }
+    let outcome = if exists(&st.committed()) {
+        Recovery::Completed
+    } else {
+        for op in j.ops.iter().rev() {
+            undo(op, root, st)?;
+        }
+        sync_fs(root)?;
+        Recovery::RolledBack
+    };
+    cleanup(st)?;
+    Ok(outcome)
+}

@@ -1,0 +1,384 @@
+//! The installer engine: applies an Annex E signed package to a target
+//! filesystem (E.4.1–E.4.13, E.5). Library API first; `cpekit install` is
+//! a thin CLI over [`install`] and [`recover`].
+//!
+//! Order of work, so that a rejected package changes nothing:
+//! 1. read header, command list and signature block (E.5 prefix) and
+//!    verify the signatures against the caller's trust anchors;
+//! 2. check every precondition (E.4.10, E.4.12, E.4.13) and Reboot-last
+//!    (E.4.8); plan every command against the current tree, confining
+//!    every path to the root;
+//! 3. stream the payload once, hashing every file and staging the ones to
+//!    install in the state directory (same filesystem as the root), under
+//!    the E.4.7 timeouts; a hash mismatch stops here;
+//! 4. fsync, journal the plan, apply it (replaced/removed files moved
+//!    aside), fsync, commit; [`recover`] finishes or rolls back an
+//!    interrupted install.
+
+pub mod journal;
+pub mod path;
+pub mod plan;
+pub mod precondition;
+pub mod timeout;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use pkgfmt::signature::VerifyOptions;
+use pkgfmt::{Command, PayloadVerifier, Prefix, DEFAULT_PREFIX_LIMIT};
+use serde::Serialize;
+use x509_cert::Certificate;
+
+pub use journal::Recovery;
+pub use plan::{Action, Plan};
+pub use precondition::DeviceConfig;
+pub use timeout::{Clock, DownloadTimer, SystemClock, TimeoutExpired, Timeouts};
+
+use journal::{FailPoints, Journal, Op, StateDir};
+
+/// Why an install did not happen. In every case the root is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("command #{index} rejected: {reason}")]
+    Rejected { index: usize, reason: String },
+    #[error("package not trusted: {0}")]
+    Untrusted(String),
+    #[error(transparent)]
+    Package(#[from] pkgfmt::Error),
+    #[error("unsafe path: {0}")]
+    Unsafe(String),
+    #[error("download aborted: {0}")]
+    Timeout(#[from] TimeoutExpired),
+    #[error("a previous install into this root was interrupted; run `cpekit install --recover` first")]
+    Interrupted,
+    #[error("{0}")]
+    Io(String),
+    #[error("install failed while applying and was rolled back: {0}")]
+    RolledBack(String),
+}
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> InstallError + '_ {
+    move |e| InstallError::Io(format!("{what}: {e}"))
+}
+
+/// Vendor-specific commands (1000–9999) are handed to this after the file
+/// changes commit, in list order.
+pub trait VendorHandler {
+    fn handle(&mut self, index: usize, kind: u32, value: &[u8]) -> Result<(), String>;
+}
+
+/// The default vendor handler: ignore vendor commands.
+pub struct IgnoreVendor;
+
+impl VendorHandler for IgnoreVendor {
+    fn handle(&mut self, _: usize, _: u32, _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Where and how to install.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// The target tree; package paths are relative to it.
+    pub root: PathBuf,
+    /// Journal, staging and backups; must be on the root's filesystem and
+    /// outside the root. `None`: `<parent>/.<root name>.cpekit-state`.
+    pub state_dir: Option<PathBuf>,
+    /// Trust anchors (E.5); the package must have a signer chaining to one.
+    pub trust: Vec<Certificate>,
+    /// Install a package without signers (never one whose signers fail).
+    pub allow_unsigned: bool,
+    pub verify: VerifyOptions,
+    pub device: DeviceConfig,
+    /// Plan and verify only; change nothing.
+    pub dry_run: bool,
+}
+
+/// The outcome of a successful install (or dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    pub ok: bool,
+    pub dry_run: bool,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub role: Option<String>,
+    pub reboot_required: bool,
+    pub unsafe_install: bool,
+    pub signer: Option<String>,
+    pub actions: Vec<Action>,
+    pub files_staged: usize,
+    pub bytes_staged: u64,
+    pub vendor_errors: Vec<String>,
+}
+
+/// The default state directory for `root`.
+pub fn default_state_dir(root: &Path) -> PathBuf {
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+    root.parent().unwrap_or(Path::new("/")).join(format!(".{name}.cpekit-state"))
+}
+
+fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, StateDir), InstallError> {
+    let root = root.canonicalize().map_err(io(&format!("install root {}", root.display())))?;
+    if !root.is_dir() {
+        return Err(InstallError::Io(format!("install root {} is not a directory", root.display())));
+    }
+    let state = state.map(Path::to_path_buf).unwrap_or_else(|| default_state_dir(&root));
+    fs::create_dir_all(&state).map_err(io(&format!("state directory {}", state.display())))?;
+    let state = state.canonicalize().map_err(io("state directory"))?;
+    if state.starts_with(&root) || root.starts_with(&state) {
+        return Err(InstallError::Io(format!(
+            "state directory {} must be outside the install root {} (and not contain it)",
+            state.display(),
+            root.display()
+        )));
+    }
+    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io("stat"));
+    if dev(&root)? != dev(&state)? {
+        return Err(InstallError::Io(format!(
+            "state directory {} must be on the same filesystem as {} (atomic renames)",
+            state.display(),
+            root.display()
+        )));
+    }
+    Ok((root, StateDir { dir: state }))
+}
+
+/// Bring an interrupted install to the complete old or new tree.
+pub fn recover(root: &Path, state_dir: Option<&Path>) -> Result<Recovery, InstallError> {
+    let (root, st) = prepare_dirs(root, state_dir)?;
+    journal::recover(&st, &root).map_err(io("recovery"))
+}
+
+/// Install the package read from `pkg` (a file or a download in progress).
+pub fn install<R: Read>(
+    pkg: &mut R,
+    opts: &InstallOptions,
+    vendor: &mut dyn VendorHandler,
+    clock: &dyn Clock,
+) -> Result<InstallReport, InstallError> {
+    let started = clock.now();
+    let (root, st) = prepare_dirs(&opts.root, opts.state_dir.as_deref())?;
+    if st.journal().exists() {
+        return Err(InstallError::Interrupted);
+    }
+    // Leftovers of a crash during staging never touched the root.
+    journal::cleanup(&st).map_err(io("cleaning the state directory"))?;
+
+    // 1. Prefix and signatures (E.5: validate before processing commands).
+    let prefix = Prefix::read_from(pkg, DEFAULT_PREFIX_LIMIT)?;
+    let signer = check_trust(&prefix, opts)?;
+
+    // 2. Preconditions and plan.
+    precondition::check(&prefix.commands, &opts.device, &root)?;
+    let plan = plan::plan(&prefix.commands, &root)?;
+    let mut report = InstallReport {
+        ok: true,
+        dry_run: opts.dry_run,
+        version: None,
+        description: None,
+        role: None,
+        reboot_required: plan.reboot_required,
+        unsafe_install: plan.has_unsafe,
+        signer,
+        actions: plan.actions.clone(),
+        files_staged: 0,
+        bytes_staged: 0,
+        vendor_errors: Vec::new(),
+    };
+    for c in prefix.commands.commands.iter() {
+        match c {
+            Command::Version(v) => report.version = Some(v.clone()),
+            Command::Description(d) => report.description = Some(d.clone()),
+            Command::Role(r) => report.role = Some(r.name().to_string()),
+            _ => {}
+        }
+    }
+
+    // 3. Stream the payload: hash everything, stage what will be written.
+    let to_stage: Vec<usize> = plan
+        .actions
+        .iter()
+        .filter_map(|a| if let Action::Write { index, .. } = a { Some(*index) } else { None })
+        .collect();
+    let staged_bytes = to_stage.iter().try_fold(0u64, |acc, i| {
+        acc.checked_add(prefix.commands.commands[*i].file().map_or(0, |f| f.file_length as u64))
+    });
+    let staged_bytes = staged_bytes.ok_or_else(|| InstallError::Io("staged size overflows".into()))?;
+    if !opts.dry_run {
+        let free = precondition::free_space(&st.dir).map_err(io("statvfs of the state directory"))?;
+        if staged_bytes > free {
+            return Err(InstallError::Io(format!("staging needs {staged_bytes} bytes but {free} are free")));
+        }
+        fs::create_dir_all(st.stage()).map_err(io("creating the staging directory"))?;
+        fs::create_dir_all(st.backup()).map_err(io("creating the backup directory"))?;
+    }
+    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started);
+    if let Err(e) = staged {
+        let _ = journal::cleanup(&st);
+        return Err(e);
+    }
+    report.files_staged = to_stage.len();
+    report.bytes_staged = staged_bytes;
+    if opts.dry_run {
+        return Ok(report);
+    }
+
+    // 4. Journal, apply, commit.
+    let mut fp = FailPoints::from_env();
+    let result = apply_plan(&plan, &root, &st, &mut fp);
+    if let Err(e) = result {
+        return match journal::recover(&st, &root) {
+            Ok(_) => Err(InstallError::RolledBack(e)),
+            Err(r) => Err(InstallError::Io(format!("{e}; and rolling back failed: {r} (run --recover)"))),
+        };
+    }
+    for c in prefix.commands.commands.iter().enumerate() {
+        if let (index, Command::Vendor { kind, value }) = c {
+            if let Err(e) = vendor.handle(index, *kind, value) {
+                report.vendor_errors.push(format!("command #{index} (vendor {kind}): {e}"));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check_trust(prefix: &Prefix, opts: &InstallOptions) -> Result<Option<String>, InstallError> {
+    let signers = prefix.signatures.signers();
+    if signers.is_empty() && opts.allow_unsigned {
+        return Ok(None);
+    }
+    if opts.trust.is_empty() {
+        return Err(InstallError::Untrusted(
+            "no trust anchors configured (give --trust CA.pem, or --allow-unsigned for unsigned packages)".into(),
+        ));
+    }
+    let report = prefix.verify_signatures(&opts.trust, &opts.verify);
+    match report.trusted() {
+        Some(s) => Ok(Some(s.summary.subject.clone())),
+        None => Err(InstallError::Untrusted(report.explain())),
+    }
+}
+
+/// Stream the payload once through the hash verifier, writing the files
+/// in `stage` to the staging directory, under the E.4.7 timeouts.
+fn stream_payload<R: Read>(
+    r: &mut R,
+    prefix: &Prefix,
+    st: &StateDir,
+    stage: &[usize],
+    clock: &dyn Clock,
+    started: std::time::Instant,
+) -> Result<(), InstallError> {
+    let total = prefix.header.payload_length as u64;
+    let mut files: HashMap<usize, fs::File> = HashMap::new();
+    for i in stage {
+        let p = st.stage().join(i.to_string());
+        let f = fs::OpenOptions::new().write(true).create_new(true).open(&p).map_err(io("creating a staged file"))?;
+        files.insert(*i, f);
+    }
+    let mut timer = DownloadTimer::new(Timeouts::from_commands(&prefix.commands), started);
+    let mut processed = 0usize;
+    let mut v = PayloadVerifier::new(&prefix.commands, total);
+    let mut buf = vec![0u8; pkgfmt::payload::STREAM_CHUNK];
+    loop {
+        timer.check(clock.now())?;
+        let want = (total - v.position()).min(buf.len() as u64) as usize;
+        if want == 0 {
+            break;
+        }
+        let n = match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InstallError::Io(format!("reading the payload: {e}"))),
+        };
+        timer.on_data(clock.now());
+        v.update_with(&buf[..n], |index, bytes| match files.get_mut(&index) {
+            Some(f) => f.write_all(bytes),
+            None => Ok(()),
+        })?;
+        // Figure 9: commands count as processed, in order, once their
+        // payload file (if any) has fully arrived.
+        let done: std::collections::HashSet<usize> = v.completed().iter().map(|d| d.index).collect();
+        while let Some(c) = prefix.commands.commands.get(processed) {
+            if c.file().is_some() && !done.contains(&processed) {
+                break;
+            }
+            timer.on_command(c);
+            processed += 1;
+        }
+    }
+    v.finish()?;
+    let mut one = [0u8; 1];
+    if matches!(r.read(&mut one), Ok(n) if n > 0) {
+        return Err(pkgfmt::Error::PayloadTooLong { expected: total }.into());
+    }
+    for (_, f) in files {
+        drop(f);
+    }
+    if !stage.is_empty() {
+        // Staged data is durable before anything is renamed into place.
+        journal::sync_fs(&st.dir).map_err(io("syncing staged files"))?;
+    }
+    Ok(())
+}
+
+fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), String> {
+    let mut backups = 0usize;
+    let mut next_backup = || {
+        backups += 1;
+        backups.to_string()
+    };
+    let mut ops = Vec::new();
+    for a in &plan.actions {
+        match a {
+            Action::Write { index, path, replaces, mkdirs } => ops.push(Op::Write {
+                path: path.clone(),
+                stage: index.to_string(),
+                backup: replaces.then(&mut next_backup),
+                mkdirs: mkdirs.clone(),
+            }),
+            Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
+            Action::Rename { from, to, replaces, mkdirs, .. } => ops.push(Op::Rename {
+                from: from.clone(),
+                to: to.clone(),
+                backup: replaces.then(&mut next_backup),
+                mkdirs: mkdirs.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
+    let text = serde_json::to_vec_pretty(&j).map_err(|e| e.to_string())?;
+    journal::write_durable(&st.journal(), &text).map_err(|e| format!("writing the journal: {e}"))?;
+    fp.hit();
+    if plan.has_unsafe {
+        // E.4.3 Unsafe flag: the device is unsafe until commit or rollback.
+        journal::write_durable(&st.unsafe_marker(), b"install in progress\n").map_err(|e| e.to_string())?;
+    }
+    for op in &j.ops {
+        // Re-check at apply time: the tree may have changed since planning.
+        for p in op_paths(op) {
+            let rp = path::RelPath::parse(p).map_err(|e| e.to_string())?;
+            path::check_no_symlinks(root, &rp).map_err(|e| e.to_string())?;
+        }
+        journal::apply(op, root, st, fp).map_err(|e| format!("{op:?}: {e}"))?;
+    }
+    journal::sync_fs(root).map_err(|e| format!("syncing the root: {e}"))?;
+    fp.hit();
+    journal::write_durable(&st.committed(), b"committed\n").map_err(|e| format!("committing: {e}"))?;
+    fp.hit();
+    journal::cleanup(st).map_err(|e| format!("cleaning up after commit: {e}"))?;
+    fp.hit();
+    Ok(())
+}
+
+fn op_paths(op: &Op) -> Vec<&str> {
+    match op {
+        Op::Write { path, .. } | Op::Remove { path, .. } => vec![path],
+        Op::Rename { from, to, .. } => vec![from, to],
+    }
+}

@@ -1,0 +1,381 @@
+//! Turning the command list into concrete actions on *this* tree (E.4.3–
+//! E.4.9), before anything is changed. The planner simulates the tree as
+//! commands proceed (an earlier Remove affects a later Add), so the plan is
+//! both what `--dry-run` prints and what the executor journals and runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pkgfmt::{Command, CommandList};
+use serde::{Deserialize, Serialize};
+
+use super::path::{check_no_symlinks, RelPath};
+use super::InstallError;
+
+/// One effect on the tree, or a decision not to change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Install payload file of command `index` at `path`.
+    Write { index: usize, path: String, replaces: bool, mkdirs: Vec<String> },
+    /// Remove a file, link or whole sub-tree.
+    Remove { index: usize, path: String, tree: bool },
+    /// Rename `from` to `to`, overwriting `to`.
+    Rename { index: usize, from: String, to: String, replaces: bool, mkdirs: Vec<String> },
+    /// Nothing to do for this command.
+    Skip { index: usize, command: String, reason: String },
+    /// Informational command (Version, Description, Role, timeouts, ...).
+    Info { index: usize, command: String, text: String },
+    /// Vendor-specific command, passed to the vendor handler.
+    Vendor { index: usize, kind: u32, length: usize },
+}
+
+impl Action {
+    pub fn index(&self) -> usize {
+        match self {
+            Action::Write { index, .. }
+            | Action::Remove { index, .. }
+            | Action::Rename { index, .. }
+            | Action::Skip { index, .. }
+            | Action::Info { index, .. }
+            | Action::Vendor { index, .. } => *index,
+        }
+    }
+
+    pub fn mutates(&self) -> bool {
+        matches!(self, Action::Write { .. } | Action::Remove { .. } | Action::Rename { .. })
+    }
+
+    /// One line for `--dry-run`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Write { index, path, replaces, mkdirs } => format!(
+                "#{index} write /{path} ({}{})",
+                if *replaces { "replace existing file" } else { "new file" },
+                if mkdirs.is_empty() { String::new() } else { format!(", create directories {}", mkdirs.iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(" ")) }
+            ),
+            Action::Remove { index, path, tree } => {
+                format!("#{index} remove /{path}{}", if *tree { " and everything below it" } else { "" })
+            }
+            Action::Rename { index, from, to, replaces, .. } => {
+                format!("#{index} move /{from} -> /{to}{}", if *replaces { " (overwrite)" } else { "" })
+            }
+            Action::Skip { index, command, reason } => format!("#{index} {command}: no change ({reason})"),
+            Action::Info { index, command, text } => format!("#{index} {command}: {text}"),
+            Action::Vendor { index, kind, length } => {
+                format!("#{index} vendor command {kind} ({length} bytes) -> vendor handler")
+            }
+        }
+    }
+}
+
+/// What is at a path in the simulated tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Absent,
+    File,
+    /// `fresh`: created by this plan, so nothing of the real tree is below it.
+    Dir { fresh: bool },
+}
+
+/// The real tree plus the plan's changes so far.
+struct Overlay<'a> {
+    root: &'a Path,
+    entries: BTreeMap<PathBuf, Node>,
+    cleared: bool,
+}
+
+impl<'a> Overlay<'a> {
+    fn real(&self, p: &Path) -> Node {
+        match std::fs::symlink_metadata(self.root.join(p)) {
+            Ok(m) if m.is_dir() => Node::Dir { fresh: false },
+            Ok(_) => Node::File, // files, symlinks (never followed) and specials
+            Err(_) => Node::Absent,
+        }
+    }
+
+    /// True when the real tree is visible at `p`'s position.
+    fn real_visible(&self, p: &Path) -> bool {
+        if self.cleared {
+            return false;
+        }
+        for a in p.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
+            match self.entries.get(a) {
+                Some(Node::Absent | Node::File | Node::Dir { fresh: true }) => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn node(&self, p: &Path) -> Node {
+        if let Some(n) = self.entries.get(p) {
+            return *n;
+        }
+        if self.real_visible(p) {
+            self.real(p)
+        } else {
+            Node::Absent
+        }
+    }
+
+    fn exists(&self, p: &RelPath) -> bool {
+        self.node(p.as_path()) != Node::Absent
+    }
+
+    fn remove(&mut self, p: &Path) {
+        let keys: Vec<PathBuf> = self.entries.range(p.to_path_buf()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(p)).collect();
+        for k in keys {
+            self.entries.remove(&k);
+        }
+        self.entries.insert(p.to_path_buf(), Node::Absent);
+    }
+
+    /// Mark `p` present as a file, creating missing ancestors; returns the
+    /// directories that must be created, outermost first.
+    fn create_file(&mut self, p: &RelPath) -> Vec<String> {
+        let mut made = Vec::new();
+        for a in p.ancestors() {
+            if self.node(a.as_path()) == Node::Absent {
+                self.entries.insert(a.as_path().to_path_buf(), Node::Dir { fresh: true });
+                made.push(a.as_path().display().to_string());
+            }
+        }
+        self.entries.insert(p.as_path().to_path_buf(), Node::File);
+        made
+    }
+
+    /// Names in directory `dir` (None = root) in the simulated tree.
+    fn list(&self, dir: Option<&RelPath>) -> Vec<String> {
+        let d: PathBuf = dir.map(|d| d.as_path().to_path_buf()).unwrap_or_default();
+        let mut names = std::collections::BTreeSet::new();
+        let visible = if d.as_os_str().is_empty() { !self.cleared } else { self.real_visible(&d) && self.entries.get(&d) != Some(&Node::Dir { fresh: true }) };
+        if visible {
+            if let Ok(rd) = std::fs::read_dir(self.root.join(&d)) {
+                for e in rd.flatten() {
+                    if let Some(n) = e.file_name().to_str() {
+                        names.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        for (k, v) in &self.entries {
+            if k.parent() == Some(d.as_path()) {
+                if let Some(n) = k.file_name().and_then(|n| n.to_str()) {
+                    if *v == Node::Absent {
+                        names.remove(n);
+                    } else {
+                        names.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        names.into_iter().filter(|n| self.node(&d.join(n)) != Node::Absent).collect()
+    }
+}
+
+/// E.4.1: a versioned name is BASE.EXT; the base is up to 8 characters.
+fn versioned_base(name: &str) -> &str {
+    name.rsplit_once('.').map(|(b, _)| b).unwrap_or(name)
+}
+
+/// Files in `p`'s directory with the same base and any 3-character extension.
+fn versioned_matches(ov: &Overlay<'_>, p: &RelPath) -> Vec<RelPath> {
+    let base = versioned_base(p.file_name());
+    let parent = p.parent();
+    ov.list(parent.as_ref())
+        .into_iter()
+        .filter(|n| n.rsplit_once('.').is_some_and(|(b, ext)| b == base && ext.chars().count() == 3))
+        .map(|n| match &parent {
+            Some(d) => d.join(&n),
+            None => RelPath::parse(&n).expect("a directory entry name is a valid relative path"),
+        })
+        .filter(|m| ov.node(m.as_path()) == Node::File)
+        .collect()
+}
+
+/// E.4.5: "If the versioned file extension string is a decimal number, then
+/// the lowest numbered file is moved"; otherwise the first by name.
+fn pick_versioned(mut m: Vec<RelPath>) -> Option<RelPath> {
+    let ext_num = |p: &RelPath| p.file_name().rsplit_once('.').and_then(|(_, e)| e.parse::<u32>().ok());
+    m.sort_by(|a, b| match (ext_num(a), ext_num(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    });
+    m.into_iter().next()
+}
+
+fn rel(index: usize, path: &str, root: &Path) -> Result<RelPath, InstallError> {
+    let p = RelPath::parse(path).map_err(|reason| InstallError::Rejected { index, reason })?;
+    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
+    Ok(p)
+}
+
+fn s(p: &RelPath) -> String {
+    p.as_path().display().to_string()
+}
+
+/// The result of planning.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub reboot_required: bool,
+    /// Some Extract/Add/Move/Remove command has the Unsafe flag, or Format.
+    pub has_unsafe: bool,
+}
+
+/// Plan every command, in order (E.4.1). Rejects (with the command index)
+/// anything that must stop the whole install before it starts.
+pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
+    let mut ov = Overlay { root, entries: BTreeMap::new(), cleared: false };
+    let mut out = Plan::default();
+    pkgfmt::builder::check_reboot_last(commands.commands.iter()).map_err(|e| {
+        let index = commands.commands.iter().position(|c| *c == Command::Reboot).unwrap_or(0);
+        InstallError::Rejected { index, reason: e.to_string() }
+    })?;
+    for (index, c) in commands.commands.iter().enumerate() {
+        let name = c.name().to_string();
+        let skip = |reason: &str| Action::Skip { index, command: name.clone(), reason: reason.into() };
+        out.has_unsafe |= c.is_unsafe() || *c == Command::FormatFileSystem;
+        match c {
+            Command::End => break,
+            Command::ExtractFile(f) | Command::AddFile(f) => {
+                let p = rel(index, &f.path, root)?;
+                let node = ov.node(p.as_path());
+                if let Node::Dir { .. } = node {
+                    return Err(InstallError::Rejected { index, reason: format!("{} is a directory", p.display()) });
+                }
+                let exists = node != Node::Absent;
+                if matches!(c, Command::AddFile(_)) && exists {
+                    out.actions.push(skip(&format!("{} exists (Add installs only if absent)", p.display())));
+                    continue;
+                }
+                let mkdirs = ov.create_file(&p);
+                out.actions.push(Action::Write { index, path: s(&p), replaces: exists, mkdirs });
+            }
+            Command::ExtractVersionedFile(f) | Command::AddVersionedFile(f) => {
+                let p = rel(index, &f.path, root)?;
+                let matches = versioned_matches(&ov, &p);
+                if matches!(c, Command::AddVersionedFile(_)) && !matches.is_empty() {
+                    out.actions.push(skip(&format!("a version of {} exists ({})", p.display(), matches[0].display())));
+                    continue;
+                }
+                for m in &matches {
+                    ov.remove(m.as_path());
+                    out.actions.push(Action::Remove { index, path: s(m), tree: false });
+                }
+                if let Node::Dir { .. } = ov.node(p.as_path()) {
+                    return Err(InstallError::Rejected { index, reason: format!("{} is a directory", p.display()) });
+                }
+                let exists = ov.exists(&p);
+                let mkdirs = ov.create_file(&p);
+                out.actions.push(Action::Write { index, path: s(&p), replaces: exists, mkdirs });
+            }
+            Command::RemoveFile(r) => {
+                let p = rel(index, &r.path, root)?;
+                match ov.node(p.as_path()) {
+                    Node::File => {
+                        ov.remove(p.as_path());
+                        out.actions.push(Action::Remove { index, path: s(&p), tree: false });
+                    }
+                    Node::Dir { .. } => out.actions.push(skip(&format!("{} is a directory (use Remove Sub-Tree)", p.display()))),
+                    Node::Absent => out.actions.push(skip(&format!("{} does not exist", p.display()))),
+                }
+            }
+            Command::RemoveVersionedFile(r) => {
+                let p = rel(index, &r.path, root)?;
+                let matches = versioned_matches(&ov, &p);
+                if matches.is_empty() {
+                    out.actions.push(skip("no file with that base name"));
+                }
+                for m in matches {
+                    ov.remove(m.as_path());
+                    out.actions.push(Action::Remove { index, path: s(&m), tree: false });
+                }
+            }
+            Command::RemoveSubTree(r) => {
+                let p = rel(index, &r.path, root)?;
+                if ov.exists(&p) {
+                    let tree = matches!(ov.node(p.as_path()), Node::Dir { .. });
+                    ov.remove(p.as_path());
+                    out.actions.push(Action::Remove { index, path: s(&p), tree });
+                } else {
+                    out.actions.push(skip(&format!("{} does not exist", p.display())));
+                }
+            }
+            Command::MoveFile(m) | Command::MoveVersionedFile(m) => {
+                let src = rel(index, &m.src, root)?;
+                let dst = rel(index, &m.dst, root)?;
+                let from = if matches!(c, Command::MoveVersionedFile(_)) {
+                    let matches = versioned_matches(&ov, &src);
+                    let Some(win) = pick_versioned(matches.clone()) else {
+                        out.actions.push(skip("no file with that base name (E.4.5: no action)"));
+                        continue;
+                    };
+                    for other in matches.iter().filter(|x| **x != win) {
+                        ov.remove(other.as_path());
+                        out.actions.push(Action::Remove { index, path: s(other), tree: false });
+                    }
+                    win
+                } else {
+                    match ov.node(src.as_path()) {
+                        Node::File => src,
+                        Node::Dir { .. } => {
+                            out.actions.push(skip(&format!("{} is a directory, not a file", src.display())));
+                            continue;
+                        }
+                        Node::Absent => {
+                            out.actions.push(skip(&format!("{} does not exist (E.4.5: no action)", src.display())));
+                            continue;
+                        }
+                    }
+                };
+                if from == dst {
+                    out.actions.push(skip("source and destination are the same"));
+                    continue;
+                }
+                if dst.as_path().starts_with(from.as_path()) {
+                    return Err(InstallError::Rejected { index, reason: "destination is inside the source".into() });
+                }
+                let replaces = match ov.node(dst.as_path()) {
+                    Node::Dir { .. } => {
+                        return Err(InstallError::Rejected { index, reason: format!("destination {} is a directory", dst.display()) })
+                    }
+                    n => n == Node::File,
+                };
+                ov.remove(from.as_path());
+                let mkdirs = ov.create_file(&dst);
+                out.actions.push(Action::Rename { index, from: s(&from), to: s(&dst), replaces, mkdirs });
+            }
+            Command::FormatFileSystem => {
+                // E.4.9: "all existing files ... are to be cleared".
+                for n in ov.list(None) {
+                    let p = RelPath::parse(&n).map_err(|reason| InstallError::Rejected { index, reason })?;
+                    let tree = matches!(ov.node(p.as_path()), Node::Dir { .. });
+                    out.actions.push(Action::Remove { index, path: n, tree });
+                }
+                ov.entries.clear();
+                ov.cleared = true;
+            }
+            Command::Reboot => {
+                out.reboot_required = true;
+                out.actions.push(Action::Info { index, command: name, text: "reboot required after install (E.4.8)".into() });
+            }
+            Command::Version(t) | Command::Description(t) => out.actions.push(Action::Info { index, command: name, text: t.clone() }),
+            Command::Role(r) => out.actions.push(Action::Info { index, command: name, text: format!("{} ({})", r.name(), r.code()) }),
+            Command::RecoverableTimeout(t) | Command::UnrecoverableTimeout(t) | Command::InitialTimeout(t) | Command::InitialActivityTimeout(t) => {
+                out.actions.push(Action::Info { index, command: name, text: if *t == 0 { "infinite".into() } else { format!("{t} s") } })
+            }
+            Command::MinimumVersion(_)
+            | Command::MaximumVersion(_)
+            | Command::MinimumNonVolatileStorage(_)
+            | Command::MinimumVolatileStorage(_)
+            | Command::RequiredAttributes(_) => out.actions.push(Action::Info { index, command: name, text: "precondition met".into() }),
+            Command::Vendor { kind, value } => out.actions.push(Action::Vendor { index, kind: *kind, length: value.len() }),
+            Command::Unknown { kind, .. } => out.actions.push(skip(&format!("unknown command type {kind} ignored (E.4)"))),
+        }
+    }
+    Ok(out)
+}
