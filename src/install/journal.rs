@@ -21,9 +21,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    Write { path: String, stage: String, backup: Option<String>, mkdirs: Vec<String> },
+    /// Create a directory by renaming an empty staged one into place (so
+    /// whether it happened is known from the staged one's absence).
+    Mkdir { path: String, stage: String },
+    Write { path: String, stage: String, backup: Option<String> },
     Remove { path: String, backup: String },
-    Rename { from: String, to: String, backup: Option<String>, mkdirs: Vec<String> },
+    Rename { from: String, to: String, backup: Option<String> },
 }
 
 /// The journal document.
@@ -132,34 +135,11 @@ fn rm_any(p: &Path) -> io::Result<()> {
     }
 }
 
-fn mkdirs(root: &Path, dirs: &[String], fp: &mut FailPoints) -> io::Result<()> {
-    for d in dirs {
-        match fs::create_dir(root.join(d)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        fp.hit();
-    }
-    Ok(())
-}
-
-fn rmdirs(root: &Path, dirs: &[String]) -> io::Result<()> {
-    for d in dirs.iter().rev() {
-        match fs::remove_dir(root.join(d)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io::Error::new(e.kind(), format!("removing directory /{d}: {e}"))),
-        }
-    }
-    Ok(())
-}
-
 /// Perform one operation, with fail points between its system calls.
 pub fn apply(op: &Op, root: &Path, st: &StateDir, fp: &mut FailPoints) -> io::Result<()> {
     match op {
-        Op::Write { path, stage, backup, mkdirs: dirs } => {
-            mkdirs(root, dirs, fp)?;
+        Op::Mkdir { path, stage } => fs::rename(st.stage().join(stage), root.join(path))?,
+        Op::Write { path, stage, backup } => {
             if let Some(b) = backup {
                 fs::rename(root.join(path), st.backup().join(b))?;
                 fp.hit();
@@ -167,8 +147,7 @@ pub fn apply(op: &Op, root: &Path, st: &StateDir, fp: &mut FailPoints) -> io::Re
             fs::rename(st.stage().join(stage), root.join(path))?;
         }
         Op::Remove { path, backup } => fs::rename(root.join(path), st.backup().join(backup))?,
-        Op::Rename { from, to, backup, mkdirs: dirs } => {
-            mkdirs(root, dirs, fp)?;
+        Op::Rename { from, to, backup } => {
             if let Some(b) = backup {
                 fs::rename(root.join(to), st.backup().join(b))?;
                 fp.hit();
@@ -180,26 +159,31 @@ pub fn apply(op: &Op, root: &Path, st: &StateDir, fp: &mut FailPoints) -> io::Re
     Ok(())
 }
 
-/// Undo one operation, whether or not (or how far) it happened.
+/// Undo one operation, whether or not (or how far) it happened. Undo runs
+/// in reverse order, so the tree is then as it was right after (or right
+/// before) this operation; each test below tells those two apart.
 pub fn undo(op: &Op, root: &Path, st: &StateDir) -> io::Result<()> {
     match op {
-        Op::Write { path, stage, backup, mkdirs: dirs } => {
-            match backup {
-                // The old file was moved aside: put it back (over the new one).
-                Some(b) if exists(&st.backup().join(b)) => fs::rename(st.backup().join(b), root.join(path))?,
-                Some(_) => {}
-                // Nothing was there before: remove what we installed, if we did.
-                None if !exists(&st.stage().join(stage)) => rm_any(&root.join(path))?,
-                None => {}
+        Op::Mkdir { path, stage } => {
+            if !exists(&st.stage().join(stage)) && exists(&root.join(path)) {
+                fs::remove_dir(root.join(path))
+                    .map_err(|e| io::Error::new(e.kind(), format!("removing directory /{path}: {e}")))?;
             }
-            rmdirs(root, dirs)?;
         }
+        Op::Write { path, stage, backup } => match backup {
+            // The old file was moved aside: put it back (over the new one).
+            Some(b) if exists(&st.backup().join(b)) => fs::rename(st.backup().join(b), root.join(path))?,
+            Some(_) => {}
+            // Nothing was there before: remove what we installed, if we did.
+            None if !exists(&st.stage().join(stage)) => rm_any(&root.join(path))?,
+            None => {}
+        },
         Op::Remove { path, backup } => {
             if exists(&st.backup().join(backup)) {
                 fs::rename(st.backup().join(backup), root.join(path))?;
             }
         }
-        Op::Rename { from, to, backup, mkdirs: dirs } => {
+        Op::Rename { from, to, backup } => {
             if !exists(&root.join(from)) && exists(&root.join(to)) {
                 fs::rename(root.join(to), root.join(from))?;
             }
@@ -208,7 +192,6 @@ pub fn undo(op: &Op, root: &Path, st: &StateDir) -> io::Result<()> {
                     fs::rename(st.backup().join(b), root.join(to))?;
                 }
             }
-            rmdirs(root, dirs)?;
         }
     }
     Ok(())
@@ -229,8 +212,13 @@ pub enum Recovery {
 /// Remove the transaction's leftovers; the journal goes first so that a
 /// crash here never leads a later recovery to undo a committed install.
 pub fn cleanup(st: &StateDir) -> io::Result<()> {
+    cleanup_with(st, &mut FailPoints::none())
+}
+
+fn cleanup_with(st: &StateDir, fp: &mut FailPoints) -> io::Result<()> {
     rm_any(&st.journal())?;
     sync_dir(&st.dir)?;
+    fp.hit();
     rm_any(&st.committed())?;
     rm_any(&st.txn())?;
     rm_any(&st.unsafe_marker())?;
@@ -238,14 +226,14 @@ pub fn cleanup(st: &StateDir) -> io::Result<()> {
 }
 
 /// Bring the tree to the complete old or complete new state.
-pub fn recover(st: &StateDir, root: &Path) -> io::Result<Recovery> {
+pub fn recover(st: &StateDir, root: &Path, fp: &mut FailPoints) -> io::Result<Recovery> {
     let text = match fs::read(st.journal()) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A crash after the journal was removed but before the rest of
             // the clean-up, or during staging: the tree is already final.
             let committed = exists(&st.committed());
-            cleanup(st)?;
+            cleanup_with(st, fp)?;
             return Ok(if committed { Recovery::Completed } else { Recovery::Clean });
         }
         Err(e) => return Err(e),
@@ -263,10 +251,11 @@ pub fn recover(st: &StateDir, root: &Path) -> io::Result<Recovery> {
     } else {
         for op in j.ops.iter().rev() {
             undo(op, root, st)?;
+            fp.hit();
         }
         sync_fs(root)?;
         Recovery::RolledBack
     };
-    cleanup(st)?;
+    cleanup_with(st, fp)?;
     Ok(outcome)
 }

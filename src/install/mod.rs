@@ -149,7 +149,7 @@ fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, StateDir)
 /// Bring an interrupted install to the complete old or new tree.
 pub fn recover(root: &Path, state_dir: Option<&Path>) -> Result<Recovery, InstallError> {
     let (root, st) = prepare_dirs(root, state_dir)?;
-    journal::recover(&st, &root).map_err(io("recovery"))
+    journal::recover(&st, &root, &mut FailPoints::from_env()).map_err(io("recovery"))
 }
 
 /// Install the package read from `pkg` (a file or a download in progress).
@@ -215,7 +215,8 @@ pub fn install<R: Read>(
         fs::create_dir_all(st.stage()).map_err(io("creating the staging directory"))?;
         fs::create_dir_all(st.backup()).map_err(io("creating the backup directory"))?;
     }
-    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started);
+    let mut fp = FailPoints::from_env();
+    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp);
     if let Err(e) = staged {
         let _ = journal::cleanup(&st);
         return Err(e);
@@ -227,10 +228,9 @@ pub fn install<R: Read>(
     }
 
     // 4. Journal, apply, commit.
-    let mut fp = FailPoints::from_env();
     let result = apply_plan(&plan, &root, &st, &mut fp);
     if let Err(e) = result {
-        return match journal::recover(&st, &root) {
+        return match journal::recover(&st, &root, &mut FailPoints::none()) {
             Ok(_) => Err(InstallError::RolledBack(e)),
             Err(r) => Err(InstallError::Io(format!("{e}; and rolling back failed: {r} (run --recover)"))),
         };
@@ -271,6 +271,7 @@ fn stream_payload<R: Read>(
     stage: &[usize],
     clock: &dyn Clock,
     started: std::time::Instant,
+    fp: &mut FailPoints,
 ) -> Result<(), InstallError> {
     let total = prefix.header.payload_length as u64;
     let mut files: HashMap<usize, fs::File> = HashMap::new();
@@ -296,6 +297,7 @@ fn stream_payload<R: Read>(
             Err(e) => return Err(InstallError::Io(format!("reading the payload: {e}"))),
         };
         timer.on_data(clock.now());
+        fp.hit();
         v.update_with(&buf[..n], |index, bytes| match files.get_mut(&index) {
             Some(f) => f.write_all(bytes),
             None => Ok(()),
@@ -333,23 +335,32 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
         backups.to_string()
     };
     let mut ops = Vec::new();
+    let mut dirs = 0usize;
+    let mut mkdirs = |ops: &mut Vec<Op>, list: &[String]| -> Result<(), String> {
+        for d in list {
+            dirs += 1;
+            let stage = format!("d{dirs}");
+            fs::create_dir(st.stage().join(&stage)).map_err(|e| format!("staging a directory: {e}"))?;
+            ops.push(Op::Mkdir { path: d.clone(), stage });
+        }
+        Ok(())
+    };
     for a in &plan.actions {
         match a {
-            Action::Write { index, path, replaces, mkdirs } => ops.push(Op::Write {
-                path: path.clone(),
-                stage: index.to_string(),
-                backup: replaces.then(&mut next_backup),
-                mkdirs: mkdirs.clone(),
-            }),
+            Action::Write { index, path, replaces, mkdirs: m } => {
+                mkdirs(&mut ops, m)?;
+                ops.push(Op::Write { path: path.clone(), stage: index.to_string(), backup: replaces.then(&mut next_backup) })
+            }
             Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
-            Action::Rename { from, to, replaces, mkdirs, .. } => ops.push(Op::Rename {
-                from: from.clone(),
-                to: to.clone(),
-                backup: replaces.then(&mut next_backup),
-                mkdirs: mkdirs.clone(),
-            }),
+            Action::Rename { from, to, replaces, mkdirs: m, .. } => {
+                mkdirs(&mut ops, m)?;
+                ops.push(Op::Rename { from: from.clone(), to: to.clone(), backup: replaces.then(&mut next_backup) })
+            }
             _ => {}
         }
+    }
+    if dirs > 0 {
+        journal::sync_fs(&st.dir).map_err(|e| format!("syncing staged directories: {e}"))?;
     }
     let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
     let text = serde_json::to_vec_pretty(&j).map_err(|e| e.to_string())?;
@@ -378,7 +389,7 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
 
 fn op_paths(op: &Op) -> Vec<&str> {
     match op {
-        Op::Write { path, .. } | Op::Remove { path, .. } => vec![path],
+        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } => vec![path],
         Op::Rename { from, to, .. } => vec![from, to],
     }
 }

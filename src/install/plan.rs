@@ -100,9 +100,8 @@ impl<'a> Overlay<'a> {
             return false;
         }
         for a in p.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
-            match self.entries.get(a) {
-                Some(Node::Absent | Node::File | Node::Dir { fresh: true }) => return false,
-                _ => {}
+            if let Some(Node::Absent | Node::File | Node::Dir { fresh: true }) = self.entries.get(a) {
+                return false;
             }
         }
         true

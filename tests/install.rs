@@ -1,0 +1,387 @@
+//! Installer engine: per-command semantics, the malicious corpus (root
+//! byte-identical after every rejection) and crash injection with recovery.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+
+use cpekit::install::{self, DeviceConfig, IgnoreVendor, InstallError, InstallOptions, SystemClock};
+use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand};
+
+fn file(path: &str, flags: u32) -> Command {
+    Command::ExtractFile(FileCommand { flags, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0 })
+}
+
+fn with_kind(c: Command, kind: u32) -> Command {
+    let f = c.file().unwrap().clone();
+    match kind {
+        1 => Command::ExtractFile(f),
+        2 => Command::ExtractVersionedFile(f),
+        3 => Command::AddFile(f),
+        _ => Command::AddVersionedFile(f),
+    }
+}
+
+fn rm(kind: u32, path: &str) -> Command {
+    let r = RemoveCommand { flags: 0, path: path.into() };
+    match kind {
+        5 => Command::RemoveFile(r),
+        6 => Command::RemoveVersionedFile(r),
+        _ => Command::RemoveSubTree(r),
+    }
+}
+
+fn mv(versioned: bool, src: &str, dst: &str) -> Command {
+    let m = MoveCommand { flags: 0, src: src.into(), dst: dst.into() };
+    if versioned {
+        Command::MoveVersionedFile(m)
+    } else {
+        Command::MoveFile(m)
+    }
+}
+
+enum Step {
+    Cmd(Command),
+    File(u32, &'static str, Vec<u8>),
+}
+
+fn build(steps: Vec<Step>) -> Vec<u8> {
+    let mut b = Builder::new();
+    for s in steps {
+        match s {
+            Step::Cmd(c) => {
+                b.command(c);
+            }
+            Step::File(kind, path, data) => {
+                b.file(with_kind(file(path, 0), kind), PayloadSource::Bytes(data)).unwrap();
+            }
+        }
+    }
+    let built = b.build(|_, _| {}).unwrap();
+    let mut out = Vec::new();
+    built.write_to(&mut out, |_, _| {}).unwrap();
+    out
+}
+
+/// A package without payload and without the builder's checks.
+fn raw(commands: Vec<Command>) -> Vec<u8> {
+    let prefix = pkgfmt::Prefix::new(0, pkgfmt::CommandList::new(commands), 0).unwrap();
+    pkgfmt::Package { prefix, payload: vec![] }.to_bytes()
+}
+
+struct Env {
+    _t: tempfile::TempDir,
+    root: PathBuf,
+    state: PathBuf,
+}
+
+fn env(files: &[(&str, &str)]) -> Env {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    for (p, content) in files {
+        let full = root.join(p);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+    let state = t.path().join("state");
+    Env { _t: t, root, state }
+}
+
+fn opts(e: &Env) -> InstallOptions {
+    InstallOptions {
+        root: e.root.clone(),
+        state_dir: Some(e.state.clone()),
+        trust: vec![],
+        allow_unsigned: true,
+        verify: Default::default(),
+        device: DeviceConfig {
+            current_version: Some("3.0.21".parse().unwrap()),
+            nonvolatile_storage: Some(10 << 20),
+            ..Default::default()
+        },
+        dry_run: false,
+    }
+}
+
+fn run(e: &Env, pkg: &[u8]) -> Result<install::InstallReport, InstallError> {
+    install::install(&mut &pkg[..], &opts(e), &mut IgnoreVendor, &SystemClock)
+}
+
+/// Every entry under `root`: path -> "d", "f:<content>" or "l:<target>".
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+        let ft = e.file_type();
+        let v = if ft.is_symlink() {
+            format!("l:{}", std::fs::read_link(e.path()).unwrap().display())
+        } else if ft.is_dir() {
+            "d".into()
+        } else {
+            format!("f:{}", String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()))
+        };
+        m.insert(rel, v);
+    }
+    m
+}
+
+fn files(e: &Env) -> Vec<String> {
+    tree(&e.root).into_iter().filter(|(_, v)| v != "d").map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+#[test]
+fn extract_replaces_and_add_only_if_absent() {
+    let e = env(&[("etc/a", "old"), ("etc/b", "old")]);
+    let pkg = build(vec![
+        Step::File(1, "/etc/a", b"new-a".to_vec()),
+        Step::File(3, "/etc/b", b"new-b".to_vec()),
+        Step::File(3, "/etc/c", b"new-c".to_vec()),
+        Step::File(1, "/deep/er/d", b"d".to_vec()),
+    ]);
+    run(&e, &pkg).unwrap();
+    assert_eq!(files(&e), vec!["deep/er/d=f:d", "etc/a=f:new-a", "etc/b=f:old", "etc/c=f:new-c"]);
+}
+
+#[test]
+fn versioned_extract_add_and_remove() {
+    let e = env(&[("lib/app.001", "1"), ("lib/app.002", "2"), ("lib/app.txt.bak", "x"), ("lib/apple.001", "y")]);
+    let pkg = build(vec![Step::File(2, "/lib/app.003", b"3".to_vec()), Step::File(4, "/lib/apple.009", b"9".to_vec())]);
+    run(&e, &pkg).unwrap();
+    // Extract Versioned removed every app.XXX; Add Versioned saw apple.001 and skipped.
+    assert_eq!(files(&e), vec!["lib/app.003=f:3", "lib/app.txt.bak=f:x", "lib/apple.001=f:y"]);
+    let pkg = build(vec![Step::Cmd(rm(6, "/lib/apple.zzz")), Step::Cmd(rm(5, "/lib/nothing"))]);
+    run(&e, &pkg).unwrap();
+    assert_eq!(files(&e), vec!["lib/app.003=f:3", "lib/app.txt.bak=f:x"]);
+}
+
+#[test]
+fn move_versioned_lowest_decimal_wins_and_rest_deleted() {
+    let e = env(&[("v/fw.010", "ten"), ("v/fw.002", "two"), ("v/fw.abc", "abc")]);
+    let pkg = build(vec![Step::Cmd(mv(true, "/v/fw.000", "/boot/fw.bin")), Step::Cmd(mv(false, "/missing", "/x"))]);
+    let r = run(&e, &pkg).unwrap();
+    assert_eq!(files(&e), vec!["boot/fw.bin=f:two"]);
+    assert!(r.actions.iter().any(|a| a.describe().contains("does not exist")));
+}
+
+#[test]
+fn move_file_overwrites_and_remove_subtree() {
+    let e = env(&[("a/x", "x"), ("b/y", "y"), ("t/1/2/3", "deep"), ("t/f", "f")]);
+    let pkg = build(vec![Step::Cmd(mv(false, "/a/x", "/b/y")), Step::Cmd(rm(7, "/t"))]);
+    run(&e, &pkg).unwrap();
+    assert_eq!(files(&e), vec!["b/y=f:x"]);
+    assert!(tree(&e.root).contains_key("a"));
+    assert!(!e.root.join("t").exists());
+}
+
+#[test]
+fn format_clears_the_root_then_installs() {
+    let e = env(&[("old/1", "1"), ("2", "2")]);
+    let pkg = build(vec![Step::Cmd(Command::FormatFileSystem), Step::File(1, "/new", b"n".to_vec()), Step::Cmd(Command::Reboot)]);
+    let r = run(&e, &pkg).unwrap();
+    assert!(r.reboot_required);
+    assert!(r.unsafe_install);
+    assert_eq!(tree(&e.root).into_iter().collect::<Vec<_>>(), vec![("new".to_string(), "f:n".to_string())]);
+}
+
+#[test]
+fn remove_then_add_sees_the_removal() {
+    let e = env(&[("etc/conf", "old")]);
+    let pkg = build(vec![Step::Cmd(rm(5, "/etc/conf")), Step::File(3, "/etc/conf", b"fresh".to_vec())]);
+    run(&e, &pkg).unwrap();
+    assert_eq!(files(&e), vec!["etc/conf=f:fresh"]);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let e = env(&[("etc/a", "old")]);
+    let before = tree(&e.root);
+    let pkg = build(vec![Step::File(1, "/etc/a", b"new".to_vec()), Step::Cmd(rm(7, "/etc"))]);
+    let mut o = opts(&e);
+    o.dry_run = true;
+    let r = install::install(&mut &pkg[..], &o, &mut IgnoreVendor, &SystemClock).unwrap();
+    assert_eq!(r.actions.len(), 2);
+    assert_eq!(tree(&e.root), before);
+}
+
+/// Each malicious package is rejected and the tree is byte-identical.
+#[test]
+fn malicious_corpus_changes_nothing() {
+    let outside = tempfile::tempdir().unwrap();
+    let e = env(&[("etc/a", "old"), ("keep", "k")]);
+    std::os::unix::fs::symlink(outside.path(), e.root.join("link")).unwrap();
+    let before = tree(&e.root);
+    let good = |p: &'static str| Step::File(1, p, b"x".to_vec());
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("traversal in extract path", build(vec![good("/etc/ok"), good("/../escape")])),
+        ("traversal in add path", build(vec![good("/etc/ok"), Step::File(3, "/a/../../escape", b"x".to_vec())])),
+        ("traversal in remove path", build(vec![good("/etc/ok"), Step::Cmd(rm(5, "/../../etc/passwd"))])),
+        ("traversal in remove sub-tree", build(vec![good("/etc/ok"), Step::Cmd(rm(7, ".."))])),
+        ("traversal in move source", build(vec![good("/etc/ok"), Step::Cmd(mv(false, "/../x", "/y"))])),
+        ("traversal in move destination", build(vec![good("/etc/ok"), Step::Cmd(mv(false, "/etc/a", "/../../y"))])),
+        ("traversal in versioned move", build(vec![good("/etc/ok"), Step::Cmd(mv(true, "/etc/a.001", "/../y"))])),
+        ("symlink leading outside (write)", build(vec![good("/etc/ok"), good("/link/evil")])),
+        ("symlink leading outside (remove)", build(vec![good("/etc/ok"), Step::Cmd(rm(7, "/link/sub"))])),
+        ("symlink leading outside (move)", build(vec![good("/etc/ok"), Step::Cmd(mv(false, "/etc/a", "/link/a"))])),
+        ("NUL in path", build(vec![good("/etc/ok"), Step::Cmd(rm(5, "/etc/a\0b"))])),
+        ("root itself", build(vec![good("/etc/ok"), Step::Cmd(rm(7, "/"))])),
+        ("reboot not last", raw(vec![Command::Reboot, rm(5, "/etc/a")])),
+        (
+            "version out of range",
+            build(vec![Step::Cmd(Command::MinimumVersion("4".parse().unwrap())), good("/etc/ok")]),
+        ),
+        ("storage too small", build(vec![Step::Cmd(Command::MinimumNonVolatileStorage(u32::MAX)), good("/etc/ok")])),
+    ];
+    // Hash mismatch in the last file: corrupt the final payload byte.
+    let mut bad = build(vec![good("/etc/ok"), good("/etc/a"), Step::File(1, "/etc/last", b"last".to_vec())]);
+    *bad.last_mut().unwrap() ^= 1;
+    cases.push(("hash mismatch in the last file", bad));
+    // Oversized declared lengths: payload length far beyond the bytes present.
+    let mut big = build(vec![good("/etc/ok")]);
+    big[20..24].copy_from_slice(&u32::MAX.to_be_bytes());
+    cases.push(("payload length beyond the file", big));
+    let mut long_list = build(vec![good("/etc/ok")]);
+    long_list[16..20].copy_from_slice(&0xFFFFu32.to_be_bytes());
+    cases.push(("command list length beyond the file", long_list));
+    let mut file_len = build(vec![good("/etc/ok")]);
+    let at = 24 + 8 + 28; // file length field of the only Extract
+    file_len[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    cases.push(("file length beyond the payload", file_len));
+
+    for (name, pkg) in cases {
+        let r = run(&e, &pkg);
+        assert!(r.is_err(), "{name}: accepted");
+        assert_eq!(tree(&e.root), before, "{name}: tree changed ({})", r.unwrap_err());
+        assert!(!outside.path().join("evil").exists() && std::fs::read_dir(outside.path()).unwrap().count() == 0, "{name}");
+    }
+}
+
+#[test]
+fn untrusted_and_unsigned_change_nothing() {
+    let e = env(&[("etc/a", "old")]);
+    let before = tree(&e.root);
+    let pkg = build(vec![Step::File(1, "/etc/a", b"new".to_vec())]);
+    let ca = pkgfmt::signature::load_certs_pem(&std::fs::read("testdata/keys/ca.pem").unwrap()).unwrap();
+    let mut o = opts(&e);
+    o.allow_unsigned = false;
+    o.trust = ca.clone();
+    let err = install::install(&mut &pkg[..], &o, &mut IgnoreVendor, &SystemClock).unwrap_err();
+    assert!(matches!(err, InstallError::Untrusted(_)), "{err}");
+    // Signed by the rogue key.
+    let mut prefix_pkg = pkgfmt::Package::parse(&pkg).unwrap();
+    let key = pkgfmt::signature::load_private_key_pem(&std::fs::read("testdata/keys/rogue.key").unwrap()).unwrap();
+    let cert = pkgfmt::signature::load_certs_pem(&std::fs::read("testdata/keys/rogue.pem").unwrap()).unwrap().remove(0);
+    prefix_pkg.prefix.signatures =
+        prefix_pkg.prefix.signatures.add_signer(prefix_pkg.prefix.signed_message(), &key, &cert, &[], true).unwrap();
+    let rogue = prefix_pkg.to_bytes();
+    o.allow_unsigned = true; // never lets a failing signer through
+    let err = install::install(&mut &rogue[..], &o, &mut IgnoreVendor, &SystemClock).unwrap_err();
+    assert!(err.to_string().contains("trust anchor"), "{err}");
+    assert_eq!(tree(&e.root), before);
+}
+
+#[test]
+fn timeouts_abort_a_stalled_download() {
+    use std::time::{Duration, Instant};
+    struct Fake(std::cell::Cell<Instant>);
+    impl install::Clock for Fake {
+        fn now(&self) -> Instant {
+            // Every look at the clock is 20 s later: the download crawls.
+            let t = self.0.get() + Duration::from_secs(20);
+            self.0.set(t);
+            t
+        }
+    }
+    let e = env(&[]);
+    let pkg = build(vec![Step::Cmd(Command::InitialActivityTimeout(10)), Step::File(1, "/a", vec![7; 1 << 20])]);
+    let clock = Fake(std::cell::Cell::new(Instant::now()));
+    let err = install::install(&mut &pkg[..], &opts(&e), &mut IgnoreVendor, &clock).unwrap_err();
+    assert!(matches!(err, InstallError::Timeout(_)), "{err}");
+    assert!(tree(&e.root).is_empty());
+}
+
+/// SIGKILL the installer at every fail point; after `--recover` the tree is
+/// exactly the old or exactly the new one.
+#[test]
+fn crash_injection_recovers_old_or_new_tree() {
+    let bin = env!("CARGO_BIN_EXE_cpekit");
+    let initial: &[(&str, &str)] = &[("etc/a", "old-a"), ("etc/b", "old-b"), ("lib/m.001", "m1"), ("lib/m.002", "m2"), ("var/log/x", "x"), ("t/1/2", "deep")];
+    let pkgs = [
+        build(vec![
+            Step::File(1, "/etc/a", b"new-a".to_vec()),
+            Step::File(3, "/etc/new", b"n".to_vec()),
+            Step::Cmd(rm(5, "/etc/b")),
+            Step::File(2, "/lib/m.003", b"m3".to_vec()),
+            Step::Cmd(mv(false, "/var/log/x", "/var/old/x")),
+            Step::Cmd(rm(7, "/t")),
+            Step::File(1, "/t/1/again", b"again".to_vec()),
+            Step::Cmd(mv(true, "/lib/m.000", "/lib/current")),
+            Step::File(1, "/etc/b", b"new-b".to_vec()),
+        ]),
+        build(vec![Step::Cmd(Command::FormatFileSystem), Step::File(1, "/fresh/a", b"A".to_vec()), Step::File(1, "/fresh/b", b"B".to_vec())]),
+        build(
+            (0..24)
+                .map(|i| match i % 4 {
+                    0 => Step::File(1, ["/etc/a", "/n/1/f", "/n/2/g", "/etc/b", "/lib/m.001", "/t/1/2"][i % 6], vec![b'0' + i as u8]),
+                    1 => Step::File(2, ["/lib/m.009", "/v/w/x.001"][i % 2], vec![b'a' + i as u8]),
+                    2 => Step::Cmd(mv(i % 3 == 0, ["/etc/a", "/lib/m.000", "/n/1/f"][i % 3], ["/z/a", "/z/m", "/etc/a"][i % 3])),
+                    _ => Step::Cmd(rm(5 + (i as u32 % 3), ["/etc/b", "/lib/m.000", "/n"][i % 3])),
+                })
+                .collect(),
+        ),
+    ];
+    let mut kill_points = 0;
+    for (k, pkg) in pkgs.iter().enumerate() {
+        // Reference old and new trees.
+        let e = env(initial);
+        let old = tree(&e.root);
+        run(&e, pkg).unwrap();
+        let new = tree(&e.root);
+        assert_ne!(old, new);
+        let pkg_path = e._t.path().join("p.pkg");
+        std::fs::write(&pkg_path, pkg).unwrap();
+        let mut n = 1;
+        loop {
+            let e = env(initial);
+            let out = Proc::new(bin)
+                .args(["install", "--allow-unsigned", "--root"])
+                .arg(&e.root)
+                .arg("--state-dir")
+                .arg(&e.state)
+                .arg(&pkg_path)
+                .env("CPEKIT_FAILPOINT", n.to_string())
+                .output()
+                .unwrap();
+            let killed = out.status.code().is_none();
+            // Power is lost again during recovery (at its first and second
+            // fail points), then recovery runs to the end.
+            let recover = |fail: Option<u32>| {
+                let mut c = Proc::new(bin);
+                c.args(["install", "--recover", "--root"]).arg(&e.root).arg("--state-dir").arg(&e.state);
+                if let Some(f) = fail {
+                    c.env("CPEKIT_FAILPOINT", f.to_string());
+                }
+                c.output().unwrap()
+            };
+            for f in [1, 2] {
+                if recover(Some(f)).status.code().is_none() {
+                    kill_points += 1;
+                }
+            }
+            let rec = recover(None);
+            assert!(rec.status.success(), "pkg {k} point {n}: recover failed: {}", String::from_utf8_lossy(&rec.stderr));
+            let t = tree(&e.root);
+            assert!(t == old || t == new, "pkg {k} fail point {n}: tree is neither old nor new: {t:#?}");
+            if !killed {
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert_eq!(t, new);
+                break;
+            }
+            kill_points += 1;
+            n += 1;
+        }
+    }
+    eprintln!("crash injection: {kill_points} kill points, all recovered to the old or new tree");
+    assert!(kill_points >= 200, "only {kill_points} kill points");
+}
