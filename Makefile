@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES ?= openssl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils
 DEMO_DIR := target/demo
 
-.PHONY: all deps build test demo man fuzz bench-verify keys clean
+.PHONY: all deps build test demo man fuzz bench-verify bench-install keys clean
 
 all: build
 
@@ -53,6 +53,10 @@ fuzz:
 bench-verify:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time"
 	scripts/bench-verify
+
+bench-install:
+	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time"
+	scripts/bench-install
 
 clean:
 	$(CARGO) clean
