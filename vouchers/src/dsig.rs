@@ -1,0 +1,333 @@
+//! Enveloping XML Signatures over Options (C.2, C.3, Figure 6) with
+//! libxmlsec1, and the verification profile:
+//!
+//! * keys come only from X.509 certificates chaining to the caller's trust
+//!   anchors (`enabledKeyData` = X509, a keys manager holding only the
+//!   anchors): a KeyValue alone is never trusted;
+//! * no DOCTYPE / entities, no network, no recovery when parsing; only
+//!   same-document `#Id` references; only inclusive C14N 20010315
+//!   transforms and the SignedInfo algorithms the spec's era uses;
+//! * Option values are read from the exact bytes each validated Reference
+//!   digested (its pre-digest buffer, comment-free C14N), every Id must be
+//!   unique and every Option must sit in a signed Object — this defeats
+//!   signature wrapping and comment injection.
+
+use std::ffi::c_void;
+use std::ptr::{null, null_mut};
+
+use libxml::parser::{Parser, ParserOptions};
+use xmlsec::bindings as b;
+
+use crate::option::{escape, VoucherOption};
+use crate::VoucherError;
+
+pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+pub const C14N: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const DSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#dsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+
+extern "C" {
+    // transforms.h; not in the xmlsec crate's generated bindings.
+    fn xmlSecTransformMemBufGetBuffer(transform: b::xmlSecTransformPtr) -> b::xmlSecBufferPtr;
+}
+
+/// Signature algorithm for [`sign`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignAlgorithm {
+    /// RSA-SHA1 with SHA-1 digests (the spec's era; default).
+    RsaSha1,
+    /// RSA-SHA256 with SHA-256 digests.
+    RsaSha256,
+}
+
+/// A voucher whose signature validated against a trust anchor.
+#[derive(Debug, Clone)]
+pub struct VerifiedVoucher {
+    /// The Options, read from the digested bytes, in Reference order.
+    pub options: Vec<VoucherOption>,
+    /// Subject of the first X.509 certificate in KeyInfo.
+    pub signer: Option<String>,
+    pub signature_method: String,
+}
+
+fn init() {
+    // The crate initialises libxml2/xmlsec/OpenSSL once, on first context.
+    drop(xmlsec::XmlSecSignatureContext::new());
+}
+
+fn parse_libxml(xml: &[u8]) -> Result<libxml::tree::Document, VoucherError> {
+    let opts = ParserOptions { recover: false, no_net: true, no_error: true, no_warning: true, ..Default::default() };
+    Parser::default().parse_string_with_options(xml, opts).map_err(|e| VoucherError::Xml(format!("{e:?}")))
+}
+
+/// Register `Id` attributes as XML IDs so `#option0` resolves.
+unsafe fn add_ids(doc: &libxml::tree::Document) {
+    let id = b"Id\0";
+    let mut ids: [*const b::xmlChar; 2] = [id.as_ptr(), null()];
+    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+    b::xmlSecAddIDs(doc.doc_ptr() as b::xmlDocPtr, root, ids.as_mut_ptr());
+}
+
+/// Structural pre-check on the whole document before any crypto.
+fn precheck(xml: &str) -> Result<(String, Vec<String>), VoucherError> {
+    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
+        return Err(VoucherError::Doctype);
+    }
+    let doc = roxmltree::Document::parse(xml).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => VoucherError::Doctype,
+        e => VoucherError::Xml(e.to_string()),
+    })?;
+    let root = doc.root_element();
+    let is = |n: roxmltree::Node<'_, '_>, name: &str| n.is_element() && n.tag_name().name() == name && n.tag_name().namespace() == Some(DSIG_NS);
+    if !is(root, "Signature") {
+        return Err(VoucherError::Structure("the document element is not a dsig:Signature".into()));
+    }
+    let signed_info = root.children().find(|c| is(*c, "SignedInfo")).ok_or_else(|| VoucherError::Structure("no SignedInfo".into()))?;
+    let alg = |n: roxmltree::Node<'_, '_>| n.attribute("Algorithm").unwrap_or("").to_string();
+    let mut sig_method = String::new();
+    let mut refs = Vec::new();
+    for c in signed_info.children().filter(|c| c.is_element()) {
+        match c.tag_name().name() {
+            "CanonicalizationMethod" if alg(c) != C14N => return Err(VoucherError::Algorithm(alg(c))),
+            "SignatureMethod" => {
+                sig_method = alg(c);
+                if ![RSA_SHA1, RSA_SHA256, DSA_SHA1].contains(&sig_method.as_str()) {
+                    return Err(VoucherError::Algorithm(sig_method));
+                }
+            }
+            "Reference" => {
+                let uri = c.attribute("URI").unwrap_or("");
+                let id = uri.strip_prefix('#').filter(|i| !i.is_empty() && !i.contains(['#', '/', '(']));
+                let Some(id) = id else { return Err(VoucherError::ExternalReference(uri.into())) };
+                for d in c.descendants().filter(|d| d.is_element()) {
+                    match d.tag_name().name() {
+                        "Transform" if alg(d) != C14N => return Err(VoucherError::Algorithm(alg(d))),
+                        "DigestMethod" if ![SHA1, SHA256].contains(&alg(d).as_str()) => return Err(VoucherError::Algorithm(alg(d))),
+                        _ => {}
+                    }
+                }
+                refs.push(id.to_string());
+            }
+            _ => {}
+        }
+    }
+    if refs.is_empty() {
+        return Err(VoucherError::Structure("SignedInfo has no Reference".into()));
+    }
+    // Every Id once; every Option inside an Object (child of Signature) that is referenced.
+    let mut ids = std::collections::HashSet::new();
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        for a in n.attributes().filter(|a| a.name().eq_ignore_ascii_case("id")) {
+            if !ids.insert(a.value().to_string()) {
+                return Err(VoucherError::DuplicateId(a.value().into()));
+            }
+        }
+        if n.tag_name().name() == "Option" {
+            let obj = n.parent().filter(|p| is(*p, "Object") && p.parent() == Some(root));
+            let signed = obj.and_then(|o| o.attribute("Id")).is_some_and(|id| refs.iter().any(|r| r == id));
+            if !signed {
+                return Err(VoucherError::UnsignedOption);
+            }
+        }
+    }
+    let has_cert = root
+        .children()
+        .filter(|c| is(*c, "KeyInfo"))
+        .flat_map(|k| k.descendants())
+        .any(|d| d.is_element() && d.tag_name().name() == "X509Certificate");
+    if !has_cert {
+        return Err(VoucherError::NoTrustedKey);
+    }
+    Ok((sig_method, refs))
+}
+
+/// First X509Certificate subject in KeyInfo, for display.
+fn signer_subject(xml: &str) -> Option<String> {
+    use base64::Engine;
+    use der::Decode;
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let cert = doc.descendants().find(|d| d.is_element() && d.tag_name().name() == "X509Certificate")?;
+    let b64: String = cert.text()?.split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let c = x509_cert::Certificate::from_der(&der).ok()?;
+    Some(c.tbs_certificate.subject.to_string())
+}
+
+/// Accept raw XML or its Base64 (the SetVouchers wire form, C.3).
+pub fn decode_wire(input: &[u8]) -> Result<Vec<u8>, VoucherError> {
+    use base64::Engine;
+    let trimmed = input.iter().position(|c| !c.is_ascii_whitespace()).map(|i| &input[i..]).unwrap_or(input);
+    if trimmed.starts_with(b"<") {
+        return Ok(trimmed.to_vec());
+    }
+    let clean: Vec<u8> = input.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(clean).map_err(|e| VoucherError::Base64(e.to_string()))
+}
+
+/// Verify a voucher (XML or Base64) against PEM trust anchors; `at` is the
+/// time for certificate validity (None: now).
+pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
+    let xml_bytes = decode_wire(input)?;
+    let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
+    let (signature_method, refs) = precheck(xml)?;
+    init();
+    let doc = parse_libxml(xml.as_bytes())?;
+    let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
+    // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
+    // document and is released before return; lists are read within
+    // their reported sizes.
+    unsafe {
+        add_ids(&doc);
+        let mngr = b::xmlSecKeysMngrCreate();
+        if mngr.is_null() || b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
+            return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
+        }
+        struct Guard(b::xmlSecKeysMngrPtr, b::xmlSecDSigCtxPtr);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                unsafe {
+                    if !self.1.is_null() {
+                        b::xmlSecDSigCtxDestroy(self.1);
+                    }
+                    b::xmlSecKeysMngrDestroy(self.0);
+                }
+            }
+        }
+        let mut g = Guard(mngr, null_mut());
+        for pem in anchors_pem {
+            let rc = b::xmlSecOpenSSLAppKeysMngrCertLoadMemory(
+                mngr,
+                pem.as_ptr(),
+                pem.len() as u32,
+                b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+                b::xmlSecKeyDataTypeTrusted,
+            );
+            if rc < 0 {
+                return Err(VoucherError::Key("a trust anchor is not a PEM certificate".into()));
+            }
+        }
+        let ctx = b::xmlSecDSigCtxCreate(mngr);
+        if ctx.is_null() {
+            return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+        }
+        g.1 = ctx;
+        (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
+        (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
+        // Keys only from X.509 data (never a bare KeyValue).
+        b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
+        if let Some(t) = at {
+            (*ctx).keyInfoReadCtx.certsVerificationTime = t.unix_timestamp() as _;
+        }
+        let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+        if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
+            return Err(VoucherError::NoTrustedKey);
+        }
+        if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
+            return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
+        }
+        let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
+        for i in 0..b::xmlSecPtrListGetSize(list) {
+            let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
+            if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded || (*r).preDigestMemBufMethod.is_null() {
+                return Err(VoucherError::BadSignature("a Reference did not validate".into()));
+            }
+            let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
+            let buf = xmlSecTransformMemBufGetBuffer((*r).preDigestMemBufMethod);
+            let data = b::xmlSecBufferGetData(buf);
+            let size = b::xmlSecBufferGetSize(buf) as usize;
+            let bytes = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() };
+            digested.push((uri, bytes));
+        }
+        drop(g);
+    }
+    if digested.len() != refs.len() {
+        return Err(VoucherError::BadSignature("not every Reference was processed".into()));
+    }
+    let mut options = Vec::new();
+    for (uri, bytes) in &digested {
+        let text = std::str::from_utf8(bytes).map_err(|_| VoucherError::Structure("digested bytes are not UTF-8".into()))?;
+        let d = roxmltree::Document::parse(text).map_err(|e| VoucherError::Structure(format!("digested node {uri}: {e}")))?;
+        let obj = d.root_element();
+        let want = uri.trim_start_matches('#');
+        if obj.tag_name().name() != "Object" || obj.tag_name().namespace() != Some(DSIG_NS) || obj.attribute("Id") != Some(want) {
+            return Err(VoucherError::Structure(format!("Reference {uri} does not cover a dsig:Object with that Id")));
+        }
+        let opts: Vec<_> = obj.children().filter(|c| c.is_element()).collect();
+        match opts.as_slice() {
+            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().is_none() => options.push(VoucherOption::from_element(*o)?),
+            _ => return Err(VoucherError::Structure(format!("Object {want} must hold exactly one Option"))),
+        }
+    }
+    Ok(VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
+}
+
+/// Sign `options` into one voucher: an enveloping Signature with one
+/// Reference and one Object per Option (Figure 6), the signer certificate
+/// and `chain_pem` certificates in KeyInfo/X509Data.
+pub fn sign(
+    options: &[VoucherOption],
+    key_pem: &[u8],
+    cert_pem: &[u8],
+    chain_pem: &[&[u8]],
+    alg: SignAlgorithm,
+) -> Result<String, VoucherError> {
+    if options.is_empty() {
+        return Err(VoucherError::Structure("a voucher needs at least one Option".into()));
+    }
+    let (sm, dm) = match alg {
+        SignAlgorithm::RsaSha1 => (RSA_SHA1, SHA1),
+        SignAlgorithm::RsaSha256 => (RSA_SHA256, SHA256),
+    };
+    let mut t = format!(
+        "<Signature xmlns=\"{DSIG_NS}\"><SignedInfo><CanonicalizationMethod Algorithm=\"{C14N}\"></CanonicalizationMethod><SignatureMethod Algorithm=\"{sm}\"></SignatureMethod>"
+    );
+    for i in 0..options.len() {
+        t.push_str(&format!(
+            "<Reference URI=\"#option{i}\"><Transforms><Transform Algorithm=\"{C14N}\"></Transform></Transforms><DigestMethod Algorithm=\"{dm}\"></DigestMethod><DigestValue></DigestValue></Reference>"
+        ));
+    }
+    t.push_str("</SignedInfo><SignatureValue></SignatureValue><KeyInfo><X509Data></X509Data></KeyInfo>");
+    for (i, o) in options.iter().enumerate() {
+        t.push_str(&format!("<dsig:Object xmlns=\"\" xmlns:dsig=\"{DSIG_NS}\" Id=\"option{}\">{}</dsig:Object>", escape(&i.to_string()), o.to_xml()));
+    }
+    t.push_str("</Signature>");
+    init();
+    let doc = parse_libxml(t.as_bytes())?;
+    // SAFETY: as in `verify`; the key is owned by the context once set.
+    unsafe {
+        add_ids(&doc);
+        let key = b::xmlSecOpenSSLAppKeyLoadMemory(
+            key_pem.as_ptr(),
+            key_pem.len() as u32,
+            b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+            null(),
+            null_mut(),
+            null_mut(),
+        );
+        if key.is_null() {
+            return Err(VoucherError::Key("cannot load the private key (PEM)".into()));
+        }
+        for c in std::iter::once(cert_pem).chain(chain_pem.iter().copied()) {
+            if b::xmlSecOpenSSLAppKeyCertLoadMemory(key, c.as_ptr(), c.len() as u32, b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem) < 0 {
+                b::xmlSecKeyDestroy(key);
+                return Err(VoucherError::Key("cannot load a certificate (PEM) for the key".into()));
+            }
+        }
+        let ctx = b::xmlSecDSigCtxCreate(null_mut());
+        if ctx.is_null() {
+            b::xmlSecKeyDestroy(key);
+            return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+        }
+        (*ctx).signKey = key;
+        let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+        let rc = b::xmlSecDSigCtxSign(ctx, root);
+        b::xmlSecDSigCtxDestroy(ctx);
+        if rc < 0 {
+            return Err(VoucherError::Xmlsec("signing failed (does the key match the certificate?)".into()));
+        }
+    }
+    Ok(doc.to_string())
+}

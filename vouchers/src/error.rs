@@ -1,0 +1,31 @@
+//! Typed errors: every rejection names its reason.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoucherError {
+    #[error("not well-formed XML: {0}")]
+    Xml(String),
+    #[error("DOCTYPE or entity declarations are not allowed in a voucher")]
+    Doctype,
+    #[error("not a voucher: {0}")]
+    Structure(String),
+    #[error("duplicate Id {0:?}: every Id must be unique (signature wrapping)")]
+    DuplicateId(String),
+    #[error("Option outside a signed Object (signature wrapping)")]
+    UnsignedOption,
+    #[error("Reference URI {0:?} is not a same-document #Id reference")]
+    ExternalReference(String),
+    #[error("algorithm {0:?} is not allowed here")]
+    Algorithm(String),
+    #[error("no trusted X.509 certificate: keys are only taken from certificates chaining to a trust anchor")]
+    NoTrustedKey,
+    #[error("signature verification failed: {0}")]
+    BadSignature(String),
+    #[error("Option {field}: {problem}")]
+    Field { field: &'static str, problem: String },
+    #[error("libxmlsec1: {0}")]
+    Xmlsec(String),
+    #[error("key or certificate: {0}")]
+    Key(String),
+    #[error("not Base64: {0}")]
+    Base64(String),
+}

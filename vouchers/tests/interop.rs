@@ -1,0 +1,158 @@
+//! Vouchers against the reference engine, the `xmlsec1` CLI, both ways,
+//! and the attack corpus.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use vouchers::*;
+
+fn keys() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys")
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(keys().join(name)).unwrap()
+}
+
+fn option(ident: &str, serial: &str) -> VoucherOption {
+    VoucherOption {
+        vserial_num: format!("VS-{ident}-{serial}"),
+        device_id: DeviceId {
+            manufacturer: "cpekit".into(),
+            oui: "00D09E".into(),
+            product_class: "Gateway".into(),
+            serial_number: serial.into(),
+        },
+        option_ident: ident.into(),
+        option_desc: format!("{ident} & more <test>"),
+        start_date: Some(vouchers::option::parse_date("2026-01-31T00:00:00Z").unwrap()),
+        duration: Some((1, DurationUnits::Months)),
+        mode: Mode::EnableWithExpiration,
+        transferable: false,
+    }
+}
+
+fn signed(alg: SignAlgorithm) -> String {
+    sign(&[option("VoIP", "123"), option("IPTV", "123")], &read("signer.key"), &read("signer.pem"), &[], alg).unwrap()
+}
+
+fn ours(xml: &str) -> Result<VerifiedVoucher, VoucherError> {
+    verify(xml.as_bytes(), &[read("ca.pem")], None)
+}
+
+fn xmlsec1_verify(xml: &str) -> std::process::Output {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("v.xml");
+    std::fs::write(&f, xml).unwrap();
+    Command::new("xmlsec1")
+        .args(["--verify", "--enabled-key-data", "x509", "--trusted-pem"])
+        .arg(keys().join("ca.pem"))
+        .arg("--id-attr:Id")
+        .arg("Object")
+        .arg(&f)
+        .output()
+        .expect("xmlsec1 must be installed (make test installs it)")
+}
+
+#[test]
+fn ours_round_trip_and_xmlsec1_verifies_ours() {
+    for alg in [SignAlgorithm::RsaSha1, SignAlgorithm::RsaSha256] {
+        let xml = signed(alg);
+        let v = ours(&xml).unwrap();
+        assert_eq!(v.options.len(), 2);
+        assert_eq!(v.options[0].option_ident, "VoIP");
+        assert_eq!(v.options[0].option_desc, "VoIP & more <test>");
+        assert!(v.signer.as_deref().unwrap().contains("Package Signer"));
+        let out = xmlsec1_verify(&xml);
+        assert!(out.status.success(), "{alg:?}: {}", String::from_utf8_lossy(&out.stderr));
+        // Base64 wire form.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&xml);
+        assert_eq!(verify(b64.as_bytes(), &[read("ca.pem")], None).unwrap().options.len(), 2);
+    }
+}
+
+#[test]
+fn we_verify_xmlsec1_signed_template() {
+    let t = tempfile::tempdir().unwrap();
+    let tmpl = format!(
+        r##"<?xml version="1.0"?>
+<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo><CanonicalizationMethod Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/><SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#rsa-sha1"/><Reference URI="#option0"><Transforms><Transform Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/></Transforms><DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/><DigestValue/></Reference></SignedInfo><SignatureValue/><KeyInfo><X509Data/></KeyInfo>
+<dsig:Object xmlns="" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#" Id="option0">{}</dsig:Object></Signature>"##,
+        option("Gaming", "123").to_xml()
+    );
+    let tf = t.path().join("tmpl.xml");
+    let out_f = t.path().join("out.xml");
+    std::fs::write(&tf, tmpl).unwrap();
+    let st = Command::new("xmlsec1")
+        .arg("--sign")
+        .arg("--privkey-pem")
+        .arg(format!("{},{}", keys().join("signer.key").display(), keys().join("signer.pem").display()))
+        .args(["--id-attr:Id", "Object", "--output"])
+        .arg(&out_f)
+        .arg(&tf)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let xml = std::fs::read_to_string(&out_f).unwrap();
+    let v = ours(&xml).unwrap();
+    assert_eq!(v.options[0].option_ident, "Gaming");
+}
+
+fn expect(xml: &str, what: fn(&VoucherError) -> bool) {
+    match ours(xml) {
+        Ok(_) => panic!("accepted: {}", &xml[xml.len().saturating_sub(700)..]),
+        Err(e) => assert!(what(&e), "wrong error {e:?} for:\n{xml}"),
+    }
+}
+
+#[test]
+fn attack_corpus() {
+    let xml = signed(SignAlgorithm::RsaSha1);
+    // Tampered option text.
+    expect(&xml.replace("<OptionIdent>VoIP</OptionIdent>", "<OptionIdent>VoIQ</OptionIdent>"), |e| matches!(e, VoucherError::BadSignature(_)));
+    // Unsigned Option added beside the signed one (inside the same Object).
+    let extra = option("Free", "123").to_xml();
+    let idx = xml.find("</Option></dsig:Object>").unwrap() + "</Option>".len();
+    let mut wrapped = xml.clone();
+    wrapped.insert_str(idx, &extra);
+    expect(&wrapped, |e| matches!(e, VoucherError::BadSignature(_) | VoucherError::Structure(_)));
+    // Unsigned Object with an Option appended.
+    let unsigned_obj = format!("<dsig:Object xmlns=\"\" xmlns:dsig=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"option9\">{extra}</dsig:Object></Signature>");
+    expect(&xml.replace("</Signature>", &unsigned_obj), |e| *e == VoucherError::UnsignedOption);
+    // Duplicate Id placed after the signed Object.
+    let dup = format!("<dsig:Object xmlns=\"\" xmlns:dsig=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"option0\">{extra}</dsig:Object></Signature>");
+    expect(&xml.replace("</Signature>", &dup), |e| matches!(e, VoucherError::DuplicateId(_)));
+    // Signed Object moved inside another element (wrapping).
+    let start = xml.find("<dsig:Object").unwrap();
+    let end = xml.find("</dsig:Object>").unwrap() + "</dsig:Object>".len();
+    let obj = &xml[start..end];
+    let moved = xml.replacen(obj, "", 1).replace("</KeyInfo>", &format!("</KeyInfo><Wrapper xmlns=\"\">{obj}</Wrapper>"));
+    expect(&moved, |e| *e == VoucherError::UnsignedOption);
+    // Comment injected into OptionIdent: signature still valid (C14N drops
+    // comments) and the value read is the digested, comment-free one.
+    let commented = xml.replace("<OptionIdent>VoIP</OptionIdent>", "<OptionIdent>Vo<!-- x -->IP</OptionIdent>");
+    let v = ours(&commented).unwrap();
+    assert_eq!(v.options[0].option_ident, "VoIP");
+    // DOCTYPE with entities.
+    let dtd = format!("<!DOCTYPE Signature [<!ENTITY e \"VoIP\">]>{}", xml.trim_start_matches("<?xml version=\"1.0\"?>\n"));
+    expect(&dtd, |e| *e == VoucherError::Doctype);
+    // External reference.
+    expect(&xml.replacen("URI=\"#option0\"", "URI=\"file:///etc/passwd\"", 1), |e| matches!(e, VoucherError::ExternalReference(_)));
+    // Unknown transform.
+    let xslt = xml.replacen(
+        "<Transform Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"",
+        "<Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"",
+        1,
+    );
+    assert_ne!(xslt, xml);
+    expect(&xslt, |e| matches!(e, VoucherError::Algorithm(_)));
+    // Signer not under the trust anchor.
+    let rogue = sign(&[option("VoIP", "123")], &read("rogue.key"), &read("rogue.pem"), &[], SignAlgorithm::RsaSha1).unwrap();
+    expect(&rogue, |e| *e == VoucherError::NoTrustedKey);
+    // KeyValue-only key: the certificate removed, a KeyValue put instead.
+    let ks = xml.find("<KeyInfo>").unwrap();
+    let ke = xml.find("</KeyInfo>").unwrap() + "</KeyInfo>".len();
+    let keyvalue_only = format!("{}<KeyInfo><KeyValue><RSAKeyValue><Modulus>AA==</Modulus><Exponent>AQAB</Exponent></RSAKeyValue></KeyValue></KeyInfo>{}", &xml[..ks], &xml[ke..]);
+    expect(&keyvalue_only, |e| *e == VoucherError::NoTrustedKey);
+}
