@@ -129,7 +129,7 @@ pub fn add_months(start: OffsetDateTime, n: u32) -> OffsetDateTime {
     let year = start.year() as i64 + total.div_euclid(12);
     let month = Month::try_from((total.rem_euclid(12) + 1) as u8).expect("1..=12");
     let year = year.clamp(-9999, 9999) as i32;
-    let last = time::util::days_in_year_month(year, month);
+    let last = month.length(year);
     let date = Date::from_calendar_date(year, month, start.day().min(last)).expect("clamped day is valid");
     start.replace_date(date)
 }

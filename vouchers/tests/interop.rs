@@ -156,3 +156,35 @@ fn attack_corpus() {
     let keyvalue_only = format!("{}<KeyInfo><KeyValue><RSAKeyValue><Modulus>AA==</Modulus><Exponent>AQAB</Exponent></RSAKeyValue></KeyValue></KeyInfo>{}", &xml[..ks], &xml[ke..]);
     expect(&keyvalue_only, |e| *e == VoucherError::NoTrustedKey);
 }
+
+/// The spec's own algorithm (Figure 6): DSA-SHA1, signed by `xmlsec1`.
+#[test]
+fn we_verify_dsa_sha1_from_xmlsec1() {
+    let t = tempfile::tempdir().unwrap();
+    let tmpl = format!(
+        r##"<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo><CanonicalizationMethod Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/><SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#dsa-sha1"/><Reference URI="#option0"><Transforms><Transform Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/></Transforms><DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/><DigestValue/></Reference></SignedInfo><SignatureValue/><KeyInfo><KeyValue/><X509Data/></KeyInfo><dsig:Object xmlns="" xmlns:dsig="http://www.w3.org/2000/09/xmldsig#" Id="option0">{}</dsig:Object></Signature>"##,
+        option("DSA", "123").to_xml()
+    );
+    let tf = t.path().join("tmpl.xml");
+    let out_f = t.path().join("out.xml");
+    std::fs::write(&tf, tmpl).unwrap();
+    let st = Command::new("xmlsec1")
+        .arg("--sign")
+        .arg("--privkey-pem")
+        .arg(format!("{},{}", keys().join("dsa-signer.key").display(), keys().join("dsa-signer.pem").display()))
+        .args(["--id-attr:Id", "Object", "--output"])
+        .arg(&out_f)
+        .arg(&tf)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let xml = std::fs::read_to_string(&out_f).unwrap();
+    assert!(xml.contains("<DSAKeyValue>"), "KeyValue filled in like Figure 6");
+    let v = ours(&xml).unwrap();
+    assert_eq!(v.signature_method, "http://www.w3.org/2000/09/xmldsig#dsa-sha1");
+    assert_eq!(v.options[0].option_ident, "DSA");
+    // The same voucher with only its KeyValue (certificate stripped) is refused.
+    let s = xml.find("<X509Data>").unwrap();
+    let e = xml.find("</X509Data>").unwrap() + "</X509Data>".len();
+    assert_eq!(ours(&format!("{}{}", &xml[..s], &xml[e..])).unwrap_err(), VoucherError::NoTrustedKey);
+}
