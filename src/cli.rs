@@ -36,6 +36,9 @@ pub enum TopCommand {
     /// Install a signed package into a target tree, transactionally; or recover an interrupted install.
     #[command(after_long_help = EXIT_STATUS)]
     Install(InstallArgs),
+    /// Sign, verify and inspect Annex C option vouchers (XML-Signature).
+    #[command(subcommand, after_long_help = EXIT_STATUS)]
+    Voucher(VoucherCommand),
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -219,4 +222,95 @@ pub struct InstallArgs {
     /// Bring an interrupted install to the complete old or new tree.
     #[arg(long)]
     pub recover: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VoucherCommand {
+    /// Sign one or more Options (TOML) into a voucher.
+    #[command(after_long_help = VOUCHER_OPTIONS_HELP)]
+    Sign(VoucherSignArgs),
+    /// Verify a voucher (XML or Base64) for this device.
+    #[command(after_long_help = EXIT_STATUS)]
+    Verify(VoucherVerifyArgs),
+    /// Show a voucher's Options and signer without verifying it.
+    #[command(after_long_help = EXIT_STATUS)]
+    Inspect(VoucherInspectArgs),
+}
+
+const VOUCHER_OPTIONS_HELP: &str = "\
+OPTIONS FILE (TOML), one [[option]] per Option (Table 62):
+
+  [[option]]
+  vserial_num = \"987654321\"       # unique per voucher
+  option_ident = \"VoIP\"
+  option_desc = \"Voice service\"
+  start_date = \"2026-01-01T00:00:00Z\"   # optional; also 20260101T00:00:00
+  duration = 12                    # required for EnableWithExpiration
+  duration_units = \"Months\"        # Days or Months
+  mode = \"EnableWithExpiration\"    # Disable, EnableWithExpiration, EnableWithoutExpiration
+  transferable = false
+  [option.device_id]               # Table 63
+  manufacturer = \"Acme\"
+  oui = \"00D09E\"
+  product_class = \"Gateway\"
+  serial_number = \"123456789\"
+
+Exit status: 0 success, 1 verification failed, 2 usage error, 3 malformed input, 4 I/O error.";
+
+#[derive(Debug, Args)]
+pub struct VoucherSignArgs {
+    /// Signer private key (PEM, RSA).
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// Signer certificate (PEM).
+    #[arg(long, value_name = "CERT.pem")]
+    pub cert: PathBuf,
+    /// Intermediate certificates (PEM) to include in KeyInfo.
+    #[arg(long, value_name = "PEM")]
+    pub chain: Option<PathBuf>,
+    /// The Options to grant (see OPTIONS FILE).
+    #[arg(long, value_name = "FILE.toml")]
+    pub options: PathBuf,
+    /// Output file.
+    #[arg(short, long, value_name = "OUT.xml")]
+    pub output: PathBuf,
+    /// Write the SetVouchers wire form (Base64 of the XML).
+    #[arg(long)]
+    pub base64: bool,
+    /// Sign with RSA-SHA256 instead of the default RSA-SHA1.
+    #[arg(long)]
+    pub sha256: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VoucherVerifyArgs {
+    /// Voucher file (XML or Base64).
+    pub file: PathBuf,
+    /// Trust anchor certificates (PEM). Repeatable.
+    #[arg(long, value_name = "CA.pem", required = true, num_args = 1..)]
+    pub trust: Vec<PathBuf>,
+    /// This device's OUI (Table 63).
+    #[arg(long)]
+    pub oui: String,
+    /// This device's ProductClass.
+    #[arg(long)]
+    pub product_class: String,
+    /// This device's SerialNumber.
+    #[arg(long)]
+    pub serial: String,
+    /// Evaluate certificate validity and Option expiry at this time (RFC 3339; default now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Machine-readable result on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VoucherInspectArgs {
+    /// Voucher file (XML or Base64).
+    pub file: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }

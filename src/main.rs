@@ -4,6 +4,7 @@ mod cli;
 mod install_cmd;
 mod man;
 mod manifest;
+mod voucher_cmd;
 mod package;
 mod progress;
 
@@ -23,6 +24,11 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools: a closed pipe (`| head`) ends us quietly.
+    // SAFETY: restoring the default disposition of one signal at start-up.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // With --json, failures are reported as JSON on stdout too.
     let json = matches!(
@@ -30,6 +36,8 @@ fn main() -> ExitCode {
         TopCommand::Package(PackageCommand::Verify(cli::VerifyArgs { json: true, .. }))
             | TopCommand::Package(PackageCommand::Inspect(cli::InspectArgs { json: true, .. }))
             | TopCommand::Install(cli::InstallArgs { json: true, .. })
+            | TopCommand::Voucher(cli::VoucherCommand::Verify(cli::VoucherVerifyArgs { json: true, .. }))
+            | TopCommand::Voucher(cli::VoucherCommand::Inspect(cli::VoucherInspectArgs { json: true, .. }))
     );
     let result = match cli.command {
         TopCommand::Package(cmd) => match cmd {
@@ -41,6 +49,7 @@ fn main() -> ExitCode {
             PackageCommand::Extract(a) => package::extract::run(a),
         },
         TopCommand::Install(a) => install_cmd::run(a),
+        TopCommand::Voucher(cmd) => voucher_cmd::run(cmd),
         TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::OK),
     };
     match result {
@@ -59,6 +68,17 @@ fn main() -> ExitCode {
 /// Map an error chain to an exit status.
 fn classify(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if cause.is::<voucher_cmd::VerifyFailure>() {
+            return exit::VERIFY_FAILED;
+        }
+        if let Some(v) = cause.downcast_ref::<vouchers::VoucherError>() {
+            use vouchers::VoucherError as V;
+            return match v {
+                V::Xml(_) | V::Structure(_) | V::Field { .. } | V::Base64(_) | V::Key(_) => exit::MALFORMED,
+                V::Xmlsec(_) => exit::RUNTIME,
+                _ => exit::VERIFY_FAILED,
+            };
+        }
         if let Some(i) = cause.downcast_ref::<cpekit::install::InstallError>() {
             use cpekit::install::InstallError as I;
             return match i {

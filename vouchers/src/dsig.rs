@@ -29,9 +29,33 @@ const DSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#dsa-sha1";
 const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 
+type ErrorsCallback = unsafe extern "C" fn(
+    file: *const std::ffi::c_char,
+    line: std::ffi::c_int,
+    func: *const std::ffi::c_char,
+    error_object: *const std::ffi::c_char,
+    error_subject: *const std::ffi::c_char,
+    reason: std::ffi::c_int,
+    msg: *const std::ffi::c_char,
+);
+
 extern "C" {
-    // transforms.h; not in the xmlsec crate's generated bindings.
+    // transforms.h and errors.h; not in the xmlsec crate's generated bindings.
     fn xmlSecTransformMemBufGetBuffer(transform: b::xmlSecTransformPtr) -> b::xmlSecBufferPtr;
+    fn xmlSecErrorsSetCallback(callback: Option<ErrorsCallback>);
+}
+
+/// libxmlsec1 prints every failure to stderr by default; our errors carry
+/// the reason instead.
+unsafe extern "C" fn quiet(
+    _: *const std::ffi::c_char,
+    _: std::ffi::c_int,
+    _: *const std::ffi::c_char,
+    _: *const std::ffi::c_char,
+    _: *const std::ffi::c_char,
+    _: std::ffi::c_int,
+    _: *const std::ffi::c_char,
+) {
 }
 
 /// Signature algorithm for [`sign`].
@@ -54,8 +78,11 @@ pub struct VerifiedVoucher {
 }
 
 fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
     // The crate initialises libxml2/xmlsec/OpenSSL once, on first context.
     drop(xmlsec::XmlSecSignatureContext::new());
+    // SAFETY: installs a callback that ignores its arguments.
+    ONCE.call_once(|| unsafe { xmlSecErrorsSetCallback(Some(quiet)) });
 }
 
 fn parse_libxml(xml: &[u8]) -> Result<libxml::tree::Document, VoucherError> {
@@ -257,7 +284,7 @@ pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDate
         }
         let opts: Vec<_> = obj.children().filter(|c| c.is_element()).collect();
         match opts.as_slice() {
-            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().is_none() => options.push(VoucherOption::from_element(*o)?),
+            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().unwrap_or("").is_empty() => options.push(VoucherOption::from_element(*o)?),
             _ => return Err(VoucherError::Structure(format!("Object {want} must hold exactly one Option"))),
         }
     }
@@ -330,4 +357,23 @@ pub fn sign(
         }
     }
     Ok(doc.to_string())
+}
+
+/// Read a voucher's Options and signer WITHOUT verifying anything (for
+/// `inspect`); never act on this.
+pub fn inspect(input: &[u8]) -> Result<VerifiedVoucher, VoucherError> {
+    let xml_bytes = decode_wire(input)?;
+    let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
+    let (signature_method, _) = precheck(xml).or_else(|e| match e {
+        // Show what is there even when the key is not an X.509 certificate.
+        VoucherError::NoTrustedKey => Ok((String::new(), Vec::new())),
+        e => Err(e),
+    })?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| VoucherError::Xml(e.to_string()))?;
+    let options = doc
+        .descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == "Option" && n.tag_name().namespace().unwrap_or("").is_empty())
+        .map(VoucherOption::from_element)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
 }

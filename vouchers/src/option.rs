@@ -127,7 +127,7 @@ impl VoucherOption {
     /// Read an `<Option>` element (no namespace, per `xmlns=""` in C.3).
     pub fn from_element(opt: roxmltree::Node<'_, '_>) -> Result<VoucherOption, VoucherError> {
         let child = |parent: roxmltree::Node<'_, '_>, name: &'static str| -> Result<Option<String>, VoucherError> {
-            let mut found = parent.children().filter(|c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace().is_none());
+            let mut found = parent.children().filter(|c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace().unwrap_or("").is_empty());
             let first = found.next();
             if found.next().is_some() {
                 return Err(field(name, "appears more than once"));

@@ -1,0 +1,198 @@
+//! `cpekit voucher ...`: a thin CLI over the `vouchers` crate.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use vouchers::option::{format_date, parse_date};
+use vouchers::{DeviceId, DurationUnits, Mode, SignAlgorithm, VerifiedVoucher, VoucherError, VoucherOption};
+
+use crate::cli::{VoucherCommand, VoucherInspectArgs, VoucherSignArgs, VoucherVerifyArgs};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsFile {
+    option: Vec<OptionSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionSpec {
+    vserial_num: String,
+    option_ident: String,
+    #[serde(default)]
+    option_desc: String,
+    start_date: Option<String>,
+    duration: Option<u32>,
+    duration_units: Option<String>,
+    mode: String,
+    #[serde(default)]
+    transferable: bool,
+    device_id: DeviceSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceSpec {
+    #[serde(default)]
+    manufacturer: String,
+    oui: String,
+    product_class: String,
+    serial_number: String,
+}
+
+fn malformed(msg: String) -> anyhow::Error {
+    VoucherError::Structure(msg).into()
+}
+
+fn option_from_spec(s: OptionSpec) -> Result<VoucherOption> {
+    let duration = match (s.duration, s.duration_units.as_deref()) {
+        (Some(n), Some("Days")) => Some((n, DurationUnits::Days)),
+        (Some(n), Some("Months")) => Some((n, DurationUnits::Months)),
+        (None, None) => None,
+        (_, u) => return Err(malformed(format!("option {}: duration needs duration_units Days or Months (got {u:?})", s.option_ident))),
+    };
+    Ok(VoucherOption {
+        vserial_num: s.vserial_num,
+        device_id: DeviceId {
+            manufacturer: s.device_id.manufacturer,
+            oui: s.device_id.oui.to_uppercase(),
+            product_class: s.device_id.product_class,
+            serial_number: s.device_id.serial_number,
+        },
+        option_ident: s.option_ident,
+        option_desc: s.option_desc,
+        start_date: s.start_date.as_deref().map(parse_date).transpose()?,
+        duration,
+        mode: Mode::parse(&s.mode)?,
+        transferable: s.transferable,
+    })
+}
+
+fn option_json(o: &VoucherOption) -> Value {
+    json!({
+        "vserial_num": o.vserial_num,
+        "device_id": {
+            "manufacturer": o.device_id.manufacturer,
+            "oui": o.device_id.oui,
+            "product_class": o.device_id.product_class,
+            "serial_number": o.device_id.serial_number,
+        },
+        "option_ident": o.option_ident,
+        "option_desc": o.option_desc,
+        "start_date": o.start_date.map(format_date),
+        "duration": o.duration.map(|d| d.0),
+        "duration_units": o.duration.map(|d| d.1.as_str()),
+        "mode": o.mode.as_str(),
+        "transferable": o.transferable,
+    })
+}
+
+fn voucher_json(v: &VerifiedVoucher) -> Value {
+    json!({
+        "signer": v.signer,
+        "signature_method": v.signature_method,
+        "options": v.options.iter().map(option_json).collect::<Vec<_>>(),
+    })
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+pub fn run(cmd: VoucherCommand) -> Result<u8> {
+    match cmd {
+        VoucherCommand::Sign(a) => sign(a),
+        VoucherCommand::Verify(a) => verify(a),
+        VoucherCommand::Inspect(a) => inspect(a),
+    }
+}
+
+fn sign(a: VoucherSignArgs) -> Result<u8> {
+    let text = std::fs::read_to_string(&a.options).with_context(|| format!("reading {}", a.options.display()))?;
+    let file: OptionsFile = toml::from_str(&text).map_err(|e| malformed(format!("{}: {e}", a.options.display())))?;
+    let options = file.option.into_iter().map(option_from_spec).collect::<Result<Vec<_>>>()?;
+    let chain = a.chain.as_deref().map(read).transpose()?;
+    let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let alg = if a.sha256 { SignAlgorithm::RsaSha256 } else { SignAlgorithm::RsaSha1 };
+    let xml = vouchers::sign(&options, &read(&a.key)?, &read(&a.cert)?, &chain, alg)?;
+    let out = if a.base64 {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()) + "\n"
+    } else {
+        xml
+    };
+    crate::package::atomic_write(&a.output, |f| {
+        use std::io::Write;
+        f.write_all(out.as_bytes())?;
+        Ok(())
+    })?;
+    eprintln!("signed {} option(s) into {}", options.len(), a.output.display());
+    Ok(crate::exit::OK)
+}
+
+fn verify(a: VoucherVerifyArgs) -> Result<u8> {
+    let now = match &a.now {
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let mut anchors = Vec::new();
+    for t in &a.trust {
+        anchors.push(read(t)?);
+    }
+    let v = vouchers::verify(&read(&a.file)?, &anchors, a.now.as_ref().map(|_| now))?;
+    for o in &v.options {
+        if !o.device_id.matches(&a.oui, &a.product_class, &a.serial) {
+            bail!(VerifyFailure(format!(
+                "Request Denied (9001): option {} is for device {}-{}-{}",
+                o.option_ident, o.device_id.oui, o.device_id.product_class, o.device_id.serial_number
+            )));
+        }
+        if let Some(exp) = vouchers::store::expiration(o, now) {
+            if exp <= now {
+                bail!(VerifyFailure(format!("option {} expired at {}", o.option_ident, format_date(exp))));
+            }
+        }
+    }
+    if a.json {
+        let mut j = voucher_json(&v);
+        j["ok"] = json!(true);
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        println!("voucher OK: signed by {}", v.signer.as_deref().unwrap_or("?"));
+        for o in &v.options {
+            println!("  {} ({}): {}", o.option_ident, o.vserial_num, o.mode.as_str());
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+fn inspect(a: VoucherInspectArgs) -> Result<u8> {
+    let v = vouchers::inspect(&read(&a.file)?)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&voucher_json(&v))?);
+    } else {
+        println!("signer (NOT verified): {}", v.signer.as_deref().unwrap_or("none"));
+        println!("signature method: {}", v.signature_method);
+        for o in &v.options {
+            println!("option {}: {} [{}]", o.option_ident, o.mode.as_str(), o.vserial_num);
+            println!("    device {} {} {} {}", o.device_id.manufacturer, o.device_id.oui, o.device_id.product_class, o.device_id.serial_number);
+            if let Some(s) = o.start_date {
+                println!("    start {}", format_date(s));
+            }
+            if let Some((n, u)) = o.duration {
+                println!("    duration {n} {}", u.as_str());
+            }
+            println!("    transferable {}; {}", o.transferable, o.option_desc);
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// A voucher that verified cryptographically but is not acceptable here.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VerifyFailure(pub String);

@@ -1,0 +1,86 @@
+//! `cpekit voucher ...` end to end, including the `xmlsec1` CLI.
+
+use std::path::PathBuf;
+use std::process::Command as Proc;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn p(rel: &str) -> String {
+    root().join(rel).display().to_string()
+}
+
+fn sign(out: &std::path::Path, extra: &[&str]) {
+    Command::cargo_bin("cpekit")
+        .unwrap()
+        .args(["voucher", "sign", "--key", &p("testdata/keys/signer.key"), "--cert", &p("testdata/keys/signer.pem")])
+        .args(["--options", &p("testdata/vouchers/options.toml"), "-o"])
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn verify(file: &std::path::Path, serial: &str, now: &str) -> std::process::Output {
+    Command::cargo_bin("cpekit")
+        .unwrap()
+        .args(["voucher", "verify"])
+        .arg(file)
+        .args(["--trust", &p("testdata/keys/ca.pem"), "--oui", "00d09e", "--product-class", "Gateway"])
+        .args(["--serial", serial, "--now", now, "--json"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sign_verify_inspect_and_xmlsec1_interop() {
+    let t = tempfile::tempdir().unwrap();
+    let xml = t.path().join("v.xml");
+    sign(&xml, &[]);
+    let out = verify(&xml, "CPE0001", "2026-12-15T00:00:00Z");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["options"][0]["option_ident"], "VoIP");
+    assert_eq!(v["options"][1]["transferable"], true);
+
+    let x = Proc::new("xmlsec1")
+        .args(["--verify", "--enabled-key-data", "x509", "--trusted-pem", &p("testdata/keys/ca.pem"), "--id-attr:Id", "Object"])
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+
+    // Base64 wire form, RSA-SHA256.
+    let b64 = t.path().join("v.b64");
+    sign(&b64, &["--base64", "--sha256"]);
+    assert!(!std::fs::read_to_string(&b64).unwrap().contains('<'));
+    assert!(verify(&b64, "CPE0001", "2026-12-15T00:00:00Z").status.success());
+
+    let out = Command::cargo_bin("cpekit").unwrap().args(["voucher", "inspect", "--json"]).arg(&b64).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["options"].as_array().unwrap().len(), 2);
+    assert!(v["signature_method"].as_str().unwrap().ends_with("rsa-sha256"));
+}
+
+#[test]
+fn wrong_device_expired_and_tampered_fail() {
+    let t = tempfile::tempdir().unwrap();
+    let xml = t.path().join("v.xml");
+    sign(&xml, &[]);
+    let out = verify(&xml, "CPE0002", "2026-12-15T00:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("9001"));
+    let out = verify(&xml, "CPE0001", "2027-01-02T00:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+    let text = std::fs::read_to_string(&xml).unwrap().replace("ParentalControl", "FreeEverything");
+    std::fs::write(&xml, text).unwrap();
+    let out = verify(&xml, "CPE0001", "2026-12-15T00:00:00Z");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+}
