@@ -84,3 +84,38 @@ fn wrong_device_expired_and_tampered_fail() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
 }
+
+/// libxmlsec1's OpenSSL store also trusts the system CA paths; a voucher
+/// chaining only to a "system" CA (simulated with SSL_CERT_FILE) passes the
+/// `xmlsec1` CLI but must fail ours: only the configured anchors count.
+#[test]
+fn system_trust_store_is_not_a_trust_anchor() {
+    let t = tempfile::tempdir().unwrap();
+    let xml = t.path().join("rogue.xml");
+    Command::cargo_bin("cpekit")
+        .unwrap()
+        .args(["voucher", "sign", "--key", &p("testdata/keys/rogue.key"), "--cert", &p("testdata/keys/rogue.pem")])
+        .args(["--options", &p("testdata/vouchers/options.toml"), "-o"])
+        .arg(&xml)
+        .assert()
+        .success();
+    let x = Proc::new("xmlsec1")
+        .env("SSL_CERT_FILE", p("testdata/keys/rogue.pem"))
+        .args(["--verify", "--enabled-key-data", "x509", "--trusted-pem", &p("testdata/keys/ca.pem"), "--id-attr:Id", "Object"])
+        .arg(&xml)
+        .output()
+        .unwrap();
+    let out = Command::cargo_bin("cpekit")
+        .unwrap()
+        .env("SSL_CERT_FILE", p("testdata/keys/rogue.pem"))
+        .args(["voucher", "verify"])
+        .arg(&xml)
+        .args(["--trust", &p("testdata/keys/ca.pem"), "--oui", "00D09E", "--product-class", "Gateway", "--serial", "CPE0001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "accepted a voucher chaining only to the system store");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("configured trust anchor"), "{err}");
+    // Documents the libxmlsec1 behaviour this guards against.
+    eprintln!("xmlsec1 CLI with the rogue cert in SSL_CERT_FILE: exit {:?}", x.status.code());
+}

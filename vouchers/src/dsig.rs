@@ -43,6 +43,42 @@ extern "C" {
     // transforms.h and errors.h; not in the xmlsec crate's generated bindings.
     fn xmlSecTransformMemBufGetBuffer(transform: b::xmlSecTransformPtr) -> b::xmlSecBufferPtr;
     fn xmlSecErrorsSetCallback(callback: Option<ErrorsCallback>);
+    fn xmlSecOpenSSLKeyDataX509GetKeyCert(data: b::xmlSecKeyDataPtr) -> *mut b::X509;
+}
+
+/// DER of the certificate whose key libxmlsec1 used to verify.
+unsafe fn signing_cert_der(key: b::xmlSecKeyPtr) -> Option<Vec<u8>> {
+    if key.is_null() {
+        return None;
+    }
+    let data = b::xmlSecKeyGetData(key, b::xmlSecOpenSSLKeyDataX509GetKlass());
+    if data.is_null() {
+        return None;
+    }
+    let cert = xmlSecOpenSSLKeyDataX509GetKeyCert(data);
+    if cert.is_null() {
+        return None;
+    }
+    let len = b::i2d_X509(cert, null_mut());
+    if len <= 0 {
+        return None;
+    }
+    let mut out = vec![0u8; len as usize];
+    let mut p = out.as_mut_ptr();
+    (b::i2d_X509(cert, &mut p) == len).then_some(out)
+}
+
+/// Every X509Certificate carried in KeyInfo, as DER.
+fn keyinfo_certs(xml: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let Ok(doc) = roxmltree::Document::parse(xml) else { return Vec::new() };
+    doc.descendants()
+        .filter(|d| d.is_element() && d.tag_name().name() == "X509Certificate")
+        .filter_map(|c| {
+            let b64: String = c.text()?.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        })
+        .collect()
 }
 
 /// libxmlsec1 prints every failure to stderr by default; our errors carry
@@ -255,6 +291,21 @@ pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDate
         if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
             return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
         }
+        // libxmlsec1's OpenSSL X.509 store also trusts the system CA paths
+        // (X509_STORE_set_default_paths): check that the certificate whose
+        // key verified chains to one of *our* anchors.
+        let leaf = signing_cert_der((*ctx).signKey).ok_or(VoucherError::NoTrustedKey)?;
+        let anchors: Vec<x509_cert::Certificate> = anchors_pem
+            .iter()
+            .map(|p| pkgfmt::signature::load_certs_pem(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| VoucherError::Key(e.to_string()))?
+            .into_iter()
+            .flatten()
+            .collect();
+        let when = Some(at.map(|t| std::time::SystemTime::from(t)).unwrap_or_else(std::time::SystemTime::now));
+        pkgfmt::signature::validate_chain(&leaf, &keyinfo_certs(xml), &anchors, when)
+            .map_err(|e| VoucherError::Untrusted(e.to_string()))?;
         let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
         for i in 0..b::xmlSecPtrListGetSize(list) {
             let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;

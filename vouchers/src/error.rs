@@ -18,6 +18,8 @@ pub enum VoucherError {
     Algorithm(String),
     #[error("no trusted X.509 certificate: keys are only taken from certificates chaining to a trust anchor")]
     NoTrustedKey,
+    #[error("signing certificate does not chain to a configured trust anchor: {0}")]
+    Untrusted(String),
     #[error("signature verification failed: {0}")]
     BadSignature(String),
     #[error("Option {field}: {problem}")]

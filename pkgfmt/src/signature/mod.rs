@@ -25,7 +25,7 @@ mod pem;
 mod verify;
 
 pub use block::{SignatureBlock, SignerSummary, EMPTY_SIGNATURE_BLOCK};
-pub use path::ChainInfo;
+pub use path::{validate_chain, ChainInfo};
 pub use pem::{load_certs_pem, load_private_key_pem};
 pub use verify::{SignerOutcome, VerifyOptions, VerifyReport};
 

@@ -157,3 +157,19 @@ pub(crate) fn validate_path(
     Err(SignatureError::Untrusted(format!("no path to a trust anchor within {MAX_DEPTH} certificates")))
 }
 
+
+/// Path validation for certificates given as DER (for other signature
+/// formats, e.g. XML-DSig vouchers): `leaf` must chain through `pool` to
+/// one of `anchors`. `now = None` skips validity dates.
+pub fn validate_chain(
+    leaf_der: &[u8],
+    pool_der: &[Vec<u8>],
+    anchors: &[Certificate],
+    now: Option<SystemTime>,
+) -> Result<ChainInfo, SignatureError> {
+    use der::Decode;
+    let raw = |d: &[u8]| -> Result<RawCert, SignatureError> { Ok(RawCert { der: d.to_vec(), cert: Certificate::from_der(d)? }) };
+    let leaf = raw(leaf_der)?;
+    let pool = pool_der.iter().map(|d| raw(d)).collect::<Result<Vec<_>, _>>()?;
+    validate_path(&leaf, &pool, anchors, now)
+}
