@@ -230,71 +230,28 @@ pub fn decode_wire(input: &[u8]) -> Result<Vec<u8>, VoucherError> {
     base64::engine::general_purpose::STANDARD.decode(clean).map_err(|e| VoucherError::Base64(e.to_string()))
 }
 
-/// Verify a voucher (XML or Base64) against PEM trust anchors; `at` is the
-/// time for certificate validity (None: now).
-pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
-    let xml_bytes = decode_wire(input)?;
-    let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
-    let (signature_method, refs) = precheck(xml)?;
-    init();
-    let doc = parse_libxml(xml.as_bytes())?;
-    let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
-    // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
-    // document and is released before return; lists are read within
-    // their reported sizes.
-    unsafe {
-        add_ids(&doc);
-        let mngr = b::xmlSecKeysMngrCreate();
-        if mngr.is_null() || b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
-            return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
-        }
-        struct Guard(b::xmlSecKeysMngrPtr, b::xmlSecDSigCtxPtr);
-        impl Drop for Guard {
-            fn drop(&mut self) {
-                unsafe {
-                    if !self.1.is_null() {
-                        b::xmlSecDSigCtxDestroy(self.1);
-                    }
-                    b::xmlSecKeysMngrDestroy(self.0);
-                }
-            }
-        }
-        let mut g = Guard(mngr, null_mut());
-        for pem in anchors_pem {
-            let rc = b::xmlSecOpenSSLAppKeysMngrCertLoadMemory(
-                mngr,
-                pem.as_ptr(),
-                pem.len() as u32,
-                b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
-                b::xmlSecKeyDataTypeTrusted,
-            );
-            if rc < 0 {
-                return Err(VoucherError::Key("a trust anchor is not a PEM certificate".into()));
-            }
-        }
-        let ctx = b::xmlSecDSigCtxCreate(mngr);
-        if ctx.is_null() {
-            return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
-        }
-        g.1 = ctx;
-        (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
-        (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
-        // Keys only from X.509 data (never a bare KeyValue).
-        b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
-        if let Some(t) = at {
-            (*ctx).keyInfoReadCtx.certsVerificationTime = t.unix_timestamp() as _;
-        }
-        let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
-        if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
-            return Err(VoucherError::NoTrustedKey);
-        }
-        if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
-            return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
-        }
-        // libxmlsec1's OpenSSL X.509 store also trusts the system CA paths
-        // (X509_STORE_set_default_paths): check that the certificate whose
-        // key verified chains to one of *our* anchors.
-        let leaf = signing_cert_der((*ctx).signKey).ok_or(VoucherError::NoTrustedKey)?;
+/// A verifier holding a libxmlsec1 keys manager loaded with the trust
+/// anchors; reuse it: creating one loads OpenSSL's X.509 store.
+pub struct Verifier {
+    mngr: b::xmlSecKeysMngrPtr,
+    anchors_pem: Vec<Vec<u8>>,
+    anchors: Vec<x509_cert::Certificate>,
+    /// Certificate paths already validated to our anchors: (leaf + KeyInfo
+    /// certificates) → the validity window of every certificate involved.
+    chains: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, (std::time::SystemTime, std::time::SystemTime)>>,
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        // SAFETY: created by xmlSecKeysMngrCreate, destroyed once.
+        unsafe { b::xmlSecKeysMngrDestroy(self.mngr) }
+    }
+}
+
+impl Verifier {
+    /// Trust anchors as PEM certificates (one or more per entry).
+    pub fn new(anchors_pem: &[Vec<u8>]) -> Result<Verifier, VoucherError> {
+        init();
         let anchors: Vec<x509_cert::Certificate> = anchors_pem
             .iter()
             .map(|p| pkgfmt::signature::load_certs_pem(p))
@@ -303,29 +260,133 @@ pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDate
             .into_iter()
             .flatten()
             .collect();
-        let when = Some(at.map(|t| std::time::SystemTime::from(t)).unwrap_or_else(std::time::SystemTime::now));
-        pkgfmt::signature::validate_chain(&leaf, &keyinfo_certs(xml), &anchors, when)
-            .map_err(|e| VoucherError::Untrusted(e.to_string()))?;
-        let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
-        for i in 0..b::xmlSecPtrListGetSize(list) {
-            let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
-            if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded || (*r).preDigestMemBufMethod.is_null() {
-                return Err(VoucherError::BadSignature("a Reference did not validate".into()));
+        // SAFETY: the manager is owned by the Verifier and destroyed in Drop.
+        unsafe {
+            let mngr = b::xmlSecKeysMngrCreate();
+            if mngr.is_null() {
+                return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
             }
-            let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
-            let buf = xmlSecTransformMemBufGetBuffer((*r).preDigestMemBufMethod);
-            let data = b::xmlSecBufferGetData(buf);
-            let size = b::xmlSecBufferGetSize(buf) as usize;
-            let bytes = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() };
-            digested.push((uri, bytes));
+            let v = Verifier { mngr, anchors_pem: anchors_pem.to_vec(), anchors, chains: Default::default() };
+            if b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
+                return Err(VoucherError::Xmlsec("cannot initialise the keys manager".into()));
+            }
+            for pem in &v.anchors_pem {
+                let rc = b::xmlSecOpenSSLAppKeysMngrCertLoadMemory(
+                    mngr,
+                    pem.as_ptr(),
+                    pem.len() as u32,
+                    b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+                    b::xmlSecKeyDataTypeTrusted,
+                );
+                if rc < 0 {
+                    return Err(VoucherError::Key("a trust anchor is not a PEM certificate".into()));
+                }
+            }
+            Ok(v)
         }
-        drop(g);
     }
-    if digested.len() != refs.len() {
+
+    /// Verify a voucher (XML or Base64); `at` is the time for certificate
+    /// validity (None: now).
+    pub fn verify(&self, input: &[u8], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
+        let xml_bytes = decode_wire(input)?;
+        let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
+        let (signature_method, refs) = precheck(xml)?;
+        let doc = parse_libxml(xml.as_bytes())?;
+        let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
+        // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
+        // document and is released before return; lists are read within
+        // their reported sizes.
+        unsafe {
+            add_ids(&doc);
+            struct Ctx(b::xmlSecDSigCtxPtr);
+            impl Drop for Ctx {
+                fn drop(&mut self) {
+                    unsafe { b::xmlSecDSigCtxDestroy(self.0) }
+                }
+            }
+            let ctx = b::xmlSecDSigCtxCreate(self.mngr);
+            if ctx.is_null() {
+                return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+            }
+            let _g = Ctx(ctx);
+            (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
+            (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
+            // Keys only from X.509 data (never a bare KeyValue).
+            b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
+            if let Some(t) = at {
+                (*ctx).keyInfoReadCtx.certsVerificationTime = t.unix_timestamp() as _;
+            }
+            let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+            if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
+                return Err(VoucherError::NoTrustedKey);
+            }
+            if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
+                return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
+            }
+            // libxmlsec1's OpenSSL X.509 store also trusts the system CA paths
+            // (X509_STORE_set_default_paths): check that the certificate whose
+            // key verified chains to one of *our* anchors.
+            let leaf = signing_cert_der((*ctx).signKey).ok_or(VoucherError::NoTrustedKey)?;
+            let when = at.map(std::time::SystemTime::from).unwrap_or_else(std::time::SystemTime::now);
+            self.check_chain(leaf, keyinfo_certs(xml), when)?;
+            let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
+            for i in 0..b::xmlSecPtrListGetSize(list) {
+                let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
+                if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded || (*r).preDigestMemBufMethod.is_null() {
+                    return Err(VoucherError::BadSignature("a Reference did not validate".into()));
+                }
+                let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
+                let buf = xmlSecTransformMemBufGetBuffer((*r).preDigestMemBufMethod);
+                let data = b::xmlSecBufferGetData(buf);
+                let size = b::xmlSecBufferGetSize(buf) as usize;
+                let bytes = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() };
+                digested.push((uri, bytes));
+            }
+        }
+        options_from_digested(&digested, refs.len()).map(|options| VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
+    }
+}
+
+impl Verifier {
+    /// Path validation of the verifying certificate to our anchors, cached:
+    /// a hit only needs `when` inside every involved certificate's validity.
+    fn check_chain(&self, leaf: Vec<u8>, pool: Vec<Vec<u8>>, when: std::time::SystemTime) -> Result<(), VoucherError> {
+        let mut key = vec![leaf];
+        key.extend(pool);
+        if let Some((from, to)) = self.chains.borrow().get(&key) {
+            if *from <= when && when <= *to {
+                return Ok(());
+            }
+        }
+        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, Some(when))
+            .map_err(|e| VoucherError::Untrusted(e.to_string()))?;
+        use der::Decode;
+        let mut window = (std::time::UNIX_EPOCH, std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4));
+        let certs = key.iter().filter_map(|d| x509_cert::Certificate::from_der(d).ok()).chain(self.anchors.iter().cloned());
+        for c in certs {
+            let v = &c.tbs_certificate.validity;
+            window.0 = window.0.max(v.not_before.to_system_time());
+            window.1 = window.1.min(v.not_after.to_system_time());
+        }
+        self.chains.borrow_mut().insert(key, window);
+        Ok(())
+    }
+}
+
+/// Verify one voucher (XML or Base64) against PEM trust anchors. For many
+/// vouchers, build one [`Verifier`] and reuse it.
+pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
+    Verifier::new(anchors_pem)?.verify(input, at)
+}
+
+/// The Options, read from exactly the bytes each Reference digested.
+fn options_from_digested(digested: &[(String, Vec<u8>)], nrefs: usize) -> Result<Vec<VoucherOption>, VoucherError> {
+    if digested.len() != nrefs {
         return Err(VoucherError::BadSignature("not every Reference was processed".into()));
     }
     let mut options = Vec::new();
-    for (uri, bytes) in &digested {
+    for (uri, bytes) in digested {
         let text = std::str::from_utf8(bytes).map_err(|_| VoucherError::Structure("digested bytes are not UTF-8".into()))?;
         let d = roxmltree::Document::parse(text).map_err(|e| VoucherError::Structure(format!("digested node {uri}: {e}")))?;
         let obj = d.root_element();
@@ -335,11 +396,13 @@ pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDate
         }
         let opts: Vec<_> = obj.children().filter(|c| c.is_element()).collect();
         match opts.as_slice() {
-            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().unwrap_or("").is_empty() => options.push(VoucherOption::from_element(*o)?),
+            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().unwrap_or("").is_empty() => {
+                options.push(VoucherOption::from_element(*o)?)
+            }
             _ => return Err(VoucherError::Structure(format!("Object {want} must hold exactly one Option"))),
         }
     }
-    Ok(VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
+    Ok(options)
 }
 
 /// Sign `options` into one voucher: an enveloping Signature with one

@@ -12,7 +12,7 @@ pub mod error;
 pub mod option;
 pub mod store;
 
-pub use dsig::{decode_wire, inspect, sign, verify, SignAlgorithm, VerifiedVoucher};
+pub use dsig::{decode_wire, inspect, sign, verify, SignAlgorithm, VerifiedVoucher, Verifier};
 pub use error::VoucherError;
 pub use option::{DeviceId, DurationUnits, Mode, VoucherOption};
 pub use store::{ApplyError, Device, OptionStore, OptionStruct};
