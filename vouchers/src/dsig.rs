@@ -238,8 +238,11 @@ pub struct Verifier {
     anchors: Vec<x509_cert::Certificate>,
     /// Certificate paths already validated to our anchors: (leaf + KeyInfo
     /// certificates) → the validity window of every certificate involved.
-    chains: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, (std::time::SystemTime, std::time::SystemTime)>>,
+    chains: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, Window>>,
 }
+
+/// The span of time in which every certificate of a validated path is valid.
+type Window = (std::time::SystemTime, std::time::SystemTime);
 
 impl Drop for Verifier {
     fn drop(&mut self) {
