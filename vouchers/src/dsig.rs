@@ -317,9 +317,10 @@ impl Verifier {
             (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
             // Keys only from X.509 data (never a bare KeyValue).
             b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
-            if let Some(t) = at {
-                (*ctx).keyInfoReadCtx.certsVerificationTime = t.unix_timestamp() as _;
-            }
+            // Certificate paths are validated by us, against our anchors only
+            // (check_chain below): libxmlsec1's own X509_verify_cert would also
+            // trust the system CA paths, and costs most of a verification.
+            (*ctx).keyInfoReadCtx.flags |= b::XMLSEC_KEYINFO_FLAGS_X509DATA_DONT_VERIFY_CERTS;
             let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
             if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
                 return Err(VoucherError::NoTrustedKey);
