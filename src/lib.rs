@@ -3,4 +3,5 @@
 //! * [`install`] — applies a verified Annex E signed package to a target
 //!   filesystem, transactionally (E.4, E.5).
 
+pub mod agent;
 pub mod install;
