@@ -1,0 +1,275 @@
+//! Appendix B — the InternetGatewayDevice:1.0 data model, read from the
+//! Broadband Forum's XML (`tr-069-1-0-0-full.xml`, BSD-3-Clause, embedded)
+//! rather than retyped: every object and parameter with its type, string
+//! length, ranges, enumerations, writability, and which objects are
+//! multi-instance (and may be added/deleted).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use roxmltree::Node;
+
+const BBF_XML: &str = include_str!("tr-069-1-0-0-full.xml");
+
+/// Base types of Appendix A.2 / the BBF schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseType {
+    String,
+    UnsignedInt,
+    Int,
+    Boolean,
+    DateTime,
+    Base64,
+}
+
+impl BaseType {
+    /// The `xsi:type` used on the wire.
+    pub fn xsd(self) -> &'static str {
+        match self {
+            BaseType::String => "xsd:string",
+            BaseType::UnsignedInt => "xsd:unsignedInt",
+            BaseType::Int => "xsd:int",
+            BaseType::Boolean => "xsd:boolean",
+            BaseType::DateTime => "xsd:dateTime",
+            BaseType::Base64 => "xsd:base64",
+        }
+    }
+}
+
+/// One parameter definition (path with `{i}` placeholders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamDef {
+    pub path: String,
+    pub writable: bool,
+    pub ty: BaseType,
+    /// Comma-separated list of `ty` values.
+    pub list: bool,
+    pub max_length: Option<u32>,
+    pub enumerations: Vec<String>,
+    /// Inclusive ranges (min, max); empty = unrestricted.
+    pub ranges: Vec<(Option<i64>, Option<i64>)>,
+}
+
+/// One object definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDef {
+    pub path: String,
+    /// `readWrite` multi-instance objects accept AddObject/DeleteObject.
+    pub writable: bool,
+    /// Ends in `{i}.`.
+    pub multi_instance: bool,
+    pub max_entries: Option<u32>,
+    pub num_entries_parameter: Option<String>,
+}
+
+/// The whole model.
+#[derive(Debug)]
+pub struct Schema {
+    pub name: String,
+    pub objects: Vec<ObjectDef>,
+    pub params: Vec<ParamDef>,
+    params_by_path: HashMap<String, usize>,
+    objects_by_path: HashMap<String, usize>,
+}
+
+/// Replace instance numbers by `{i}`: `A.B.3.C` → `A.B.{i}.C`.
+pub fn template_of(path: &str) -> String {
+    path.split('.')
+        .map(|s| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { "{i}" } else { s })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn el<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children().find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn num(s: Option<&str>) -> Option<i64> {
+    s.and_then(|v| v.parse().ok())
+}
+
+impl Schema {
+    /// The embedded InternetGatewayDevice:1.0 model (parsed once).
+    pub fn igd() -> &'static Schema {
+        static S: OnceLock<Schema> = OnceLock::new();
+        S.get_or_init(|| Schema::parse(BBF_XML).expect("the embedded BBF model parses"))
+    }
+
+    /// Parse a BBF data model document (its first `model`).
+    pub fn parse(xml: &str) -> Result<Schema, String> {
+        let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+        let root = doc.root_element();
+        // Named data types (IPAddress, MACAddress) resolve to their base syntax.
+        let data_types: HashMap<&str, Node<'_, '_>> =
+            root.children().filter(|c| c.is_element() && c.tag_name().name() == "dataType").filter_map(|d| Some((d.attribute("name")?, d))).collect();
+        let model = el(root, "model").ok_or("no model element")?;
+        let mut s = Schema {
+            name: model.attribute("name").unwrap_or_default().to_string(),
+            objects: Vec::new(),
+            params: Vec::new(),
+            params_by_path: HashMap::new(),
+            objects_by_path: HashMap::new(),
+        };
+        for o in model.children().filter(|c| c.is_element() && c.tag_name().name() == "object") {
+            let path = o.attribute("name").ok_or("object without name")?.to_string();
+            s.objects_by_path.insert(path.clone(), s.objects.len());
+            s.objects.push(ObjectDef {
+                multi_instance: path.ends_with("{i}."),
+                writable: o.attribute("access") == Some("readWrite"),
+                max_entries: o.attribute("maxEntries").and_then(|m| m.parse().ok()),
+                num_entries_parameter: o.attribute("numEntriesParameter").map(str::to_string),
+                path: path.clone(),
+            });
+            for p in o.children().filter(|c| c.is_element() && c.tag_name().name() == "parameter") {
+                let name = p.attribute("name").ok_or("parameter without name")?;
+                let syntax = el(p, "syntax").ok_or_else(|| format!("{path}{name}: no syntax"))?;
+                let def = param_def(format!("{path}{name}"), p.attribute("access") == Some("readWrite"), syntax, &data_types)?;
+                s.params_by_path.insert(def.path.clone(), s.params.len());
+                s.params.push(def);
+            }
+        }
+        Ok(s)
+    }
+
+    /// The definition for a concrete or template parameter path.
+    pub fn param(&self, path: &str) -> Option<&ParamDef> {
+        self.params_by_path.get(&template_of(path)).map(|i| &self.params[*i])
+    }
+
+    /// The definition for a concrete or template object path (ending in `.`).
+    pub fn object(&self, path: &str) -> Option<&ObjectDef> {
+        self.objects_by_path.get(&template_of(path)).map(|i| &self.objects[*i])
+    }
+}
+
+fn param_def(path: String, writable: bool, syntax: Node<'_, '_>, types: &HashMap<&str, Node<'_, '_>>) -> Result<ParamDef, String> {
+    let list = el(syntax, "list").is_some();
+    let mut base = syntax.children().find(|c| c.is_element() && c.tag_name().name() != "list" && c.tag_name().name() != "default");
+    let mut def = ParamDef { path, writable, ty: BaseType::String, list, max_length: None, enumerations: Vec::new(), ranges: Vec::new() };
+    // A dataType reference: take the restrictions of the named type, then
+    // any given at the use site.
+    let mut layers = Vec::new();
+    while let Some(b) = base {
+        layers.push(b);
+        base = match (b.tag_name().name(), b.attribute("ref").or(b.attribute("base"))) {
+            ("dataType", Some(r)) => types.get(r).and_then(|d| d.children().find(|c| c.is_element() && c.tag_name().name() != "description")),
+            _ => None,
+        };
+    }
+    for b in layers.iter().rev() {
+        def.ty = match b.tag_name().name() {
+            "string" => BaseType::String,
+            "unsignedInt" => BaseType::UnsignedInt,
+            "int" => BaseType::Int,
+            "boolean" => BaseType::Boolean,
+            "dateTime" => BaseType::DateTime,
+            "base64" => BaseType::Base64,
+            "dataType" => def.ty,
+            other => return Err(format!("{}: unsupported type {other}", def.path)),
+        };
+        for r in b.children().filter(|c| c.is_element()) {
+            match r.tag_name().name() {
+                "size" => def.max_length = num(r.attribute("maxLength")).map(|v| v as u32).or(def.max_length),
+                "enumeration" => def.enumerations.push(r.attribute("value").unwrap_or_default().to_string()),
+                "range" => def.ranges.push((num(r.attribute("minInclusive")), num(r.attribute("maxInclusive")))),
+                _ => {}
+            }
+        }
+    }
+    Ok(def)
+}
+
+/// Why a value is not acceptable (fault 9007, A.5.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value for {path}: {reason}")]
+pub struct InvalidValue {
+    pub path: String,
+    pub reason: String,
+}
+
+impl ParamDef {
+    /// Check a value against the type, length, range and enumeration.
+    pub fn validate(&self, value: &str) -> Result<(), InvalidValue> {
+        let bad = |reason: String| InvalidValue { path: self.path.clone(), reason };
+        let items: Vec<&str> = if self.list { value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect() } else { vec![value] };
+        if self.list {
+            if let Some(max) = self.max_length.filter(|m| value.chars().count() > *m as usize) {
+                return Err(bad(format!("longer than {max} characters")));
+            }
+        }
+        for v in items {
+            match self.ty {
+                BaseType::Boolean if !matches!(v, "0" | "1" | "true" | "false") => return Err(bad(format!("{v:?} is not a boolean"))),
+                BaseType::UnsignedInt | BaseType::Int => {
+                    let n: i64 = v.parse().map_err(|_| bad(format!("{v:?} is not an integer")))?;
+                    let (lo, hi) = if self.ty == BaseType::UnsignedInt { (0, u32::MAX as i64) } else { (i32::MIN as i64, i32::MAX as i64) };
+                    if n < lo || n > hi {
+                        return Err(bad(format!("{n} is outside the type's range")));
+                    }
+                    if !self.ranges.is_empty() && !self.ranges.iter().any(|(a, b)| a.is_none_or(|a| n >= a) && b.is_none_or(|b| n <= b)) {
+                        return Err(bad(format!("{n} is outside {:?}", self.ranges)));
+                    }
+                }
+                BaseType::DateTime => {
+                    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| bad(format!("{v:?} is not an xsd:dateTime")))?;
+                }
+                BaseType::String | BaseType::Base64 => {
+                    if !self.list {
+                        if let Some(max) = self.max_length.filter(|m| v.chars().count() > *m as usize) {
+                            return Err(bad(format!("longer than {max} characters")));
+                        }
+                    }
+                    if !self.enumerations.is_empty() && !self.enumerations.iter().any(|e| e == v) {
+                        return Err(bad(format!("{v:?} is not one of {:?}", self.enumerations)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_model_is_loaded() {
+        let s = Schema::igd();
+        assert_eq!(s.name, "InternetGatewayDevice:1.0");
+        // 472 parameter elements (the file also names parameters in uniqueKey
+        // refs and comments; Python's ElementTree counts the same 472).
+        assert_eq!(s.params.len(), 472);
+        assert_eq!(s.objects.len(), BBF_XML.matches("<object").count());
+        assert!(s.objects.iter().any(|o| o.path == "InternetGatewayDevice.LANDevice.{i}." && o.multi_instance));
+    }
+
+    #[test]
+    fn types_ranges_enumerations_writability() {
+        let s = Schema::igd();
+        let p = s.param("InternetGatewayDevice.ManagementServer.PeriodicInformInterval").unwrap();
+        assert_eq!((p.ty, p.writable), (BaseType::UnsignedInt, true));
+        assert!(p.validate("60").is_ok());
+        assert!(p.validate("0").is_err(), "minInclusive 1");
+        assert!(p.validate("-1").is_err() && p.validate("abc").is_err());
+        let m = s.param("InternetGatewayDevice.DeviceInfo.Manufacturer").unwrap();
+        assert!(!m.writable);
+        assert_eq!(m.max_length, Some(64));
+        assert!(m.validate(&"x".repeat(65)).is_err());
+        let b = s.param("InternetGatewayDevice.ManagementServer.PeriodicInformEnable").unwrap();
+        assert_eq!(b.ty.xsd(), "xsd:boolean");
+        assert!(b.validate("true").is_ok() && b.validate("yes").is_err());
+        // Instance numbers map to the {i} template.
+        assert_eq!(template_of("InternetGatewayDevice.LANDevice.1.Hosts.Host.12.IPAddress"), "InternetGatewayDevice.LANDevice.{i}.Hosts.Host.{i}.IPAddress");
+        let ip = s.param("InternetGatewayDevice.LANDevice.1.Hosts.Host.12.IPAddress").unwrap();
+        assert_eq!(ip.ty, BaseType::String, "dataType IPAddress resolves to string");
+        assert!(ip.max_length.is_some());
+        let enums = s.params.iter().filter(|p| !p.enumerations.is_empty()).count();
+        assert!(enums > 20, "{enums}");
+        let e = s.params.iter().find(|p| p.enumerations.len() > 1 && !p.list).unwrap();
+        assert!(e.validate(&e.enumerations[0]).is_ok());
+        assert!(e.validate("NotAValue").is_err());
+    }
+}
