@@ -58,11 +58,30 @@ fn emitted() -> Vec<Body> {
     ]
 }
 
+/// Responses the RPC handlers produce for the whole generated IGD tree.
+fn from_handlers() -> Vec<Body> {
+    use cpekit::agent::datamodel::{store::Store, Schema};
+    let schema = Schema::igd();
+    let mut st = Store::new(schema);
+    let reqs = [
+        Body::GetRPCMethods,
+        Body::GetParameterNames { path: String::new(), next_level: false },
+        Body::GetParameterValues { names: vec!["InternetGatewayDevice.".into()] },
+        Body::GetParameterAttributes { names: vec!["InternetGatewayDevice.ManagementServer.".into()] },
+        Body::AddObject { object_name: "InternetGatewayDevice.Layer3Forwarding.Forwarding.".into(), parameter_key: "k".into() },
+        Body::SetParameterValues {
+            list: vec![ParameterValue { name: "InternetGatewayDevice.DeviceInfo.Manufacturer".into(), value: "x".into(), xsd_type: "xsd:string".into() }],
+            parameter_key: "k".into(),
+        },
+    ];
+    reqs.iter().map(|r| cpekit::agent::rpc::handle(schema, &mut st, r).0).collect()
+}
+
 #[test]
 fn every_emitted_body_validates_against_cwmp_1_0_xsd() {
     let t = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for (i, b) in emitted().iter().enumerate() {
+    for (i, b) in emitted().iter().chain(from_handlers().iter()).enumerate() {
         let f = t.path().join(format!("{i}-{}.xml", b.method()));
         std::fs::write(&f, standalone(b)).unwrap();
         files.push(f);

@@ -3,4 +3,5 @@
 //! InternetGatewayDevice:1.0 schema generated from the BBF XML.
 
 pub mod datamodel;
+pub mod rpc;
 pub mod soap;

@@ -4,6 +4,8 @@
 //! length, ranges, enumerations, writability, and which objects are
 //! multi-instance (and may be added/deleted).
 
+pub mod store;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -31,7 +33,8 @@ impl BaseType {
             BaseType::Int => "xsd:int",
             BaseType::Boolean => "xsd:boolean",
             BaseType::DateTime => "xsd:dateTime",
-            BaseType::Base64 => "xsd:base64",
+            // A.2: SOAP encoding's base64 (XML Schema has no "base64" type).
+            BaseType::Base64 => "soapenc:base64",
         }
     }
 }

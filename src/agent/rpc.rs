@@ -1,0 +1,223 @@
+//! The CPE side of the Appendix A parameter RPCs (A.3.2.1–A.3.2.7), sans-IO:
+//! a decoded request and the parameter tree in, the response body (or the
+//! fault to send) out.
+
+use super::datamodel::store::{Attributes, Refusal, Store};
+use super::datamodel::Schema;
+use super::soap::*;
+
+/// Methods the CPE supports (A.3.2.1 GetRPCMethods).
+pub const CPE_METHODS: &[&str] = &[
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+];
+
+/// Parameters whose values change constantly: active notification on them
+/// is refused with 9009 (A.3.2.4 allows rejecting it).
+const NO_ACTIVE_NOTIFY: &[&str] = &["InternetGatewayDevice.DeviceInfo.UpTime", "InternetGatewayDevice.Time.CurrentLocalTime"];
+
+fn fault(r: Refusal) -> Body {
+    Body::Fault(Fault::new(r.code, r.message))
+}
+
+/// What a handled request changed, for the session (notifications, persistence).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Parameters set by the ACS (never trigger active notification).
+    pub changed: Vec<String>,
+    /// The tree changed and must be persisted.
+    pub dirty: bool,
+}
+
+/// Handle one ACS request.
+pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects) {
+    let mut fx = Effects::default();
+    let resp = match req {
+        Body::GetRPCMethods => Body::GetRPCMethodsResponse { methods: CPE_METHODS.iter().map(|s| s.to_string()).collect() },
+        Body::GetParameterValues { names } => {
+            let mut list = Vec::new();
+            for n in names {
+                match store.values_under(n) {
+                    Ok(v) => list.extend(v.into_iter().map(|(name, value)| {
+                        let xsd_type = schema.param(&name).map(|d| d.ty.xsd()).unwrap_or("xsd:string").to_string();
+                        ParameterValue { name, value, xsd_type }
+                    })),
+                    Err(r) => return (fault(r), fx),
+                }
+            }
+            Body::GetParameterValuesResponse { list }
+        }
+        Body::GetParameterNames { path, next_level } => match store.names(schema, path, *next_level) {
+            Ok(v) => Body::GetParameterNamesResponse { list: v.into_iter().map(|(name, writable)| ParameterInfo { name, writable }).collect() },
+            Err(r) => fault(r),
+        },
+        Body::SetParameterValues { list, parameter_key } => {
+            // All or nothing (A.3.2.1): check everything first.
+            let mut faults = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for p in list {
+                if !seen.insert(&p.name) {
+                    faults.push(SetParameterValuesFault { name: p.name.clone(), code: 9003, string: "parameter given twice".into() });
+                } else if let Err(r) = store.check_set(schema, &p.name, &p.value, &p.xsd_type) {
+                    faults.push(SetParameterValuesFault { name: p.name.clone(), code: r.code, string: r.message });
+                }
+            }
+            if !faults.is_empty() {
+                return (Body::Fault(Fault { code: 9003, string: "Invalid arguments".into(), set_parameter_values: faults }), fx);
+            }
+            for p in list {
+                store.set(&p.name, &p.value);
+                fx.changed.push(p.name.clone());
+            }
+            store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+            fx.dirty = true;
+            Body::SetParameterValuesResponse { status: 0 }
+        }
+        Body::SetParameterAttributes { list } => {
+            // Validate all, then apply all.
+            for a in list {
+                let targets = match store.values_under(&a.name) {
+                    Ok(t) => t,
+                    Err(r) => return (fault(r), fx),
+                };
+                if a.notification_change && a.notification == 2 {
+                    if let Some((n, _)) = targets.iter().find(|(n, _)| NO_ACTIVE_NOTIFY.contains(&n.as_str())) {
+                        return (Body::Fault(Fault::new(9009, format!("Notification request rejected: {n}"))), fx);
+                    }
+                }
+            }
+            for a in list {
+                for (n, _) in store.values_under(&a.name).unwrap_or_default() {
+                    let e = store.attributes.entry(n).or_insert_with(Attributes::default);
+                    if a.notification_change {
+                        e.notification = a.notification;
+                    }
+                    if a.access_list_change {
+                        e.access_list = a.access_list.clone();
+                    }
+                }
+            }
+            fx.dirty = true;
+            Body::SetParameterAttributesResponse
+        }
+        Body::GetParameterAttributes { names } => {
+            let mut list = Vec::new();
+            for n in names {
+                match store.values_under(n) {
+                    Ok(v) => list.extend(v.into_iter().map(|(name, _)| {
+                        let a = store.attributes.get(&name).cloned().unwrap_or_default();
+                        ParameterAttribute { name, notification: a.notification, access_list: a.access_list }
+                    })),
+                    Err(r) => return (fault(r), fx),
+                }
+            }
+            Body::GetParameterAttributesResponse { list }
+        }
+        Body::AddObject { object_name, parameter_key } => match store.add_object(schema, object_name) {
+            Ok(n) => {
+                store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+                fx.dirty = true;
+                Body::AddObjectResponse { instance_number: n, status: 0 }
+            }
+            Err(r) => fault(r),
+        },
+        Body::DeleteObject { object_name, parameter_key } => match store.delete_object(schema, object_name) {
+            Ok(()) => {
+                store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+                fx.dirty = true;
+                Body::DeleteObjectResponse { status: 0 }
+            }
+            Err(r) => fault(r),
+        },
+        other => Body::Fault(Fault::new(9000, format!("Method not supported: {}", other.method()))),
+    };
+    (resp, fx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (&'static Schema, Store) {
+        let s = Schema::igd();
+        (s, Store::new(s))
+    }
+
+    fn pv(n: &str, v: &str, t: &str) -> ParameterValue {
+        ParameterValue { name: n.into(), value: v.into(), xsd_type: t.into() }
+    }
+
+    const PII: &str = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
+
+    #[test]
+    fn spv_atomic_with_per_parameter_faults() {
+        let (schema, mut st) = setup();
+        let req = Body::SetParameterValues {
+            list: vec![
+                pv(PII, "300", "xsd:unsignedInt"),
+                pv("InternetGatewayDevice.DeviceInfo.Manufacturer", "x", "xsd:string"),
+                pv("InternetGatewayDevice.ManagementServer.PeriodicInformEnable", "maybe", "xsd:boolean"),
+                pv("InternetGatewayDevice.Nope", "1", "xsd:string"),
+            ],
+            parameter_key: "k1".into(),
+        };
+        let (resp, fx) = handle(schema, &mut st, &req);
+        let Body::Fault(f) = resp else { panic!("{resp:?}") };
+        assert_eq!(f.code, 9003);
+        let codes: Vec<u32> = f.set_parameter_values.iter().map(|p| p.code).collect();
+        assert_eq!(codes, vec![9008, 9007, 9005]);
+        assert_eq!(st.get(PII).unwrap(), "1", "nothing applied");
+        assert!(!fx.dirty);
+        let ok = Body::SetParameterValues { list: vec![pv(PII, "300", "xsd:unsignedInt")], parameter_key: "k2".into() };
+        let (resp, fx) = handle(schema, &mut st, &ok);
+        assert_eq!(resp, Body::SetParameterValuesResponse { status: 0 });
+        assert_eq!(fx.changed, vec![PII.to_string()]);
+        assert_eq!(st.get("InternetGatewayDevice.ManagementServer.ParameterKey").unwrap(), "k2");
+    }
+
+    #[test]
+    fn gpv_partial_path_types_and_9005() {
+        let (schema, mut st) = setup();
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec!["InternetGatewayDevice.ManagementServer.".into()] });
+        let Body::GetParameterValuesResponse { list } = resp else { panic!() };
+        assert!(list.iter().any(|p| p.name == PII && p.xsd_type == "xsd:unsignedInt"));
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec!["InternetGatewayDevice.X".into()] });
+        assert!(matches!(resp, Body::Fault(Fault { code: 9005, .. })));
+    }
+
+    #[test]
+    fn attributes_and_9009() {
+        let (schema, mut st) = setup();
+        let set = |name: &str, n: u8| Body::SetParameterAttributes {
+            list: vec![SetAttributes { name: name.into(), notification_change: true, notification: n, access_list_change: true, access_list: vec!["Subscriber".into()] }],
+        };
+        let (resp, _) = handle(schema, &mut st, &set(PII, 2));
+        assert_eq!(resp, Body::SetParameterAttributesResponse);
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterAttributes { names: vec![PII.into()] });
+        let Body::GetParameterAttributesResponse { list } = resp else { panic!() };
+        assert_eq!((list[0].notification, list[0].access_list.clone()), (2, vec!["Subscriber".to_string()]));
+        let (resp, _) = handle(schema, &mut st, &set("InternetGatewayDevice.DeviceInfo.UpTime", 2));
+        assert!(matches!(resp, Body::Fault(Fault { code: 9009, .. })));
+    }
+
+    #[test]
+    fn add_delete_object_and_unknown_method() {
+        let (schema, mut st) = setup();
+        let t = "InternetGatewayDevice.Layer3Forwarding.Forwarding.";
+        let (resp, _) = handle(schema, &mut st, &Body::AddObject { object_name: t.into(), parameter_key: "a".into() });
+        assert_eq!(resp, Body::AddObjectResponse { instance_number: 1, status: 0 });
+        let (resp, _) = handle(schema, &mut st, &Body::DeleteObject { object_name: format!("{t}1."), parameter_key: "b".into() });
+        assert_eq!(resp, Body::DeleteObjectResponse { status: 0 });
+        let (resp, _) = handle(schema, &mut st, &Body::InformResponse { max_envelopes: 1 });
+        assert!(matches!(resp, Body::Fault(Fault { code: 9000, .. })));
+        let (resp, _) = handle(schema, &mut st, &Body::GetRPCMethods);
+        let Body::GetRPCMethodsResponse { methods } = resp else { panic!() };
+        assert!(methods.contains(&"AddObject".to_string()));
+    }
+}
