@@ -2,7 +2,7 @@
 //! a decoded request and the parameter tree in, the response body (or the
 //! fault to send) out.
 
-use super::datamodel::store::{Attributes, Refusal, Store};
+use super::datamodel::store::{Refusal, Store};
 use super::datamodel::Schema;
 use super::soap::*;
 
@@ -94,7 +94,7 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
             }
             for a in list {
                 for (n, _) in store.values_under(&a.name).unwrap_or_default() {
-                    let e = store.attributes.entry(n).or_insert_with(Attributes::default);
+                    let e = store.attributes.entry(n).or_default();
                     if a.notification_change {
                         e.notification = a.notification;
                     }
