@@ -4,4 +4,5 @@
 
 pub mod datamodel;
 pub mod rpc;
+pub mod session;
 pub mod soap;
