@@ -39,6 +39,9 @@ pub enum TopCommand {
     /// Sign, verify and inspect Annex C option vouchers (XML-Signature).
     #[command(subcommand, after_long_help = EXIT_STATUS)]
     Voucher(VoucherCommand),
+    /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
+    #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true)]
+    Agent(AgentArgs),
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -313,4 +316,78 @@ pub struct VoucherInspectArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+const AGENT_HELP: &str = "\
+CONFIG FILE (TOML; relative paths are relative to the file):
+
+  [acs]
+  url = \"https://acs.example.net:7547/\"   # initial ManagementServer.URL (3.1)
+  username = \"00D09E-CPE0001\"             # HTTP Basic/Digest credentials (3.4.4)
+  password = \"secret\"
+  ca_file = \"acs-ca.pem\"                  # optional HTTPS trust anchors (default: webpki roots)
+
+  [device]                                # DeviceIdStruct (Table 34), DeviceInfo.*
+  manufacturer = \"cpekit\"
+  oui = \"00D09E\"                          # six upper-case hex digits
+  product_class = \"Gateway\"
+  serial_number = \"CPE0001\"
+  hardware_version = \"1.0\"
+  software_version = \"3.0.21\"
+
+  [agent]
+  state_dir = \"/var/lib/cpekit\"           # parameters.json, agent.json (atomic writes)
+  install_root = \"/\"
+  connection_request = \"0.0.0.0:7548\"     # Connection Request server (3.2.2); omit to disable
+  connection_request_host = \"192.0.2.10\"  # host advertised in ConnectionRequestURL
+  periodic_inform_interval = 86400        # initial PeriodicInformInterval, enables periodic Informs
+  max_envelopes = 1                       # MaxEnvelopes announced in the Inform
+  retry_base_seconds = 5                  # A.5.3 back-off: 5, 10, 20, ... s
+  retry_max_seconds = 2560
+  response_timeout_seconds = 30           # 3.7.1.4 (not less than 30 s in the field)
+  poll_interval_ms = 1000                 # how often externally changed values are looked for
+  connection_request_limit = 10           # accepted Connection Requests per window
+  connection_request_window_seconds = 60
+
+  [trust]
+  packages = [\"ca.pem\"]
+  vouchers = [\"ca.pem\"]
+
+The first start reports 0 BOOTSTRAP, later starts 1 BOOT. Logs go to stderr
+(RUST_LOG=debug for more).
+
+Exit status: 0 success (--once: nothing left pending), 2 usage error,
+3 malformed config, 4 runtime error (--once: the ACS could not be reached
+after the retries, state directory not writable, port in use).";
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub command: Option<AgentCommand>,
+    /// Agent configuration file (see CONFIG FILE).
+    #[arg(long, value_name = "agent.toml")]
+    pub config: Option<PathBuf>,
+    /// Run sessions until nothing is pending, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: give up after this many consecutive failed sessions.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Change a parameter locally (an external cause: may trigger an active notification).
+    Set(AgentSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentSetArgs {
+    /// Agent configuration file.
+    #[arg(long, value_name = "agent.toml")]
+    pub config: PathBuf,
+    /// Full parameter name, e.g. InternetGatewayDevice.DeviceInfo.ProvisioningCode.
+    pub name: String,
+    /// New value.
+    pub value: String,
 }

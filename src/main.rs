@@ -1,5 +1,6 @@
 //! `cpekit`: a thin binary over the `pkgfmt` library crate.
 
+mod agent_cmd;
 mod cli;
 mod install_cmd;
 mod man;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         },
         TopCommand::Install(a) => install_cmd::run(a),
         TopCommand::Voucher(cmd) => voucher_cmd::run(cmd),
+        TopCommand::Agent(a) => agent_cmd::run(a),
         TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::OK),
     };
     match result {
@@ -101,6 +103,9 @@ fn classify(e: &anyhow::Error) -> u8 {
                 | pkgfmt::Error::Untrusted(_) => exit::VERIFY_FAILED,
                 pkgfmt::Error::Io(_) => exit::RUNTIME,
             };
+        }
+        if cause.is::<cpekit::agent::config::ConfigError>() {
+            return exit::MALFORMED;
         }
         if cause.is::<pkgfmt::ParseError>()
             || cause.is::<pkgfmt::signature::SignatureError>()

@@ -77,8 +77,7 @@ fn from_handlers() -> Vec<Body> {
     let mut out: Vec<Body> = reqs.iter().map(|r| cpekit::agent::rpc::handle(schema, &mut st, r).0).collect();
     let dev = DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "1".into() };
     let ev = vec![Event { code: "1 BOOT".into(), command_key: String::new() }];
-    let s = cpekit::agent::session::Session::new(schema, &mut st, dev, ev, 2, "2026-11-24T12:00:00Z".into());
-    out.push(s.inform());
+    out.push(cpekit::agent::session::inform_body(schema, &st, dev, ev, 2, "2026-11-24T12:00:00Z".into(), 1, &[]));
     out
 }
 

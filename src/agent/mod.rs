@@ -1,8 +1,20 @@
-//! The CPE agent (TR-069 sections 2–3, Appendices A and B). In progress:
-//! [`soap`] is the sans-IO CWMP 1.0 message codec; [`datamodel`] the
-//! InternetGatewayDevice:1.0 schema generated from the BBF XML.
+//! The CPE agent (TR-069 sections 2–3, Appendices A and B):
+//!
+//! * [`soap`] — the sans-IO CWMP 1.0 message codec (3.5, Appendix A);
+//! * [`datamodel`] — the InternetGatewayDevice:1.0 schema generated from the
+//!   BBF XML, the parameter tree and its value hooks;
+//! * [`rpc`] — the CPE side of the parameter RPCs;
+//! * [`session`] — one transaction session as a sans-IO state machine (3.7);
+//! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
+//!   authentication (3.4);
+//! * [`connreq`] — the Connection Request server (3.2.2);
+//! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
+//! * [`config`], [`state`] — the config file and the persisted agent state.
 
+pub mod config;
 pub mod datamodel;
+pub mod digest;
+pub mod http;
 pub mod rpc;
 pub mod session;
 pub mod soap;

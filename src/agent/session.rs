@@ -1,23 +1,30 @@
-//! One CWMP session (3.7, Figure 3), sans-IO: the caller does HTTP and
-//! feeds each response body back; the session says what to POST next.
+//! One CWMP transaction session (3.7, Figure 3), sans-IO: the caller does
+//! HTTP and feeds each response body back; the session says what to POST
+//! next, and when the session is over.
 //!
-//! CPE → ACS: Inform first (with every pending event), then — having no
-//! requests of its own here — an empty POST; ACS → CPE requests are
-//! answered one envelope per POST (the ACS's MaxEnvelopes is honoured by
-//! never sending more than one); an empty HTTP response while the CPE has
-//! nothing left to send ends the session (3.7.1.5). A Fault 8005 to the
-//! Inform means "retry now" (A.5.3).
+//! * 3.7.1.1: the first POST carries the Inform alone; a Fault 8005 to it
+//!   means "retry now" (A.5.3) with RetryCount incremented.
+//! * 3.7.1.2: ACS requests are answered in the order received, through a
+//!   [`Handler`]; responses are never held back waiting for the ACS.
+//! * 3.7.1.3 / Table 5: CPE requests (e.g. TransferComplete) are sent only
+//!   while HoldRequests is false — as decided by the *last* envelope of the
+//!   most recent HTTP response; an empty POST when nothing is due.
+//! * 3.4.1: no POST carries more envelopes than the ACS's MaxEnvelopes
+//!   (Table 32: 0 means no limit).
+//! * 3.7.1.4: the session ends when the ACS has no more requests (empty
+//!   HTTP response, or NoMoreRequests on its last envelope), the CPE has
+//!   no requests left, every CPE request was answered and every ACS
+//!   request was responded to.
 
 use std::collections::VecDeque;
 
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::rpc::{self, Effects};
-use super::soap::{self, Body, DeviceId, Event, ParameterValue};
+use super::soap::{self, Body, DeviceId, Envelope, Event, ParameterValue};
 
 /// Table 33 parameters carried in every Inform (those present in the tree).
 pub const INFORM_PARAMETERS: &[&str] = &[
-    "InternetGatewayDevice.DeviceSummary",
     "InternetGatewayDevice.DeviceInfo.SpecVersion",
     "InternetGatewayDevice.DeviceInfo.HardwareVersion",
     "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
@@ -26,13 +33,17 @@ pub const INFORM_PARAMETERS: &[&str] = &[
     "InternetGatewayDevice.ManagementServer.ParameterKey",
 ];
 
+/// What the session wants from its caller next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
+    /// Call [`Session::next_post`] and POST what it returns.
     SendInform,
     AwaitInformResponse,
-    SendEmpty,
-    AwaitRequests,
-    SendResponse,
+    /// Call [`Session::next_post`] (responses, requests, or an empty POST).
+    Send,
+    /// Feed the HTTP response to [`Session::on_response`].
+    Await,
+    /// Over: close the connection and discard the session cookies (3.4.2).
     Done,
 }
 
@@ -44,48 +55,137 @@ pub enum SessionError {
     InformFault { code: u32, string: String },
     #[error("expected an InformResponse, got {0}")]
     Unexpected(String),
+    #[error("ACS sent {got} envelopes in one HTTP response; our Inform allowed {allowed} (3.4.1)")]
+    TooManyEnvelopes { got: usize, allowed: u32 },
     #[error("response fed in state {0:?}")]
     WrongState(State),
+    #[error("ACS kept answering the Inform with 8005 Retry request ({0} times)")]
+    TooManyRetries(u32),
 }
 
-/// One session's state.
-pub struct Session<'a> {
-    schema: &'a Schema,
-    store: &'a mut Store,
+/// The CPE's side of the RPCs a session carries.
+pub trait Handler {
+    /// Answer one ACS request (a response body or a `Body::Fault`).
+    fn request(&mut self, req: &Body) -> Body;
+    /// The ACS answered one of our requests (`resp` may be a Fault).
+    fn response(&mut self, _request: &Body, _resp: &Body) {}
+}
+
+/// The agent core's handler: the parameter RPCs against the tree.
+pub struct ParameterHandler<'a> {
+    pub schema: &'a Schema,
+    pub store: &'a mut Store,
+    /// What the ACS changed (persistence; never an active notification).
+    pub effects: Effects,
+}
+
+impl<'a> ParameterHandler<'a> {
+    pub fn new(schema: &'a Schema, store: &'a mut Store) -> Self {
+        ParameterHandler { schema, store, effects: Effects::default() }
+    }
+}
+
+impl Handler for ParameterHandler<'_> {
+    fn request(&mut self, req: &Body) -> Body {
+        let (resp, fx) = rpc::handle(self.schema, self.store, req);
+        self.effects.changed.extend(fx.changed);
+        self.effects.dirty |= fx.dirty;
+        resp
+    }
+}
+
+/// The Inform for this session (A.3.3.1): Table 33 parameters present in
+/// the tree, the external IP address of every WAN connection, and `extra`
+/// (changed notified parameters, A.3.3.1 "must also be included").
+pub fn inform_body(
+    schema: &Schema,
+    store: &Store,
     device: DeviceId,
     events: Vec<Event>,
     retry_count: u32,
     current_time: String,
-    state: State,
-    next_id: u64,
-    outbox: VecDeque<String>,
-    /// What the ACS changed (for persistence; never an active notification).
-    pub effects: Effects,
-    /// The ACS's MaxEnvelopes from its InformResponse.
-    pub acs_max_envelopes: u32,
+    max_envelopes: u32,
+    extra: &[String],
+) -> Body {
+    let pv = |p: &str| {
+        store.get(p).map(|value| ParameterValue {
+            name: p.to_string(),
+            value,
+            xsd_type: schema.param(p).map(|d| d.ty.xsd()).unwrap_or("xsd:string").into(),
+        })
+    };
+    let mut names: Vec<String> = INFORM_PARAMETERS.iter().map(|s| s.to_string()).collect();
+    // Table 33: ExternalIPAddress of the WAN{IP,PPP}Connection(s).
+    names.extend(
+        store
+            .values
+            .keys()
+            .filter(|k| (k.contains(".WANIPConnection.") || k.contains(".WANPPPConnection.")) && k.ends_with(".ExternalIPAddress"))
+            .cloned(),
+    );
+    for e in extra {
+        if !names.contains(e) {
+            names.push(e.clone());
+        }
+    }
+    Body::Inform {
+        device_id: device,
+        events,
+        max_envelopes,
+        current_time,
+        retry_count,
+        parameters: names.iter().filter_map(|n| pv(n)).collect(),
+    }
 }
 
-impl<'a> Session<'a> {
-    pub fn new(
-        schema: &'a Schema,
-        store: &'a mut Store,
-        device: DeviceId,
-        events: Vec<Event>,
-        retry_count: u32,
-        current_time: String,
-    ) -> Self {
+/// How many 8005 answers to one Inform we retry immediately before giving
+/// the session up to the caller's back-off.
+const MAX_IMMEDIATE_RETRIES: u32 = 8;
+
+/// One session's state.
+pub struct Session<H: Handler> {
+    handler: H,
+    inform: Body,
+    state: State,
+    next_id: u64,
+    immediate_retries: u32,
+    /// The ACS's MaxEnvelopes (Table 32; 0 = no limit).
+    acs_max_envelopes: u32,
+    /// Our MaxEnvelopes, from the Inform.
+    our_max_envelopes: u32,
+    /// Responses to ACS requests not yet sent, in order (3.7.1.2).
+    responses: VecDeque<String>,
+    /// CPE requests not yet sent.
+    requests: VecDeque<Body>,
+    /// CPE requests sent and not yet answered: (cwmp:ID, request).
+    outstanding: Vec<(String, Body)>,
+    /// From the last envelope of the most recent HTTP response (3.7.1.3).
+    hold_requests: bool,
+    /// The ACS has no more requests (3.7.1.4 condition 1).
+    acs_done: bool,
+}
+
+impl<H: Handler> Session<H> {
+    /// `inform` must be a `Body::Inform`; `requests` are CPE requests to
+    /// send once the Inform is acknowledged (e.g. TransferComplete).
+    pub fn new(inform: Body, requests: Vec<Body>, handler: H) -> Self {
+        let our_max_envelopes = match &inform {
+            Body::Inform { max_envelopes, .. } => (*max_envelopes).max(1),
+            _ => 1,
+        };
         Session {
-            schema,
-            store,
-            device,
-            events,
-            retry_count,
-            current_time,
+            handler,
+            inform,
             state: State::SendInform,
             next_id: 1,
-            outbox: VecDeque::new(),
-            effects: Effects::default(),
+            immediate_retries: 0,
             acs_max_envelopes: 1,
+            our_max_envelopes,
+            responses: VecDeque::new(),
+            requests: requests.into(),
+            outstanding: Vec::new(),
+            hold_requests: false,
+            acs_done: false,
         }
     }
 
@@ -93,111 +193,188 @@ impl<'a> Session<'a> {
         &self.state
     }
 
-    /// The Inform this session sends (A.3.3.1).
-    pub fn inform(&self) -> Body {
-        let parameters = INFORM_PARAMETERS
-            .iter()
-            .filter_map(|p| {
-                self.store.get(p).map(|value| ParameterValue {
-                    name: p.to_string(),
-                    value,
-                    xsd_type: self.schema.param(p).map(|d| d.ty.xsd()).unwrap_or("xsd:string").into(),
-                })
-            })
-            .chain(
-                // Table 33: the external IP address of every WANIPConnection present.
-                self.store
-                    .values
-                    .keys()
-                    .filter(|k| k.contains(".WANIPConnection.") && k.ends_with(".ExternalIPAddress"))
-                    .map(|k| ParameterValue { name: k.clone(), value: self.store.get(k).unwrap_or_default(), xsd_type: "xsd:string".into() }),
-            )
-            .collect();
-        Body::Inform {
-            device_id: self.device.clone(),
-            events: self.events.clone(),
-            max_envelopes: 1,
-            current_time: self.current_time.clone(),
-            retry_count: self.retry_count,
-            parameters,
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
+    /// The Inform as it will be (or was last) sent.
+    pub fn inform(&self) -> &Body {
+        &self.inform
+    }
+
+    /// The ACS's MaxEnvelopes (after the InformResponse).
+    pub fn acs_max_envelopes(&self) -> u32 {
+        self.acs_max_envelopes
+    }
+
+    /// The Inform was acknowledged: its events are delivered (the caller
+    /// may clear them from its persistent queue).
+    pub fn inform_acknowledged(&self) -> bool {
+        !matches!(self.state, State::SendInform | State::AwaitInformResponse)
+    }
+
+    /// Queue another CPE request (sent when HoldRequests allows).
+    pub fn push_request(&mut self, req: Body) {
+        self.requests.push_back(req);
+        if self.state == State::Done {
+            self.state = State::Send;
         }
     }
 
-    /// The body of the next HTTP POST (possibly empty), or None when over.
+    fn id(&mut self) -> String {
+        let id = format!("cpe-{}", self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// 3.7.1.4: all four termination conditions hold.
+    fn finished(&self) -> bool {
+        self.acs_done && self.responses.is_empty() && self.requests.is_empty() && self.outstanding.is_empty()
+    }
+
+    /// The body of the next HTTP POST (possibly empty), or None when the
+    /// session is over or a response is awaited.
     pub fn next_post(&mut self) -> Option<String> {
         match self.state {
             State::SendInform => {
-                let id = self.next_id.to_string();
-                self.next_id += 1;
+                let id = self.id();
                 self.state = State::AwaitInformResponse;
-                Some(soap::to_xml(Some(&id), false, &self.inform()))
+                // 3.7.1.1: the initial POST carries the Inform alone.
+                Some(soap::to_xml(Some(&id), false, &self.inform))
             }
-            State::SendEmpty => {
-                self.state = State::AwaitRequests;
-                Some(String::new())
+            State::Send => {
+                if self.finished() {
+                    self.state = State::Done;
+                    return None;
+                }
+                let limit = if self.acs_max_envelopes == 0 { usize::MAX } else { self.acs_max_envelopes as usize };
+                let mut post = String::new();
+                let mut n = 0;
+                while n < limit {
+                    let Some(r) = self.responses.pop_front() else { break };
+                    post.push_str(&r);
+                    n += 1;
+                }
+                // Table 5: requests only while HoldRequests is false.
+                while n < limit && !self.hold_requests {
+                    let Some(req) = self.requests.pop_front() else { break };
+                    let id = self.id();
+                    post.push_str(&soap::to_xml(Some(&id), false, &req));
+                    self.outstanding.push((id, req));
+                    n += 1;
+                }
+                self.state = State::Await;
+                Some(post)
             }
-            State::SendResponse => {
-                let body = self.outbox.pop_front().unwrap_or_default();
-                self.state = State::AwaitRequests;
-                Some(body)
-            }
-            State::Done => None,
-            State::AwaitInformResponse | State::AwaitRequests => None,
+            State::AwaitInformResponse | State::Await | State::Done => None,
         }
     }
 
     /// Feed the body of the HTTP response to the last POST.
     pub fn on_response(&mut self, http_body: &str) -> Result<(), SessionError> {
-        let envs = soap::parse(http_body).map_err(|e| SessionError::NotSoap(e.0))?;
         match self.state {
-            State::AwaitInformResponse => {
-                let Some(e) = envs.first() else { return Err(SessionError::Unexpected("an empty response".into())) };
-                match &e.body {
-                    Ok(Body::InformResponse { max_envelopes }) => {
-                        self.acs_max_envelopes = (*max_envelopes).max(1);
-                        self.state = State::SendEmpty;
-                        Ok(())
-                    }
-                    Ok(Body::Fault(f)) if f.code == 8005 => {
-                        // A.5.3: retry the Inform immediately.
-                        self.retry_count += 1;
-                        self.state = State::SendInform;
-                        Ok(())
-                    }
-                    Ok(Body::Fault(f)) => Err(SessionError::InformFault { code: f.code, string: f.string.clone() }),
-                    Ok(b) => Err(SessionError::Unexpected(b.method().into())),
-                    Err(f) => Err(SessionError::Unexpected(f.string.clone())),
+            State::AwaitInformResponse => self.on_inform_response(http_body),
+            State::Await => {
+                let envs = soap::parse(http_body).map_err(|e| SessionError::NotSoap(e.0))?;
+                if self.our_max_envelopes > 0 && envs.len() > self.our_max_envelopes as usize {
+                    return Err(SessionError::TooManyEnvelopes { got: envs.len(), allowed: self.our_max_envelopes });
                 }
-            }
-            State::AwaitRequests => {
-                if envs.is_empty() {
-                    // 3.7.1.5: empty response and nothing left to send.
-                    self.state = if self.outbox.is_empty() { State::Done } else { State::SendResponse };
-                    return Ok(());
+                match envs.last() {
+                    // 3.7.1.3: an empty response may be read as HoldRequests false.
+                    None => {
+                        self.hold_requests = false;
+                        self.acs_done = true;
+                    }
+                    Some(last) => {
+                        self.hold_requests = last.hold_requests;
+                        self.acs_done = last.no_more_requests;
+                    }
                 }
                 for e in envs {
-                    let reply = match &e.body {
-                        Ok(req) => {
-                            let (resp, fx) = rpc::handle(self.schema, self.store, req);
-                            self.effects.changed.extend(fx.changed);
-                            self.effects.dirty |= fx.dirty;
-                            resp
-                        }
-                        Err(f) => Body::Fault(f.clone()),
-                    };
-                    self.outbox.push_back(soap::to_xml(e.id.as_deref(), false, &reply));
+                    self.dispatch(e);
                 }
-                self.state = State::SendResponse;
+                self.state = if self.finished() { State::Done } else { State::Send };
                 Ok(())
             }
             ref s => Err(SessionError::WrongState(s.clone())),
         }
+    }
+
+    fn on_inform_response(&mut self, http_body: &str) -> Result<(), SessionError> {
+        let envs = soap::parse(http_body).map_err(|e| SessionError::NotSoap(e.0))?;
+        let Some(e) = envs.first() else { return Err(SessionError::Unexpected("an empty response".into())) };
+        match &e.body {
+            Ok(Body::InformResponse { max_envelopes }) => {
+                self.acs_max_envelopes = *max_envelopes;
+                self.hold_requests = envs.last().is_some_and(|l| l.hold_requests);
+                // Anything after the InformResponse in the same HTTP
+                // response is handled like any other envelope.
+                for e in envs.into_iter().skip(1) {
+                    self.dispatch(e);
+                }
+                self.state = State::Send;
+                Ok(())
+            }
+            Ok(Body::Fault(f)) if f.code == 8005 => {
+                // A.5.3: retry the Inform immediately.
+                self.immediate_retries += 1;
+                if self.immediate_retries > MAX_IMMEDIATE_RETRIES {
+                    return Err(SessionError::TooManyRetries(self.immediate_retries - 1));
+                }
+                if let Body::Inform { retry_count, .. } = &mut self.inform {
+                    *retry_count += 1;
+                }
+                self.state = State::SendInform;
+                Ok(())
+            }
+            Ok(Body::Fault(f)) => Err(SessionError::InformFault { code: f.code, string: f.string.clone() }),
+            Ok(b) => Err(SessionError::Unexpected(b.method().into())),
+            Err(f) => Err(SessionError::Unexpected(f.string.clone())),
+        }
+    }
+
+    /// One envelope from the ACS: a response to one of our requests, or a
+    /// request to answer.
+    fn dispatch(&mut self, e: Envelope) {
+        let is_response = match &e.body {
+            Ok(b) => b.method().ends_with("Response") || matches!(b, Body::Fault(_)),
+            // An undecodable envelope answering one of our requests.
+            Err(_) => e.id.as_ref().is_some_and(|id| self.outstanding.iter().any(|(i, _)| i == id)),
+        };
+        if is_response {
+            let pos = e
+                .id
+                .as_ref()
+                .and_then(|id| self.outstanding.iter().position(|(i, _)| i == id))
+                .or(if self.outstanding.is_empty() { None } else { Some(0) });
+            if let Some(pos) = pos {
+                let (_, req) = self.outstanding.remove(pos);
+                let resp = e.body.unwrap_or_else(Body::Fault);
+                self.handler.response(&req, &resp);
+            }
+            // A response to nothing we asked is ignored.
+            return;
+        }
+        let reply = match &e.body {
+            Ok(req) => self.handler.request(req),
+            Err(f) => Body::Fault(f.clone()),
+        };
+        self.responses.push_back(soap::to_xml(e.id.as_deref(), false, &reply));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::soap::Fault;
 
     fn device() -> DeviceId {
         DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() }
@@ -207,65 +384,194 @@ mod tests {
         soap::to_xml(Some(id), false, body)
     }
 
+    fn hold(body: &Body, id: &str) -> String {
+        acs(body, id).replacen("<soap:Header>", "<soap:Header><cwmp:HoldRequests soap:mustUnderstand=\"1\">1</cwmp:HoldRequests>", 1)
+    }
+
+    fn inform(store: &Store, max_env: u32) -> Body {
+        let events = vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }];
+        inform_body(Schema::igd(), store, device(), events, 0, "2026-11-24T12:00:00Z".into(), max_env, &[])
+    }
+
+    const PII: &str = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
+
     #[test]
     fn full_session_inform_requests_empty() {
         let schema = Schema::igd();
         let mut store = Store::new(schema);
-        let events = vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }];
-        let mut s = Session::new(schema, &mut store, device(), events, 0, "2026-11-24T12:00:00Z".into());
-        let inform = s.next_post().unwrap();
-        let parsed = soap::parse(&inform).unwrap();
-        assert!(inform.contains("<EventCode>0 BOOTSTRAP</EventCode>"));
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
+        assert_eq!(*s.state(), State::SendInform);
+        let post = s.next_post().unwrap();
+        let parsed = soap::parse(&post).unwrap();
+        assert!(post.contains("<EventCode>0 BOOTSTRAP</EventCode>"));
         assert!(parsed[0].id.is_some());
         assert!(s.next_post().is_none(), "waits for the InformResponse");
+        assert!(!s.inform_acknowledged());
         s.on_response(&acs(&Body::InformResponse { max_envelopes: 1 }, "1")).unwrap();
-        assert_eq!(s.next_post().unwrap(), "", "empty POST: the CPE has no requests");
-        // Two ACS requests in one HTTP body, answered one per POST with IDs echoed.
+        assert!(s.inform_acknowledged());
+        assert_eq!(s.next_post().unwrap(), "", "empty POST: the CPE has nothing to send");
+        s.on_response(&acs(&Body::GetParameterValues { names: vec![PII.into()] }, "a")).unwrap();
+        let raw1 = s.next_post().unwrap();
+        let r1 = soap::parse(&raw1).unwrap().remove(0);
+        assert_eq!(r1.id.as_deref(), Some("a"));
+        assert!(raw1.contains("<Value xsi:type=\"xsd:unsignedInt\">"), "{raw1}");
+        // An unknown method in the next response: 9000, ID echoed.
         let unknown = format!(
             "<soap:Envelope xmlns:soap=\"{}\" xmlns:cwmp=\"{}\"><soap:Header><cwmp:ID soap:mustUnderstand=\"1\">b</cwmp:ID></soap:Header><soap:Body><cwmp:FlyToTheMoon/></soap:Body></soap:Envelope>",
             soap::SOAP_ENV,
             soap::CWMP
         );
-        let pii = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
-        let two = format!("{}{unknown}", acs(&Body::GetParameterValues { names: vec![pii.into()] }, "a"));
-        s.on_response(&two).unwrap();
-        // (The codec decodes what a CPE receives; check responses as text.)
-        let raw1 = s.next_post().unwrap();
-        let r1 = soap::parse(&raw1).unwrap().remove(0);
-        assert_eq!(r1.id.as_deref(), Some("a"));
-        assert!(raw1.contains("<cwmp:GetParameterValuesResponse>") && raw1.contains("<Value xsi:type=\"xsd:unsignedInt\">1</Value>"), "{raw1}");
-        // The ACS answers a response POST with an empty body: send the next one.
-        s.on_response("").unwrap();
+        s.on_response(&unknown).unwrap();
         let r2 = soap::parse(&s.next_post().unwrap()).unwrap().remove(0);
         assert_eq!(r2.id.as_deref(), Some("b"));
-        assert!(matches!(r2.body, Ok(Body::Fault(soap::Fault { code: 9000, .. }))));
-        // A SetParameterValues, then the ACS ends the session.
+        assert!(matches!(r2.body, Ok(Body::Fault(Fault { code: 9000, .. }))));
         let spv = Body::SetParameterValues {
-            list: vec![ParameterValue { name: pii.into(), value: "120".into(), xsd_type: "xsd:unsignedInt".into() }],
+            list: vec![ParameterValue { name: PII.into(), value: "120".into(), xsd_type: "xsd:unsignedInt".into() }],
             parameter_key: "k".into(),
         };
         s.on_response(&acs(&spv, "c")).unwrap();
         let raw3 = s.next_post().unwrap();
         assert!(raw3.contains("<cwmp:SetParameterValuesResponse><Status>0</Status>"), "{raw3}");
+        // 3.7.1.4: empty response, nothing left → over.
         s.on_response("").unwrap();
         assert_eq!(*s.state(), State::Done);
         assert!(s.next_post().is_none());
-        assert!(s.effects.dirty);
-        assert_eq!(s.effects.changed, vec![pii.to_string()]);
-        assert_eq!(store.get(pii).unwrap(), "120");
+        let h = s.into_handler();
+        assert!(h.effects.dirty);
+        assert_eq!(h.effects.changed, vec![PII.to_string()]);
+        assert_eq!(store.get(PII).unwrap(), "120");
     }
 
     #[test]
     fn fault_8005_retries_inform_and_other_faults_end() {
         let schema = Schema::igd();
         let mut store = Store::new(schema);
-        let mut s = Session::new(schema, &mut store, device(), vec![], 0, "2026-11-24T12:00:00Z".into());
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
         s.next_post().unwrap();
-        s.on_response(&acs(&Body::Fault(soap::Fault::new(8005, "Retry request")), "1")).unwrap();
+        s.on_response(&acs(&Body::Fault(Fault::new(8005, "Retry request")), "1")).unwrap();
         let again = s.next_post().unwrap();
         assert!(again.contains("<RetryCount>1</RetryCount>"), "{again}");
-        let e = s.on_response(&acs(&Body::Fault(soap::Fault::new(8002, "Internal error")), "2")).unwrap_err();
+        let e = s.on_response(&acs(&Body::Fault(Fault::new(8002, "Internal error")), "2")).unwrap_err();
         assert!(matches!(e, SessionError::InformFault { code: 8002, .. }));
-        assert!(matches!(s.on_response("not xml <"), Err(SessionError::NotSoap(_)) | Err(SessionError::WrongState(_))));
+    }
+
+    #[test]
+    fn endless_8005_gives_up() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
+        let mut err = None;
+        for _ in 0..20 {
+            s.next_post().unwrap();
+            if let Err(e) = s.on_response(&acs(&Body::Fault(Fault::new(8005, "Retry request")), "1")) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(SessionError::TooManyRetries(MAX_IMMEDIATE_RETRIES)));
+    }
+
+    #[test]
+    fn not_soap_and_wrong_state() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
+        assert!(matches!(s.on_response(""), Err(SessionError::WrongState(State::SendInform))));
+        s.next_post().unwrap();
+        assert!(matches!(s.on_response("not xml <"), Err(SessionError::NotSoap(_))));
+    }
+
+    /// Records what the ACS answered to our requests.
+    struct Recorder<'a>(ParameterHandler<'a>, Vec<(String, String)>);
+    impl Handler for Recorder<'_> {
+        fn request(&mut self, req: &Body) -> Body {
+            self.0.request(req)
+        }
+        fn response(&mut self, request: &Body, resp: &Body) {
+            self.1.push((request.method().into(), resp.method().into()));
+        }
+    }
+
+    #[test]
+    fn table5_hold_requests_and_max_envelopes() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 3);
+        let mut s = Session::new(inf, vec![Body::GetRPCMethods], Recorder(ParameterHandler::new(schema, &mut store), vec![]));
+        s.next_post().unwrap();
+        // InformResponse with HoldRequests: the CPE may not send its request.
+        s.on_response(&hold(&Body::InformResponse { max_envelopes: 2 }, "1")).unwrap();
+        assert_eq!(s.next_post().unwrap(), "", "held: empty POST although a request is pending");
+        // Three requests in one response (our MaxEnvelopes is 3), still held.
+        let gpv = |id: &str| acs(&Body::GetParameterValues { names: vec![PII.into()] }, id);
+        let three = format!("{}{}{}", gpv("x"), gpv("y"), hold(&Body::GetParameterNames { path: "InternetGatewayDevice.Time.".into(), next_level: true }, "z"));
+        s.on_response(&three).unwrap();
+        // ACS MaxEnvelopes 2: two responses, then one; no request while held.
+        let p1 = soap::parse(&s.next_post().unwrap()).unwrap();
+        assert_eq!(p1.iter().map(|e| e.id.clone().unwrap()).collect::<Vec<_>>(), ["x", "y"]);
+        s.on_response(&hold(&Body::GetParameterValues { names: vec![PII.into()] }, "w")).unwrap();
+        let p2 = soap::parse(&s.next_post().unwrap()).unwrap();
+        assert_eq!(p2.iter().map(|e| e.id.clone().unwrap()).collect::<Vec<_>>(), ["z", "w"], "order kept across posts");
+        // Hold released (empty response): our request goes out; then its response ends the session.
+        s.on_response("").unwrap();
+        let p3 = soap::parse(&s.next_post().unwrap()).unwrap();
+        assert!(matches!(p3[0].body, Ok(Body::GetRPCMethods)));
+        let our_id = p3[0].id.clone().unwrap();
+        s.on_response(&acs(&Body::GetRPCMethodsResponse { methods: vec!["Inform".into()] }, &our_id)).unwrap();
+        // The ACS's response envelope had no NoMoreRequests: keep going with an empty POST.
+        assert_eq!(s.next_post().unwrap(), "");
+        s.on_response("").unwrap();
+        assert_eq!(*s.state(), State::Done);
+        assert_eq!(s.handler().1, vec![("GetRPCMethods".to_string(), "GetRPCMethodsResponse".to_string())]);
+    }
+
+    #[test]
+    fn too_many_envelopes_is_an_error() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
+        s.next_post().unwrap();
+        s.on_response(&acs(&Body::InformResponse { max_envelopes: 1 }, "1")).unwrap();
+        s.next_post().unwrap();
+        let two = format!("{}{}", acs(&Body::GetRPCMethods, "a"), acs(&Body::GetRPCMethods, "b"));
+        assert_eq!(s.on_response(&two), Err(SessionError::TooManyEnvelopes { got: 2, allowed: 1 }));
+    }
+
+    #[test]
+    fn no_more_requests_ends_after_last_response() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, &mut store));
+        s.next_post().unwrap();
+        s.on_response(&acs(&Body::InformResponse { max_envelopes: 0 }, "1")).unwrap();
+        s.next_post().unwrap();
+        let last = soap::to_xml(Some("q"), true, &Body::GetRPCMethods);
+        s.on_response(&last).unwrap();
+        assert_eq!(*s.state(), State::Send, "the response is still due");
+        let p = s.next_post().unwrap();
+        assert!(p.contains("GetRPCMethodsResponse"));
+        assert_eq!(*s.state(), State::Await);
+        assert!(s.next_post().is_none());
+    }
+
+    #[test]
+    fn inform_carries_table33_and_extra_parameters() {
+        let schema = Schema::igd();
+        let store = Store::new(schema);
+        let extra = vec!["InternetGatewayDevice.ManagementServer.PeriodicInformInterval".to_string()];
+        let b = inform_body(schema, &store, device(), vec![], 0, "2026-11-24T12:00:00Z".into(), 1, &extra);
+        let Body::Inform { parameters, .. } = b else { panic!() };
+        let names: Vec<_> = parameters.iter().map(|p| p.name.as_str()).collect();
+        assert!(names.len() >= 6, "{names:?}");
+        for p in INFORM_PARAMETERS.iter().filter(|p| store.get(p).is_some()) {
+            assert!(names.contains(p), "{p} missing from {names:?}");
+        }
+        assert!(names.contains(&extra[0].as_str()));
     }
 }

@@ -1,0 +1,266 @@
+//! The agent's configuration file (`cpekit agent --config agent.toml`).
+//!
+//! ```toml
+//! [acs]
+//! url = "https://acs.example.net:7547/"   # 3.1: the ACS URL (initial value of ManagementServer.URL)
+//! username = "00D09E-CPE0001"             # 3.4.4: OUI-SERIAL recommended
+//! password = "secret"
+//! ca_file = "acs-ca.pem"                  # optional: trust anchors for HTTPS (default: webpki roots)
+//!
+//! [device]                                # A.3.3.1 DeviceIdStruct, DeviceInfo.*
+//! manufacturer = "cpekit"
+//! oui = "00D09E"
+//! product_class = "Gateway"
+//! serial_number = "CPE0001"
+//! hardware_version = "1.0"
+//! software_version = "3.0.21"
+//!
+//! [agent]
+//! state_dir = "/var/lib/cpekit"
+//! install_root = "/"
+//! connection_request = "0.0.0.0:7548"     # listen address of the Connection Request server (3.2.2)
+//! connection_request_host = "192.0.2.10"  # host put in ConnectionRequestURL (default: the listen IP)
+//! periodic_inform_interval = 86400        # seconds; initial PeriodicInformInterval (enables periodic informs)
+//!
+//! [trust]
+//! packages = ["ca.pem"]                   # used by file transfers
+//! vouchers = ["ca.pem"]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub acs: Acs,
+    pub device: Device,
+    pub agent: Agent,
+    #[serde(default)]
+    pub trust: Trust,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acs {
+    pub url: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// PEM trust anchors for the ACS's HTTPS certificate (3.3: the CPE
+    /// MUST authenticate the ACS). Without it, the webpki root set.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub manufacturer: String,
+    pub oui: String,
+    pub product_class: String,
+    pub serial_number: String,
+    #[serde(default)]
+    pub hardware_version: String,
+    #[serde(default)]
+    pub software_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub install_root: Option<PathBuf>,
+    /// Listen address of the Connection Request server; none = disabled.
+    #[serde(default)]
+    pub connection_request: Option<SocketAddr>,
+    /// Host (or IP) to advertise in ConnectionRequestURL.
+    #[serde(default)]
+    pub connection_request_host: Option<String>,
+    /// Initial PeriodicInformInterval in seconds (sets PeriodicInformEnable).
+    #[serde(default)]
+    pub periodic_inform_interval: Option<u32>,
+    /// MaxEnvelopes announced in the Inform (how many envelopes the ACS
+    /// may put in one HTTP response). Default 1.
+    #[serde(default)]
+    pub max_envelopes: Option<u32>,
+    /// First retry interval after a failed session (A.5.3 exponential
+    /// back-off doubles it up to `retry_max_seconds`). Default 5 s.
+    #[serde(default)]
+    pub retry_base_seconds: Option<f64>,
+    #[serde(default)]
+    pub retry_max_seconds: Option<f64>,
+    /// 3.7.1.4: give up a session after this long without an HTTP
+    /// response (not less than 30 s; lower values are for tests only).
+    #[serde(default)]
+    pub response_timeout_seconds: Option<f64>,
+    /// How often to look for externally changed parameter values.
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// Connection Requests accepted per `connection_request_window_seconds` (3.2.2).
+    #[serde(default)]
+    pub connection_request_limit: Option<u32>,
+    #[serde(default)]
+    pub connection_request_window_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    #[serde(default)]
+    pub packages: Vec<PathBuf>,
+    #[serde(default)]
+    pub vouchers: Vec<PathBuf>,
+}
+
+impl AgentConfig {
+    /// Read and check a config file; relative paths in it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut cfg = AgentConfig::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.into(), message },
+            other => other,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut cfg.agent.state_dir);
+        if let Some(p) = cfg.agent.install_root.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = cfg.acs.ca_file.as_mut() {
+            fix(p);
+        }
+        cfg.trust.packages.iter_mut().for_each(fix);
+        cfg.trust.vouchers.iter_mut().for_each(fix);
+        Ok(cfg)
+    }
+
+    pub fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
+        let cfg: AgentConfig = toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let url = &self.acs.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!("[acs] url must be an http:// or https:// URL, got {url:?}")));
+        }
+        // A.3.3.1 Table 34: six upper-case hexadecimal digits.
+        let oui = &self.device.oui;
+        if oui.len() != 6 || !oui.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)) {
+            return Err(ConfigError::Invalid(format!("[device] oui must be six upper-case hex digits, got {oui:?}")));
+        }
+        for (name, v) in [
+            ("manufacturer", &self.device.manufacturer),
+            ("product_class", &self.device.product_class),
+            ("serial_number", &self.device.serial_number),
+        ] {
+            // Table 34: string(64).
+            if v.chars().count() > 64 {
+                return Err(ConfigError::Invalid(format!("[device] {name} is longer than 64 characters")));
+            }
+        }
+        if self.device.serial_number.is_empty() {
+            return Err(ConfigError::Invalid("[device] serial_number must not be empty".into()));
+        }
+        if self.agent.max_envelopes == Some(0) {
+            return Err(ConfigError::Invalid("[agent] max_envelopes must be at least 1 (3.4.1)".into()));
+        }
+        Ok(())
+    }
+
+    pub fn max_envelopes(&self) -> u32 {
+        self.agent.max_envelopes.unwrap_or(1)
+    }
+
+    pub fn retry_base(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.retry_base_seconds.unwrap_or(5.0).max(0.001))
+    }
+
+    pub fn retry_max(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.retry_max_seconds.unwrap_or(2560.0).max(0.001))
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.response_timeout_seconds.unwrap_or(30.0).max(0.1))
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.agent.poll_interval_ms.unwrap_or(1000).max(10))
+    }
+
+    pub fn device_id(&self) -> super::soap::DeviceId {
+        super::soap::DeviceId {
+            manufacturer: self.device.manufacturer.clone(),
+            oui: self.device.oui.clone(),
+            product_class: self.device.product_class.clone(),
+            serial_number: self.device.serial_number.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[acs]
+url = "http://127.0.0.1:7547/acs"
+[device]
+manufacturer = "cpekit"
+oui = "00D09E"
+product_class = "Gateway"
+serial_number = "CPE0001"
+[agent]
+state_dir = "state"
+"#;
+
+    #[test]
+    fn minimal_config_and_defaults() {
+        let c = AgentConfig::parse(MINIMAL).unwrap();
+        assert_eq!(c.max_envelopes(), 1);
+        assert_eq!(c.response_timeout(), Duration::from_secs(30));
+        assert_eq!(c.retry_base(), Duration::from_secs(5));
+        assert!(c.agent.connection_request.is_none());
+    }
+
+    #[test]
+    fn clear_errors() {
+        let bad_oui = MINIMAL.replace("00D09E", "00d09e");
+        assert!(AgentConfig::parse(&bad_oui).unwrap_err().to_string().contains("oui"));
+        let bad_url = MINIMAL.replace("http://127", "ftp://127");
+        assert!(AgentConfig::parse(&bad_url).unwrap_err().to_string().contains("url"));
+        let unknown = format!("{MINIMAL}\nfoo = 1\n");
+        assert!(AgentConfig::parse(&unknown).unwrap_err().to_string().contains("foo"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("agent.toml");
+        std::fs::write(&f, MINIMAL).unwrap();
+        let c = AgentConfig::load(&f).unwrap();
+        assert_eq!(c.agent.state_dir, d.path().join("state"));
+    }
+}

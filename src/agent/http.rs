@@ -1,0 +1,213 @@
+//! The CPE's HTTP client side of one session (3.3, 3.4): SOAP over HTTP
+//! POST to the ACS URL.
+//!
+//! * 3.4.2: one TCP connection kept for the whole session (one pooled
+//!   connection, HTTP/1.1 keep-alive); cookies returned on every POST; at
+//!   the end the connection is closed and the cookies discarded — both
+//!   live in the [`AcsConnection`] and go when it is dropped.
+//! * 3.4.4: Basic or Digest (MD5, qop=auth) on a 401 challenge. The retry
+//!   goes over the same connection (the 401's body is drained first so the
+//!   connection is reused): some ACSes bind the nonce to the connection.
+//!   Later POSTs of the session authenticate pre-emptively with the next
+//!   nonce count.
+//! * 3.3: HTTPS authenticates the ACS by its certificate, checked against
+//!   the URL's host (rustls), with configurable trust anchors.
+//! * 3.7.1.4: no response within the configured time (>= 30 s) fails the
+//!   POST and therewith the session.
+
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::digest::{self, Challenge, Scheme};
+
+/// Largest HTTP response body accepted from the ACS.
+pub const MAX_RESPONSE_BYTES: u64 = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot reach the ACS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("ACS answered HTTP {status} {text}")]
+    Status { status: u16, text: String },
+    #[error("ACS refused our credentials (HTTP 401 after authenticating)")]
+    AuthFailed,
+    #[error("ACS sent an authentication challenge we cannot answer: {0}")]
+    Challenge(String),
+    #[error("ACS response larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("reading the ACS response: {0}")]
+    Read(std::io::Error),
+    #[error("TLS set-up: {0}")]
+    Tls(String),
+}
+
+/// Where and how to reach the ACS.
+#[derive(Clone)]
+pub struct HttpConfig {
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    /// Custom trust anchors for HTTPS (None: ureq's webpki roots).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// No-response timeout (3.7.1.4).
+    pub timeout: Duration,
+}
+
+/// A rustls client configuration trusting the certificates in `ca_file`.
+pub fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    let f = std::fs::File::open(ca_file).map_err(|e| TransportError::Tls(format!("{}: {e}", ca_file.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut BufReader::new(f)) {
+        let cert = cert.map_err(|e| TransportError::Tls(format!("{}: {e}", ca_file.display())))?;
+        roots.add(cert).map_err(|e| TransportError::Tls(format!("{}: {e}", ca_file.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(TransportError::Tls(format!("{}: no certificates", ca_file.display())));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+/// The request-URI of `url` (path and query), as Digest's `uri` (RFC 2617 3.2.2).
+fn request_uri(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => rest[i..].split('#').next().unwrap_or("/").to_string(),
+        None => "/".into(),
+    }
+}
+
+enum Auth {
+    None,
+    Basic,
+    Digest { challenge: Challenge, nc: u32 },
+}
+
+/// One session's connection to the ACS.
+pub struct AcsConnection {
+    agent: ureq::Agent,
+    cfg: HttpConfig,
+    auth: Auth,
+    uri: String,
+    /// Number of 401 challenges answered in this session.
+    pub challenges: u32,
+}
+
+fn cnonce() -> String {
+    let mut b = [0u8; 8];
+    // A cnonce only needs to be unpredictable to the server; fall back to
+    // time if the OS RNG is unavailable.
+    if getrandom::getrandom(&mut b).is_err() {
+        b = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
+    }
+    hex::encode(b)
+}
+
+impl AcsConnection {
+    pub fn new(cfg: &HttpConfig) -> AcsConnection {
+        let mut b = ureq::AgentBuilder::new()
+            .timeout_connect(cfg.timeout)
+            .timeout_read(cfg.timeout)
+            .timeout_write(cfg.timeout)
+            // One connection per session (3.4.2).
+            .max_idle_connections(1)
+            .max_idle_connections_per_host(1)
+            // A redirect would re-POST the Inform elsewhere: refuse.
+            .redirects(0)
+            .user_agent(concat!("cpekit/", env!("CARGO_PKG_VERSION")));
+        if let Some(tls) = &cfg.tls {
+            b = b.tls_config(tls.clone());
+        }
+        AcsConnection { agent: b.build(), cfg: cfg.clone(), auth: Auth::None, uri: request_uri(&cfg.url), challenges: 0 }
+    }
+
+    fn authorization(&mut self) -> Option<String> {
+        match &mut self.auth {
+            Auth::None => None,
+            Auth::Basic => Some(digest::basic_authorization(&self.cfg.username, &self.cfg.password)),
+            Auth::Digest { challenge, nc } => {
+                *nc += 1;
+                Some(digest::digest_authorization(challenge, "POST", &self.uri, &self.cfg.username, &self.cfg.password, *nc, &cnonce()))
+            }
+        }
+    }
+
+    fn send(&mut self, body: &str) -> Result<ureq::Response, ureq::Error> {
+        let mut req = self.agent.post(&self.cfg.url);
+        if !body.is_empty() {
+            // 3.4.1: SOAPAction with no value (several envelopes may share a POST).
+            req = req.set("Content-Type", "text/xml; charset=\"utf-8\"").set("SOAPAction", "");
+        }
+        if let Some(a) = self.authorization() {
+            req = req.set("Authorization", &a);
+        }
+        req.send_string(body)
+    }
+
+    /// POST `body` (empty for the empty POST of 3.7.1.3) and return the
+    /// response body (empty for an empty HTTP response, e.g. 204).
+    pub fn post(&mut self, body: &str) -> Result<String, TransportError> {
+        let mut answered = 0;
+        loop {
+            match self.send(body) {
+                Ok(resp) => return read_body(resp),
+                Err(ureq::Error::Status(401, resp)) => {
+                    let headers: Vec<String> = resp.all("WWW-Authenticate").iter().map(|s| s.to_string()).collect();
+                    // Drain the body so the retry reuses this connection.
+                    let _ = read_body(resp);
+                    let refs: Vec<&str> = headers.iter().map(|s| s.as_str()).collect();
+                    let scheme = digest::pick(&refs).map_err(|e| TransportError::Challenge(e.to_string()))?;
+                    let stale = matches!(&scheme, Scheme::Digest(c) if c.stale);
+                    // One retry per fresh challenge; a stale nonce may be renewed once more.
+                    if answered >= 1 && !(stale && answered < 2) {
+                        return Err(TransportError::AuthFailed);
+                    }
+                    answered += 1;
+                    self.challenges += 1;
+                    self.auth = match scheme {
+                        Scheme::Basic { .. } => Auth::Basic,
+                        Scheme::Digest(challenge) => Auth::Digest { challenge, nc: 0 },
+                    };
+                }
+                Err(ureq::Error::Status(code, resp)) => {
+                    let text = resp.status_text().to_string();
+                    let _ = read_body(resp);
+                    return Err(TransportError::Status { status: code, text });
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    return Err(TransportError::Connect { url: self.cfg.url.clone(), message: t.to_string() });
+                }
+            }
+        }
+    }
+}
+
+fn read_body(resp: ureq::Response) -> Result<String, TransportError> {
+    use std::io::Read;
+    let mut out = String::new();
+    let mut r = resp.into_reader().take(MAX_RESPONSE_BYTES + 1);
+    r.read_to_string(&mut out).map_err(TransportError::Read)?;
+    if out.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(TransportError::TooLarge);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_uri_of_urls() {
+        assert_eq!(request_uri("http://acs.example:7547/cwmp?x=1"), "/cwmp?x=1");
+        assert_eq!(request_uri("https://acs.example"), "/");
+        assert_eq!(request_uri("http://h/a#frag"), "/a");
+    }
+}

@@ -1,0 +1,555 @@
+//! The CPE's main loop (3.2.1, 3.7.1): decide when a session is due, run
+//! it over HTTP, persist what it changed, and retry failed sessions with
+//! exponential back-off (A.5.3).
+//!
+//! A session is started when an event is pending: 0 BOOTSTRAP (first start,
+//! ACS URL change), 1 BOOT (every later start), 2 PERIODIC
+//! (PeriodicInformInterval, aligned to PeriodicInformTime), 4 VALUE CHANGE
+//! (an active-notification or Table 33 "inform on change" parameter changed
+//! by an external cause), 6 CONNECTION REQUEST (3.2.2). Only one session
+//! runs at a time: Connection Requests and local changes arriving during a
+//! session are queued and served after it ends (3.2.1, 3.2.2).
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{debug, info, warn};
+
+use super::config::AgentConfig;
+use super::connreq::{self, ConnectionRequestServer};
+use super::datamodel::store::Store;
+use super::datamodel::Schema;
+use super::http::{self, AcsConnection, HttpConfig, TransportError};
+use super::session::{self, Handler, ParameterHandler, Session, SessionError, State};
+use super::soap::Body;
+use super::state::AgentState;
+
+const MS: &str = "InternetGatewayDevice.ManagementServer.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("state directory {path}: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+    #[error("Connection Request server on {addr}: {source}")]
+    ConnectionRequest { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+    #[error("gave up after {0} failed session attempts")]
+    GaveUp(u32),
+}
+
+/// Something that wakes the main loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// An authenticated Connection Request (3.2.2).
+    ConnectionRequest,
+    /// A local change was spooled (`cpekit agent set`).
+    LocalChange,
+    /// Stop the loop (after the current session).
+    Stop,
+}
+
+/// What one session did.
+#[derive(Debug, Default, Clone)]
+pub struct SessionReport {
+    pub events: Vec<String>,
+    pub acs_requests: usize,
+    pub changed: Vec<String>,
+    pub challenges: u32,
+}
+
+/// A.5.3 exponential back-off: base × 2^(n-1), capped, with up to 50 %
+/// random extra so that many CPEs do not retry in lock-step.
+pub fn backoff(base: Duration, max: Duration, failures: u32, jitter_unit: f64) -> Duration {
+    let exp = 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+    let d = (base.as_secs_f64() * exp).min(max.as_secs_f64());
+    Duration::from_secs_f64(d * (1.0 + 0.5 * jitter_unit.clamp(0.0, 1.0)))
+}
+
+/// Next periodic Inform after `now` (A.3.2 / B: PeriodicInformTime aligns
+/// the schedule; an unknown time, 0001-01-01, means "any").
+pub fn next_periodic(now: SystemTime, last: SystemTime, interval: u32, aligned_to: Option<SystemTime>) -> SystemTime {
+    let iv = Duration::from_secs(u64::from(interval.max(1)));
+    match aligned_to {
+        Some(t0) => {
+            let ivs = iv.as_secs() as i128;
+            let now_s = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i128).unwrap_or(0);
+            let t0_s = match t0.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => d.as_secs() as i128,
+                Err(e) => -(e.duration().as_secs() as i128),
+            };
+            let k = (now_s - t0_s).div_euclid(ivs) + 1;
+            let next = t0_s + k * ivs;
+            SystemTime::UNIX_EPOCH + Duration::from_secs(next.max(0) as u64)
+        }
+        None => last + iv,
+    }
+}
+
+fn parse_datetime(s: &str) -> Option<SystemTime> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    if t.year() <= 1 {
+        return None; // 0001-01-01T00:00:00Z: "unknown time"
+    }
+    let secs = t.unix_timestamp();
+    if secs >= 0 {
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64))
+    } else {
+        Some(SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()))
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn random_secret() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::getrandom(&mut b);
+    hex::encode(b)
+}
+
+/// A change made on the device itself (not by the ACS), spooled by
+/// `cpekit agent set` into `state_dir/local/`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LocalChange {
+    pub name: String,
+    pub value: String,
+}
+
+/// Spool a local change for the agent (running or not) to apply.
+pub fn spool_local_change(state_dir: &std::path::Path, change: &LocalChange) -> std::io::Result<PathBuf> {
+    let dir = state_dir.join("local");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let path = dir.join(format!("{stamp:032}-{}.json", std::process::id()));
+    super::state::write_json_atomic(&path, change)?;
+    Ok(path)
+}
+
+/// The CPE agent.
+pub struct Agent {
+    cfg: AgentConfig,
+    schema: &'static Schema,
+    pub store: Store,
+    pub state: AgentState,
+    params_path: PathBuf,
+    state_path: PathBuf,
+    tx: Sender<Trigger>,
+    rx: Receiver<Trigger>,
+    connreq: Option<ConnectionRequestServer>,
+    cr_credentials: Arc<Mutex<(String, String)>>,
+    http: HttpConfig,
+    last_inform: SystemTime,
+    next_periodic: Option<SystemTime>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// Reports of the sessions run so far (tests, `--once` summary).
+    pub reports: Vec<SessionReport>,
+}
+
+impl Agent {
+    /// Load (or create) the persisted tree and state, seed the device's
+    /// identity from the config, queue 0 BOOTSTRAP or 1 BOOT, and start
+    /// the Connection Request server.
+    pub fn new(cfg: AgentConfig) -> Result<Agent, AgentError> {
+        let schema = Schema::igd();
+        let dir = cfg.agent.state_dir.clone();
+        let st_err = |source| AgentError::State { path: dir.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(st_err)?;
+        let params_path = dir.join("parameters.json");
+        let state_path = dir.join("agent.json");
+        let store = Store::load(&params_path).map_err(st_err)?;
+        let first_start = store.is_none();
+        let mut store = store.unwrap_or_else(|| Store::new(schema));
+        let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
+
+        // The device's identity is the config's truth on every start.
+        let d = &cfg.device;
+        for (p, v) in [
+            ("DeviceInfo.Manufacturer", &d.manufacturer),
+            ("DeviceInfo.ManufacturerOUI", &d.oui),
+            ("DeviceInfo.ProductClass", &d.product_class),
+            ("DeviceInfo.SerialNumber", &d.serial_number),
+            ("DeviceInfo.HardwareVersion", &d.hardware_version),
+            ("DeviceInfo.SoftwareVersion", &d.software_version),
+            ("DeviceInfo.SpecVersion", &"1.0".to_string()),
+        ] {
+            let name = format!("InternetGatewayDevice.{p}");
+            if store.values.contains_key(&name) {
+                store.set(&name, v);
+            }
+        }
+        // 3.1: the configured ACS URL and credentials seed ManagementServer
+        // on first start, and again when the config's URL is edited.
+        if first_start || state.config_acs_url != cfg.acs.url {
+            store.set(&format!("{MS}URL"), &cfg.acs.url);
+            store.set(&format!("{MS}Username"), &cfg.acs.username);
+            store.set(&format!("{MS}Password"), &cfg.acs.password);
+            if let Some(iv) = cfg.agent.periodic_inform_interval {
+                store.set(&format!("{MS}PeriodicInformInterval"), &iv.max(1).to_string());
+                store.set(&format!("{MS}PeriodicInformEnable"), "true");
+            }
+            state.config_acs_url = cfg.acs.url.clone();
+        }
+        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a boot.
+        if !state.bootstrapped || state.acs_url != Agent::acs_url_of(&store) {
+            state.add_event("0 BOOTSTRAP", "");
+        }
+        if !first_start {
+            state.add_event("1 BOOT", "");
+        }
+
+        let tls = match &cfg.acs.ca_file {
+            Some(f) => Some(http::tls_config(f)?),
+            None => None,
+        };
+        let http = HttpConfig {
+            url: Agent::acs_url_of(&store),
+            username: store.values.get(&format!("{MS}Username")).cloned().unwrap_or_default(),
+            password: store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default(),
+            tls,
+            timeout: cfg.response_timeout(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let mut agent = Agent {
+            schema,
+            store,
+            state,
+            params_path,
+            state_path,
+            tx,
+            rx,
+            connreq: None,
+            cr_credentials: Arc::new(Mutex::new((String::new(), random_secret()))),
+            http,
+            last_inform: SystemTime::now(),
+            next_periodic: None,
+            failures: 0,
+            retry_at: None,
+            reports: Vec::new(),
+            cfg,
+        };
+        agent.sync_connection_request_credentials();
+        agent.start_connection_request_server()?;
+        agent.reschedule_periodic();
+        agent.persist()?;
+        Ok(agent)
+    }
+
+    fn acs_url_of(store: &Store) -> String {
+        store.values.get(&format!("{MS}URL")).cloned().unwrap_or_default()
+    }
+
+    /// A sender to wake the loop (Connection Requests, local changes, stop).
+    pub fn trigger_sender(&self) -> Sender<Trigger> {
+        self.tx.clone()
+    }
+
+    /// The Connection Request URL (3.2.2), if the server runs.
+    pub fn connection_request_url(&self) -> Option<String> {
+        self.store.values.get(&format!("{MS}ConnectionRequestURL")).cloned().filter(|u| !u.is_empty())
+    }
+
+    fn start_connection_request_server(&mut self) -> Result<(), AgentError> {
+        let Some(addr) = self.cfg.agent.connection_request else { return Ok(()) };
+        // Keep the random path across restarts: the ACS knows the URL.
+        let url_param = format!("{MS}ConnectionRequestURL");
+        let old = self.store.values.get(&url_param).cloned().unwrap_or_default();
+        let path = old
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+            .filter(|p| p.len() > 4)
+            .unwrap_or_else(connreq::random_path);
+        let tx = self.tx.clone();
+        let server = ConnectionRequestServer::start(
+            connreq::Config {
+                listen: addr,
+                path,
+                username: String::new(),
+                password: String::new(),
+                max_per_window: self.cfg.agent.connection_request_limit.unwrap_or(10),
+                window: Duration::from_secs(self.cfg.agent.connection_request_window_seconds.unwrap_or(60)),
+            },
+            self.cr_credentials.clone(),
+            move || {
+                let _ = tx.send(Trigger::ConnectionRequest);
+            },
+        )
+        .map_err(|source| AgentError::ConnectionRequest { addr, source })?;
+        let host = self.cfg.agent.connection_request_host.clone().unwrap_or_else(|| server.local_addr().ip().to_string());
+        let url = server.url(&host);
+        info!(%url, "Connection Request server listening");
+        if url != old {
+            // Table 33: ConnectionRequestURL is "inform on change"; the
+            // notifier sees the new value on its next poll.
+            self.store.set(&url_param, &url);
+        }
+        self.connreq = Some(server);
+        Ok(())
+    }
+
+    /// 3.2.2: the shared secret is ConnectionRequestUsername/Password; with
+    /// no password set, nothing can authenticate.
+    fn sync_connection_request_credentials(&mut self) {
+        let user = self.store.values.get(&format!("{MS}ConnectionRequestUsername")).cloned().unwrap_or_default();
+        let pass = self.store.values.get(&format!("{MS}ConnectionRequestPassword")).cloned().unwrap_or_default();
+        let pass = if pass.is_empty() { random_secret() } else { pass };
+        *self.cr_credentials.lock().unwrap_or_else(|e| e.into_inner()) = (user, pass);
+    }
+
+    fn reschedule_periodic(&mut self) {
+        let get = |p: &str| self.store.values.get(&format!("{MS}{p}")).cloned().unwrap_or_default();
+        let enabled = matches!(get("PeriodicInformEnable").as_str(), "true" | "1");
+        let interval: u32 = get("PeriodicInformInterval").parse().unwrap_or(0);
+        self.next_periodic = if enabled && interval > 0 {
+            Some(next_periodic(SystemTime::now(), self.last_inform, interval, parse_datetime(&get("PeriodicInformTime"))))
+        } else {
+            None
+        };
+        debug!(next = ?self.next_periodic, "periodic inform scheduled");
+    }
+
+    fn persist(&mut self) -> Result<(), AgentError> {
+        let st_err = |source| AgentError::State { path: self.cfg.agent.state_dir.clone(), source };
+        self.store.save(&self.params_path).map_err(st_err)?;
+        self.state.save(&self.state_path).map_err(st_err)
+    }
+
+    /// Apply spooled local changes (external causes: they may notify).
+    pub fn apply_local_changes(&mut self) -> Result<usize, AgentError> {
+        let dir = self.cfg.agent.state_dir.join("local");
+        let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(0) };
+        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        files.sort();
+        let mut n = 0;
+        for f in files {
+            let change: Option<LocalChange> = std::fs::read(&f).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match change {
+                Some(c) => match self.schema.param(&c.name).filter(|_| self.store.values.contains_key(&c.name)) {
+                    Some(def) => match def.validate(&c.value) {
+                        Ok(()) => {
+                            info!(name = %c.name, "local change applied");
+                            self.store.set(&c.name, &c.value);
+                            n += 1;
+                        }
+                        Err(e) => warn!(name = %c.name, "local change refused: {e:?}"),
+                    },
+                    None => warn!(name = %c.name, "local change refused: no such parameter"),
+                },
+                None => warn!(file = %f.display(), "unreadable local change dropped"),
+            }
+            let _ = std::fs::remove_file(&f);
+        }
+        if n > 0 {
+            self.persist()?;
+        }
+        Ok(n)
+    }
+
+    /// Look for externally changed notified parameters (A.3.2.4 / 3.2.1).
+    pub fn poll_notifications(&mut self) {
+        let changes = self.state.notifier.poll(self.schema, &self.store);
+        if !changes.active.is_empty() {
+            info!(parameters = ?changes.active, "active notification");
+            self.state.add_event("4 VALUE CHANGE", "");
+        }
+    }
+
+    /// Whether a session is due now.
+    pub fn session_due(&self) -> bool {
+        !self.state.pending_events.is_empty() && self.retry_at.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// Run one session with the ACS. On failure the events stay queued
+    /// and a retry is scheduled with back-off.
+    pub fn run_session(&mut self) -> Result<SessionReport, AgentError> {
+        self.http.url = Agent::acs_url_of(&self.store);
+        let extra = self.state.notifier.pending_inform_parameters();
+        if !extra.is_empty() {
+            // A.3.3.1: any notified change is reported with 4 VALUE CHANGE.
+            self.state.add_event("4 VALUE CHANGE", "");
+        }
+        let events = self.state.pending_events.clone();
+        let inform = session::inform_body(
+            self.schema,
+            &self.store,
+            self.cfg.device_id(),
+            events.clone(),
+            self.state.retry_count,
+            now_rfc3339(),
+            self.cfg.max_envelopes(),
+            &extra,
+        );
+        info!(url = %self.http.url, events = ?events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
+        let mut conn = AcsConnection::new(&self.http);
+        let schema = self.schema;
+        let result = {
+            let handler = ParameterHandler::new(schema, &mut self.store);
+            let mut s = Session::new(inform, Vec::new(), handler);
+            let r = drive(&mut s, &mut conn);
+            let acknowledged = s.inform_acknowledged();
+            let h = s.into_handler();
+            (r, acknowledged, h.effects, conn.challenges)
+        };
+        drop(conn); // 3.4.2: close the connection, discard the cookies.
+        let (r, acknowledged, effects, challenges) = result;
+        if acknowledged {
+            // The events were delivered even if the session broke later.
+            self.state.delivered(&events);
+            self.state.notifier.reported();
+            self.state.acs_url = self.http.url.clone();
+            self.last_inform = SystemTime::now();
+        }
+        self.state.notifier.acs_changed(&effects.changed);
+        self.after_acs_changes(&effects.changed);
+        let outcome = match r {
+            Ok(acs_requests) => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.state.retry_count = 0;
+                info!(acs_requests, "session end");
+                Ok(SessionReport {
+                    events: events.iter().map(|e| e.code.clone()).collect(),
+                    acs_requests,
+                    changed: effects.changed.clone(),
+                    challenges,
+                })
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.state.retry_count = self.state.retry_count.saturating_add(1);
+                let jitter = f64::from(random_secret().as_bytes()[0] % 100) / 100.0;
+                let wait = backoff(self.cfg.retry_base(), self.cfg.retry_max(), self.failures, jitter);
+                self.retry_at = Some(Instant::now() + wait);
+                warn!(error = %e, retry_in = ?wait, "session failed");
+                Err(e)
+            }
+        };
+        self.reschedule_periodic();
+        self.persist()?;
+        if let Ok(rep) = &outcome {
+            self.reports.push(rep.clone());
+        }
+        outcome
+    }
+
+    /// Follow-ups of ACS-made changes: a new ACS URL means 0 BOOTSTRAP
+    /// (3.2.1), new credentials and schedules take effect now.
+    fn after_acs_changes(&mut self, changed: &[String]) {
+        let touched = |p: &str| changed.iter().any(|c| c == &format!("{MS}{p}"));
+        if touched("URL") && Agent::acs_url_of(&self.store) != self.state.acs_url {
+            info!(url = %Agent::acs_url_of(&self.store), "ACS URL changed: bootstrap");
+            self.state.add_event("0 BOOTSTRAP", "");
+        }
+        if touched("Username") || touched("Password") {
+            self.http.username = self.store.values.get(&format!("{MS}Username")).cloned().unwrap_or_default();
+            self.http.password = self.store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default();
+        }
+        if touched("ConnectionRequestUsername") || touched("ConnectionRequestPassword") {
+            self.sync_connection_request_credentials();
+        }
+    }
+
+    /// The main loop. With `once`, return when nothing is pending (or after
+    /// `max_failures` consecutive failed attempts).
+    pub fn run(&mut self, once: bool, max_failures: u32) -> Result<(), AgentError> {
+        loop {
+            self.apply_local_changes()?;
+            self.poll_notifications();
+            if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
+                self.state.add_event("2 PERIODIC", "");
+                self.last_inform = SystemTime::now();
+                self.reschedule_periodic();
+            }
+            if self.session_due() {
+                if self.run_session().is_err() && once && self.failures >= max_failures {
+                    return Err(AgentError::GaveUp(self.failures));
+                }
+                continue;
+            }
+            if once && self.state.pending_events.is_empty() {
+                return Ok(());
+            }
+            // Sleep until the next reason to act.
+            let mut wait = self.cfg.poll_interval();
+            if let Some(t) = self.retry_at {
+                wait = wait.min(t.saturating_duration_since(Instant::now()));
+            }
+            if let Some(t) = self.next_periodic {
+                wait = wait.min(t.duration_since(SystemTime::now()).unwrap_or_default());
+            }
+            match self.rx.recv_timeout(wait) {
+                Ok(Trigger::ConnectionRequest) => {
+                    info!("Connection Request");
+                    self.state.add_event("6 CONNECTION REQUEST", "");
+                    // 3.2.2: a Connection Request is answered at once, not after back-off.
+                    self.retry_at = None;
+                }
+                Ok(Trigger::LocalChange) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Drive one session over one connection; returns the number of HTTP
+/// exchanges after the Inform.
+fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection) -> Result<usize, AgentError> {
+    let mut exchanges = 0;
+    while let Some(post) = s.next_post() {
+        let resp = conn.post(&post)?;
+        s.on_response(&resp)?;
+        if *s.state() != State::SendInform {
+            exchanges += 1;
+        }
+    }
+    Ok(exchanges.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_secs(5);
+        let m = Duration::from_secs(60);
+        assert_eq!(backoff(b, m, 1, 0.0), Duration::from_secs(5));
+        assert_eq!(backoff(b, m, 2, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(b, m, 3, 0.0), Duration::from_secs(20));
+        assert_eq!(backoff(b, m, 10, 0.0), Duration::from_secs(60));
+        assert_eq!(backoff(b, m, 1, 1.0), Duration::from_secs_f64(7.5));
+        assert_eq!(backoff(b, m, u32::MAX, 0.0), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn periodic_alignment() {
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        // Aligned: PeriodicInformTime 1000, interval 60, now 1130 → 1180.
+        assert_eq!(next_periodic(t(1130), t(0), 60, Some(t(1000))), t(1180));
+        // Exactly on a boundary: the next one.
+        assert_eq!(next_periodic(t(1180), t(0), 60, Some(t(1000))), t(1240));
+        // Reference time in the future still aligns.
+        assert_eq!(next_periodic(t(1130), t(0), 60, Some(t(5000))), t(1160));
+        // Unknown time: interval after the last Inform.
+        assert_eq!(next_periodic(t(1130), t(1100), 60, None), t(1160));
+    }
+
+    #[test]
+    fn unknown_time_is_none() {
+        assert!(parse_datetime("0001-01-01T00:00:00Z").is_none());
+        assert!(parse_datetime("2026-11-24T12:00:00Z").is_some());
+        assert!(parse_datetime("garbage").is_none());
+    }
+}
