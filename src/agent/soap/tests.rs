@@ -86,3 +86,218 @@ fn fault_envelope_as_3_5() {
     assert_eq!(e.body, Ok(Body::Fault(f)));
     assert_eq!(Fault::new(9002, "x").soap_faultcode(), "Server");
 }
+
+/// A.2.1: a string needing every XML escape, plus non-ASCII.
+const NASTY: &str = "a&b<c>d\"e'f ü";
+
+/// One sample of every variant, with non-trivial values.
+fn samples() -> Vec<Body> {
+    let pv = |n: &str, v: &str, t: &str| ParameterValue { name: n.into(), value: v.into(), xsd_type: t.into() };
+    let time = "2026-11-24T12:00:00Z".to_string();
+    vec![
+        Body::GetRPCMethods,
+        Body::SetParameterValues { list: vec![pv("X.Y", NASTY, "xsd:string"), pv("X.Z", "42", "xsd:unsignedInt")], parameter_key: NASTY.into() },
+        Body::GetParameterValues { names: vec!["X.".into(), NASTY.into()] },
+        Body::GetParameterNames { path: "X.".into(), next_level: true },
+        Body::SetParameterAttributes {
+            list: vec![
+                SetAttributes { name: "X.Y".into(), notification_change: true, notification: 2, access_list_change: true, access_list: vec!["Subscriber".into()] },
+                SetAttributes { name: NASTY.into(), notification_change: false, notification: 0, access_list_change: false, access_list: vec![] },
+            ],
+        },
+        Body::GetParameterAttributes { names: vec!["X.Y".into()] },
+        Body::AddObject { object_name: "X.Z.".into(), parameter_key: NASTY.into() },
+        Body::DeleteObject { object_name: "X.Z.3.".into(), parameter_key: "k".into() },
+        Body::Download(DownloadArgs {
+            command_key: "dl-1".into(),
+            file_type: "1 Firmware Upgrade Image".into(),
+            url: "http://acs.example/fw?a=1&b=2".into(),
+            username: "u<".into(),
+            password: "p\"".into(),
+            file_size: 4_000_000_000,
+            target_file_name: "fw.bin".into(),
+            delay_seconds: 30,
+            success_url: "http://x/ok".into(),
+            failure_url: NASTY.into(),
+        }),
+        Body::Reboot { command_key: NASTY.into() },
+        Body::GetQueuedTransfers,
+        Body::ScheduleInform { delay_seconds: 3600, command_key: "si".into() },
+        Body::SetVouchers { vouchers: vec![vec![0, 1, 2, 255, b'<'], b"second voucher".to_vec()] },
+        Body::GetOptions { option_name: NASTY.into() },
+        Body::Upload(UploadArgs {
+            command_key: "ul".into(),
+            file_type: "2 Vendor Log File".into(),
+            url: "http://acs.example/up".into(),
+            username: String::new(),
+            password: NASTY.into(),
+            delay_seconds: 0,
+        }),
+        Body::FactoryReset,
+        Body::GetRPCMethodsResponse { methods: vec!["GetRPCMethods".into(), "Inform".into()] },
+        Body::SetParameterValuesResponse { status: 1 },
+        Body::GetParameterValuesResponse { list: vec![pv("A.B", "true", "xsd:boolean"), pv("A.C", NASTY, "xsd:string"), pv("A.D", "", "xsd:string")] },
+        Body::GetParameterNamesResponse {
+            list: vec![ParameterInfo { name: "A.".into(), writable: false }, ParameterInfo { name: "A.B".into(), writable: true }],
+        },
+        Body::SetParameterAttributesResponse,
+        Body::GetParameterAttributesResponse {
+            list: vec![ParameterAttribute { name: "A.B".into(), notification: 1, access_list: vec!["Subscriber".into(), NASTY.into()] }],
+        },
+        Body::AddObjectResponse { instance_number: 7, status: 1 },
+        Body::DeleteObjectResponse { status: 0 },
+        Body::DownloadResponse { status: 0, start_time: time.clone(), complete_time: "2026-11-24T12:00:05.25+01:00".into() },
+        Body::RebootResponse,
+        Body::GetQueuedTransfersResponse {
+            transfers: vec![QueuedTransfer { command_key: "dl-1".into(), state: 1 }, QueuedTransfer { command_key: NASTY.into(), state: 3 }],
+        },
+        Body::ScheduleInformResponse,
+        Body::SetVouchersResponse,
+        Body::GetOptionsResponse {
+            options: vec![
+                OptionStruct {
+                    option_name: NASTY.into(),
+                    voucher_sn: 12345,
+                    state: 3,
+                    mode: 1,
+                    start_date: time.clone(),
+                    expiration_date: Some("2027-01-01T00:00:00Z".into()),
+                    is_transferable: true,
+                },
+                OptionStruct {
+                    option_name: "Other".into(),
+                    voucher_sn: 0,
+                    state: 0,
+                    mode: 2,
+                    start_date: "0001-01-01T00:00:00Z".into(),
+                    expiration_date: None,
+                    is_transferable: false,
+                },
+            ],
+        },
+        Body::UploadResponse { status: 1, start_time: "0001-01-01T00:00:00Z".into(), complete_time: "0001-01-01T00:00:00Z".into() },
+        Body::FactoryResetResponse,
+        Body::Inform {
+            device_id: DeviceId { manufacturer: NASTY.into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() },
+            events: vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }, Event { code: "M Reboot".into(), command_key: NASTY.into() }],
+            max_envelopes: 1,
+            // A.2.1: time since boot when absolute time is unknown.
+            current_time: "0000-00-02T03:04:05".into(),
+            retry_count: 3,
+            parameters: vec![pv("InternetGatewayDevice.DeviceInfo.SoftwareVersion", NASTY, "xsd:string")],
+        },
+        Body::InformResponse { max_envelopes: 1 },
+        Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault { code: 9010, string: NASTY.into() },
+            start_time: time.clone(),
+            complete_time: time.clone(),
+        },
+        Body::TransferCompleteResponse,
+        Body::Kicked { command: "c".into(), referer: "http://lan/x?a&b".into(), arg: NASTY.into(), next: "/next".into() },
+        Body::KickedResponse { next_url: "/security/index.html?a=1&b=<2>".into() },
+        Body::RequestDownload { file_type: "2 Web Content".into(), args: vec![Arg { name: "Version".into(), value: NASTY.into() }] },
+        Body::RequestDownloadResponse,
+        Body::Fault(Fault::new(9001, NASTY)),
+        Body::Fault(Fault {
+            code: 9003,
+            string: "Invalid arguments".into(),
+            set_parameter_values: vec![
+                SetParameterValuesFault { name: "A.B".into(), code: 9007, string: NASTY.into() },
+                SetParameterValuesFault { name: "A.C".into(), code: 9008, string: "not writable".into() },
+            ],
+        }),
+        Body::Fault(Fault::new(8005, "Retry request")),
+    ]
+}
+
+/// Exhaustive on purpose (no `_` arm): a new variant fails to compile
+/// here until it gets a sample.
+fn variant(b: &Body) -> usize {
+    match b {
+        Body::GetRPCMethods => 0,
+        Body::SetParameterValues { .. } => 1,
+        Body::GetParameterValues { .. } => 2,
+        Body::GetParameterNames { .. } => 3,
+        Body::SetParameterAttributes { .. } => 4,
+        Body::GetParameterAttributes { .. } => 5,
+        Body::AddObject { .. } => 6,
+        Body::DeleteObject { .. } => 7,
+        Body::Download(_) => 8,
+        Body::Reboot { .. } => 9,
+        Body::GetQueuedTransfers => 10,
+        Body::ScheduleInform { .. } => 11,
+        Body::SetVouchers { .. } => 12,
+        Body::GetOptions { .. } => 13,
+        Body::Upload(_) => 14,
+        Body::FactoryReset => 15,
+        Body::GetRPCMethodsResponse { .. } => 16,
+        Body::SetParameterValuesResponse { .. } => 17,
+        Body::GetParameterValuesResponse { .. } => 18,
+        Body::GetParameterNamesResponse { .. } => 19,
+        Body::SetParameterAttributesResponse => 20,
+        Body::GetParameterAttributesResponse { .. } => 21,
+        Body::AddObjectResponse { .. } => 22,
+        Body::DeleteObjectResponse { .. } => 23,
+        Body::DownloadResponse { .. } => 24,
+        Body::RebootResponse => 25,
+        Body::GetQueuedTransfersResponse { .. } => 26,
+        Body::ScheduleInformResponse => 27,
+        Body::SetVouchersResponse => 28,
+        Body::GetOptionsResponse { .. } => 29,
+        Body::UploadResponse { .. } => 30,
+        Body::FactoryResetResponse => 31,
+        Body::Inform { .. } => 32,
+        Body::InformResponse { .. } => 33,
+        Body::TransferComplete { .. } => 34,
+        Body::TransferCompleteResponse => 35,
+        Body::Kicked { .. } => 36,
+        Body::KickedResponse { .. } => 37,
+        Body::RequestDownload { .. } => 38,
+        Body::RequestDownloadResponse => 39,
+        Body::Fault(_) => 40,
+    }
+}
+
+#[test]
+fn every_variant_round_trips() {
+    let all = samples();
+    let mut seen: Vec<usize> = all.iter().map(variant).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, (0..=40).collect::<Vec<_>>(), "a Body variant has no sample");
+    for b in all {
+        let xml = to_xml(Some("id&<1>"), false, &b);
+        let e = parse(&xml).unwrap().remove(0);
+        assert_eq!(e.id.as_deref(), Some("id&<1>"));
+        assert_eq!(e.body.as_ref(), Ok(&b), "{xml}");
+        // The element carries the method's name.
+        if !matches!(b, Body::Fault(_)) {
+            assert!(xml.contains(&format!("<cwmp:{}>", b.method())) || xml.contains(&format!("<cwmp:{}></", b.method())), "{xml}");
+        }
+    }
+}
+
+#[test]
+fn escaping_is_on_the_wire() {
+    let xml = body_xml(&Body::Reboot { command_key: NASTY.into() });
+    assert_eq!(xml, "<cwmp:Reboot><CommandKey>a&amp;b&lt;c&gt;d&quot;e&apos;f ü</CommandKey></cwmp:Reboot>");
+    let xml = body_xml(&Body::SetVouchers { vouchers: vec![b"hi".to_vec()] });
+    assert!(xml.contains("<VoucherList soapenc:arrayType=\"soapenc:base64[1]\"><base64>aGk=</base64></VoucherList>"), "{xml}");
+}
+
+#[test]
+fn header_fields_round_trip() {
+    for h in [
+        Header::default(),
+        Header { id: Some("7".into()), hold_requests: true, no_more_requests: false },
+        Header { id: None, hold_requests: false, no_more_requests: true },
+        Header { id: Some(String::new()), hold_requests: true, no_more_requests: true },
+    ] {
+        let xml = to_xml_with(&h, &Body::GetRPCMethods);
+        assert_eq!(xml.contains("<cwmp:HoldRequests soap:mustUnderstand=\"1\">1</cwmp:HoldRequests>"), h.hold_requests, "{xml}");
+        assert_eq!(parse(&xml).unwrap().remove(0).header(), h);
+    }
+    // to_xml is to_xml_with without HoldRequests.
+    assert_eq!(to_xml(Some("1"), true, &Body::RebootResponse), to_xml_with(&Header { id: Some("1".into()), hold_requests: false, no_more_requests: true }, &Body::RebootResponse));
+}
