@@ -301,3 +301,169 @@ fn header_fields_round_trip() {
     // to_xml is to_xml_with without HoldRequests.
     assert_eq!(to_xml(Some("1"), true, &Body::RebootResponse), to_xml_with(&Header { id: Some("1".into()), hold_requests: false, no_more_requests: true }, &Body::RebootResponse));
 }
+
+#[test]
+fn spec_layout_two_envelopes_pretty_printed() {
+    // 3.4.1 example layout: encodingStyle on the Envelope, line breaks
+    // everywhere, a response with an ID followed by an unrelated request.
+    let http = r#"<soap:Envelope
+xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"
+xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Header>
+<cwmp:ID soap:mustUnderstand="1">1234</cwmp:ID>
+</soap:Header>
+<soap:Body>
+<cwmp:InformResponse>
+<MaxEnvelopes>1</MaxEnvelopes>
+</cwmp:InformResponse>
+</soap:Body>
+</soap:Envelope>
+<soap:Envelope
+xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"
+xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Body>
+<cwmp:ScheduleInform>
+<DelaySeconds>
+ 30
+</DelaySeconds>
+<CommandKey>sched</CommandKey>
+</cwmp:ScheduleInform>
+</soap:Body>
+</soap:Envelope>
+"#;
+    let v = parse(http).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].id.as_deref(), Some("1234"));
+    assert_eq!(v[0].body, Ok(Body::InformResponse { max_envelopes: 1 }));
+    assert_eq!(v[1].id, None);
+    assert_eq!(v[1].body, Ok(Body::ScheduleInform { delay_seconds: 30, command_key: "sched".into() }));
+}
+
+#[test]
+fn spec_fault_example_decodes() {
+    // 3.5: the SetParameterValues fault example (faultcode without prefix).
+    let http = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Header><cwmp:ID soap:mustUnderstand="1">1234</cwmp:ID></soap:Header>
+<soap:Body><soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring>
+<detail><cwmp:Fault><FaultCode>9003</FaultCode><FaultString>Invalid arguments</FaultString>
+<SetParameterValuesFault><ParameterName>InternetGatewayDevice.Time.LocalTimeZone</ParameterName><FaultCode>9012</FaultCode><FaultString>Not a valid time zone value</FaultString></SetParameterValuesFault>
+<SetParameterValuesFault><ParameterName>InternetGatewayDevice.Time.LocalTimeZoneName</ParameterName><FaultCode>9012</FaultCode><FaultString>String too long</FaultString></SetParameterValuesFault>
+</cwmp:Fault></detail></soap:Fault></soap:Body></soap:Envelope>"#;
+    let Ok(Body::Fault(f)) = parse(http).unwrap().remove(0).body else { panic!() };
+    assert_eq!((f.code, f.string.as_str()), (9003, "Invalid arguments"));
+    assert_eq!(f.set_parameter_values.len(), 2);
+    assert_eq!(f.set_parameter_values[1].name, "InternetGatewayDevice.Time.LocalTimeZoneName");
+    assert_eq!(f.set_parameter_values[1].string, "String too long");
+}
+
+#[test]
+fn inform_with_default_namespaces_decodes() {
+    // The ACS side reading a CPE that declares default namespaces: every
+    // argument is then in the CWMP namespace rather than unqualified, and
+    // xsi:type uses yet another prefix for XML Schema.
+    let http = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="http://www.w3.org/2001/XMLSchema-instance" xmlns:s="http://www.w3.org/2001/XMLSchema" xmlns:e="http://schemas.xmlsoap.org/soap/encoding/">
+ <Header><ID xmlns="urn:dslforum-org:cwmp-1-0" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" soap:mustUnderstand="1">77</ID></Header>
+ <Body>
+  <Inform xmlns="urn:dslforum-org:cwmp-1-0" vendor-attr="ignored">
+   <DeviceId><Manufacturer>ACME &amp; Co</Manufacturer><OUI>00D09E</OUI><ProductClass>IGD</ProductClass><SerialNumber>S1</SerialNumber></DeviceId>
+   <Event e:arrayType="EventStruct[2]">
+    <EventStruct><EventCode>1 BOOT</EventCode><CommandKey/></EventStruct>
+    <!-- a comment between members -->
+    <EventStruct><EventCode>M Reboot</EventCode><CommandKey>rb-1</CommandKey></EventStruct>
+   </Event>
+   <MaxEnvelopes>1</MaxEnvelopes>
+   <CurrentTime>2026-11-24T12:00:00.123+01:00</CurrentTime>
+   <RetryCount>0</RetryCount>
+   <ParameterList e:arrayType="ParameterValueStruct[2]">
+    <ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.UpTime</Name><Value t:type="s:unsignedInt">3600</Value></ParameterValueStruct>
+    <ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value>1.0</Value></ParameterValueStruct>
+   </ParameterList>
+  </Inform>
+ </Body>
+</Envelope>"#;
+    let e = parse(http).unwrap().remove(0);
+    assert_eq!(e.id.as_deref(), Some("77"));
+    let Ok(Body::Inform { device_id, events, max_envelopes, current_time, retry_count, parameters }) = e.body else { panic!("{:?}", e.body) };
+    assert_eq!(device_id.manufacturer, "ACME & Co");
+    assert_eq!(device_id.serial_number, "S1");
+    assert_eq!(events, vec![Event { code: "1 BOOT".into(), command_key: String::new() }, Event { code: "M Reboot".into(), command_key: "rb-1".into() }]);
+    assert_eq!((max_envelopes, retry_count), (1, 0));
+    assert_eq!(current_time, "2026-11-24T12:00:00.123+01:00");
+    assert_eq!(parameters[0].xsd_type, "xsd:unsignedInt");
+    assert_eq!(parameters[1].xsd_type, "xsd:string");
+}
+
+#[test]
+fn cpe_messages_with_comments_pis_and_unknown_headers() {
+    let http = r#"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Header><v:Session xmlns:v="urn:vendor" S:mustUnderstand="0">abc</v:Session><c:ID S:mustUnderstand="1">t1</c:ID><c:NoMoreRequests>1</c:NoMoreRequests></S:Header>
+<S:Body><!-- before --><?vendor hint?><c:TransferComplete>
+<CommandKey>dl-1</CommandKey><?pi?>
+<FaultStruct x="y"><FaultCode>9010</FaultCode><!-- c --><FaultString>Download failure: 404</FaultString></FaultStruct>
+<StartTime>2026-11-24T12:00:00Z</StartTime><CompleteTime>2026-11-24T12:01:00Z</CompleteTime>
+</c:TransferComplete></S:Body></S:Envelope>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Body><c:GetParameterValuesResponse><ParameterList enc:arrayType="c:ParameterValueStruct[1]"><ParameterValueStruct><Name>A.B</Name><Value xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:type="xsd:dateTime">2026-11-24T12:00:00Z</Value></ParameterValueStruct></ParameterList></c:GetParameterValuesResponse></S:Body></S:Envelope>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Body><c:GetParameterValues><ParameterNames enc:arrayType="xsd:string[2]"><xsd:string>A.</xsd:string><string>B.C</string></ParameterNames></c:GetParameterValues></S:Body></S:Envelope>"#;
+    let v = parse(http).unwrap();
+    assert_eq!(v.len(), 3);
+    assert_eq!(v[0].header(), Header { id: Some("t1".into()), hold_requests: false, no_more_requests: true });
+    assert_eq!(
+        v[0].body,
+        Ok(Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault { code: 9010, string: "Download failure: 404".into() },
+            start_time: "2026-11-24T12:00:00Z".into(),
+            complete_time: "2026-11-24T12:01:00Z".into(),
+        })
+    );
+    let Ok(Body::GetParameterValuesResponse { list }) = &v[1].body else { panic!("{:?}", v[1].body) };
+    assert_eq!(list[0].xsd_type, "xsd:dateTime");
+    assert_eq!(v[2].body, Ok(Body::GetParameterValues { names: vec!["A.".into(), "B.C".into()] }));
+}
+
+#[test]
+fn new_methods_reject_bad_arguments() {
+    let code = |body: &str| one(body).body.unwrap_err().code;
+    // A.2.2: exact arguments, in order.
+    assert_eq!(code("<cwmp:Reboot/>"), 9003, "missing CommandKey");
+    assert_eq!(code("<cwmp:FactoryReset><CommandKey/></cwmp:FactoryReset>"), 9003, "extra argument");
+    assert_eq!(code("<cwmp:ScheduleInform><CommandKey/><DelaySeconds>1</DelaySeconds></cwmp:ScheduleInform>"), 9003, "order");
+    assert_eq!(code("<cwmp:ScheduleInform><DelaySeconds>-1</DelaySeconds><CommandKey/></cwmp:ScheduleInform>"), 9003, "negative unsignedInt");
+    assert_eq!(code("<cwmp:SetVouchers><VoucherList><base64>!!not base64</base64></VoucherList></cwmp:SetVouchers>"), 9003);
+    assert_eq!(code("<cwmp:SetVouchers><VoucherList><string>aGk=</string></VoucherList></cwmp:SetVouchers>"), 9003, "wrong member");
+    assert_eq!(code("<cwmp:Download><CommandKey/><FileType>1 Firmware Upgrade Image</FileType></cwmp:Download>"), 9003);
+    assert_eq!(code("<cwmp:DownloadResponse><Status>2</Status><StartTime>2026-11-24T12:00:00Z</StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:DownloadResponse>"), 9003, "Status int[0:1]");
+    assert_eq!(code("<cwmp:UploadResponse><Status>0</Status><StartTime></StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:UploadResponse>"), 9003, "empty dateTime");
+    assert_eq!(code("<cwmp:AddObjectResponse><InstanceNumber>0</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>"), 9003);
+    let qt = |s: &str| format!("<QueuedTransferStruct><CommandKey>k</CommandKey><State>{s}</State></QueuedTransferStruct>");
+    assert_eq!(code(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{}</TransferList></cwmp:GetQueuedTransfersResponse>", qt("0"))), 9003);
+    // Table 40: QueuedTransferStruct[16].
+    let sixteen = qt("2").repeat(16);
+    let ok = one(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{sixteen}</TransferList></cwmp:GetQueuedTransfersResponse>"));
+    assert!(matches!(ok.body, Ok(Body::GetQueuedTransfersResponse { ref transfers }) if transfers.len() == 16));
+    assert_eq!(code(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{sixteen}{}</TransferList></cwmp:GetQueuedTransfersResponse>", qt("2"))), 9003);
+    // A.5.2: a Server answers bad arguments of its own methods with 8003.
+    assert_eq!(code("<cwmp:Kicked><Command/><Referer/><Arg/></cwmp:Kicked>"), 8003);
+    assert_eq!(code("<cwmp:TransferComplete><CommandKey/><FaultStruct><FaultCode>0</FaultCode><FaultString/></FaultStruct><StartTime>yesterday</StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:TransferComplete>"), 8003);
+    let args17 = "<ArgStruct><Name>n</Name><Value>v</Value></ArgStruct>".repeat(17);
+    assert_eq!(code(&format!("<cwmp:RequestDownload><FileType>2 Web Content</FileType><FileTypeArg>{args17}</FileTypeArg></cwmp:RequestDownload>")), 8003);
+    // The arrayType count is never trusted: a huge declared size decodes
+    // what is actually there.
+    let e = one("<cwmp:GetOptionsResponse><OptionList soapenc:arrayType=\"cwmp:OptionStruct[4294967295]\" xmlns:soapenc=\"http://schemas.xmlsoap.org/soap/encoding/\"></OptionList></cwmp:GetOptionsResponse>");
+    assert_eq!(e.body, Ok(Body::GetOptionsResponse { options: vec![] }));
+}
+
+#[test]
+fn date_time_lexical_form() {
+    for ok in ["2026-11-24T12:00:00Z", "2026-11-24T12:00:00", "2026-11-24T12:00:00.5-05:00", "0001-01-01T00:00:00Z", "0000-00-02T03:04:05", "-0044-03-15T12:00:00Z", "12026-01-01T00:00:00Z"] {
+        assert!(is_date_time(ok), "{ok}");
+    }
+    for bad in ["", "2026-11-24", "2026-11-24 12:00:00Z", "26-11-24T12:00:00Z", "2026-11-24T12:00:00.Z", "2026-11-24T12:00:00+0100", "2026-11-24T12:00:00Zx", "2026-1-24T12:00:00Z"] {
+        assert!(!is_date_time(bad), "{bad}");
+    }
+}
