@@ -18,7 +18,8 @@ pub const XSD: &str = "http://www.w3.org/2001/XMLSchema";
 pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 pub const CWMP: &str = "urn:dslforum-org:cwmp-1-0";
 
-/// One SOAP envelope: header fields (3.5) and body (None = empty body).
+/// One SOAP envelope: header fields (3.5) and body. An empty Body element
+/// decodes as a 9003 fault in `body`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// `cwmp:ID`, echoed in the response (mustUnderstand=1).

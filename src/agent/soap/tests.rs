@@ -467,3 +467,21 @@ fn date_time_lexical_form() {
         assert!(!is_date_time(bad), "{bad}");
     }
 }
+
+#[test]
+fn dtds_are_refused() {
+    // SOAP 1.1 section 3: a message must not contain a DTD; refusing it
+    // also rules out entity-expansion bombs.
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&b;</soap:Body></soap:Envelope>"#;
+    assert!(parse(bomb).is_err());
+}
+
+#[test]
+fn requests_and_server_methods() {
+    assert!(Body::Inform { device_id: DeviceId::default(), events: vec![], max_envelopes: 1, current_time: String::new(), retry_count: 0, parameters: vec![] }.is_request());
+    assert!(Body::GetQueuedTransfers.is_request());
+    assert!(!Body::InformResponse { max_envelopes: 1 }.is_request());
+    assert!(!Body::Fault(Fault::new(9000, "x")).is_request());
+    assert!(Body::is_server_method("TransferComplete"));
+    assert!(!Body::is_server_method("GetRPCMethods"), "both sides implement it (A.3.1)");
+}
