@@ -1,8 +1,12 @@
 //! The CWMP 1.0 SOAP codec (3.5, Appendix A), sans-IO: HTTP bodies in,
 //! [`Envelope`]s out, and back. Namespace-aware (any prefixes), several
 //! envelopes per HTTP body, unknown elements, attributes, comments and PIs
-//! ignored. A request the CPE cannot decode becomes the fault to answer
-//! with: 9000 for an unknown method, 9003 for wrong arguments.
+//! ignored. Every message of Appendix A is covered both ways, so the CPE
+//! and a test ACS share it. A message that cannot be decoded becomes the
+//! fault to answer with: 9000 for an unknown method, 9003 for wrong
+//! arguments (A.2.2), 8003 instead when the method is a Server's (A.5.2).
+//! Array sizes are taken from the elements present, never from
+//! `soapenc:arrayType`.
 
 pub mod message;
 mod xml;
