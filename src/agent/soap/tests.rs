@@ -86,3 +86,402 @@ fn fault_envelope_as_3_5() {
     assert_eq!(e.body, Ok(Body::Fault(f)));
     assert_eq!(Fault::new(9002, "x").soap_faultcode(), "Server");
 }
+
+/// A.2.1: a string needing every XML escape, plus non-ASCII.
+const NASTY: &str = "a&b<c>d\"e'f ü";
+
+/// One sample of every variant, with non-trivial values.
+fn samples() -> Vec<Body> {
+    let pv = |n: &str, v: &str, t: &str| ParameterValue { name: n.into(), value: v.into(), xsd_type: t.into() };
+    let time = "2026-11-24T12:00:00Z".to_string();
+    vec![
+        Body::GetRPCMethods,
+        Body::SetParameterValues { list: vec![pv("X.Y", NASTY, "xsd:string"), pv("X.Z", "42", "xsd:unsignedInt")], parameter_key: NASTY.into() },
+        Body::GetParameterValues { names: vec!["X.".into(), NASTY.into()] },
+        Body::GetParameterNames { path: "X.".into(), next_level: true },
+        Body::SetParameterAttributes {
+            list: vec![
+                SetAttributes { name: "X.Y".into(), notification_change: true, notification: 2, access_list_change: true, access_list: vec!["Subscriber".into()] },
+                SetAttributes { name: NASTY.into(), notification_change: false, notification: 0, access_list_change: false, access_list: vec![] },
+            ],
+        },
+        Body::GetParameterAttributes { names: vec!["X.Y".into()] },
+        Body::AddObject { object_name: "X.Z.".into(), parameter_key: NASTY.into() },
+        Body::DeleteObject { object_name: "X.Z.3.".into(), parameter_key: "k".into() },
+        Body::Download(DownloadArgs {
+            command_key: "dl-1".into(),
+            file_type: "1 Firmware Upgrade Image".into(),
+            url: "http://acs.example/fw?a=1&b=2".into(),
+            username: "u<".into(),
+            password: "p\"".into(),
+            file_size: 4_000_000_000,
+            target_file_name: "fw.bin".into(),
+            delay_seconds: 30,
+            success_url: "http://x/ok".into(),
+            failure_url: NASTY.into(),
+        }),
+        Body::Reboot { command_key: NASTY.into() },
+        Body::GetQueuedTransfers,
+        Body::ScheduleInform { delay_seconds: 3600, command_key: "si".into() },
+        Body::SetVouchers { vouchers: vec![vec![0, 1, 2, 255, b'<'], b"second voucher".to_vec()] },
+        Body::GetOptions { option_name: NASTY.into() },
+        Body::Upload(UploadArgs {
+            command_key: "ul".into(),
+            file_type: "2 Vendor Log File".into(),
+            url: "http://acs.example/up".into(),
+            username: String::new(),
+            password: NASTY.into(),
+            delay_seconds: 0,
+        }),
+        Body::FactoryReset,
+        Body::GetRPCMethodsResponse { methods: vec!["GetRPCMethods".into(), "Inform".into()] },
+        Body::SetParameterValuesResponse { status: 1 },
+        Body::GetParameterValuesResponse { list: vec![pv("A.B", "true", "xsd:boolean"), pv("A.C", NASTY, "xsd:string"), pv("A.D", "", "xsd:string")] },
+        Body::GetParameterNamesResponse {
+            list: vec![ParameterInfo { name: "A.".into(), writable: false }, ParameterInfo { name: "A.B".into(), writable: true }],
+        },
+        Body::SetParameterAttributesResponse,
+        Body::GetParameterAttributesResponse {
+            list: vec![ParameterAttribute { name: "A.B".into(), notification: 1, access_list: vec!["Subscriber".into(), NASTY.into()] }],
+        },
+        Body::AddObjectResponse { instance_number: 7, status: 1 },
+        Body::DeleteObjectResponse { status: 0 },
+        Body::DownloadResponse { status: 0, start_time: time.clone(), complete_time: "2026-11-24T12:00:05.25+01:00".into() },
+        Body::RebootResponse,
+        Body::GetQueuedTransfersResponse {
+            transfers: vec![QueuedTransfer { command_key: "dl-1".into(), state: 1 }, QueuedTransfer { command_key: NASTY.into(), state: 3 }],
+        },
+        Body::ScheduleInformResponse,
+        Body::SetVouchersResponse,
+        Body::GetOptionsResponse {
+            options: vec![
+                OptionStruct {
+                    option_name: NASTY.into(),
+                    voucher_sn: 12345,
+                    state: 3,
+                    mode: 1,
+                    start_date: time.clone(),
+                    expiration_date: Some("2027-01-01T00:00:00Z".into()),
+                    is_transferable: true,
+                },
+                OptionStruct {
+                    option_name: "Other".into(),
+                    voucher_sn: 0,
+                    state: 0,
+                    mode: 2,
+                    start_date: "0001-01-01T00:00:00Z".into(),
+                    expiration_date: None,
+                    is_transferable: false,
+                },
+            ],
+        },
+        Body::UploadResponse { status: 1, start_time: "0001-01-01T00:00:00Z".into(), complete_time: "0001-01-01T00:00:00Z".into() },
+        Body::FactoryResetResponse,
+        Body::Inform {
+            device_id: DeviceId { manufacturer: NASTY.into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() },
+            events: vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }, Event { code: "M Reboot".into(), command_key: NASTY.into() }],
+            max_envelopes: 1,
+            // A.2.1: time since boot when absolute time is unknown.
+            current_time: "0000-00-02T03:04:05".into(),
+            retry_count: 3,
+            parameters: vec![pv("InternetGatewayDevice.DeviceInfo.SoftwareVersion", NASTY, "xsd:string")],
+        },
+        Body::InformResponse { max_envelopes: 1 },
+        Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault { code: 9010, string: NASTY.into() },
+            start_time: time.clone(),
+            complete_time: time.clone(),
+        },
+        Body::TransferCompleteResponse,
+        Body::Kicked { command: "c".into(), referer: "http://lan/x?a&b".into(), arg: NASTY.into(), next: "/next".into() },
+        Body::KickedResponse { next_url: "/security/index.html?a=1&b=<2>".into() },
+        Body::RequestDownload { file_type: "2 Web Content".into(), args: vec![Arg { name: "Version".into(), value: NASTY.into() }] },
+        Body::RequestDownloadResponse,
+        Body::Fault(Fault::new(9001, NASTY)),
+        Body::Fault(Fault {
+            code: 9003,
+            string: "Invalid arguments".into(),
+            set_parameter_values: vec![
+                SetParameterValuesFault { name: "A.B".into(), code: 9007, string: NASTY.into() },
+                SetParameterValuesFault { name: "A.C".into(), code: 9008, string: "not writable".into() },
+            ],
+        }),
+        Body::Fault(Fault::new(8005, "Retry request")),
+    ]
+}
+
+/// Exhaustive on purpose (no `_` arm): a new variant fails to compile
+/// here until it gets a sample.
+fn variant(b: &Body) -> usize {
+    match b {
+        Body::GetRPCMethods => 0,
+        Body::SetParameterValues { .. } => 1,
+        Body::GetParameterValues { .. } => 2,
+        Body::GetParameterNames { .. } => 3,
+        Body::SetParameterAttributes { .. } => 4,
+        Body::GetParameterAttributes { .. } => 5,
+        Body::AddObject { .. } => 6,
+        Body::DeleteObject { .. } => 7,
+        Body::Download(_) => 8,
+        Body::Reboot { .. } => 9,
+        Body::GetQueuedTransfers => 10,
+        Body::ScheduleInform { .. } => 11,
+        Body::SetVouchers { .. } => 12,
+        Body::GetOptions { .. } => 13,
+        Body::Upload(_) => 14,
+        Body::FactoryReset => 15,
+        Body::GetRPCMethodsResponse { .. } => 16,
+        Body::SetParameterValuesResponse { .. } => 17,
+        Body::GetParameterValuesResponse { .. } => 18,
+        Body::GetParameterNamesResponse { .. } => 19,
+        Body::SetParameterAttributesResponse => 20,
+        Body::GetParameterAttributesResponse { .. } => 21,
+        Body::AddObjectResponse { .. } => 22,
+        Body::DeleteObjectResponse { .. } => 23,
+        Body::DownloadResponse { .. } => 24,
+        Body::RebootResponse => 25,
+        Body::GetQueuedTransfersResponse { .. } => 26,
+        Body::ScheduleInformResponse => 27,
+        Body::SetVouchersResponse => 28,
+        Body::GetOptionsResponse { .. } => 29,
+        Body::UploadResponse { .. } => 30,
+        Body::FactoryResetResponse => 31,
+        Body::Inform { .. } => 32,
+        Body::InformResponse { .. } => 33,
+        Body::TransferComplete { .. } => 34,
+        Body::TransferCompleteResponse => 35,
+        Body::Kicked { .. } => 36,
+        Body::KickedResponse { .. } => 37,
+        Body::RequestDownload { .. } => 38,
+        Body::RequestDownloadResponse => 39,
+        Body::Fault(_) => 40,
+    }
+}
+
+#[test]
+fn every_variant_round_trips() {
+    let all = samples();
+    let mut seen: Vec<usize> = all.iter().map(variant).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, (0..=40).collect::<Vec<_>>(), "a Body variant has no sample");
+    for b in all {
+        let xml = to_xml(Some("id&<1>"), false, &b);
+        let e = parse(&xml).unwrap().remove(0);
+        assert_eq!(e.id.as_deref(), Some("id&<1>"));
+        assert_eq!(e.body.as_ref(), Ok(&b), "{xml}");
+        // The element carries the method's name.
+        if !matches!(b, Body::Fault(_)) {
+            assert!(xml.contains(&format!("<cwmp:{}>", b.method())) || xml.contains(&format!("<cwmp:{}></", b.method())), "{xml}");
+        }
+    }
+}
+
+#[test]
+fn escaping_is_on_the_wire() {
+    let xml = body_xml(&Body::Reboot { command_key: NASTY.into() });
+    assert_eq!(xml, "<cwmp:Reboot><CommandKey>a&amp;b&lt;c&gt;d&quot;e&apos;f ü</CommandKey></cwmp:Reboot>");
+    let xml = body_xml(&Body::SetVouchers { vouchers: vec![b"hi".to_vec()] });
+    assert!(xml.contains("<VoucherList soapenc:arrayType=\"soapenc:base64[1]\"><base64>aGk=</base64></VoucherList>"), "{xml}");
+}
+
+#[test]
+fn header_fields_round_trip() {
+    for h in [
+        Header::default(),
+        Header { id: Some("7".into()), hold_requests: true, no_more_requests: false },
+        Header { id: None, hold_requests: false, no_more_requests: true },
+        Header { id: Some(String::new()), hold_requests: true, no_more_requests: true },
+    ] {
+        let xml = to_xml_with(&h, &Body::GetRPCMethods);
+        assert_eq!(xml.contains("<cwmp:HoldRequests soap:mustUnderstand=\"1\">1</cwmp:HoldRequests>"), h.hold_requests, "{xml}");
+        assert_eq!(parse(&xml).unwrap().remove(0).header(), h);
+    }
+    // to_xml is to_xml_with without HoldRequests.
+    assert_eq!(to_xml(Some("1"), true, &Body::RebootResponse), to_xml_with(&Header { id: Some("1".into()), hold_requests: false, no_more_requests: true }, &Body::RebootResponse));
+}
+
+#[test]
+fn spec_layout_two_envelopes_pretty_printed() {
+    // 3.4.1 example layout: encodingStyle on the Envelope, line breaks
+    // everywhere, a response with an ID followed by an unrelated request.
+    let http = r#"<soap:Envelope
+xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"
+xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Header>
+<cwmp:ID soap:mustUnderstand="1">1234</cwmp:ID>
+</soap:Header>
+<soap:Body>
+<cwmp:InformResponse>
+<MaxEnvelopes>1</MaxEnvelopes>
+</cwmp:InformResponse>
+</soap:Body>
+</soap:Envelope>
+<soap:Envelope
+xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"
+xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Body>
+<cwmp:ScheduleInform>
+<DelaySeconds>
+ 30
+</DelaySeconds>
+<CommandKey>sched</CommandKey>
+</cwmp:ScheduleInform>
+</soap:Body>
+</soap:Envelope>
+"#;
+    let v = parse(http).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0].id.as_deref(), Some("1234"));
+    assert_eq!(v[0].body, Ok(Body::InformResponse { max_envelopes: 1 }));
+    assert_eq!(v[1].id, None);
+    assert_eq!(v[1].body, Ok(Body::ScheduleInform { delay_seconds: 30, command_key: "sched".into() }));
+}
+
+#[test]
+fn spec_fault_example_decodes() {
+    // 3.5: the SetParameterValues fault example (faultcode without prefix).
+    let http = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0">
+<soap:Header><cwmp:ID soap:mustUnderstand="1">1234</cwmp:ID></soap:Header>
+<soap:Body><soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring>
+<detail><cwmp:Fault><FaultCode>9003</FaultCode><FaultString>Invalid arguments</FaultString>
+<SetParameterValuesFault><ParameterName>InternetGatewayDevice.Time.LocalTimeZone</ParameterName><FaultCode>9012</FaultCode><FaultString>Not a valid time zone value</FaultString></SetParameterValuesFault>
+<SetParameterValuesFault><ParameterName>InternetGatewayDevice.Time.LocalTimeZoneName</ParameterName><FaultCode>9012</FaultCode><FaultString>String too long</FaultString></SetParameterValuesFault>
+</cwmp:Fault></detail></soap:Fault></soap:Body></soap:Envelope>"#;
+    let Ok(Body::Fault(f)) = parse(http).unwrap().remove(0).body else { panic!() };
+    assert_eq!((f.code, f.string.as_str()), (9003, "Invalid arguments"));
+    assert_eq!(f.set_parameter_values.len(), 2);
+    assert_eq!(f.set_parameter_values[1].name, "InternetGatewayDevice.Time.LocalTimeZoneName");
+    assert_eq!(f.set_parameter_values[1].string, "String too long");
+}
+
+#[test]
+fn inform_with_default_namespaces_decodes() {
+    // The ACS side reading a CPE that declares default namespaces: every
+    // argument is then in the CWMP namespace rather than unqualified, and
+    // xsi:type uses yet another prefix for XML Schema.
+    let http = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="http://www.w3.org/2001/XMLSchema-instance" xmlns:s="http://www.w3.org/2001/XMLSchema" xmlns:e="http://schemas.xmlsoap.org/soap/encoding/">
+ <Header><ID xmlns="urn:dslforum-org:cwmp-1-0" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" soap:mustUnderstand="1">77</ID></Header>
+ <Body>
+  <Inform xmlns="urn:dslforum-org:cwmp-1-0" vendor-attr="ignored">
+   <DeviceId><Manufacturer>ACME &amp; Co</Manufacturer><OUI>00D09E</OUI><ProductClass>IGD</ProductClass><SerialNumber>S1</SerialNumber></DeviceId>
+   <Event e:arrayType="EventStruct[2]">
+    <EventStruct><EventCode>1 BOOT</EventCode><CommandKey/></EventStruct>
+    <!-- a comment between members -->
+    <EventStruct><EventCode>M Reboot</EventCode><CommandKey>rb-1</CommandKey></EventStruct>
+   </Event>
+   <MaxEnvelopes>1</MaxEnvelopes>
+   <CurrentTime>2026-11-24T12:00:00.123+01:00</CurrentTime>
+   <RetryCount>0</RetryCount>
+   <ParameterList e:arrayType="ParameterValueStruct[2]">
+    <ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.UpTime</Name><Value t:type="s:unsignedInt">3600</Value></ParameterValueStruct>
+    <ParameterValueStruct><Name>InternetGatewayDevice.DeviceInfo.SoftwareVersion</Name><Value>1.0</Value></ParameterValueStruct>
+   </ParameterList>
+  </Inform>
+ </Body>
+</Envelope>"#;
+    let e = parse(http).unwrap().remove(0);
+    assert_eq!(e.id.as_deref(), Some("77"));
+    let Ok(Body::Inform { device_id, events, max_envelopes, current_time, retry_count, parameters }) = e.body else { panic!("{:?}", e.body) };
+    assert_eq!(device_id.manufacturer, "ACME & Co");
+    assert_eq!(device_id.serial_number, "S1");
+    assert_eq!(events, vec![Event { code: "1 BOOT".into(), command_key: String::new() }, Event { code: "M Reboot".into(), command_key: "rb-1".into() }]);
+    assert_eq!((max_envelopes, retry_count), (1, 0));
+    assert_eq!(current_time, "2026-11-24T12:00:00.123+01:00");
+    assert_eq!(parameters[0].xsd_type, "xsd:unsignedInt");
+    assert_eq!(parameters[1].xsd_type, "xsd:string");
+}
+
+#[test]
+fn cpe_messages_with_comments_pis_and_unknown_headers() {
+    let http = r#"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Header><v:Session xmlns:v="urn:vendor" S:mustUnderstand="0">abc</v:Session><c:ID S:mustUnderstand="1">t1</c:ID><c:NoMoreRequests>1</c:NoMoreRequests></S:Header>
+<S:Body><!-- before --><?vendor hint?><c:TransferComplete>
+<CommandKey>dl-1</CommandKey><?pi?>
+<FaultStruct x="y"><FaultCode>9010</FaultCode><!-- c --><FaultString>Download failure: 404</FaultString></FaultStruct>
+<StartTime>2026-11-24T12:00:00Z</StartTime><CompleteTime>2026-11-24T12:01:00Z</CompleteTime>
+</c:TransferComplete></S:Body></S:Envelope>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Body><c:GetParameterValuesResponse><ParameterList enc:arrayType="c:ParameterValueStruct[1]"><ParameterValueStruct><Name>A.B</Name><Value xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:type="xsd:dateTime">2026-11-24T12:00:00Z</Value></ParameterValueStruct></ParameterList></c:GetParameterValuesResponse></S:Body></S:Envelope>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:dslforum-org:cwmp-1-0" xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+<S:Body><c:GetParameterValues><ParameterNames enc:arrayType="xsd:string[2]"><xsd:string>A.</xsd:string><string>B.C</string></ParameterNames></c:GetParameterValues></S:Body></S:Envelope>"#;
+    let v = parse(http).unwrap();
+    assert_eq!(v.len(), 3);
+    assert_eq!(v[0].header(), Header { id: Some("t1".into()), hold_requests: false, no_more_requests: true });
+    assert_eq!(
+        v[0].body,
+        Ok(Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault { code: 9010, string: "Download failure: 404".into() },
+            start_time: "2026-11-24T12:00:00Z".into(),
+            complete_time: "2026-11-24T12:01:00Z".into(),
+        })
+    );
+    let Ok(Body::GetParameterValuesResponse { list }) = &v[1].body else { panic!("{:?}", v[1].body) };
+    assert_eq!(list[0].xsd_type, "xsd:dateTime");
+    assert_eq!(v[2].body, Ok(Body::GetParameterValues { names: vec!["A.".into(), "B.C".into()] }));
+}
+
+#[test]
+fn new_methods_reject_bad_arguments() {
+    let code = |body: &str| one(body).body.unwrap_err().code;
+    // A.2.2: exact arguments, in order.
+    assert_eq!(code("<cwmp:Reboot/>"), 9003, "missing CommandKey");
+    assert_eq!(code("<cwmp:FactoryReset><CommandKey/></cwmp:FactoryReset>"), 9003, "extra argument");
+    assert_eq!(code("<cwmp:ScheduleInform><CommandKey/><DelaySeconds>1</DelaySeconds></cwmp:ScheduleInform>"), 9003, "order");
+    assert_eq!(code("<cwmp:ScheduleInform><DelaySeconds>-1</DelaySeconds><CommandKey/></cwmp:ScheduleInform>"), 9003, "negative unsignedInt");
+    assert_eq!(code("<cwmp:SetVouchers><VoucherList><base64>!!not base64</base64></VoucherList></cwmp:SetVouchers>"), 9003);
+    assert_eq!(code("<cwmp:SetVouchers><VoucherList><string>aGk=</string></VoucherList></cwmp:SetVouchers>"), 9003, "wrong member");
+    assert_eq!(code("<cwmp:Download><CommandKey/><FileType>1 Firmware Upgrade Image</FileType></cwmp:Download>"), 9003);
+    assert_eq!(code("<cwmp:DownloadResponse><Status>2</Status><StartTime>2026-11-24T12:00:00Z</StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:DownloadResponse>"), 9003, "Status int[0:1]");
+    assert_eq!(code("<cwmp:UploadResponse><Status>0</Status><StartTime></StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:UploadResponse>"), 9003, "empty dateTime");
+    assert_eq!(code("<cwmp:AddObjectResponse><InstanceNumber>0</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>"), 9003);
+    let qt = |s: &str| format!("<QueuedTransferStruct><CommandKey>k</CommandKey><State>{s}</State></QueuedTransferStruct>");
+    assert_eq!(code(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{}</TransferList></cwmp:GetQueuedTransfersResponse>", qt("0"))), 9003);
+    // Table 40: QueuedTransferStruct[16].
+    let sixteen = qt("2").repeat(16);
+    let ok = one(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{sixteen}</TransferList></cwmp:GetQueuedTransfersResponse>"));
+    assert!(matches!(ok.body, Ok(Body::GetQueuedTransfersResponse { ref transfers }) if transfers.len() == 16));
+    assert_eq!(code(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{sixteen}{}</TransferList></cwmp:GetQueuedTransfersResponse>", qt("2"))), 9003);
+    // A.5.2: a Server answers bad arguments of its own methods with 8003.
+    assert_eq!(code("<cwmp:Kicked><Command/><Referer/><Arg/></cwmp:Kicked>"), 8003);
+    assert_eq!(code("<cwmp:TransferComplete><CommandKey/><FaultStruct><FaultCode>0</FaultCode><FaultString/></FaultStruct><StartTime>yesterday</StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:TransferComplete>"), 8003);
+    let args17 = "<ArgStruct><Name>n</Name><Value>v</Value></ArgStruct>".repeat(17);
+    assert_eq!(code(&format!("<cwmp:RequestDownload><FileType>2 Web Content</FileType><FileTypeArg>{args17}</FileTypeArg></cwmp:RequestDownload>")), 8003);
+    // The arrayType count is never trusted: a huge declared size decodes
+    // what is actually there.
+    let e = one("<cwmp:GetOptionsResponse><OptionList soapenc:arrayType=\"cwmp:OptionStruct[4294967295]\" xmlns:soapenc=\"http://schemas.xmlsoap.org/soap/encoding/\"></OptionList></cwmp:GetOptionsResponse>");
+    assert_eq!(e.body, Ok(Body::GetOptionsResponse { options: vec![] }));
+}
+
+#[test]
+fn date_time_lexical_form() {
+    for ok in ["2026-11-24T12:00:00Z", "2026-11-24T12:00:00", "2026-11-24T12:00:00.5-05:00", "0001-01-01T00:00:00Z", "0000-00-02T03:04:05", "-0044-03-15T12:00:00Z", "12026-01-01T00:00:00Z"] {
+        assert!(is_date_time(ok), "{ok}");
+    }
+    for bad in ["", "2026-11-24", "2026-11-24 12:00:00Z", "26-11-24T12:00:00Z", "2026-11-24T12:00:00.Z", "2026-11-24T12:00:00+0100", "2026-11-24T12:00:00Zx", "2026-1-24T12:00:00Z"] {
+        assert!(!is_date_time(bad), "{bad}");
+    }
+}
+
+#[test]
+fn dtds_are_refused() {
+    // SOAP 1.1 section 3: a message must not contain a DTD; refusing it
+    // also rules out entity-expansion bombs.
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&b;</soap:Body></soap:Envelope>"#;
+    assert!(parse(bomb).is_err());
+}
+
+#[test]
+fn requests_and_server_methods() {
+    assert!(Body::Inform { device_id: DeviceId::default(), events: vec![], max_envelopes: 1, current_time: String::new(), retry_count: 0, parameters: vec![] }.is_request());
+    assert!(Body::GetQueuedTransfers.is_request());
+    assert!(!Body::InformResponse { max_envelopes: 1 }.is_request());
+    assert!(!Body::Fault(Fault::new(9000, "x")).is_request());
+    assert!(Body::is_server_method("TransferComplete"));
+    assert!(!Body::is_server_method("GetRPCMethods"), "both sides implement it (A.3.1)");
+}
