@@ -344,6 +344,10 @@ impl<H: Handler> Session<H> {
     /// One envelope from the ACS: a response to one of our requests, or a
     /// request to answer.
     fn dispatch(&mut self, e: Envelope) {
+        if e.empty_body {
+            // 3.5: an envelope carrying only header flags; nothing to answer.
+            return;
+        }
         let is_response = match &e.body {
             Ok(b) => b.method().ends_with("Response") || matches!(b, Body::Fault(_)),
             // An undecodable envelope answering one of our requests.
@@ -527,6 +531,24 @@ mod tests {
         s.on_response("").unwrap();
         assert_eq!(*s.state(), State::Done);
         assert_eq!(s.handler().1, vec![("GetRPCMethods".to_string(), "GetRPCMethodsResponse".to_string())]);
+    }
+
+    #[test]
+    fn empty_body_envelope_only_carries_hold_requests() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let inf = inform(&store, 1);
+        let mut s = Session::new(inf, vec![Body::GetRPCMethods], ParameterHandler::new(schema, &mut store));
+        s.next_post().unwrap();
+        s.on_response(&acs(&Body::InformResponse { max_envelopes: 1 }, "1")).unwrap();
+        s.next_post().unwrap(); // our GetRPCMethods
+        let empty = format!(
+            "<soap:Envelope xmlns:soap=\"{}\" xmlns:cwmp=\"{}\"><soap:Header><cwmp:HoldRequests soap:mustUnderstand=\"1\">1</cwmp:HoldRequests></soap:Header><soap:Body/></soap:Envelope>",
+            soap::SOAP_ENV,
+            soap::CWMP
+        );
+        s.on_response(&empty).unwrap();
+        assert_eq!(s.next_post().unwrap(), "", "nothing to answer, no fault sent");
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 pub const CWMP: &str = "urn:dslforum-org:cwmp-1-0";
 
 /// One SOAP envelope: header fields (3.5) and body. An empty Body element
-/// decodes as a 9003 fault in `body`.
+/// (3.5 lets an ACS send one just to carry HoldRequests) sets `empty_body`;
+/// `body` then holds a 9003 fault for callers that expect a method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// `cwmp:ID`, echoed in the response (mustUnderstand=1).
@@ -34,6 +35,8 @@ pub struct Envelope {
     pub no_more_requests: bool,
     /// The request or response, or why it could not be decoded.
     pub body: Result<Body, Fault>,
+    /// The Body element was empty: nothing to answer.
+    pub empty_body: bool,
 }
 
 /// The HTTP body is not SOAP at all.
@@ -480,7 +483,7 @@ pub fn parse(http_body: &str) -> Result<Vec<Envelope>, CodecError> {
         if !is(env, SOAP_ENV, "Envelope") {
             return Err(err(format!("expected a SOAP 1.1 Envelope, found {}", env.tag_name().name())));
         }
-        let mut e = Envelope { id: None, hold_requests: false, no_more_requests: false, body: Err(invalid("empty")) };
+        let mut e = Envelope { id: None, hold_requests: false, no_more_requests: false, body: Err(invalid("empty")), empty_body: false };
         if let Some(h) = env.children().find(|c| is(*c, SOAP_ENV, "Header")) {
             for f in h.children().filter(|c| c.is_element() && c.tag_name().namespace() == Some(CWMP)) {
                 match f.tag_name().name() {
@@ -493,6 +496,7 @@ pub fn parse(http_body: &str) -> Result<Vec<Envelope>, CodecError> {
         }
         let b = env.children().find(|c| is(*c, SOAP_ENV, "Body")).ok_or_else(|| err("Envelope without Body"))?;
         let mut calls = b.children().filter(|c| c.is_element());
+        e.empty_body = b.children().all(|c| !c.is_element());
         e.body = match (calls.next(), calls.next()) {
             (None, _) => Err(invalid("empty Body")),
             (Some(_), Some(_)) => Err(invalid("more than one element in Body")),
