@@ -569,8 +569,20 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 close: true,
                 ..Reply::status(503)
             };
+            // The accept thread must not block here: short write timeout,
+            // and only drain what has already arrived (unread input at
+            // close makes the kernel reset the connection).
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = stream.write_all(render(&reply).as_bytes());
+            let _ = stream.shutdown(Shutdown::Write);
+            if stream.set_nonblocking(true).is_ok() {
+                let mut sink = [0u8; 1024];
+                for _ in 0..8 {
+                    if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+            }
             continue;
         }
         let guard = ActiveGuard(Arc::clone(shared));
@@ -1008,6 +1020,69 @@ mod tests {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 408"), "{out:?}");
+        f.server.stop();
+    }
+
+    #[test]
+    fn connection_cap() {
+        let f = start(5);
+        let addr = f.server.local_addr();
+        let held: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        // Over the cap the server answers 503 at once, before any request.
+        let mut extra = TcpStream::connect(addr).unwrap();
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut out = String::new();
+        extra.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 503 "), "{out:?}");
+        drop(held);
+        // Workers see EOF and free their slots.
+        let t = Instant::now();
+        loop {
+            let mut c = Client::connect(addr);
+            if c.get(PATH, None).status == 401 {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "slots not freed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        f.server.stop();
+    }
+
+    /// Interoperability with a real Digest client, when curl is installed.
+    #[test]
+    fn curl_digest_interop() {
+        let Ok(out) = std::process::Command::new("curl").arg("--version").output() else {
+            eprintln!("curl not installed; skipping");
+            return;
+        };
+        assert!(out.status.success());
+        let f = start(5);
+        let url = f.server.url("127.0.0.1");
+        let run = |userpass: &str| {
+            let out = std::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--digest",
+                    "-u",
+                    userpass,
+                    &url,
+                ])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(run("acs:wrong"), "401");
+        assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(run("acs:s3cret"), "200");
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
         f.server.stop();
     }
 
