@@ -12,9 +12,12 @@
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
+pub mod connreq;
 pub mod datamodel;
 pub mod digest;
 pub mod http;
 pub mod rpc;
+pub mod runner;
 pub mod session;
 pub mod soap;
+pub mod state;
