@@ -2,7 +2,8 @@
 //! a decoded request and the parameter tree in, the response body (or the
 //! fault to send) out.
 
-use super::datamodel::store::{Refusal, Store};
+use super::datamodel::notify;
+use super::datamodel::store::{Refusal, SetFault, Store};
 use super::datamodel::Schema;
 use super::soap::*;
 
@@ -18,9 +19,7 @@ pub const CPE_METHODS: &[&str] = &[
     "DeleteObject",
 ];
 
-/// Parameters whose values change constantly: active notification on them
-/// is refused with 9009 (A.3.2.4 allows rejecting it).
-const NO_ACTIVE_NOTIFY: &[&str] = &["InternetGatewayDevice.DeviceInfo.UpTime", "InternetGatewayDevice.Time.CurrentLocalTime"];
+const PARAMETER_KEY: &str = "InternetGatewayDevice.ManagementServer.ParameterKey";
 
 fn fault(r: Refusal) -> Body {
     Body::Fault(Fault::new(r.code, r.message))
@@ -31,8 +30,21 @@ fn fault(r: Refusal) -> Body {
 pub struct Effects {
     /// Parameters set by the ACS (never trigger active notification).
     pub changed: Vec<String>,
+    /// Other parameters the ACS's request changed as a consequence
+    /// (ParameterKey, `…NumberOfEntries`): no notification either.
+    pub side_changes: Vec<String>,
+    /// Parameters whose Notification attribute the ACS set (the notifier
+    /// takes their current value as the new baseline).
+    pub notification_set: Vec<String>,
     /// The tree changed and must be persisted.
     pub dirty: bool,
+}
+
+impl Effects {
+    /// Everything the ACS changed, for `Notifier::acs_changed`.
+    pub fn acs_changed(&self) -> impl Iterator<Item = &String> {
+        self.changed.iter().chain(&self.side_changes).chain(&self.notification_set)
+    }
 }
 
 /// Handle one ACS request.
@@ -58,45 +70,49 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
             Err(r) => fault(r),
         },
         Body::SetParameterValues { list, parameter_key } => {
-            // All or nothing (A.3.2.1): check everything first.
-            let mut faults = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for p in list {
-                if !seen.insert(&p.name) {
-                    faults.push(SetParameterValuesFault { name: p.name.clone(), code: 9003, string: "parameter given twice".into() });
-                } else if let Err(r) = store.check_set(schema, &p.name, &p.value, &p.xsd_type) {
-                    faults.push(SetParameterValuesFault { name: p.name.clone(), code: r.code, string: r.message });
+            // All or nothing (A.3.2.1): Store::set_values checks everything
+            // first and undoes a partly applied request if a set hook fails.
+            let entries: Vec<(String, String, String)> = list.iter().map(|p| (p.name.clone(), p.value.clone(), p.xsd_type.clone())).collect();
+            match store.set_values(schema, &entries) {
+                Ok(()) => {}
+                Err(SetFault::Invalid(faults)) => {
+                    let set_parameter_values = faults.into_iter().map(|(name, r)| SetParameterValuesFault { name, code: r.code, string: r.message }).collect();
+                    return (Body::Fault(Fault { code: 9003, string: "Invalid arguments".into(), set_parameter_values }), fx);
                 }
+                Err(SetFault::Internal(r)) => return (fault(r), fx),
             }
-            if !faults.is_empty() {
-                return (Body::Fault(Fault { code: 9003, string: "Invalid arguments".into(), set_parameter_values: faults }), fx);
-            }
-            for p in list {
-                store.set(&p.name, &p.value);
-                fx.changed.push(p.name.clone());
-            }
-            store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+            fx.changed.extend(list.iter().map(|p| p.name.clone()));
+            store.set(PARAMETER_KEY, parameter_key);
+            fx.side_changes.push(PARAMETER_KEY.into());
             fx.dirty = true;
             Body::SetParameterValuesResponse { status: 0 }
         }
         Body::SetParameterAttributes { list } => {
             // Validate all, then apply all.
+            let mut targets = Vec::with_capacity(list.len());
             for a in list {
-                let targets = match store.values_under(&a.name) {
+                let names = match store.params_under(&a.name) {
                     Ok(t) => t,
                     Err(r) => return (fault(r), fx),
                 };
+                // A.3.2.4: "notification request rejected" for parameters
+                // deemed inappropriate (continuously varying).
                 if a.notification_change && a.notification == 2 {
-                    if let Some((n, _)) = targets.iter().find(|(n, _)| NO_ACTIVE_NOTIFY.contains(&n.as_str())) {
+                    if let Some(n) = names.iter().find(|n| notify::refuses_active(n)) {
                         return (Body::Fault(Fault::new(9009, format!("Notification request rejected: {n}"))), fx);
                     }
                 }
+                if a.notification_change && a.notification > 2 {
+                    return (Body::Fault(Fault::new(9003, format!("Invalid arguments: Notification {}", a.notification))), fx);
+                }
+                targets.push(names);
             }
-            for a in list {
-                for (n, _) in store.values_under(&a.name).unwrap_or_default() {
-                    let e = store.attributes.entry(n).or_default();
+            for (a, names) in list.iter().zip(targets) {
+                for n in names {
+                    let e = store.attributes.entry(n.clone()).or_default();
                     if a.notification_change {
                         e.notification = a.notification;
+                        fx.notification_set.push(n);
                     }
                     if a.access_list_change {
                         e.access_list = a.access_list.clone();
@@ -109,8 +125,8 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         Body::GetParameterAttributes { names } => {
             let mut list = Vec::new();
             for n in names {
-                match store.values_under(n) {
-                    Ok(v) => list.extend(v.into_iter().map(|(name, _)| {
+                match store.params_under(n) {
+                    Ok(v) => list.extend(v.into_iter().map(|name| {
                         let a = store.attributes.get(&name).cloned().unwrap_or_default();
                         ParameterAttribute { name, notification: a.notification, access_list: a.access_list }
                     })),
@@ -121,7 +137,9 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         }
         Body::AddObject { object_name, parameter_key } => match store.add_object(schema, object_name) {
             Ok(n) => {
-                store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+                store.set(PARAMETER_KEY, parameter_key);
+                fx.side_changes.push(PARAMETER_KEY.into());
+                fx.side_changes.extend(Store::count_parameter(schema, object_name));
                 fx.dirty = true;
                 Body::AddObjectResponse { instance_number: n, status: 0 }
             }
@@ -129,7 +147,10 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         },
         Body::DeleteObject { object_name, parameter_key } => match store.delete_object(schema, object_name) {
             Ok(()) => {
-                store.set("InternetGatewayDevice.ManagementServer.ParameterKey", parameter_key);
+                store.set(PARAMETER_KEY, parameter_key);
+                fx.side_changes.push(PARAMETER_KEY.into());
+                let table = object_name.trim_end_matches('.').rsplit_once('.').map(|(t, _)| format!("{t}.")).unwrap_or_default();
+                fx.side_changes.extend(Store::count_parameter(schema, &table));
                 fx.dirty = true;
                 Body::DeleteObjectResponse { status: 0 }
             }

@@ -4,6 +4,8 @@
 //! length, ranges, enumerations, writability, and which objects are
 //! multi-instance (and may be added/deleted).
 
+pub mod hooks;
+pub mod notify;
 pub mod store;
 
 use std::collections::HashMap;
@@ -13,8 +15,11 @@ use roxmltree::Node;
 
 const BBF_XML: &str = include_str!("tr-069-1-0-0-full.xml");
 
-/// Base types of Appendix A.2 / the BBF schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Base types of Appendix A.2 / the BBF schema. Deserializes from the
+/// BBF spellings (`string`, `unsignedInt`, `int`, `boolean`, `dateTime`,
+/// `base64`) for vendor parameters given in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum BaseType {
     String,
     UnsignedInt,
@@ -51,6 +56,9 @@ pub struct ParamDef {
     pub enumerations: Vec<String>,
     /// Inclusive ranges (min, max); empty = unrestricted.
     pub ranges: Vec<(Option<i64>, Option<i64>)>,
+    /// The value a new instance starts with; `None` = the type's neutral
+    /// value (see `store`). Set for vendor parameters from configuration.
+    pub default: Option<String>,
 }
 
 /// One object definition.
@@ -66,7 +74,7 @@ pub struct ObjectDef {
 }
 
 /// The whole model.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Schema {
     pub name: String,
     pub objects: Vec<ObjectDef>,
@@ -148,7 +156,7 @@ impl Schema {
 fn param_def(path: String, writable: bool, syntax: Node<'_, '_>, types: &HashMap<&str, Node<'_, '_>>) -> Result<ParamDef, String> {
     let list = el(syntax, "list").is_some();
     let mut base = syntax.children().find(|c| c.is_element() && c.tag_name().name() != "list" && c.tag_name().name() != "default");
-    let mut def = ParamDef { path, writable, ty: BaseType::String, list, max_length: None, enumerations: Vec::new(), ranges: Vec::new() };
+    let mut def = ParamDef { path, writable, ty: BaseType::String, list, max_length: None, enumerations: Vec::new(), ranges: Vec::new(), default: None };
     // A dataType reference: take the restrictions of the named type, then
     // any given at the use site.
     let mut layers = Vec::new();
@@ -230,6 +238,135 @@ impl ParamDef {
                 _ => {}
             }
         }
+        Ok(())
+    }
+}
+
+/// A vendor-specific parameter added through the agent configuration
+/// (B.2.2), e.g. in TOML:
+///
+/// ```toml
+/// [[vendor_parameters]]
+/// name = "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour"
+/// type = "string"          # string | int | unsignedInt | boolean | dateTime | base64
+/// writable = true          # default false
+/// default = "blue"         # optional; else the type's neutral value
+/// ```
+///
+/// `name` is a full parameter path (no trailing dot). It may sit in a
+/// standard object (also a table, written with `{i}`:
+/// `InternetGatewayDevice.LANDevice.{i}.X_00D09E_Foo`) or in new objects,
+/// which are created as single-instance, read-only objects. B.2.2: the first
+/// component that is not part of the standard model must have the form
+/// `X_<VENDOR>_Name`, `<VENDOR>` being an OUI (six upper-case hexadecimal
+/// digits) or an upper-case domain name with dots replaced by `-`/`_`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorParameter {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: BaseType,
+    #[serde(default)]
+    pub writable: bool,
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// Why a [`VendorParameter`] cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VendorParameterError {
+    #[error("vendor parameter {0:?}: not a parameter path of at most 256 characters (components of letters, digits, '-' and '_')")]
+    BadName(String),
+    #[error("vendor parameter {0:?}: the first component outside the standard model must be X_<VENDOR>_Name (B.2.2)")]
+    NotVendorSpecific(String),
+    #[error("vendor parameter {0:?}: the name is already used")]
+    Duplicate(String),
+    #[error("vendor parameter {0:?}: {{i}} may only follow an existing multi-instance object")]
+    NewTable(String),
+    #[error("vendor parameter {name:?}: bad default: {reason}")]
+    BadDefault { name: String, reason: String },
+}
+
+/// B.2.2: `X_<VENDOR>_Name` with `<VENDOR>` upper-case (OUI or domain).
+pub fn is_vendor_specific(component: &str) -> bool {
+    let Some(rest) = component.strip_prefix("X_") else { return false };
+    let Some((vendor, name)) = rest.split_once('_') else { return false };
+    !vendor.is_empty() && !name.is_empty() && vendor.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// B.2.1-style name component: letters, digits, `-`, `_`, starting with a letter.
+fn valid_component(c: &str) -> bool {
+    c.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Schema {
+    /// The InternetGatewayDevice:1.0 model plus vendor parameters (an
+    /// owned copy; leak it with `Box::leak` where `&'static` is wanted).
+    pub fn igd_with(vendor: &[VendorParameter]) -> Result<Schema, VendorParameterError> {
+        let mut s = Schema::igd().clone();
+        s.add_vendor_parameters(vendor)?;
+        Ok(s)
+    }
+
+    /// Add vendor parameters (all or none).
+    pub fn add_vendor_parameters(&mut self, vendor: &[VendorParameter]) -> Result<(), VendorParameterError> {
+        let mut s = self.clone();
+        for v in vendor {
+            s.add_vendor_parameter(v)?;
+        }
+        *self = s;
+        Ok(())
+    }
+
+    fn add_vendor_parameter(&mut self, v: &VendorParameter) -> Result<(), VendorParameterError> {
+        let name = &v.name;
+        let comps: Vec<&str> = name.split('.').collect();
+        // A.3.2.1: parameter names are string(256).
+        let (last, parents) = comps.split_last().ok_or_else(|| VendorParameterError::BadName(name.clone()))?;
+        if name.len() > 256 || !valid_component(last) || parents.iter().any(|c| *c != "{i}" && !valid_component(c)) {
+            return Err(VendorParameterError::BadName(name.clone()));
+        }
+        let mut prefix = String::new();
+        let mut vendor_seen = false;
+        for c in parents {
+            let path = format!("{prefix}{c}.");
+            if self.params_by_path.contains_key(path.trim_end_matches('.')) {
+                return Err(VendorParameterError::BadName(name.clone()));
+            }
+            vendor_seen |= is_vendor_specific(c);
+            if !self.objects_by_path.contains_key(&path) {
+                if *c == "{i}" {
+                    return Err(VendorParameterError::NewTable(name.clone()));
+                }
+                if !vendor_seen {
+                    return Err(VendorParameterError::NotVendorSpecific(name.clone()));
+                }
+                self.objects_by_path.insert(path.clone(), self.objects.len());
+                self.objects.push(ObjectDef { path: path.clone(), writable: false, multi_instance: false, max_entries: None, num_entries_parameter: None });
+            }
+            prefix = path;
+        }
+        if !vendor_seen && !is_vendor_specific(last) {
+            return Err(VendorParameterError::NotVendorSpecific(name.clone()));
+        }
+        if self.params_by_path.contains_key(name) || self.objects_by_path.contains_key(&format!("{name}.")) {
+            return Err(VendorParameterError::Duplicate(name.clone()));
+        }
+        let def = ParamDef {
+            path: name.clone(),
+            writable: v.writable,
+            ty: v.ty,
+            list: false,
+            max_length: None,
+            enumerations: Vec::new(),
+            ranges: Vec::new(),
+            default: v.default.clone(),
+        };
+        if let Some(d) = &v.default {
+            def.validate(d).map_err(|e| VendorParameterError::BadDefault { name: name.clone(), reason: e.reason })?;
+        }
+        self.params_by_path.insert(name.clone(), self.params.len());
+        self.params.push(def);
         Ok(())
     }
 }

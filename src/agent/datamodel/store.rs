@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::hooks::{HookError, Hooks};
 use super::{template_of, BaseType, ParamDef, Schema};
 
 /// Notification and AccessList of one parameter (A.3.2.4).
@@ -27,7 +29,21 @@ fn refuse(code: u32, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
 }
 
+/// Why SetParameterValues was refused (A.3.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetFault {
+    /// Per-parameter faults, sent inside 9003 Invalid arguments.
+    Invalid(Vec<(String, Refusal)>),
+    /// A fault for the whole request (9002).
+    Internal(Refusal),
+}
+
 /// The concrete tree.
+///
+/// Every parameter present has an entry in `values`; for a parameter
+/// bound to a hook (see [`Hooks`], attached with [`Store::attach_hooks`])
+/// the entry only marks its presence and records the last value set
+/// through the store, while reads go to the hook.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Store {
     pub values: BTreeMap<String, String>,
@@ -35,6 +51,9 @@ pub struct Store {
     pub objects: BTreeSet<String>,
     /// Next instance number per multi-instance table ("A.B." → n).
     pub next_instance: BTreeMap<String, u32>,
+    /// Not persisted: attached again at each start.
+    #[serde(skip)]
+    hooks: Option<Arc<Hooks>>,
 }
 
 /// A.3.2.1: password parameters read back as empty strings.
@@ -43,6 +62,9 @@ pub fn is_password(path: &str) -> bool {
 }
 
 fn default_value(p: &ParamDef) -> String {
+    if let Some(d) = &p.default {
+        return d.clone();
+    }
     match p.ty {
         BaseType::Boolean => "false".into(),
         BaseType::UnsignedInt | BaseType::Int => {
@@ -82,6 +104,28 @@ impl Store {
         }
     }
 
+    /// Add what the schema has and the tree lacks (objects and parameters
+    /// of existing objects, with defaults), e.g. vendor parameters newly
+    /// configured since the tree was saved. Existing values are kept.
+    pub fn complete(&mut self, schema: &Schema) {
+        for o in schema.objects.iter().filter(|o| !o.path.contains("{i}")) {
+            self.instantiate(schema, &o.path, &o.path);
+        }
+        let instances: Vec<String> = self.objects.iter().filter(|o| o.contains(|c: char| c.is_ascii_digit()) && schema.object(o).is_some()).cloned().collect();
+        for o in instances {
+            self.instantiate(schema, &template_of(&o), &o);
+        }
+    }
+
+    /// Take values from `hooks` from now on.
+    pub fn attach_hooks(&mut self, hooks: Hooks) {
+        self.hooks = Some(Arc::new(hooks));
+    }
+
+    pub fn hooks(&self) -> Option<&Hooks> {
+        self.hooks.as_deref()
+    }
+
     pub fn load(path: &Path) -> std::io::Result<Option<Store>> {
         match std::fs::read(path) {
             Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
@@ -104,27 +148,68 @@ impl Store {
         Ok(())
     }
 
-    /// The value as reported to the ACS (passwords empty).
+    /// The value as reported to the ACS (passwords empty), read through
+    /// the hooks. `None` when the parameter does not exist, or when its
+    /// hook fails (logged; use [`Store::try_get`] to see the error).
     pub fn get(&self, path: &str) -> Option<String> {
-        self.values.get(path).map(|v| if is_password(path) { String::new() } else { v.clone() })
+        self.try_get(path).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            None
+        })
     }
 
-    /// A.3.2.2 GetParameterValues for one name: a parameter or a partial path.
-    pub fn values_under(&self, name: &str) -> Result<Vec<(String, String)>, Refusal> {
+    /// The value as reported to the ACS (passwords empty), read through
+    /// the hooks; `Ok(None)` when the parameter does not exist.
+    pub fn try_get(&self, path: &str) -> Result<Option<String>, HookError> {
+        Ok(self.raw_get(path)?.map(|v| if is_password(path) { String::new() } else { v }))
+    }
+
+    /// The real value (passwords included), read through the hooks.
+    pub fn raw_get(&self, path: &str) -> Result<Option<String>, HookError> {
+        let Some(stored) = self.values.get(path) else { return Ok(None) };
+        let lookup = |p: &str| self.values.get(p).cloned();
+        match self.hooks.as_ref().and_then(|h| h.get(path, &lookup)) {
+            Some(v) => v.map(Some),
+            None => Ok(Some(stored.clone())),
+        }
+    }
+
+    /// The parameters named by `name`: itself, or all below a partial path.
+    pub fn params_under(&self, name: &str) -> Result<Vec<String>, Refusal> {
         if name.is_empty() || name.ends_with('.') {
             if !name.is_empty() && !self.objects.contains(name) {
                 return Err(refuse(9005, format!("Invalid parameter name: {name}")));
             }
-            Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).map(|(k, _)| (k.clone(), self.get(k).unwrap())).collect())
+            Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).map(|(k, _)| k.clone()).collect())
+        } else if self.values.contains_key(name) {
+            Ok(vec![name.to_string()])
         } else {
-            self.get(name).map(|v| vec![(name.to_string(), v)]).ok_or_else(|| refuse(9005, format!("Invalid parameter name: {name}")))
+            Err(refuse(9005, format!("Invalid parameter name: {name}")))
         }
+    }
+
+    /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
+    /// path. A failing hook makes the whole request fail with 9002.
+    pub fn values_under(&self, name: &str) -> Result<Vec<(String, String)>, Refusal> {
+        self.params_under(name)?
+            .into_iter()
+            .map(|k| match self.try_get(&k) {
+                Ok(v) => Ok((k, v.unwrap_or_default())),
+                Err(e) => Err(refuse(9002, format!("Internal error: {e}"))),
+            })
+            .collect()
+    }
+
+    /// Writable for the ACS: per the schema, and for a hooked parameter
+    /// only if its hook can apply values.
+    pub fn writable(&self, schema: &Schema, path: &str) -> bool {
+        schema.param(path).is_some_and(|d| d.writable) && self.hooks.as_ref().and_then(|h| h.settable(path)).unwrap_or(true)
     }
 
     /// A.3.2.3 GetParameterNames.
     pub fn names(&self, schema: &Schema, path: &str, next_level: bool) -> Result<Vec<(String, bool)>, Refusal> {
         let writable_obj = |o: &str| schema.object(o).is_some_and(|d| d.writable && d.multi_instance && !o.ends_with(".{i}."));
-        let writable_param = |p: &str| schema.param(p).is_some_and(|d| d.writable);
+        let writable_param = |p: &str| self.writable(schema, p);
         if !path.is_empty() && !path.ends_with('.') {
             if !self.values.contains_key(path) {
                 return Err(refuse(9005, format!("Invalid parameter name: {path}")));
@@ -165,7 +250,7 @@ impl Store {
     /// Validate one SetParameterValues entry (A.3.2.1 faults 9005–9008).
     pub fn check_set(&self, schema: &Schema, name: &str, value: &str, xsd_type: &str) -> Result<(), Refusal> {
         let def = schema.param(name).filter(|_| self.values.contains_key(name)).ok_or_else(|| refuse(9005, "Invalid parameter name"))?;
-        if !def.writable {
+        if !def.writable || !self.writable(schema, name) {
             return Err(refuse(9008, "Attempt to set a non-writable parameter"));
         }
         let local = |t: &str| t.rsplit(':').next().unwrap_or(t).to_string();
@@ -176,8 +261,76 @@ impl Store {
         def.validate(value).map_err(|e| refuse(9007, format!("Invalid parameter value: {}", e.reason)))
     }
 
+    /// Set a value (no checks: see [`Store::check_set`]), through the
+    /// parameter's set hook if it has one. A hook failure is logged and the
+    /// value not recorded; use [`Store::try_set`] to see it.
     pub fn set(&mut self, name: &str, value: &str) {
+        if let Err(e) = self.try_set(name, value) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Set a value (no checks), through the parameter's set hook if it has
+    /// one; the value is recorded only once the hook succeeded.
+    pub fn try_set(&mut self, name: &str, value: &str) -> Result<(), HookError> {
+        if let Some(r) = self.hooks.as_ref().and_then(|h| h.set(name, value)) {
+            r?;
+        }
         self.values.insert(name.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// A.3.2.1 SetParameterValues, applied all or none: every entry is
+    /// checked first (per-entry faults 9005–9008 inside 9003), and the
+    /// current values are read (a failing get hook: 9002). Then values
+    /// are applied in order; if a set hook fails, the entries already
+    /// applied are set back to their old values (set hooks run again with
+    /// the old value) and 9002 is returned.
+    ///
+    /// Limit: the rollback is best effort. A script that applied a value
+    /// but reported failure, or whose restore itself fails, can leave the
+    /// device changed; such restore failures are logged.
+    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<(), SetFault> {
+        let mut faults = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (name, value, ty) in list {
+            if !seen.insert(name) {
+                faults.push((name.clone(), refuse(9003, "parameter given twice")));
+            } else if let Err(r) = self.check_set(schema, name, value, ty) {
+                faults.push((name.clone(), r));
+            }
+        }
+        if !faults.is_empty() {
+            return Err(SetFault::Invalid(faults));
+        }
+        let mut old = Vec::with_capacity(list.len());
+        for (name, _, _) in list {
+            match self.raw_get(name) {
+                Ok(v) => old.push(v.unwrap_or_default()),
+                Err(e) => return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}")))),
+            }
+        }
+        for (i, (name, value, _)) in list.iter().enumerate() {
+            if let Err(e) = self.try_set(name, value) {
+                for (j, (n, _, _)) in list[..i].iter().enumerate().rev() {
+                    if let Err(re) = self.try_set(n, &old[j]) {
+                        tracing::error!("SetParameterValues rollback of {n} failed: {re}");
+                        // Still record the old value as ours.
+                        self.values.insert(n.clone(), old[j].clone());
+                    }
+                }
+                return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}"))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `…NumberOfEntries` parameter counting the table `table` ("A.B.").
+    pub fn count_parameter(schema: &Schema, table: &str) -> Option<String> {
+        let template = format!("{}{{i}}.", template_of(table));
+        let counter = schema.object(&template)?.num_entries_parameter.clone()?;
+        let parent = table.trim_end_matches('.').rsplit_once('.').map(|(p, _)| format!("{p}.")).unwrap_or_default();
+        Some(format!("{parent}{counter}"))
     }
 
     /// A.3.2.6 AddObject: a new instance of the table `path` ("A.B.").
@@ -228,11 +381,9 @@ impl Store {
 
     /// Keep `…NumberOfEntries` equal to the table size.
     fn update_count(&mut self, schema: &Schema, table: &str) {
-        let template = format!("{}{{i}}.", template_of(table));
-        let Some(counter) = schema.object(&template).and_then(|d| d.num_entries_parameter.clone()) else { return };
-        let parent = table.trim_end_matches('.').rsplit_once('.').map(|(p, _)| format!("{p}.")).unwrap_or_default();
+        let Some(counter) = Store::count_parameter(schema, table) else { return };
         let n = self.instances(table).len();
-        self.values.insert(format!("{parent}{counter}"), n.to_string());
+        self.values.insert(counter, n.to_string());
     }
 }
 
