@@ -95,7 +95,10 @@ fn full_session_parameter_rpcs() {
     let r = s[0].responses();
     assert_eq!(r.len(), 9, "{r:#?}");
     match &r[0] {
-        Body::GetParameterNamesResponse { list } => assert!(list.len() > 100 && list.iter().any(|p| p.name == pii && p.writable)),
+        Body::GetParameterNamesResponse { list } => {
+            assert!(list.len() > 100, "{}", list.len());
+            assert!(list.iter().any(|p| p.name == pii && p.writable), "{:?}", list.iter().filter(|p| p.name.contains("Periodic")).collect::<Vec<_>>());
+        }
         other => panic!("{other:?}"),
     }
     match &r[1] {

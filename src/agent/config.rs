@@ -25,6 +25,16 @@
 //! [trust]
 //! packages = ["ca.pem"]                   # used by file transfers
 //! vouchers = ["ca.pem"]
+//!
+//! [[vendor_parameters]]                   # B.2.2 vendor extensions
+//! name = "InternetGatewayDevice.X_00D09E_Diag.Temperature"
+//! type = "int"
+//! writable = false
+//!
+//! [[hooks]]                               # bind a parameter to a script
+//! parameter = "InternetGatewayDevice.X_00D09E_Diag.Temperature"
+//! get = ["/usr/lib/cpekit/read-temp"]
+//! timeout_ms = 2000
 //! ```
 
 use std::net::SocketAddr;
@@ -51,6 +61,12 @@ pub struct AgentConfig {
     pub agent: Agent,
     #[serde(default)]
     pub trust: Trust,
+    /// Parameters bound to external commands (see `datamodel::hooks`).
+    #[serde(default)]
+    pub hooks: Vec<super::datamodel::hooks::HookConfig>,
+    /// `X_<OUI>_` vendor parameters added to the data model (B.2.2).
+    #[serde(default)]
+    pub vendor_parameters: Vec<super::datamodel::VendorParameter>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

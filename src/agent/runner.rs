@@ -19,11 +19,11 @@ use tracing::{debug, info, warn};
 
 use super::config::AgentConfig;
 use super::connreq::{self, ConnectionRequestServer};
+use super::datamodel::hooks::Hooks;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
 use super::session::{self, Handler, ParameterHandler, Session, SessionError, State};
-use super::soap::Body;
 use super::state::AgentState;
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
@@ -163,7 +163,12 @@ impl Agent {
     /// identity from the config, queue 0 BOOTSTRAP or 1 BOOT, and start
     /// the Connection Request server.
     pub fn new(cfg: AgentConfig) -> Result<Agent, AgentError> {
-        let schema = Schema::igd();
+        let schema: &'static Schema = if cfg.vendor_parameters.is_empty() {
+            Schema::igd()
+        } else {
+            // One schema for the process lifetime.
+            Box::leak(Box::new(Schema::igd_with(&cfg.vendor_parameters).map_err(|e| AgentError::Config(e.to_string()))?))
+        };
         let dir = cfg.agent.state_dir.clone();
         let st_err = |source| AgentError::State { path: dir.clone(), source };
         std::fs::create_dir_all(&dir).map_err(st_err)?;
@@ -172,6 +177,11 @@ impl Agent {
         let store = Store::load(&params_path).map_err(st_err)?;
         let first_start = store.is_none();
         let mut store = store.unwrap_or_else(|| Store::new(schema));
+        // Objects and parameters added to the model since the tree was saved
+        // (e.g. new vendor parameters) get their defaults.
+        store.complete(schema);
+        let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
+        store.attach_hooks(hooks);
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
 
         // The device's identity is the config's truth on every start.
@@ -359,9 +369,15 @@ impl Agent {
 
     /// Look for externally changed notified parameters (A.3.2.4 / 3.2.1).
     pub fn poll_notifications(&mut self) {
-        let changes = self.state.notifier.poll(self.schema, &self.store);
+        let changes = self.state.notifier.poll(&self.store);
         if !changes.active.is_empty() {
             info!(parameters = ?changes.active, "active notification");
+        }
+        if !changes.passive.is_empty() {
+            debug!(parameters = ?changes.passive, "passive notification: reported with the next Inform");
+        }
+        // Also after a restart with an unreported active change.
+        if self.state.notifier.needs_session() {
             self.state.add_event("4 VALUE CHANGE", "");
         }
     }
@@ -407,11 +423,11 @@ impl Agent {
         if acknowledged {
             // The events were delivered even if the session broke later.
             self.state.delivered(&events);
-            self.state.notifier.reported();
+            self.state.notifier.reported(&extra);
             self.state.acs_url = self.http.url.clone();
             self.last_inform = SystemTime::now();
         }
-        self.state.notifier.acs_changed(&effects.changed);
+        self.state.notifier.acs_changed(&self.store, &effects.changed);
         self.after_acs_changes(&effects.changed);
         let outcome = match r {
             Ok(acs_requests) => {
@@ -506,7 +522,7 @@ impl Agent {
 /// Drive one session over one connection; returns the number of HTTP
 /// exchanges after the Inform.
 fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection) -> Result<usize, AgentError> {
-    let mut exchanges = 0;
+    let mut exchanges: usize = 0;
     while let Some(post) = s.next_post() {
         let resp = conn.post(&post)?;
         s.on_response(&resp)?;

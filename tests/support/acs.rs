@@ -247,7 +247,7 @@ pub fn standalone_body(envelope: &str) -> String {
 }
 
 fn header(req: &tiny_http::Request, name: &str) -> Option<String> {
-    req.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str().to_string())
+    req.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str().to_string())
 }
 
 fn respond(req: tiny_http::Request, status: u16, body: String, headers: Vec<(&str, String)>) {

@@ -46,7 +46,7 @@ pub struct DeviceId {
 }
 
 /// A.3.3.1 EventStruct.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub code: String,
     pub command_key: String,
