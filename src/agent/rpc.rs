@@ -241,4 +241,114 @@ mod tests {
         let Body::GetRPCMethodsResponse { methods } = resp else { panic!() };
         assert!(methods.contains(&"AddObject".to_string()));
     }
+
+    fn vendor_schema() -> &'static Schema {
+        use crate::agent::datamodel::{BaseType, VendorParameter};
+        static S: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+        S.get_or_init(|| {
+            Schema::igd_with(&[
+                VendorParameter { name: "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into(), ty: BaseType::String, writable: true, default: Some("blue".into()) },
+                VendorParameter { name: "InternetGatewayDevice.X_00D09E_Box.Speed".into(), ty: BaseType::UnsignedInt, writable: false, default: None },
+                VendorParameter { name: "InternetGatewayDevice.X_00D09E_Box.Level".into(), ty: BaseType::Int, writable: true, default: Some("-3".into()) },
+            ])
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn vendor_parameters_in_gpn_gpv_spv() {
+        let schema = vendor_schema();
+        let mut st = Store::new(schema);
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterNames { path: "InternetGatewayDevice.".into(), next_level: true });
+        let Body::GetParameterNamesResponse { list } = resp else { panic!() };
+        assert!(list.contains(&ParameterInfo { name: "InternetGatewayDevice.X_00D09E_Box.".into(), writable: false }));
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterNames { path: "InternetGatewayDevice.X_00D09E_Box.".into(), next_level: false });
+        let Body::GetParameterNamesResponse { list } = resp else { panic!() };
+        let names: Vec<(&str, bool)> = list.iter().map(|p| (p.name.as_str(), p.writable)).collect();
+        assert_eq!(names, vec![("InternetGatewayDevice.X_00D09E_Box.", false), ("InternetGatewayDevice.X_00D09E_Box.Level", true), ("InternetGatewayDevice.X_00D09E_Box.Speed", false)]);
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec!["InternetGatewayDevice.X_00D09E_Box.".into(), "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into()] });
+        let Body::GetParameterValuesResponse { list } = resp else { panic!() };
+        let got: Vec<(&str, &str, &str)> = list.iter().map(|p| (p.name.as_str(), p.value.as_str(), p.xsd_type.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("InternetGatewayDevice.X_00D09E_Box.Level", "-3", "xsd:int"),
+                ("InternetGatewayDevice.X_00D09E_Box.Speed", "0", "xsd:unsignedInt"),
+                ("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "blue", "xsd:string"),
+            ]
+        );
+        let ok = Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.X_00D09E_Box.Level", "-7", "xsd:int"), pv("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "red", "xsd:string")], parameter_key: "v".into() };
+        assert_eq!(handle(schema, &mut st, &ok).0, Body::SetParameterValuesResponse { status: 0 });
+        assert_eq!(st.get("InternetGatewayDevice.X_00D09E_Box.Level").unwrap(), "-7");
+        let bad = Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.X_00D09E_Box.Speed", "1", "xsd:unsignedInt"), pv("InternetGatewayDevice.X_00D09E_Box.Level", "x", "xsd:int")], parameter_key: "w".into() };
+        let Body::Fault(f) = handle(schema, &mut st, &bad).0 else { panic!() };
+        assert_eq!(f.set_parameter_values.iter().map(|p| p.code).collect::<Vec<_>>(), vec![9008, 9007]);
+        // A tree saved before the vendor parameters were configured gains them.
+        let mut old = Store::new(Schema::igd());
+        old.set(PII, "77");
+        old.complete(schema);
+        assert_eq!(old.get("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour").unwrap(), "blue");
+        assert_eq!(old.get(PII).unwrap(), "77");
+    }
+
+    fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    }
+
+    const PC: &str = "InternetGatewayDevice.DeviceInfo.ProvisioningCode";
+    const UN: &str = "InternetGatewayDevice.ManagementServer.Username";
+
+    #[test]
+    fn hooked_parameters_through_the_rpcs() {
+        use crate::agent::datamodel::hooks::{HookConfig, Hooks};
+        let schema = Schema::igd();
+        let d = tempfile::tempdir().unwrap();
+        let pc_file = d.path().join("pc");
+        std::fs::write(&pc_file, "TLCO").unwrap();
+        let un_file = d.path().join("un");
+        std::fs::write(&un_file, "admin\n").unwrap();
+        let hooks = vec![
+            HookConfig { parameter: PC.into(), get: vec![script(d.path(), "pcget", &format!("cat '{}'", pc_file.display()))], set: Some(vec![script(d.path(), "pcset", &format!("cat > '{}'", pc_file.display()))]), timeout_ms: None },
+            // Set always fails.
+            HookConfig { parameter: UN.into(), get: vec![script(d.path(), "unget", &format!("cat '{}'", un_file.display()))], set: Some(vec![script(d.path(), "unset", "exit 1")]), timeout_ms: None },
+            // Writable in the schema, but no set command: read-only.
+            HookConfig { parameter: "InternetGatewayDevice.ManagementServer.URL".into(), get: vec!["echo".into(), "http://acs.example/".into()], set: None, timeout_ms: None },
+        ];
+        let mut st = Store::new(schema);
+        st.attach_hooks(Hooks::new(schema, &hooks).unwrap());
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec![PC.into(), UN.into(), "InternetGatewayDevice.DeviceInfo.SpecVersion".into()] });
+        let Body::GetParameterValuesResponse { list } = resp else { panic!("{resp:?}") };
+        assert_eq!(list.iter().map(|p| p.value.as_str()).collect::<Vec<_>>(), vec!["TLCO", "admin", "1.0"]);
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterNames { path: "InternetGatewayDevice.ManagementServer.URL".into(), next_level: false });
+        assert_eq!(resp, Body::GetParameterNamesResponse { list: vec![ParameterInfo { name: "InternetGatewayDevice.ManagementServer.URL".into(), writable: false }] });
+        let (resp, _) = handle(schema, &mut st, &Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.ManagementServer.URL", "http://x/", "xsd:string")], parameter_key: "".into() });
+        assert!(matches!(resp, Body::Fault(ref f) if f.set_parameter_values[0].code == 9008), "{resp:?}");
+        // The set hook runs with the value.
+        let (resp, fx) = handle(schema, &mut st, &Body::SetParameterValues { list: vec![pv(PC, "ABCD", "xsd:string"), pv(PII, "30", "xsd:unsignedInt")], parameter_key: "k".into() });
+        assert_eq!(resp, Body::SetParameterValuesResponse { status: 0 });
+        assert_eq!(std::fs::read_to_string(&pc_file).unwrap(), "ABCD");
+        assert_eq!(fx.changed, vec![PC.to_string(), PII.to_string()]);
+        // A failing set hook: 9002, and what was applied is rolled back.
+        let req = Body::SetParameterValues { list: vec![pv(PC, "WXYZ", "xsd:string"), pv(PII, "40", "xsd:unsignedInt"), pv(UN, "root", "xsd:string")], parameter_key: "k2".into() };
+        let (resp, fx) = handle(schema, &mut st, &req);
+        assert!(matches!(resp, Body::Fault(ref f) if f.code == 9002), "{resp:?}");
+        assert!(!fx.dirty && fx.changed.is_empty());
+        assert_eq!(std::fs::read_to_string(&pc_file).unwrap(), "ABCD", "set hook ran again with the old value");
+        assert_eq!(st.get(PII).unwrap(), "30");
+        assert_eq!(st.get("InternetGatewayDevice.ManagementServer.ParameterKey").unwrap(), "k");
+        // A failing get hook fails the request with 9002.
+        std::fs::remove_file(&pc_file).unwrap();
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec!["InternetGatewayDevice.DeviceInfo.".into()] });
+        assert!(matches!(resp, Body::Fault(ref f) if f.code == 9002), "{resp:?}");
+        // ... and SPV too, since the old value cannot be read for a rollback.
+        let (resp, _) = handle(schema, &mut st, &Body::SetParameterValues { list: vec![pv(PC, "ABCD", "xsd:string")], parameter_key: "k3".into() });
+        assert!(matches!(resp, Body::Fault(ref f) if f.code == 9002), "{resp:?}");
+        // Attributes do not run hooks.
+        let (resp, _) = handle(schema, &mut st, &Body::GetParameterAttributes { names: vec![PC.into()] });
+        assert!(matches!(resp, Body::GetParameterAttributesResponse { .. }), "{resp:?}");
+    }
 }

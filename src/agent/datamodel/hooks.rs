@@ -70,6 +70,9 @@ const MAX_STDERR: usize = 512;
 /// - A command that does not finish within the timeout is killed together
 ///   with its process group (each command gets its own group), and the
 ///   request fails (fault 9002 Internal error).
+/// - Commands run synchronously, one at a time, whenever the value is
+///   read: a GetParameterValues of a partial path runs every get command
+///   below it, so keep them fast.
 /// - `set` is only allowed on parameters the schema marks writable. A
 ///   hooked writable parameter without `set` is read-only for the ACS
 ///   (SetParameterValues: 9008; GetParameterNames reports it not writable).

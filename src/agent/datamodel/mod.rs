@@ -328,13 +328,23 @@ impl Schema {
         }
         let mut prefix = String::new();
         let mut vendor_seen = false;
-        for c in parents {
+        // The previous component names a table ("A.B." of "A.B.{i}."): only
+        // an instance placeholder may follow.
+        let mut in_table = false;
+        for (i, c) in comps.iter().enumerate() {
+            if in_table != (*c == "{i}") {
+                return Err(if in_table { VendorParameterError::BadName(name.clone()) } else { VendorParameterError::NewTable(name.clone()) });
+            }
+            if i == parents.len() {
+                break;
+            }
             let path = format!("{prefix}{c}.");
             if self.params_by_path.contains_key(path.trim_end_matches('.')) {
                 return Err(VendorParameterError::BadName(name.clone()));
             }
             vendor_seen |= is_vendor_specific(c);
-            if !self.objects_by_path.contains_key(&path) {
+            in_table = self.objects_by_path.contains_key(&format!("{path}{{i}}."));
+            if !in_table && !self.objects_by_path.contains_key(&path) {
                 if *c == "{i}" {
                     return Err(VendorParameterError::NewTable(name.clone()));
                 }
@@ -411,5 +421,42 @@ mod tests {
         let e = s.params.iter().find(|p| p.enumerations.len() > 1 && !p.list).unwrap();
         assert!(e.validate(&e.enumerations[0]).is_ok());
         assert!(e.validate("NotAValue").is_err());
+    }
+
+    fn vp(name: &str, ty: BaseType, writable: bool, default: Option<&str>) -> VendorParameter {
+        VendorParameter { name: name.into(), ty, writable, default: default.map(str::to_string) }
+    }
+
+    #[test]
+    fn vendor_parameters() {
+        let s = Schema::igd_with(&[
+            vp("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", BaseType::String, true, Some("blue")),
+            vp("InternetGatewayDevice.X_ACME-COM_Box.Fan.Speed", BaseType::UnsignedInt, false, None),
+            vp("InternetGatewayDevice.LANDevice.{i}.X_00D09E_Infrared", BaseType::Boolean, true, None),
+        ])
+        .unwrap();
+        assert_eq!(s.params.len(), 475);
+        let c = s.param("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour").unwrap();
+        assert_eq!((c.writable, c.default.as_deref()), (true, Some("blue")));
+        assert!(s.object("InternetGatewayDevice.X_ACME-COM_Box.Fan.").is_some_and(|o| !o.writable && !o.multi_instance));
+        assert!(s.param("InternetGatewayDevice.LANDevice.3.X_00D09E_Infrared").is_some());
+        assert_eq!(Schema::igd().params.len(), 472, "the shared model is untouched");
+        let err = |v: VendorParameter| Schema::igd_with(&[v]).unwrap_err();
+        // B.2.2: the name must be vendor-specific, <VENDOR> upper case.
+        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.Colour", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.X_00d09e_Colour", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.NewThing.X_00D09E_A", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.X_00D09E_T.{i}.A", BaseType::String, false, None)), VendorParameterError::NewTable(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.LANDevice.X_00D09E_A", BaseType::String, false, None)), VendorParameterError::BadName(_)));
+        assert!(Schema::igd_with(&[vp("InternetGatewayDevice.X_00D09E_A.X_00D09E_A", BaseType::String, false, None)]).is_ok());
+        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.X_00D09E_A.", BaseType::String, false, None)), VendorParameterError::BadName(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.Manufacturer.X_00D09E_A", BaseType::String, false, None)), VendorParameterError::BadName(_)));
+        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.X_00D09E_A", BaseType::Int, false, Some("x"))), VendorParameterError::BadDefault { .. }));
+        let dup = vp("InternetGatewayDevice.DeviceInfo.X_00D09E_A", BaseType::Int, false, None);
+        assert!(matches!(Schema::igd_with(&[dup.clone(), dup]).unwrap_err(), VendorParameterError::Duplicate(_)));
+        // From TOML as the agent configuration gives them.
+        let t: toml::Table = toml::from_str("[[vendor_parameters]]\nname = \"InternetGatewayDevice.DeviceInfo.X_00D09E_N\"\ntype = \"unsignedInt\"\n").unwrap();
+        let v: Vec<VendorParameter> = t["vendor_parameters"].clone().try_into().unwrap();
+        assert_eq!(v, vec![vp("InternetGatewayDevice.DeviceInfo.X_00D09E_N", BaseType::UnsignedInt, false, None)]);
     }
 }

@@ -250,7 +250,7 @@ impl Store {
     /// Validate one SetParameterValues entry (A.3.2.1 faults 9005–9008).
     pub fn check_set(&self, schema: &Schema, name: &str, value: &str, xsd_type: &str) -> Result<(), Refusal> {
         let def = schema.param(name).filter(|_| self.values.contains_key(name)).ok_or_else(|| refuse(9005, "Invalid parameter name"))?;
-        if !def.writable || !self.writable(schema, name) {
+        if !def.writable || self.hooks.as_ref().and_then(|h| h.settable(name)) == Some(false) {
             return Err(refuse(9008, "Attempt to set a non-writable parameter"));
         }
         let local = |t: &str| t.rsplit(':').next().unwrap_or(t).to_string();
