@@ -427,7 +427,7 @@ impl Agent {
             self.state.acs_url = self.http.url.clone();
             self.last_inform = SystemTime::now();
         }
-        self.state.notifier.acs_changed(&self.store, &effects.changed);
+        self.state.notifier.acs_changed(&self.store, effects.acs_changed());
         self.after_acs_changes(&effects.changed);
         let outcome = match r {
             Ok(acs_requests) => {

@@ -89,6 +89,8 @@ impl Handler for ParameterHandler<'_> {
     fn request(&mut self, req: &Body) -> Body {
         let (resp, fx) = rpc::handle(self.schema, self.store, req);
         self.effects.changed.extend(fx.changed);
+        self.effects.side_changes.extend(fx.side_changes);
+        self.effects.notification_set.extend(fx.notification_set);
         self.effects.dirty |= fx.dirty;
         resp
     }
