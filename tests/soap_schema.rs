@@ -212,7 +212,12 @@ fn from_handlers() -> Vec<Body> {
     let mut out: Vec<Body> = reqs.iter().map(|r| cpekit::agent::rpc::handle(schema, &mut st, r).0).collect();
     let dev = DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "1".into() };
     let ev = vec![Event { code: "1 BOOT".into(), command_key: String::new() }];
-    out.push(cpekit::agent::session::inform_body(schema, &st, dev, ev, 2, "2026-11-24T12:00:00Z".into(), 1, &[]));
+    out.push(cpekit::agent::session::inform_body(
+        schema,
+        &st,
+        cpekit::agent::session::InformArgs { device: dev, events: ev, retry_count: 2, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 },
+        &[],
+    ));
     out
 }
 

@@ -23,7 +23,7 @@ use super::datamodel::hooks::Hooks;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
-use super::session::{self, Handler, ParameterHandler, Session, SessionError, State};
+use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
 use super::state::AgentState;
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
@@ -397,16 +397,14 @@ impl Agent {
             self.state.add_event("4 VALUE CHANGE", "");
         }
         let events = self.state.pending_events.clone();
-        let inform = session::inform_body(
-            self.schema,
-            &self.store,
-            self.cfg.device_id(),
-            events.clone(),
-            self.state.retry_count,
-            now_rfc3339(),
-            self.cfg.max_envelopes(),
-            &extra,
-        );
+        let args = InformArgs {
+            device: self.cfg.device_id(),
+            events: events.clone(),
+            retry_count: self.state.retry_count,
+            current_time: now_rfc3339(),
+            max_envelopes: self.cfg.max_envelopes(),
+        };
+        let inform = session::inform_body(self.schema, &self.store, args, &extra);
         info!(url = %self.http.url, events = ?events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;

@@ -96,19 +96,22 @@ impl Handler for ParameterHandler<'_> {
     }
 }
 
+/// The Inform's arguments that do not come from the tree (A.3.3.1 Table 31).
+#[derive(Debug, Clone)]
+pub struct InformArgs {
+    pub device: DeviceId,
+    pub events: Vec<Event>,
+    pub retry_count: u32,
+    pub current_time: String,
+    /// How many envelopes the ACS may put in one HTTP response (3.4.1).
+    pub max_envelopes: u32,
+}
+
 /// The Inform for this session (A.3.3.1): Table 33 parameters present in
 /// the tree, the external IP address of every WAN connection, and `extra`
 /// (changed notified parameters, A.3.3.1 "must also be included").
-pub fn inform_body(
-    schema: &Schema,
-    store: &Store,
-    device: DeviceId,
-    events: Vec<Event>,
-    retry_count: u32,
-    current_time: String,
-    max_envelopes: u32,
-    extra: &[String],
-) -> Body {
+pub fn inform_body(schema: &Schema, store: &Store, args: InformArgs, extra: &[String]) -> Body {
+    let InformArgs { device, events, retry_count, current_time, max_envelopes } = args;
     let pv = |p: &str| {
         store.get(p).map(|value| ParameterValue {
             name: p.to_string(),
@@ -396,7 +399,7 @@ mod tests {
 
     fn inform(store: &Store, max_env: u32) -> Body {
         let events = vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }];
-        inform_body(Schema::igd(), store, device(), events, 0, "2026-11-24T12:00:00Z".into(), max_env, &[])
+        inform_body(Schema::igd(), store, InformArgs { device: device(), events, retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: max_env }, &[])
     }
 
     const PII: &str = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
@@ -589,7 +592,7 @@ mod tests {
         let schema = Schema::igd();
         let store = Store::new(schema);
         let extra = vec!["InternetGatewayDevice.ManagementServer.PeriodicInformInterval".to_string()];
-        let b = inform_body(schema, &store, device(), vec![], 0, "2026-11-24T12:00:00Z".into(), 1, &extra);
+        let b = inform_body(schema, &store, InformArgs { device: device(), events: vec![], retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 }, &extra);
         let Body::Inform { parameters, .. } = b else { panic!() };
         let names: Vec<_> = parameters.iter().map(|p| p.name.as_str()).collect();
         assert!(names.len() >= 6, "{names:?}");
