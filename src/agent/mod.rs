@@ -16,6 +16,7 @@ pub mod connreq;
 pub mod datamodel;
 pub mod digest;
 pub mod http;
+pub mod progress;
 pub mod rpc;
 pub mod runner;
 pub mod session;

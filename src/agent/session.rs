@@ -71,28 +71,69 @@ pub trait Handler {
     fn response(&mut self, _request: &Body, _resp: &Body) {}
 }
 
-/// The agent core's handler: the parameter RPCs against the tree.
+/// More CPE methods than the parameter RPCs (transfers A.3.2.8–A.3.2.9,
+/// vouchers A.4.1.3–A.4.1.4, ...). The session's handler offers each ACS
+/// request to its extensions in turn before the parameter RPCs.
+pub trait Extension {
+    /// The methods it adds to the GetRPCMethods answer (A.3.2.1).
+    fn methods(&self) -> &'static [&'static str];
+    /// Answer `req` if it is one of this extension's methods (None: not
+    /// ours). Parameters it changes on the ACS's behalf go in `fx` (they
+    /// are persisted and never trigger an active notification).
+    fn request(&mut self, schema: &Schema, store: &mut Store, req: &Body, fx: &mut Effects) -> Option<Body>;
+    /// The ACS answered a CPE request (`resp` may be a Fault). Every
+    /// extension sees every answer; each picks out its own requests.
+    fn response(&mut self, _request: &Body, _resp: &Body) {}
+}
+
+/// The agent core's handler: the parameter RPCs against the tree, plus
+/// any [`Extension`]s.
 pub struct ParameterHandler<'a> {
     pub schema: &'a Schema,
     pub store: &'a mut Store,
     /// What the ACS changed (persistence; never an active notification).
     pub effects: Effects,
+    pub extensions: Vec<&'a mut dyn Extension>,
 }
 
 impl<'a> ParameterHandler<'a> {
     pub fn new(schema: &'a Schema, store: &'a mut Store) -> Self {
-        ParameterHandler { schema, store, effects: Effects::default() }
+        ParameterHandler { schema, store, effects: Effects::default(), extensions: Vec::new() }
+    }
+
+    /// Add an extension (builder style).
+    pub fn with(mut self, ext: &'a mut dyn Extension) -> Self {
+        self.extensions.push(ext);
+        self
     }
 }
 
 impl Handler for ParameterHandler<'_> {
     fn request(&mut self, req: &Body) -> Body {
+        if let Body::GetRPCMethods = req {
+            let mut methods: Vec<String> = rpc::CPE_METHODS.iter().map(|s| s.to_string()).collect();
+            for e in &self.extensions {
+                methods.extend(e.methods().iter().map(|s| s.to_string()).filter(|m| !rpc::CPE_METHODS.contains(&m.as_str())));
+            }
+            return Body::GetRPCMethodsResponse { methods };
+        }
+        for e in self.extensions.iter_mut() {
+            if let Some(resp) = e.request(self.schema, self.store, req, &mut self.effects) {
+                return resp;
+            }
+        }
         let (resp, fx) = rpc::handle(self.schema, self.store, req);
         self.effects.changed.extend(fx.changed);
         self.effects.side_changes.extend(fx.side_changes);
         self.effects.notification_set.extend(fx.notification_set);
         self.effects.dirty |= fx.dirty;
         resp
+    }
+
+    fn response(&mut self, request: &Body, resp: &Body) {
+        for e in self.extensions.iter_mut() {
+            e.response(request, resp);
+        }
     }
 }
 
@@ -601,4 +642,50 @@ mod tests {
         }
         assert!(names.contains(&extra[0].as_str()));
     }
+
+    /// An extension answering one method, recording the ACS's answers.
+    struct Echo {
+        seen: Vec<String>,
+    }
+
+    impl Extension for Echo {
+        fn methods(&self) -> &'static [&'static str] {
+            &["ScheduleInform"]
+        }
+        fn request(&mut self, _: &Schema, _: &mut Store, req: &Body, fx: &mut Effects) -> Option<Body> {
+            match req {
+                Body::ScheduleInform { .. } => {
+                    fx.dirty = true;
+                    Some(Body::ScheduleInformResponse)
+                }
+                _ => None,
+            }
+        }
+        fn response(&mut self, request: &Body, resp: &Body) {
+            self.seen.push(format!("{} -> {}", request.method(), resp.method()));
+        }
+    }
+
+    #[test]
+    fn extensions_answer_their_methods_and_see_responses() {
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let mut echo = Echo { seen: vec![] };
+        let mut h = ParameterHandler::new(schema, &mut store).with(&mut echo);
+        match h.request(&Body::GetRPCMethods) {
+            Body::GetRPCMethodsResponse { methods } => {
+                assert!(methods.iter().any(|m| m == "ScheduleInform"));
+                assert!(methods.iter().any(|m| m == "GetParameterNames"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.request(&Body::ScheduleInform { delay_seconds: 1, command_key: "k".into() }), Body::ScheduleInformResponse);
+        assert!(h.effects.dirty);
+        // Not the extension's: the parameter RPCs (or 9000) answer.
+        assert!(matches!(h.request(&Body::FactoryReset), Body::Fault(Fault { code: 9000, .. })));
+        h.response(&Body::TransferCompleteResponse, &Body::TransferCompleteResponse);
+        drop(h);
+        assert_eq!(echo.seen, vec!["TransferCompleteResponse -> TransferCompleteResponse"]);
+    }
+
 }
