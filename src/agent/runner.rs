@@ -156,6 +156,8 @@ pub struct Agent {
     retry_at: Option<Instant>,
     /// Reports of the sessions run so far (tests, `--once` summary).
     pub reports: Vec<SessionReport>,
+    /// The running (or last) transfer, as shown on the LAN pages.
+    pub progress: super::progress::Progress,
 }
 
 impl Agent {
@@ -248,6 +250,7 @@ impl Agent {
             failures: 0,
             retry_at: None,
             reports: Vec::new(),
+            progress: super::progress::Progress::new(),
             cfg,
         };
         agent.sync_connection_request_credentials();
