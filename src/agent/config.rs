@@ -21,6 +21,9 @@
 //! connection_request = "0.0.0.0:7548"     # listen address of the Connection Request server (3.2.2)
 //! connection_request_host = "192.0.2.10"  # host put in ConnectionRequestURL (default: the listen IP)
 //! periodic_inform_interval = 86400        # seconds; initial PeriodicInformInterval (enables periodic informs)
+//! lan_address = "192.168.1.1:8080"        # LAN web server: KickURL, DownloadProgressURL (Appendix D); omit to disable
+//! lan_host = "gateway.lan"                # host put in KickURL/DownloadProgressURL (default: the listen IP)
+//! kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
 //!
 //! [trust]
 //! packages = ["ca.pem"]                   # used by file transfers
@@ -133,6 +136,19 @@ pub struct Agent {
     pub connection_request_limit: Option<u32>,
     #[serde(default)]
     pub connection_request_window_seconds: Option<u64>,
+    /// Listen address of the LAN web server (KickURL, DownloadProgressURL,
+    /// Appendix D); none = disabled.
+    #[serde(default)]
+    pub lan_address: Option<SocketAddr>,
+    /// Host (or IP) to advertise in KickURL / DownloadProgressURL.
+    #[serde(default)]
+    pub lan_host: Option<String>,
+    /// D.4: most Kicked calls per hour (default 10).
+    #[serde(default)]
+    pub kick_limit_per_hour: Option<u32>,
+    /// How long a kicked browser waits for the session's answer (default 60 s).
+    #[serde(default)]
+    pub kick_timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -200,6 +216,16 @@ impl AgentConfig {
         if self.device.serial_number.is_empty() {
             return Err(ConfigError::Invalid("[device] serial_number must not be empty".into()));
         }
+        if let Some(a) = self.agent.lan_address {
+            // B: KickURL "MUST be an absolute URL including a host name or IP
+            // address as would be used on the LAN side".
+            if a.ip().is_unspecified() && self.agent.lan_host.is_none() {
+                return Err(ConfigError::Invalid(format!("[agent] lan_address {a} listens on all interfaces: set lan_host to the CPE's LAN host name or IP")));
+            }
+        }
+        if self.agent.lan_host.as_deref().is_some_and(|h| h.is_empty() || h.contains(['/', '?', '#', '@', ' '])) {
+            return Err(ConfigError::Invalid("[agent] lan_host must be a host name or IP address".into()));
+        }
         if self.agent.max_envelopes == Some(0) {
             return Err(ConfigError::Invalid("[agent] max_envelopes must be at least 1 (3.4.1)".into()));
         }
@@ -224,6 +250,14 @@ impl AgentConfig {
 
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.agent.poll_interval_ms.unwrap_or(1000).max(10))
+    }
+
+    pub fn kick_limit_per_hour(&self) -> u32 {
+        self.agent.kick_limit_per_hour.unwrap_or(10)
+    }
+
+    pub fn kick_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.kick_timeout_seconds.unwrap_or(60.0).max(0.1))
     }
 
     pub fn device_id(&self) -> super::soap::DeviceId {
@@ -259,6 +293,19 @@ state_dir = "state"
         assert_eq!(c.response_timeout(), Duration::from_secs(30));
         assert_eq!(c.retry_base(), Duration::from_secs(5));
         assert!(c.agent.connection_request.is_none());
+        assert!(c.agent.lan_address.is_none());
+        assert_eq!(c.kick_limit_per_hour(), 10);
+    }
+
+    #[test]
+    fn lan_server_needs_a_lan_host() {
+        let any = MINIMAL.replace("[agent]", "[agent]\nlan_address = \"0.0.0.0:8080\"");
+        assert!(AgentConfig::parse(&any).unwrap_err().to_string().contains("lan_host"));
+        let named = MINIMAL.replace("[agent]", "[agent]\nlan_address = \"0.0.0.0:8080\"\nlan_host = \"gw.lan\"\nkick_limit_per_hour = 3");
+        let c = AgentConfig::parse(&named).unwrap();
+        assert_eq!(c.kick_limit_per_hour(), 3);
+        let bad = MINIMAL.replace("[agent]", "[agent]\nlan_address = \"127.0.0.1:8080\"\nlan_host = \"a/b\"");
+        assert!(AgentConfig::parse(&bad).is_err());
     }
 
     #[test]

@@ -8,14 +8,18 @@
 //! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
 //!   authentication (3.4);
 //! * [`connreq`] — the Connection Request server (3.2.2);
+//! * [`lan`] — the LAN web server: KickURL and DownloadProgressURL (Appendix D);
+//! * [`cpe_requests`] — the CPE's Kicked and RequestDownload calls (A.4.2);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
 pub mod connreq;
+pub mod cpe_requests;
 pub mod datamodel;
 pub mod digest;
 pub mod http;
+pub mod lan;
 pub mod progress;
 pub mod rpc;
 pub mod runner;

@@ -6,9 +6,11 @@
 //! ACS URL change), 1 BOOT (every later start), 2 PERIODIC
 //! (PeriodicInformInterval, aligned to PeriodicInformTime), 4 VALUE CHANGE
 //! (an active-notification or Table 33 "inform on change" parameter changed
-//! by an external cause), 6 CONNECTION REQUEST (3.2.2). Only one session
-//! runs at a time: Connection Requests and local changes arriving during a
-//! session are queued and served after it ends (3.2.1, 3.2.2).
+//! by an external cause), 5 KICKED (a LAN kick, Appendix D), 6 CONNECTION
+//! REQUEST (3.2.2), 9 REQUEST DOWNLOAD (a spooled RequestDownload, A.4.2.2).
+//! Only one session runs at a time: Connection Requests, kicks and local
+//! changes arriving during a session are queued and served after it ends
+//! (3.2.1, 3.2.2).
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -19,10 +21,12 @@ use tracing::{debug, info, warn};
 
 use super::config::AgentConfig;
 use super::connreq::{self, ConnectionRequestServer};
+use super::cpe_requests::{self, CpeRequests};
 use super::datamodel::hooks::Hooks;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
+use super::lan::{self, KickError, KickRequest, LanServer};
 use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
 use super::state::AgentState;
 
@@ -38,6 +42,8 @@ pub enum AgentError {
     State { path: PathBuf, source: std::io::Error },
     #[error("Connection Request server on {addr}: {source}")]
     ConnectionRequest { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("LAN web server on {addr}: {source}")]
+    Lan { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Config(String),
     #[error("gave up after {0} failed session attempts")]
@@ -51,6 +57,9 @@ pub enum Trigger {
     ConnectionRequest,
     /// A local change was spooled (`cpekit agent set`).
     LocalChange,
+    /// The CPE was kicked from the LAN (Appendix D): run a session calling
+    /// Kicked, then answer the LAN server with the NextURL.
+    Kick(KickRequest),
     /// Stop the loop (after the current session).
     Stop,
 }
@@ -148,6 +157,9 @@ pub struct Agent {
     tx: Sender<Trigger>,
     rx: Receiver<Trigger>,
     connreq: Option<ConnectionRequestServer>,
+    lan: Option<LanServer>,
+    /// Kicks waiting for their session (Appendix D).
+    kicks: Vec<KickRequest>,
     cr_credentials: Arc<Mutex<(String, String)>>,
     http: HttpConfig,
     last_inform: SystemTime,
@@ -243,6 +255,8 @@ impl Agent {
             tx,
             rx,
             connreq: None,
+            lan: None,
+            kicks: Vec::new(),
             cr_credentials: Arc::new(Mutex::new((String::new(), random_secret()))),
             http,
             last_inform: SystemTime::now(),
@@ -255,6 +269,7 @@ impl Agent {
         };
         agent.sync_connection_request_credentials();
         agent.start_connection_request_server()?;
+        agent.start_lan_server()?;
         agent.reschedule_periodic();
         agent.persist()?;
         Ok(agent)
@@ -310,6 +325,46 @@ impl Agent {
         }
         self.connreq = Some(server);
         Ok(())
+    }
+
+    /// The LAN web server (Appendix D); ManagementServer.KickURL and
+    /// DownloadProgressURL advertise it (B), and are empty without it.
+    fn start_lan_server(&mut self) -> Result<(), AgentError> {
+        let (mut kick_url, mut progress_url) = (String::new(), String::new());
+        if let Some(addr) = self.cfg.agent.lan_address {
+            let tx = self.tx.clone();
+            let server = LanServer::start(
+                lan::Config {
+                    listen: addr,
+                    host: self.cfg.agent.lan_host.clone(),
+                    kicks_per_hour: self.cfg.kick_limit_per_hour(),
+                    kick_timeout: self.cfg.kick_timeout(),
+                },
+                self.progress.clone(),
+                move |k| tx.send(Trigger::Kick(k)).is_ok(),
+            )
+            .map_err(|source| AgentError::Lan { addr, source })?;
+            (kick_url, progress_url) = (server.kick_url(), server.progress_url());
+            info!(%kick_url, %progress_url, "LAN web server listening");
+            self.lan = Some(server);
+        }
+        for (p, v) in [("KickURL", kick_url), ("DownloadProgressURL", progress_url)] {
+            let name = format!("{MS}{p}");
+            if self.store.values.get(&name).is_some_and(|old| *old != v) {
+                self.store.set(&name, &v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The KickURL (Appendix D), if the LAN server runs.
+    pub fn kick_url(&self) -> Option<String> {
+        self.lan.as_ref().map(LanServer::kick_url)
+    }
+
+    /// The DownloadProgressURL, if the LAN server runs.
+    pub fn progress_url(&self) -> Option<String> {
+        self.lan.as_ref().map(LanServer::progress_url)
     }
 
     /// 3.2.2: the shared secret is ConnectionRequestUsername/Password; with
@@ -387,7 +442,16 @@ impl Agent {
 
     /// Whether a session is due now.
     pub fn session_due(&self) -> bool {
-        !self.state.pending_events.is_empty() && self.retry_at.is_none_or(|t| Instant::now() >= t)
+        (!self.state.pending_events.is_empty() || !self.kicks.is_empty()) && self.retry_at.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// A.4.2.2: a spooled RequestDownload (`cpekit agent request-download`)
+    /// needs a session; kicks whose browser stopped waiting are dropped.
+    fn queue_cpe_requests(&mut self) {
+        if cpe_requests::has_spooled_request_downloads(&self.cfg.agent.state_dir) {
+            self.state.add_event(cpe_requests::REQUEST_DOWNLOAD_EVENT, "");
+        }
+        self.kicks.retain(|k| !k.reply.abandoned());
     }
 
     /// Run one session with the ACS. On failure the events stay queued
@@ -400,20 +464,28 @@ impl Agent {
             self.state.add_event("4 VALUE CHANGE", "");
         }
         let events = self.state.pending_events.clone();
+        let mut cpe = CpeRequests::new(std::mem::take(&mut self.kicks), cpe_requests::spooled_request_downloads(&self.cfg.agent.state_dir));
+        let mut inform_events = events.clone();
+        if cpe.has_kicks() {
+            // Table 35: "5 KICKED", for this session only (a failed kick is
+            // answered with the error page, never retried).
+            inform_events.push(crate::agent::soap::Event { code: cpe_requests::KICKED_EVENT.into(), command_key: String::new() });
+        }
         let args = InformArgs {
             device: self.cfg.device_id(),
-            events: events.clone(),
+            events: inform_events.clone(),
             retry_count: self.state.retry_count,
             current_time: now_rfc3339(),
             max_envelopes: self.cfg.max_envelopes(),
         };
         let inform = session::inform_body(self.schema, &self.store, args, &extra);
-        info!(url = %self.http.url, events = ?events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
+        info!(url = %self.http.url, events = ?inform_events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;
         let result = {
-            let handler = ParameterHandler::new(schema, &mut self.store);
-            let mut s = Session::new(inform, Vec::new(), handler);
+            let requests = cpe.requests();
+            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe);
+            let mut s = Session::new(inform, requests, handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();
             let h = s.into_handler();
@@ -421,6 +493,7 @@ impl Agent {
         };
         drop(conn); // 3.4.2: close the connection, discard the cookies.
         let (r, acknowledged, effects, challenges) = result;
+        cpe.finish(r.as_ref().err().map(ToString::to_string));
         if acknowledged {
             // The events were delivered even if the session broke later.
             self.state.delivered(&events);
@@ -437,7 +510,7 @@ impl Agent {
                 self.state.retry_count = 0;
                 info!(acs_requests, "session end");
                 Ok(SessionReport {
-                    events: events.iter().map(|e| e.code.clone()).collect(),
+                    events: inform_events.iter().map(|e| e.code.clone()).collect(),
                     acs_requests,
                     changed: effects.changed.clone(),
                     challenges,
@@ -483,6 +556,7 @@ impl Agent {
     pub fn run(&mut self, once: bool, max_failures: u32) -> Result<(), AgentError> {
         loop {
             self.apply_local_changes()?;
+            self.queue_cpe_requests();
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
                 self.state.add_event("2 PERIODIC", "");
@@ -513,8 +587,19 @@ impl Agent {
                     // 3.2.2: a Connection Request is answered at once, not after back-off.
                     self.retry_at = None;
                 }
+                Ok(Trigger::Kick(k)) => {
+                    info!(command = %k.args.command, "kicked");
+                    // Like a Connection Request: served now, not after back-off.
+                    self.kicks.push(k);
+                    self.retry_at = None;
+                }
                 Ok(Trigger::LocalChange) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    for k in self.kicks.drain(..) {
+                        k.reply.reply(Err(KickError::AgentGone));
+                    }
+                    return Ok(());
+                }
             }
         }
     }
