@@ -1,8 +1,10 @@
-//! `cpekit agent`: run the CPE agent, or spool a local parameter change.
+//! `cpekit agent`: run the CPE agent, spool a local parameter change, or
+//! spool a RequestDownload (A.4.2.2).
 
 use anyhow::{bail, Context, Result};
 
 use cpekit::agent::config::AgentConfig;
+use cpekit::agent::cpe_requests::{self, DownloadRequest};
 use cpekit::agent::runner::{self, Agent, LocalChange};
 
 use crate::cli::{AgentArgs, AgentCommand};
@@ -20,6 +22,18 @@ pub fn run(a: AgentArgs) -> Result<u8> {
             let f = runner::spool_local_change(&cfg.agent.state_dir, &LocalChange { name: s.name.clone(), value: s.value })
                 .with_context(|| format!("spooling the change into {}", cfg.agent.state_dir.display()))?;
             eprintln!("queued {} for the agent ({})", s.name, f.display());
+            Ok(exit::OK)
+        }
+        Some(AgentCommand::RequestDownload(r)) => {
+            let cfg = AgentConfig::load(&r.config)?;
+            let mut args = Vec::new();
+            for a in &r.args {
+                let Some((n, v)) = a.split_once('=') else { bail!("--arg {a:?}: expected NAME=VALUE") };
+                args.push((n.to_string(), v.to_string()));
+            }
+            let req = DownloadRequest { file_type: r.file_type, args };
+            let f = cpe_requests::spool_request_download(&cfg.agent.state_dir, &req)?;
+            eprintln!("queued RequestDownload {:?} for the agent ({})", req.file_type, f.display());
             Ok(exit::OK)
         }
         None => {

@@ -348,6 +348,11 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   poll_interval_ms = 1000                 # how often externally changed values are looked for
   connection_request_limit = 10           # accepted Connection Requests per window
   connection_request_window_seconds = 60
+  lan_address = \"192.168.1.1:8080\"      # LAN web server: KickURL /kick, DownloadProgressURL /progress
+                                          # (Appendix D); omit to disable
+  lan_host = \"gateway.lan\"              # host advertised in KickURL (default: the listen IP)
+  kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
+  kick_timeout_seconds = 60               # how long a kicked browser waits for the ACS
 
   [trust]
   packages = [\"ca.pem\"]
@@ -379,6 +384,21 @@ pub struct AgentArgs {
 pub enum AgentCommand {
     /// Change a parameter locally (an external cause: may trigger an active notification).
     Set(AgentSetArgs),
+    /// Ask the ACS for a file download (RequestDownload, TR-069 A.4.2.2): spooled, sent in the next session, which it starts.
+    RequestDownload(AgentRequestDownloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRequestDownloadArgs {
+    /// Agent configuration file.
+    #[arg(long, value_name = "agent.toml")]
+    pub config: PathBuf,
+    /// FileType (Table 27): "1 Firmware Upgrade Image", "2 Web Content", "3 Vendor Configuration File" or "X <OUI> <name>".
+    #[arg(long, value_name = "TYPE")]
+    pub file_type: String,
+    /// A FileTypeArg (Table 57), e.g. --arg Version=2.1 for "2 Web Content"; repeatable, at most 16.
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

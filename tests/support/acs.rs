@@ -106,12 +106,18 @@ pub struct AcsState {
     /// Answer this many Informs with Fault 8005 first.
     pub retry_informs: u32,
     pub max_envelopes: u32,
+    /// Answers to CPE requests (A.4.2: Kicked, RequestDownload, ...) before
+    /// the defaults; None falls through to them.
+    pub cpe_answer: Option<CpeAnswer>,
     pub posts: Vec<Post>,
     pub sessions: Vec<SessionLog>,
     current: Option<VecDeque<Step>>,
     outstanding: usize,
     next_id: u64,
 }
+
+/// A test's answer to a CPE request.
+pub type CpeAnswer = Arc<dyn Fn(&Body) -> Option<Body> + Send + Sync>;
 
 pub struct TestAcs {
     pub url: String,
@@ -374,7 +380,8 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
         let is_req = matches!(&e.body, Ok(b) if !b.method().ends_with("Response") && !matches!(b, Body::Fault(_)));
         if is_req {
             let b = e.body.clone().unwrap();
-            reply.push_str(&soap::to_xml(e.id.as_deref(), false, &answer(&b)));
+            let a = s.cpe_answer.as_ref().and_then(|f| f(&b)).unwrap_or_else(|| answer(&b));
+            reply.push_str(&soap::to_xml(e.id.as_deref(), false, &a));
         } else {
             s.outstanding = s.outstanding.saturating_sub(1);
         }
