@@ -19,7 +19,7 @@ use cpekit::agent::config::AgentConfig;
 use cpekit::agent::progress::{Phase, Progress};
 use cpekit::agent::runner::{Agent, Trigger};
 use cpekit::agent::soap::{Arg, Body, Fault};
-use support::acs::TestAcs;
+use support::acs::{Step, TestAcs};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
 
@@ -157,14 +157,19 @@ fn kick_answering_acs() -> TestAcs {
 fn kick_runs_a_kicked_session_and_redirects_to_next_url() {
     let d = tempfile::tempdir().unwrap();
     let acs = kick_answering_acs();
-    let agent = Running::start(config(d.path(), &acs, ""));
+    let agent = Running::start(config(d.path(), &acs, "max_envelopes = 2"));
     assert!(acs.wait_sessions(1, Duration::from_secs(10)));
+    // D.3 step 4: the ACS may use the kicked session for other RPCs too.
+    acs.push_script(vec![Step::one(Body::GetParameterValues { names: vec![format!("{MS}KickURL")] })]);
     let next = "http://web.example/account?step=2";
     let url = format!("{}?command=identify&arg=user%3D42+%26+more&next={}", agent.kick_url, cpekit::agent::lan::url_encode(next));
     let r = request("GET", &url, &[("Referer", "http://web.example/start")]);
     // D.3 step 5: redirect to the ACS's NextURL.
     assert_eq!(r.status, 302, "{r:?}");
     assert_eq!(r.header("Location"), Some("http://web.example/account?step=2&token=abc"));
+    // The browser is answered as soon as the KickedResponse arrives; the
+    // session goes on with the ACS's requests.
+    assert!(acs.wait_sessions(2, Duration::from_secs(10)));
     let s = acs.sessions();
     let ks = s.iter().find(|s| s.received.iter().any(|e| matches!(e.body, Ok(Body::Kicked { .. })))).expect("a session with Kicked");
     // Table 35: the session carries 5 KICKED.
@@ -174,6 +179,10 @@ fn kick_runs_a_kicked_session_and_redirects_to_next_url() {
         vec![Body::Kicked { command: "identify".into(), referer: "http://web.example/start".into(), arg: "user=42 & more".into(), next: next.into() }]
     );
     assert!(!s[0].events().contains(&"5 KICKED".to_string()), "the bootstrap session was not kicked");
+    match ks.responses().iter().find(|b| matches!(b, Body::GetParameterValuesResponse { .. })) {
+        Some(Body::GetParameterValuesResponse { list }) => assert_eq!(list[0].value, agent.kick_url),
+        other => panic!("{other:?}"),
+    }
 
     // A.4.2.1: a path-only NextURL is on the CPE's own host.
     let r = get(&format!("{}?command=local&next=%2Fsecurity%2Findex.html", agent.kick_url));

@@ -283,6 +283,20 @@ mod tests {
     }
 
     #[test]
+    fn server_methods_are_not_cpe_methods() {
+        // A.3.1.1: GetRPCMethods lists what the CPE supports; Kicked and
+        // RequestDownload are the ACS's methods (A.4.2).
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let mut x = CpeRequests::default();
+        let mut h = crate::agent::session::ParameterHandler::new(schema, &mut store).with(&mut x);
+        use crate::agent::session::Handler;
+        let Body::GetRPCMethodsResponse { methods } = h.request(&Body::GetRPCMethods) else { panic!() };
+        assert!(methods.iter().any(|m| m == "GetParameterValues"));
+        assert!(!methods.iter().any(|m| m == "Kicked" || m == "RequestDownload"), "{methods:?}");
+    }
+
+    #[test]
     fn kick_faults_and_unanswered() {
         let (r1, w1) = KickReplier::pair();
         let (r2, w2) = KickReplier::pair();

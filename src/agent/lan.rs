@@ -10,7 +10,7 @@
 //!   arguments or an exceeded rate limit (D.4: "SHOULD limit the number of
 //!   Kicked method calls ... per hour") the browser is redirected to an
 //!   error page on the CPE itself (A.4.2.1).
-//! * **DownloadProgressURL** (`/progress`, `/progress.json`, Table 40): the
+//! * **DownloadProgressURL** (`/progress`, `/progress.json`, B Table 61): the
 //!   running download's progress from the shared [`Progress`] handle, as an
 //!   auto-refreshing HTML page and as JSON.
 //!
@@ -422,7 +422,7 @@ fn document(title: &str, head_extra: &str, body: &str) -> String {
     )
 }
 
-/// The DownloadProgressURL page (B, Table 40): bytes, percentage, phase
+/// The DownloadProgressURL page (B Table 61): bytes, percentage, phase
 /// and outcome of the running (or last) transfer; refreshes itself.
 pub fn progress_html(s: &Snapshot) -> String {
     let pct = s.percent();
