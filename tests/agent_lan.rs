@@ -242,6 +242,30 @@ fn kick_fault_bad_args_and_rate_limit_give_error_pages() {
 }
 
 #[test]
+fn lan_server_bounds_heads_and_connections() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let agent = Running::start(config(d.path(), &acs, ""));
+    let addr = agent.base().strip_prefix("http://").unwrap().to_string();
+    // An oversized request head is refused, not buffered.
+    let big = "x".repeat(9000);
+    assert_eq!(request("GET", &agent.progress_url, &[("X-Big", &big)]).status, 431);
+    // A GET with a body is refused.
+    assert_eq!(request("GET", &agent.progress_url, &[("Content-Length", "3")]).status, 400);
+    // Idle connections hold a worker each, up to the cap; one more gets 503.
+    let idle: Vec<TcpStream> = (0..cpekit::agent::lan::MAX_CONNECTIONS).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut text = String::new();
+    let _ = extra.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text:?}");
+    drop(idle);
+    drop(agent);
+    acs.validate_all();
+}
+
+#[test]
 fn kick_with_the_acs_down_gives_an_error_page() {
     let d = tempfile::tempdir().unwrap();
     let acs = kick_answering_acs();

@@ -44,7 +44,7 @@ pub const KICK_ERROR_PATH: &str = "/kick-error";
 
 /// Most simultaneous connections; a kick holds its connection for the
 /// whole session with the ACS, so this also bounds waiting browsers.
-const MAX_CONNECTIONS: usize = 16;
+pub const MAX_CONNECTIONS: usize = 16;
 /// Timeout of each socket read or write.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-head deadline.
