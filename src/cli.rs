@@ -348,9 +348,9 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   poll_interval_ms = 1000                 # how often externally changed values are looked for
   connection_request_limit = 10           # accepted Connection Requests per window
   connection_request_window_seconds = 60
-  lan_address = \"192.168.1.1:8080\"      # LAN web server: KickURL /kick, DownloadProgressURL /progress
-                                          # (Appendix D); omit to disable
-  lan_host = \"gateway.lan\"              # host advertised in KickURL (default: the listen IP)
+  lan_address = \"192.168.1.1:8080\"        # LAN web server (Appendix D): KickURL /kick,
+                                          # DownloadProgressURL /progress; omit to disable
+  lan_host = \"gateway.lan\"                # host advertised in KickURL (default: the listen IP)
   kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
   kick_timeout_seconds = 60               # how long a kicked browser waits for the ACS
 
