@@ -296,12 +296,20 @@ pub fn parse_kick(query: &str, referer: Option<&str>) -> Result<KickArgs, KickEr
 /// Where to send the browser for a NextURL (A.4.2.1 Table 54): an
 /// absolute http(s) URL as is; a path-only URL ("/security/index.html") on
 /// the CPE's own canonical host. Anything else (other schemes, control
-/// characters that would split the HTTP header) is refused.
+/// characters that would split the HTTP header) is refused; non-ASCII
+/// characters are percent-encoded (the Location header is ASCII).
 pub fn redirect_target(next_url: &str, own_base: &str) -> Result<String, KickError> {
     let bad = || KickError::BadNextUrl(next_url.chars().take(128).collect());
-    if next_url.is_empty() || next_url.len() > MAX_NEXT_URL || next_url.bytes().any(|b| b < 0x20 || b == 0x7f || b == b' ') {
+    if next_url.is_empty() || next_url.chars().count() > MAX_NEXT_URL || next_url.bytes().any(|b| b < 0x20 || b == 0x7f || b == b' ') {
         return Err(bad());
     }
+    let encoded: String;
+    let next_url = if next_url.is_ascii() {
+        next_url
+    } else {
+        encoded = next_url.bytes().map(|b| if b.is_ascii() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        &encoded
+    };
     if next_url.starts_with('/') && !next_url.starts_with("//") {
         return Ok(format!("{own_base}{next_url}"));
     }
@@ -818,6 +826,7 @@ mod tests {
         let base = "http://192.168.1.1:8080";
         assert_eq!(redirect_target("/security/index.html", base).unwrap(), "http://192.168.1.1:8080/security/index.html");
         assert_eq!(redirect_target("https://acs.example/w?s=1", base).unwrap(), "https://acs.example/w?s=1");
+        assert_eq!(redirect_target("http://web.example/caf\u{e9}", base).unwrap(), "http://web.example/caf%C3%A9");
         for bad in ["", "//evil.example/", "javascript:alert(1)", "http://x/\r\nSet-Cookie: a=b", "ftp://x/", "http:///path", "http://a b/"] {
             assert!(matches!(redirect_target(bad, base), Err(KickError::BadNextUrl(_))), "{bad:?}");
         }
