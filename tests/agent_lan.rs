@@ -46,11 +46,12 @@ retry_max_seconds = 0.2
 response_timeout_seconds = 5
 poll_interval_ms = 50
 lan_address = "127.0.0.1:0"
-kick_timeout_seconds = 20
+{timeout}
 {extra_agent}
 "#,
         url = acs.url,
-        state = dir.join("state").display()
+        state = dir.join("state").display(),
+        timeout = if extra_agent.contains("kick_timeout_seconds") { "" } else { "kick_timeout_seconds = 20" }
     );
     let f = dir.join("agent.toml");
     std::fs::write(&f, text).unwrap();
@@ -261,6 +262,40 @@ fn lan_server_bounds_heads_and_connections() {
     let _ = extra.read_to_string(&mut text);
     assert!(text.starts_with("HTTP/1.1 503"), "{text:?}");
     drop(idle);
+    drop(agent);
+    acs.validate_all();
+}
+
+#[test]
+fn kick_queues_behind_a_running_session_and_times_out() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = kick_answering_acs();
+    let agent = Running::start(config(d.path(), &acs, "kick_timeout_seconds = 1"));
+    assert!(acs.wait_sessions(1, Duration::from_secs(10)));
+    // Stall the ACS (its state lock) while a Connection Request session runs.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let st = Arc::clone(&acs.state);
+    let blocker = std::thread::spawn(move || {
+        let _g = st.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    locked_rx.recv().unwrap();
+    agent.tx.send(Trigger::ConnectionRequest).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // 3.2.2 / D: the kick does not interrupt the session; it waits, and the
+    // browser gets the error page when the wait is over.
+    let r = get(&format!("{}?command=late&next=http%3A%2F%2Fweb.example%2F", agent.kick_url));
+    assert_eq!(r.status, 303, "{r:?}");
+    let e = get(r.header("Location").unwrap());
+    assert_eq!(e.status, 504);
+    assert!(e.body.contains("no answer from the ACS within 1 s"), "{}", e.body);
+    blocker.join().unwrap();
+    assert!(acs.wait_sessions(2, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(500));
+    // Nobody waits for that kick any more: no Kicked call, no session.
+    assert_eq!(acs.sessions().len(), 2);
+    assert!(kicked(&acs).is_empty());
     drop(agent);
     acs.validate_all();
 }
