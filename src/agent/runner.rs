@@ -198,7 +198,8 @@ impl Agent {
         store.attach_hooks(hooks);
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
 
-        // The device's identity is the config's truth on every start.
+        // The device's identity is the config's truth on every start
+        // (SpecVersion is the built-in hook's "1.0", B.2.3).
         let d = &cfg.device;
         for (p, v) in [
             ("DeviceInfo.Manufacturer", &d.manufacturer),
@@ -207,7 +208,6 @@ impl Agent {
             ("DeviceInfo.SerialNumber", &d.serial_number),
             ("DeviceInfo.HardwareVersion", &d.hardware_version),
             ("DeviceInfo.SoftwareVersion", &d.software_version),
-            ("DeviceInfo.SpecVersion", &"1.0".to_string()),
         ] {
             let name = format!("InternetGatewayDevice.{p}");
             if store.values.contains_key(&name) {
