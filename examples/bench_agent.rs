@@ -102,4 +102,9 @@ fn main() {
     assert!(ok, "the agent did not reach the ACS");
     println!("idle_rss_kib {}", kb("VmRSS:"));
     println!("idle_hwm_kib {}", kb("VmHWM:"));
+    // Where the RSS is: anonymous (heap, stacks: the agent's own memory) vs
+    // file-backed (mapped text of the binary and shared libraries: clean,
+    // shared with other processes, reclaimable).
+    println!("idle_rss_anon_kib {}", kb("RssAnon:"));
+    println!("idle_rss_file_kib {}", kb("RssFile:"));
 }
