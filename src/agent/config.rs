@@ -21,9 +21,16 @@
 //! connection_request = "0.0.0.0:7548"     # listen address of the Connection Request server (3.2.2)
 //! connection_request_host = "192.0.2.10"  # host put in ConnectionRequestURL (default: the listen IP)
 //! periodic_inform_interval = 86400        # seconds; initial PeriodicInformInterval (enables periodic informs)
+//! reboot_command = ["/sbin/reboot"]        # Reboot (A.3.2.9), packages needing a reboot; absent: logged only
+//! factory_reset_command = ["/usr/lib/cpekit/factory-reset"]  # FactoryReset hook (A.4.1.6); then the state is wiped
+//! vendor_config_command = ["/usr/lib/cpekit/apply-config"]   # Download "3 Vendor Configuration File": FILE appended
+//! upload_config_file = "/etc/device.conf"  # Upload "1 Vendor Configuration File" (default: parameter tree as JSON)
+//! upload_log_file = "/var/log/messages"    # Upload "2 Vendor Log File"
+//! transfer_ca_file = "files-ca.pem"        # HTTPS file servers (default: [acs] ca_file, else webpki roots)
+//! transfer_stall_timeout_seconds = 300     # give a download up after this long without data
 //!
 //! [trust]
-//! packages = ["ca.pem"]                   # used by file transfers
+//! packages = ["ca.pem"]                   # Download FileType 1/2: signed packages must chain to one (E.5)
 //! vouchers = ["ca.pem"]
 //!
 //! [[vendor_parameters]]                   # B.2.2 vendor extensions
@@ -133,6 +140,36 @@ pub struct Agent {
     pub connection_request_limit: Option<u32>,
     #[serde(default)]
     pub connection_request_window_seconds: Option<u64>,
+    /// Command (argv) run to reboot the device after a Reboot (A.3.2.9)
+    /// or a package that needs one; absent: the reboot is only logged.
+    #[serde(default)]
+    pub reboot_command: Option<Vec<String>>,
+    /// Command (argv) run on FactoryReset (A.4.1.6) before the agent
+    /// wipes its persisted tree and state.
+    #[serde(default)]
+    pub factory_reset_command: Option<Vec<String>>,
+    /// Handler (argv) for Download FileType "3 Vendor Configuration File"
+    /// and "X <OUI> ..." types: run with the downloaded file's path as the
+    /// last argument; env CPEKIT_FILE_TYPE, CPEKIT_TARGET_FILE_NAME,
+    /// CPEKIT_COMMAND_KEY. Non-zero exit: TransferComplete 9010 with its
+    /// stderr. Absent: such Downloads are refused (9001).
+    #[serde(default)]
+    pub vendor_config_command: Option<Vec<String>>,
+    /// File sent for Upload "1 Vendor Configuration File" (default: the
+    /// parameter tree as JSON, passwords left out).
+    #[serde(default)]
+    pub upload_config_file: Option<PathBuf>,
+    /// File sent for Upload "2 Vendor Log File" (absent: refused, 9001).
+    #[serde(default)]
+    pub upload_log_file: Option<PathBuf>,
+    /// PEM trust anchors for HTTPS file servers (default: `[acs] ca_file`,
+    /// else the webpki roots).
+    #[serde(default)]
+    pub transfer_ca_file: Option<PathBuf>,
+    /// Give a download up when no data arrives for this long (default
+    /// 300 s), whatever the package's E.4.7 timeouts say.
+    #[serde(default)]
+    pub transfer_stall_timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -164,6 +201,9 @@ impl AgentConfig {
             fix(p);
         }
         if let Some(p) = cfg.acs.ca_file.as_mut() {
+            fix(p);
+        }
+        for p in [&mut cfg.agent.upload_config_file, &mut cfg.agent.upload_log_file, &mut cfg.agent.transfer_ca_file].into_iter().flatten() {
             fix(p);
         }
         cfg.trust.packages.iter_mut().for_each(fix);

@@ -9,6 +9,8 @@
 //!   authentication (3.4);
 //! * [`connreq`] — the Connection Request server (3.2.2);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
+//! * [`transfer`] — Download/Upload, TransferComplete, GetQueuedTransfers,
+//!   ScheduleInform, Reboot, FactoryReset and their persisted queue;
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
@@ -22,3 +24,4 @@ pub mod runner;
 pub mod session;
 pub mod soap;
 pub mod state;
+pub mod transfer;

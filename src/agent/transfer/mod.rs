@@ -1,0 +1,889 @@
+//! File transfers and the other "do it after the session" CPE methods, as
+//! a [`session::Extension`](crate::agent::session::Extension):
+//!
+//! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
+//!   with Status 1; run after the session ends (DelaySeconds later, never
+//!   in the same session when DelaySeconds > 0); the outcome goes to the
+//!   ACS in a TransferComplete (A.3.3.2) in a new session with the events
+//!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
+//!   until the ACS acknowledges it — across restarts and power loss.
+//!   FileType 1 and 2 are Annex E signed packages, streamed straight into
+//!   the installer engine ([`crate::install`]): the 150 KB prefix is
+//!   verified against `[trust] packages` before the payload is read (E.5),
+//!   preconditions (E.4.10) use DeviceInfo.SoftwareVersion, the E.4.7
+//!   timeouts run during the rest of the download, every payload hash is
+//!   checked before anything in the install root changes. FileType 3 (and
+//!   "X <OUI> ..." vendor types) go to `[agent] vendor_config_command`.
+//! * Upload (A.4.1.5): HTTP PUT of the configuration (a JSON dump of the
+//!   parameter tree, or a configured file) or of a configured log file.
+//! * GetQueuedTransfers (A.4.1.1), ScheduleInform (A.4.1.2), Reboot
+//!   (A.3.2.9) and FactoryReset (A.4.1.6).
+
+pub mod http;
+pub mod queue;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{info, warn};
+use x509_cert::Certificate;
+
+use crate::agent::config::AgentConfig;
+use crate::agent::datamodel::store::{self, Store};
+use crate::agent::datamodel::Schema;
+use crate::agent::progress::{Phase, Progress};
+use crate::agent::rpc::Effects;
+use crate::agent::runner::now_rfc3339;
+use crate::agent::session::Extension;
+use crate::agent::soap::{Body, DownloadArgs, Fault, UploadArgs};
+use crate::agent::state::AgentState;
+use crate::install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
+
+use self::http::{Client, FetchError};
+use self::queue::{Direction, InstalledVersion, Job, Queue, ScheduledInform, Status, UNKNOWN_TIME};
+
+/// DeviceInfo.SoftwareVersion: the device's version for E.4.10.
+pub const SOFTWARE_VERSION: &str = "InternetGatewayDevice.DeviceInfo.SoftwareVersion";
+
+/// The methods this extension adds (A.3.2.1 GetRPCMethods).
+pub const METHODS: &[&str] = &["Download", "Reboot", "GetQueuedTransfers", "ScheduleInform", "Upload", "FactoryReset"];
+
+/// Table 38: FaultString is string(256).
+const MAX_FAULT_STRING: usize = 256;
+
+/// Largest file uploaded (read into memory once per attempt).
+const MAX_UPLOAD_BYTES: u64 = 32 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("[trust] packages {path}: {message}")]
+    Trust { path: PathBuf, message: String },
+    #[error("transfer CA file: {0}")]
+    Tls(String),
+    #[error("transfer queue {path}: {source}")]
+    Queue { path: PathBuf, source: std::io::Error },
+    #[error("agent state {path}: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+}
+
+/// What the transfer code needs from the config.
+#[derive(Clone)]
+pub struct Settings {
+    pub state_dir: PathBuf,
+    pub install_root: Option<PathBuf>,
+    /// `[trust] packages` anchors (E.5).
+    pub trust: Vec<Certificate>,
+    pub reboot_command: Option<Vec<String>>,
+    pub factory_reset_command: Option<Vec<String>>,
+    pub vendor_config_command: Option<Vec<String>>,
+    pub upload_config_file: Option<PathBuf>,
+    pub upload_log_file: Option<PathBuf>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Give a transfer up after this long without data.
+    pub stall: Duration,
+    /// `[device] software_version` of the config.
+    pub config_software_version: String,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &AgentConfig) -> Result<Settings, TransferError> {
+        let mut trust = Vec::new();
+        for p in &cfg.trust.packages {
+            let pem = std::fs::read(p).map_err(|e| TransferError::Trust { path: p.clone(), message: e.to_string() })?;
+            let certs = pkgfmt::signature::load_certs_pem(&pem).map_err(|e| TransferError::Trust { path: p.clone(), message: e.to_string() })?;
+            if certs.is_empty() {
+                return Err(TransferError::Trust { path: p.clone(), message: "no certificates".into() });
+            }
+            trust.extend(certs);
+        }
+        let a = &cfg.agent;
+        let ca = a.transfer_ca_file.as_ref().or(cfg.acs.ca_file.as_ref());
+        let tls = match ca {
+            Some(f) => Some(crate::agent::http::tls_config(f).map_err(|e| TransferError::Tls(e.to_string()))?),
+            None => None,
+        };
+        Ok(Settings {
+            state_dir: a.state_dir.clone(),
+            install_root: a.install_root.clone(),
+            trust,
+            reboot_command: a.reboot_command.clone().filter(|c| !c.is_empty()),
+            factory_reset_command: a.factory_reset_command.clone().filter(|c| !c.is_empty()),
+            vendor_config_command: a.vendor_config_command.clone().filter(|c| !c.is_empty()),
+            upload_config_file: a.upload_config_file.clone(),
+            upload_log_file: a.upload_log_file.clone(),
+            tls,
+            stall: Duration::from_secs_f64(a.transfer_stall_timeout_seconds.unwrap_or(300.0).max(0.1)),
+            config_software_version: cfg.device.software_version.clone(),
+        })
+    }
+
+    /// Installer state (journal, staging, backups): under the agent's state dir.
+    pub fn install_state_dir(&self) -> PathBuf {
+        self.state_dir.join("install")
+    }
+
+    fn spool_dir(&self) -> PathBuf {
+        self.state_dir.join("transfers")
+    }
+}
+
+/// What a Download's FileType asks for (A.3.2.8 Table 27).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadKind {
+    /// "1 Firmware Upgrade Image", "2 Web Content": Annex E signed packages.
+    Package,
+    /// "3 Vendor Configuration File" or "X <OUI> <id>": the vendor handler.
+    VendorFile,
+}
+
+fn fault(code: u32, s: impl Into<String>) -> Fault {
+    Fault::new(code, truncate(s.into()))
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_FAULT_STRING {
+        let mut cut = MAX_FAULT_STRING - 3;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// Table 27 / Table 49: "X <OUI> <Vendor-specific identifier>".
+fn is_vendor_file_type(t: &str) -> bool {
+    let mut parts = t.splitn(3, ' ');
+    parts.next() == Some("X")
+        && parts.next().is_some_and(|oui| oui.len() == 6 && oui.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)))
+        && parts.next().is_some_and(|id| !id.is_empty())
+}
+
+/// A.3.2.8: check a Download before accepting it (sans-IO: `free` is the
+/// free space of the state directory, if known). Faults are those Table 28
+/// allows: 9001 (not accepted here), 9003, 9010 (cannot succeed), 9013.
+pub fn check_download(a: &DownloadArgs, s: &Settings, free: Option<u64>, queue_full: bool) -> Result<DownloadKind, Fault> {
+    if a.command_key.chars().count() > 32 {
+        return Err(fault(9003, "CommandKey is longer than 32 characters"));
+    }
+    http::check_url(&a.url).map_err(|e| fault(9013, e.to_string()))?;
+    let kind = match a.file_type.as_str() {
+        "1 Firmware Upgrade Image" | "2 Web Content" => DownloadKind::Package,
+        "3 Vendor Configuration File" => DownloadKind::VendorFile,
+        t if is_vendor_file_type(t) => DownloadKind::VendorFile,
+        t => return Err(fault(9003, format!("unknown FileType {t:?}"))),
+    };
+    match kind {
+        DownloadKind::Package if s.install_root.is_none() => {
+            return Err(fault(9001, format!("{} not accepted: no [agent] install_root configured", a.file_type)));
+        }
+        DownloadKind::Package if s.trust.is_empty() => {
+            return Err(fault(9001, format!("{} not accepted: no [trust] packages anchors to verify signed packages with (E.5)", a.file_type)));
+        }
+        DownloadKind::VendorFile if s.vendor_config_command.is_none() => {
+            return Err(fault(9001, format!("{} not accepted: no [agent] vendor_config_command configured", a.file_type)));
+        }
+        _ => {}
+    }
+    // A.3.2.8 TargetFileName: a name, never a path out of where we put it.
+    // For packages the package names its files, and this argument is ignored.
+    let t = &a.target_file_name;
+    if kind == DownloadKind::VendorFile && (t.contains('/') || t.contains('\\') || t == ".." || t == "." || t.contains('\0')) {
+        return Err(fault(9003, format!("TargetFileName {t:?} must be a plain file name")));
+    }
+    // A.3.2.8 FileSize: refuse early when it cannot fit.
+    if let Some(free) = free {
+        if u64::from(a.file_size) > free {
+            return Err(fault(9010, format!("not enough storage: FileSize is {} bytes but only {free} bytes are free", a.file_size)));
+        }
+    }
+    if queue_full {
+        return Err(fault(9001, format!("{} transfers are already queued (A.4.1.1 limit)", queue::MAX_TRANSFERS)));
+    }
+    Ok(kind)
+}
+
+/// A.4.1.5: check an Upload before accepting it.
+pub fn check_upload(a: &UploadArgs, s: &Settings, queue_full: bool) -> Result<(), Fault> {
+    if a.command_key.chars().count() > 32 {
+        return Err(fault(9003, "CommandKey is longer than 32 characters"));
+    }
+    http::check_url(&a.url).map_err(|e| fault(9013, e.to_string()))?;
+    match a.file_type.as_str() {
+        "1 Vendor Configuration File" => {}
+        "2 Vendor Log File" if s.upload_log_file.is_none() => {
+            return Err(fault(9001, "2 Vendor Log File not available: no [agent] upload_log_file configured"));
+        }
+        "2 Vendor Log File" => {}
+        t => return Err(fault(9003, format!("unsupported FileType {t:?} for Upload"))),
+    }
+    if queue_full {
+        return Err(fault(9001, format!("{} transfers are already queued (A.4.1.1 limit)", queue::MAX_TRANSFERS)));
+    }
+    Ok(())
+}
+
+/// The TransferComplete FaultString for an installer failure (all 9010,
+/// download failure): says why, in words an operator can act on.
+pub fn install_fault(e: &InstallError) -> String {
+    let s = match e {
+        InstallError::Untrusted(m) => format!("package signature not trusted: {m}"),
+        InstallError::Rejected { index, reason } => format!("package refused (command #{index}): {reason}"),
+        InstallError::Package(pkgfmt::Error::HashMismatch { index, path, .. }) => {
+            format!("payload hash mismatch in file {path} (command #{index}); nothing was installed")
+        }
+        InstallError::Package(pkgfmt::Error::Io(io)) => format!("download failed: {io}"),
+        InstallError::Package(pkgfmt::Error::PayloadTruncated { expected, actual }) => {
+            format!("download failed: package payload truncated ({actual} of {expected} bytes)")
+        }
+        InstallError::Package(p) => format!("malformed package: {p}"),
+        InstallError::Timeout(t) => format!("download aborted: {t}"),
+        InstallError::Io(m) if m.starts_with("reading the payload") => format!("download failed: {m}"),
+        other => format!("install failed: {other}"),
+    };
+    truncate(s)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// What [`Transfers::poll`] did that the runner must follow up on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// The parameter tree changed (e.g. SoftwareVersion): persist it.
+    pub changed: bool,
+    /// A.4.1.6: the persisted tree and state were wiped; re-initialise.
+    pub factory_reset: bool,
+}
+
+/// How one transfer ended (A.3.3.2 FaultStruct) and what follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    code: u32,
+    message: String,
+    reboot: bool,
+    version: Option<String>,
+}
+
+impl Outcome {
+    fn ok(message: String) -> Outcome {
+        Outcome { code: 0, message, reboot: false, version: None }
+    }
+    fn fail(code: u32, message: String) -> Outcome {
+        Outcome { code, message: truncate(message), reboot: false, version: None }
+    }
+}
+
+/// The transfer extension and its persisted queue.
+pub struct Transfers {
+    settings: Settings,
+    queue: Queue,
+    progress: Progress,
+    state_path: PathBuf,
+    /// Sessions that carried unacknowledged TransferCompletes (A.5.3 back-off).
+    tc_attempts: u32,
+    tc_retry_at: Option<Instant>,
+}
+
+impl Transfers {
+    /// Load the queue from `state_dir/transfers.json`.
+    pub fn new(cfg: &AgentConfig, progress: Progress) -> Result<Transfers, TransferError> {
+        let settings = Settings::from_config(cfg)?;
+        let path = settings.state_dir.join("transfers.json");
+        let queue = Queue::load(&path).map_err(|source| TransferError::Queue { path: path.clone(), source })?;
+        let state_path = settings.state_dir.join("agent.json");
+        Ok(Transfers { settings, queue, progress, state_path, tc_attempts: 0, tc_retry_at: None })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn save_queue(&self) -> Result<(), TransferError> {
+        self.queue.save().map_err(|source| TransferError::Queue { path: self.queue.path().to_path_buf(), source })
+    }
+
+    fn save_state(&self, state: &AgentState) -> Result<(), TransferError> {
+        state.save(&self.state_path).map_err(|source| TransferError::State { path: self.state_path.clone(), source })
+    }
+
+    /// At agent start: finish what a crash or power loss interrupted, queue
+    /// the events of unreported transfers, restore an installed version.
+    pub fn on_start(&mut self, state: &mut AgentState, store: &mut Store) -> Result<(), TransferError> {
+        // A.3.2.9: a Reboot accepted before the agent stopped: this start
+        // is that reboot ("1 BOOT" is queued by the runner).
+        if let Some(key) = self.queue.data.reboot.take() {
+            state.add_event("M Reboot", &key);
+        }
+        // An install cut short by a crash: back to the complete old (or new) tree.
+        let mut recovered = None;
+        if let Some(root) = &self.settings.install_root {
+            let st = self.settings.install_state_dir();
+            if st.join("journal.json").exists() || st.join("committed").exists() {
+                let r = install::recover(root, Some(&st));
+                warn!(?r, "interrupted install recovered");
+                recovered = Some(r);
+            }
+        }
+        let mut why = "the agent stopped (crash or power loss) during the transfer".to_string();
+        match &recovered {
+            Some(Ok(install::Recovery::Completed)) => why.push_str("; the install had committed and was completed"),
+            Some(Ok(r)) => why.push_str(&format!("; install root: {r:?}")),
+            Some(Err(e)) => why.push_str(&format!("; recovering the install root failed: {e}")),
+            None => why.push_str("; nothing was installed"),
+        }
+        let ids = self.queue.interrupted(&now_rfc3339(), &why);
+        if !ids.is_empty() {
+            warn!(?ids, "transfers interrupted by a restart are reported as failed");
+        }
+        self.save_queue()?;
+        self.queue_transfer_events(state);
+        self.apply_installed_version(store);
+        Ok(())
+    }
+
+    /// The version a package installed wins over the config's
+    /// `software_version` until the config is edited.
+    pub fn apply_installed_version(&self, store: &mut Store) {
+        if let Some(v) = &self.queue.data.installed_version {
+            if v.config_version == self.settings.config_software_version && store.values.contains_key(SOFTWARE_VERSION) {
+                store.set(SOFTWARE_VERSION, &v.version);
+            }
+        }
+    }
+
+    /// Table 35: "7 TRANSFER COMPLETE" and "M Download"/"M Upload" (with
+    /// the CommandKey) for every completed, unacknowledged transfer.
+    fn queue_transfer_events(&self, state: &mut AgentState) {
+        let mut any = false;
+        for j in self.queue.unreported() {
+            state.add_event(j.direction.event(), &j.command_key);
+            any = true;
+        }
+        if any {
+            state.add_event("7 TRANSFER COMPLETE", "");
+        }
+    }
+
+    /// The CPE requests for the next session: every unacknowledged
+    /// TransferComplete (A.3.3.2: "in any subsequent session").
+    pub fn requests(&mut self) -> Vec<Body> {
+        let r = self.queue.transfer_complete_requests();
+        if !r.is_empty() {
+            // If they are still unacknowledged after this session, the
+            // next attempt waits (A.5.3 exponential back-off).
+            self.tc_attempts += 1;
+            let wait = crate::agent::runner::backoff(Duration::from_secs(5), Duration::from_secs(2560), self.tc_attempts, 0.0);
+            self.tc_retry_at = Some(Instant::now() + wait);
+        }
+        r
+    }
+
+    /// Whether anything is pending (`--once` keeps running until not).
+    pub fn busy(&self) -> bool {
+        self.queue.busy()
+    }
+
+    /// How long the main loop may sleep before [`Transfers::poll`] has work.
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        let mut w = self.queue.next_wakeup().map(|due| Duration::from_secs(due.saturating_sub(unix_now())));
+        if self.queue.data.reboot.is_some() || self.queue.data.factory_reset {
+            w = Some(Duration::ZERO);
+        }
+        if self.queue.unreported().next().is_some() {
+            let t = self.tc_retry_at.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or_default();
+            w = Some(w.map_or(t, |w| w.min(t)));
+        }
+        w
+    }
+
+    /// Between sessions: fire due scheduled Informs, perform an accepted
+    /// FactoryReset or Reboot, run due transfers (blocking), and re-queue
+    /// the events of TransferCompletes the ACS has not acknowledged.
+    pub fn poll(&mut self, store: &mut Store, state: &mut AgentState) -> Result<PollOutcome, TransferError> {
+        let mut out = PollOutcome::default();
+        let now = unix_now();
+
+        // A.4.1.2: "3 SCHEDULED" with "M ScheduleInform" and its CommandKey.
+        let due = self.queue.take_due_informs(now);
+        if !due.is_empty() {
+            for s in &due {
+                info!(command_key = %s.command_key, "scheduled Inform due");
+                state.add_event("3 SCHEDULED", "");
+                state.add_event("M ScheduleInform", &s.command_key);
+            }
+            // Events first: a crash in between repeats them, never loses them.
+            self.save_state(state)?;
+            self.save_queue()?;
+        }
+
+        // A.4.1.6.
+        if self.queue.data.factory_reset {
+            self.factory_reset()?;
+            out.factory_reset = true;
+            return Ok(out);
+        }
+
+        // A.3.2.9: the response went out in the session that just ended.
+        if let Some(key) = self.queue.data.reboot.clone() {
+            state.add_event("M Reboot", &key);
+            self.reboot(state, "Reboot method")?;
+            self.queue.data.reboot = None;
+            self.save_queue()?;
+        }
+
+        if let Some(id) = self.queue.next_due(now) {
+            let changed = self.run_job(id, store, state)?;
+            out.changed |= changed;
+        }
+
+        let retry_due = self.tc_retry_at.is_none_or(|t| Instant::now() >= t);
+        if retry_due && self.queue.unreported().next().is_some() && !state.has_event("7 TRANSFER COMPLETE") {
+            self.queue_transfer_events(state);
+        }
+        Ok(out)
+    }
+
+    /// Run one queued transfer to its end and record the outcome.
+    fn run_job(&mut self, id: u64, store: &mut Store, state: &mut AgentState) -> Result<bool, TransferError> {
+        let Some(job) = self.queue.job(id).cloned() else { return Ok(false) };
+        let start_time = now_rfc3339();
+        self.queue.set_status(id, Status::InProgress { start_time: start_time.clone() });
+        self.save_queue()?;
+        info!(command_key = %job.command_key, url = %job.url, file_type = %job.file_type, direction = ?job.direction, "transfer start");
+        self.progress.update(|s| {
+            s.command_key = job.command_key.clone();
+            s.url = job.url.clone();
+            s.file_type = job.file_type.clone();
+            s.bytes = 0;
+            s.total = u64::from(job.file_size);
+            s.phase = Phase::Downloading;
+        });
+        let outcome = match job.direction {
+            Direction::Download => self.download(&job, store),
+            Direction::Upload => self.upload(&job, store),
+        };
+        let complete_time = now_rfc3339();
+        let mut changed = false;
+        if let Some(v) = &outcome.version {
+            if store.values.contains_key(SOFTWARE_VERSION) {
+                store.set(SOFTWARE_VERSION, v);
+                changed = true;
+            }
+            self.queue.data.installed_version = Some(InstalledVersion { config_version: self.settings.config_software_version.clone(), version: v.clone() });
+        }
+        if outcome.code == 0 {
+            info!(command_key = %job.command_key, "{}", outcome.message);
+        } else {
+            warn!(command_key = %job.command_key, code = outcome.code, "transfer failed: {}", outcome.message);
+        }
+        self.progress.update(|s| {
+            s.phase = if outcome.code == 0 { Phase::Done } else { Phase::Failed { code: outcome.code, message: outcome.message.clone() } };
+        });
+        self.queue.set_status(id, Status::Completed { code: outcome.code, message: outcome.message.clone(), start_time, complete_time });
+        self.save_queue()?;
+        self.tc_attempts = 0;
+        self.tc_retry_at = None;
+        self.queue_transfer_events(state);
+        self.save_state(state)?;
+        if outcome.reboot {
+            // E.4.8 / installer: the package needs a reboot; A.3.2.9 note:
+            // the CPE reboots on its own after the session.
+            self.reboot(state, "package requires a reboot")?;
+        }
+        Ok(changed)
+    }
+
+    fn client(&self, job: &Job) -> Client {
+        Client { username: job.username.clone(), password: job.password.clone(), tls: self.settings.tls.clone(), stall: self.settings.stall }
+    }
+
+    fn download(&mut self, job: &Job, store: &Store) -> Outcome {
+        let kind = match job.file_type.as_str() {
+            "1 Firmware Upgrade Image" | "2 Web Content" => DownloadKind::Package,
+            _ => DownloadKind::VendorFile,
+        };
+        let body = match self.client(job).get(&job.url, self.progress.clone()) {
+            Ok(b) => b,
+            Err(e) => return Outcome::fail(e.fault_code(), download_fetch_message(&e)),
+        };
+        match kind {
+            DownloadKind::Package => self.install_package(body, store),
+            DownloadKind::VendorFile => self.vendor_file(job, body),
+        }
+    }
+
+    /// E.5 / E.4: stream the package into the installer engine.
+    fn install_package(&mut self, mut body: http::BodyReader, store: &Store) -> Outcome {
+        let Some(root) = self.settings.install_root.clone() else {
+            return Outcome::fail(9010, "no [agent] install_root configured".into());
+        };
+        let current = store.get(SOFTWARE_VERSION).unwrap_or_default();
+        let opts = InstallOptions {
+            root,
+            state_dir: Some(self.settings.install_state_dir()),
+            trust: self.settings.trust.clone(),
+            allow_unsigned: false,
+            verify: Default::default(),
+            device: install::DeviceConfig { current_version: current.parse().ok(), ..Default::default() },
+            dry_run: false,
+        };
+        let mut watched = Watch { inner: &mut body, progress: self.progress.clone(), done: false };
+        match install::install(&mut watched, &opts, &mut IgnoreVendor, &SystemClock) {
+            Ok(report) => {
+                for e in &report.vendor_errors {
+                    warn!("package vendor command: {e}");
+                }
+                let mut o = Outcome::ok(match &report.version {
+                    Some(v) => format!("installed version {v} ({} files)", report.files_staged),
+                    None => format!("installed ({} files)", report.files_staged),
+                });
+                o.reboot = report.reboot_required;
+                o.version = report.version;
+                o
+            }
+            Err(e) => Outcome::fail(9010, install_fault(&e)),
+        }
+    }
+
+    /// FileType 3 / vendor types: spool, then hand to the vendor handler.
+    fn vendor_file(&mut self, job: &Job, mut body: http::BodyReader) -> Outcome {
+        let dir = self.settings.spool_dir();
+        let path = dir.join(format!("{}.download", job.id));
+        let r = (|| -> Result<(), String> {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("spool directory {}: {e}", dir.display()))?;
+            let mut f = std::fs::File::create(&path).map_err(|e| format!("spool file {}: {e}", path.display()))?;
+            copy_interruptible(&mut body, &mut f).map_err(|e| format!("download failed: {e}"))?;
+            f.sync_all().map_err(|e| format!("spool file: {e}"))?;
+            Ok(())
+        })();
+        if let Err(m) = r {
+            let _ = std::fs::remove_file(&path);
+            return Outcome::fail(9010, m);
+        }
+        self.progress.update(|s| s.phase = Phase::Installing);
+        let Some(cmd) = self.settings.vendor_config_command.clone() else {
+            let _ = std::fs::remove_file(&path);
+            return Outcome::fail(9010, "no [agent] vendor_config_command configured".into());
+        };
+        // A.3.2.8: TargetFileName, else the last segment of the URL.
+        let target = if job.target_file_name.is_empty() {
+            job.url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string()
+        } else {
+            job.target_file_name.clone()
+        };
+        let envs = [
+            ("CPEKIT_FILE_TYPE", job.file_type.clone()),
+            ("CPEKIT_TARGET_FILE_NAME", target),
+            ("CPEKIT_COMMAND_KEY", job.command_key.clone()),
+        ];
+        let r = run_command(&cmd, &[path.as_os_str()], &envs);
+        let _ = std::fs::remove_file(&path);
+        match r {
+            Ok(()) => Outcome::ok(format!("{} applied", job.file_type)),
+            Err(e) => Outcome::fail(9010, format!("vendor configuration handler failed: {e}")),
+        }
+    }
+
+    /// A.4.1.5: PUT the file.
+    fn upload(&mut self, job: &Job, store: &Store) -> Outcome {
+        let (bytes, content_type) = match upload_body(job, &self.settings, store) {
+            Ok(b) => b,
+            Err(m) => return Outcome::fail(9011, m),
+        };
+        self.progress.update(|s| s.total = bytes.len() as u64);
+        match self.client(job).put(&job.url, content_type, &bytes) {
+            Ok(status) => {
+                self.progress.update(|s| s.bytes = bytes.len() as u64);
+                Outcome::ok(format!("uploaded {} bytes (HTTP {status})", bytes.len()))
+            }
+            Err(e) => {
+                let code = match e.fault_code() {
+                    9010 => 9011,
+                    c => c,
+                };
+                Outcome::fail(code, format!("upload failed: {e}"))
+            }
+        }
+    }
+
+    /// Run `[agent] reboot_command` (absent: log only). "1 BOOT" is queued
+    /// and persisted first: the next Inform reports it whether the process
+    /// survives the reboot or starts again.
+    fn reboot(&mut self, state: &mut AgentState, why: &str) -> Result<(), TransferError> {
+        state.add_event("1 BOOT", "");
+        self.save_state(state)?;
+        match &self.settings.reboot_command {
+            Some(cmd) => {
+                info!(?cmd, "rebooting: {why}");
+                if let Err(e) = run_command(cmd, &[], &[]) {
+                    warn!("reboot command failed: {e}");
+                }
+            }
+            None => info!("reboot requested ({why}) but no [agent] reboot_command is configured"),
+        }
+        Ok(())
+    }
+
+    /// A.4.1.6: run the hook, wipe the persisted tree, state and queue. The
+    /// runner then re-initialises (0 BOOTSTRAP).
+    fn factory_reset(&mut self) -> Result<(), TransferError> {
+        if let Some(cmd) = &self.settings.factory_reset_command {
+            info!(?cmd, "factory reset: running the hook");
+            if let Err(e) = run_command(cmd, &[], &[]) {
+                warn!("factory reset command failed: {e}");
+            }
+        } else {
+            info!("factory reset");
+        }
+        let d = &self.settings.state_dir;
+        for f in ["parameters.json", "agent.json"] {
+            match std::fs::remove_file(d.join(f)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!("factory reset: removing {f}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(d.join("local"));
+        let _ = std::fs::remove_dir_all(self.settings.spool_dir());
+        self.queue.data = Default::default();
+        self.tc_attempts = 0;
+        self.tc_retry_at = None;
+        self.save_queue()
+    }
+
+    fn accept(&mut self, job: Job) -> Result<(), Fault> {
+        let id = self.queue.push(job);
+        if let Err(e) = self.save_queue() {
+            // Never promise a TransferComplete we could lose.
+            self.queue.data.jobs.retain(|j| j.id != id);
+            return Err(fault(9002, format!("cannot persist the transfer: {e}")));
+        }
+        Ok(())
+    }
+}
+
+fn download_fetch_message(e: &FetchError) -> String {
+    format!("download failed: {e}")
+}
+
+/// A.4.1.5 Table 49 FileType → the bytes to upload and their type.
+fn upload_body(job: &Job, s: &Settings, store: &Store) -> Result<(Vec<u8>, &'static str), String> {
+    let read = |p: &Path| -> Result<Vec<u8>, String> {
+        let len = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len();
+        if len > MAX_UPLOAD_BYTES {
+            return Err(format!("{} is {len} bytes, more than the {MAX_UPLOAD_BYTES}-byte upload limit", p.display()));
+        }
+        std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    match job.file_type.as_str() {
+        "1 Vendor Configuration File" => match &s.upload_config_file {
+            Some(p) => Ok((read(p)?, "application/octet-stream")),
+            None => Ok((config_dump(store), "application/json")),
+        },
+        "2 Vendor Log File" => match &s.upload_log_file {
+            Some(p) => Ok((read(p)?, "text/plain")),
+            None => Err("no [agent] upload_log_file configured".into()),
+        },
+        t => Err(format!("unsupported FileType {t:?}")),
+    }
+}
+
+/// "1 Vendor Configuration File" without a configured file: the parameter
+/// tree as JSON (name → value), passwords left out (B: Password
+/// parameters read as empty).
+pub fn config_dump(store: &Store) -> Vec<u8> {
+    let map: std::collections::BTreeMap<&str, &str> =
+        store.values.iter().map(|(k, v)| (k.as_str(), if store::is_password(k) { "" } else { v.as_str() })).collect();
+    serde_json::to_vec_pretty(&map).unwrap_or_default()
+}
+
+/// Copy a [`http::BodyReader`] (which ticks with `Interrupted`) to `w`.
+fn copy_interruptible<R: std::io::Read, W: std::io::Write>(r: &mut R, w: &mut W) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => {
+                w.write_all(&buf[..k])?;
+                n += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Run a configured command (argv), with extra arguments and environment;
+/// a non-zero exit is an error carrying its stderr.
+pub fn run_command(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)]) -> Result<(), String> {
+    let Some((prog, args)) = argv.split_first() else { return Err("empty command".into()) };
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .args(extra)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err = err.trim();
+        Err(format!("{prog} exited with {}{}{}", out.status, if err.is_empty() { "" } else { ": " }, err))
+    }
+}
+
+/// Marks the download as received (phase Installing) once the body ends.
+struct Watch<'a> {
+    inner: &'a mut http::BodyReader,
+    progress: Progress,
+    done: bool,
+}
+
+impl std::io::Read for Watch<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let complete = n == 0 || self.inner.length.is_some_and(|l| self.inner.bytes >= l);
+        if complete && !self.done {
+            self.done = true;
+            self.progress.update(|s| s.phase = Phase::Installing);
+        }
+        Ok(n)
+    }
+}
+
+impl Extension for Transfers {
+    fn methods(&self) -> &'static [&'static str] {
+        METHODS
+    }
+
+    fn request(&mut self, _schema: &Schema, _store: &mut Store, req: &Body, _fx: &mut Effects) -> Option<Body> {
+        let resp = match req {
+            Body::Download(a) => {
+                let free = install::precondition::free_space(&self.settings.state_dir).ok();
+                match check_download(a, &self.settings, free, self.queue.is_full()) {
+                    Err(f) => Body::Fault(f),
+                    Ok(_) => {
+                        let job = Job {
+                            id: 0,
+                            direction: Direction::Download,
+                            command_key: a.command_key.clone(),
+                            file_type: a.file_type.clone(),
+                            url: a.url.trim().to_string(),
+                            username: a.username.clone(),
+                            password: a.password.clone(),
+                            file_size: a.file_size,
+                            target_file_name: a.target_file_name.clone(),
+                            // A.3.2.8: DelaySeconds 0 runs right after this
+                            // session; > 0 never in it (the queue runs
+                            // between sessions only).
+                            due: unix_now() + u64::from(a.delay_seconds),
+                            status: Status::Queued,
+                        };
+                        match self.accept(job) {
+                            // Table 28 Status 1: TransferComplete follows.
+                            Ok(()) => Body::DownloadResponse { status: 1, start_time: UNKNOWN_TIME.into(), complete_time: UNKNOWN_TIME.into() },
+                            Err(f) => Body::Fault(f),
+                        }
+                    }
+                }
+            }
+            Body::Upload(a) => match check_upload(a, &self.settings, self.queue.is_full()) {
+                Err(f) => Body::Fault(f),
+                Ok(()) => {
+                    let job = Job {
+                        id: 0,
+                        direction: Direction::Upload,
+                        command_key: a.command_key.clone(),
+                        file_type: a.file_type.clone(),
+                        url: a.url.trim().to_string(),
+                        username: a.username.clone(),
+                        password: a.password.clone(),
+                        file_size: 0,
+                        target_file_name: String::new(),
+                        due: unix_now() + u64::from(a.delay_seconds),
+                        status: Status::Queued,
+                    };
+                    match self.accept(job) {
+                        Ok(()) => Body::UploadResponse { status: 1, start_time: UNKNOWN_TIME.into(), complete_time: UNKNOWN_TIME.into() },
+                        Err(f) => Body::Fault(f),
+                    }
+                }
+            },
+            Body::GetQueuedTransfers => Body::GetQueuedTransfersResponse { transfers: self.queue.queued_transfers() },
+            Body::ScheduleInform { delay_seconds, command_key } => {
+                // Table 42: "This argument must be greater than zero."
+                if *delay_seconds == 0 {
+                    Body::Fault(fault(9003, "DelaySeconds must be greater than zero"))
+                } else if command_key.chars().count() > 32 {
+                    Body::Fault(fault(9003, "CommandKey is longer than 32 characters"))
+                } else {
+                    self.queue.data.scheduled_informs.push(ScheduledInform { due: unix_now() + u64::from(*delay_seconds), command_key: command_key.clone() });
+                    match self.save_queue() {
+                        Ok(()) => Body::ScheduleInformResponse,
+                        Err(e) => {
+                            self.queue.data.scheduled_informs.pop();
+                            Body::Fault(fault(9002, format!("cannot persist the scheduled Inform: {e}")))
+                        }
+                    }
+                }
+            }
+            Body::Reboot { command_key } => {
+                // A.3.2.9: respond first; the reboot follows the session.
+                let before = self.queue.data.reboot.replace(command_key.clone());
+                match self.save_queue() {
+                    Ok(()) => Body::RebootResponse,
+                    Err(e) => {
+                        self.queue.data.reboot = before;
+                        Body::Fault(fault(9002, format!("cannot persist the reboot: {e}")))
+                    }
+                }
+            }
+            Body::FactoryReset => {
+                self.queue.data.factory_reset = true;
+                match self.save_queue() {
+                    Ok(()) => Body::FactoryResetResponse,
+                    Err(e) => {
+                        self.queue.data.factory_reset = false;
+                        Body::Fault(fault(9002, format!("cannot persist the factory reset: {e}")))
+                    }
+                }
+            }
+            _ => return None,
+        };
+        Some(resp)
+    }
+
+    fn response(&mut self, request: &Body, resp: &Body) {
+        if !matches!(request, Body::TransferComplete { .. }) {
+            return;
+        }
+        match resp {
+            Body::TransferCompleteResponse => {
+                if self.queue.acknowledge(request) {
+                    if let Err(e) = self.save_queue() {
+                        warn!("persisting the acknowledged TransferComplete: {e}");
+                    }
+                }
+                if self.queue.unreported().next().is_none() {
+                    self.tc_attempts = 0;
+                    self.tc_retry_at = None;
+                }
+            }
+            // A.5.3: retried in a later session, with back-off.
+            other => warn!("ACS answered TransferComplete with {other:?}; retrying later"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
