@@ -106,6 +106,8 @@ pub struct AcsState {
     /// Answer this many Informs with Fault 8005 first.
     pub retry_informs: u32,
     pub max_envelopes: u32,
+    /// Answer this many TransferCompletes with Fault 8002 first (A.5.3 retry).
+    pub transfer_complete_faults: u32,
     pub posts: Vec<Post>,
     pub sessions: Vec<SessionLog>,
     current: Option<VecDeque<Step>>,
@@ -268,8 +270,13 @@ fn envelope(id: &str, body: &Body, hold: bool) -> String {
 }
 
 /// Answer a CPE request (A.3.3: ACS methods).
-fn answer(req: &Body) -> Body {
+fn answer(req: &Body, s: &mut AcsState) -> Body {
     match req {
+        Body::TransferComplete { .. } if s.transfer_complete_faults > 0 => {
+            s.transfer_complete_faults -= 1;
+            Body::Fault(Fault::new(8002, "Internal error (test ACS)"))
+        }
+        Body::TransferComplete { .. } => Body::TransferCompleteResponse,
         Body::GetRPCMethods => Body::GetRPCMethodsResponse {
             methods: ["Inform", "GetRPCMethods", "TransferComplete"].iter().map(|s| s.to_string()).collect(),
         },
@@ -374,7 +381,8 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
         let is_req = matches!(&e.body, Ok(b) if !b.method().ends_with("Response") && !matches!(b, Body::Fault(_)));
         if is_req {
             let b = e.body.clone().unwrap();
-            reply.push_str(&soap::to_xml(e.id.as_deref(), false, &answer(&b)));
+            let a = answer(&b, &mut s);
+            reply.push_str(&soap::to_xml(e.id.as_deref(), false, &a));
         } else {
             s.outstanding = s.outstanding.saturating_sub(1);
         }

@@ -1,1 +1,2 @@
 pub mod acs;
+pub mod files;

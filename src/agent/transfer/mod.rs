@@ -246,8 +246,9 @@ pub fn install_fault(e: &InstallError) -> String {
     truncate(s)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// Unix time in milliseconds (queue due times).
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// What [`Transfers::poll`] did that the runner must follow up on.
@@ -393,7 +394,7 @@ impl Transfers {
 
     /// How long the main loop may sleep before [`Transfers::poll`] has work.
     pub fn next_wakeup(&self) -> Option<Duration> {
-        let mut w = self.queue.next_wakeup().map(|due| Duration::from_secs(due.saturating_sub(unix_now())));
+        let mut w = self.queue.next_wakeup().map(|due| Duration::from_millis(due.saturating_sub(unix_ms())));
         if self.queue.data.reboot.is_some() || self.queue.data.factory_reset {
             w = Some(Duration::ZERO);
         }
@@ -409,7 +410,7 @@ impl Transfers {
     /// the events of TransferCompletes the ACS has not acknowledged.
     pub fn poll(&mut self, store: &mut Store, state: &mut AgentState) -> Result<PollOutcome, TransferError> {
         let mut out = PollOutcome::default();
-        let now = unix_now();
+        let now = unix_ms();
 
         // A.4.1.2: "3 SCHEDULED" with "M ScheduleInform" and its CommandKey.
         let due = self.queue.take_due_informs(now);
@@ -786,7 +787,7 @@ impl Extension for Transfers {
                             // A.3.2.8: DelaySeconds 0 runs right after this
                             // session; > 0 never in it (the queue runs
                             // between sessions only).
-                            due: unix_now() + u64::from(a.delay_seconds),
+                            due_ms: unix_ms() + 1000 * u64::from(a.delay_seconds),
                             status: Status::Queued,
                         };
                         match self.accept(job) {
@@ -810,7 +811,7 @@ impl Extension for Transfers {
                         password: a.password.clone(),
                         file_size: 0,
                         target_file_name: String::new(),
-                        due: unix_now() + u64::from(a.delay_seconds),
+                        due_ms: unix_ms() + 1000 * u64::from(a.delay_seconds),
                         status: Status::Queued,
                     };
                     match self.accept(job) {
@@ -827,7 +828,7 @@ impl Extension for Transfers {
                 } else if command_key.chars().count() > 32 {
                     Body::Fault(fault(9003, "CommandKey is longer than 32 characters"))
                 } else {
-                    self.queue.data.scheduled_informs.push(ScheduledInform { due: unix_now() + u64::from(*delay_seconds), command_key: command_key.clone() });
+                    self.queue.data.scheduled_informs.push(ScheduledInform { due_ms: unix_ms() + 1000 * u64::from(*delay_seconds), command_key: command_key.clone() });
                     match self.save_queue() {
                         Ok(()) => Body::ScheduleInformResponse,
                         Err(e) => {

@@ -64,8 +64,8 @@ pub struct Job {
     /// Download FileSize (0 = not given).
     pub file_size: u32,
     pub target_file_name: String,
-    /// Not before this time (Unix seconds): DelaySeconds after the request.
-    pub due: u64,
+    /// Not before this time (Unix milliseconds): DelaySeconds after the request.
+    pub due_ms: u64,
     pub status: Status,
 }
 
@@ -87,8 +87,8 @@ impl Job {
 /// A one-time Inform requested by ScheduleInform (A.4.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledInform {
-    /// Unix seconds.
-    pub due: u64,
+    /// Unix milliseconds.
+    pub due_ms: u64,
     pub command_key: String,
 }
 
@@ -182,15 +182,15 @@ impl Queue {
             .collect()
     }
 
-    /// The first queued job due at `now` (Unix seconds), in acceptance order.
+    /// The first queued job due at `now` (Unix milliseconds), in acceptance order.
     pub fn next_due(&self, now: u64) -> Option<u64> {
-        self.data.jobs.iter().find(|j| j.status == Status::Queued && j.due <= now).map(|j| j.id)
+        self.data.jobs.iter().find(|j| j.status == Status::Queued && j.due_ms <= now).map(|j| j.id)
     }
 
-    /// The earliest time (Unix seconds) anything queued becomes due.
+    /// The earliest time (Unix milliseconds) anything queued becomes due.
     pub fn next_wakeup(&self) -> Option<u64> {
-        let jobs = self.data.jobs.iter().filter(|j| j.status == Status::Queued).map(|j| j.due);
-        jobs.chain(self.data.scheduled_informs.iter().map(|s| s.due)).min()
+        let jobs = self.data.jobs.iter().filter(|j| j.status == Status::Queued).map(|j| j.due_ms);
+        jobs.chain(self.data.scheduled_informs.iter().map(|s| s.due_ms)).min()
     }
 
     pub fn set_status(&mut self, id: u64, status: Status) {
@@ -243,7 +243,7 @@ impl Queue {
 
     /// Scheduled Informs due at `now` (removed from the queue).
     pub fn take_due_informs(&mut self, now: u64) -> Vec<ScheduledInform> {
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.data.scheduled_informs).into_iter().partition(|s| s.due <= now);
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.data.scheduled_informs).into_iter().partition(|s| s.due_ms <= now);
         self.data.scheduled_informs = later;
         due
     }
@@ -270,7 +270,7 @@ mod tests {
             password: String::new(),
             file_size: 0,
             target_file_name: String::new(),
-            due,
+            due_ms: due,
             status: Status::Completed { code: 1, message: String::new(), start_time: String::new(), complete_time: String::new() },
         }
     }
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!((a, b), (1, 2));
         assert_eq!(q.job(a).unwrap().status, Status::Queued, "push resets the status");
         q.set_status(b, Status::InProgress { start_time: "2026-12-01T00:00:00Z".into() });
-        q.data.scheduled_informs.push(ScheduledInform { due: 99, command_key: "si".into() });
+        q.data.scheduled_informs.push(ScheduledInform { due_ms: 99, command_key: "si".into() });
         q.data.reboot = Some("rb".into());
         q.data.installed_version = Some(InstalledVersion { config_version: "1".into(), version: "2".into() });
         q.save().unwrap();
@@ -362,7 +362,7 @@ mod tests {
             Body::TransferComplete { fault, .. } => assert_eq!(fault, TransferFault { code: 0, string: String::new() }),
             other => panic!("{other:?}"),
         }
-        q.data.scheduled_informs = vec![ScheduledInform { due: 10, command_key: "x".into() }, ScheduledInform { due: 20, command_key: "y".into() }];
+        q.data.scheduled_informs = vec![ScheduledInform { due_ms: 10, command_key: "x".into() }, ScheduledInform { due_ms: 20, command_key: "y".into() }];
         assert_eq!(q.take_due_informs(15).len(), 1);
         assert_eq!(q.take_due_informs(15).len(), 0);
         assert_eq!(q.data.scheduled_informs[0].command_key, "y");

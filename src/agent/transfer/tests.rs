@@ -160,7 +160,7 @@ fn reboot_and_scheduled_inform_events_via_poll() {
     let marker = d.path().join("rebooted");
     t.settings.reboot_command = Some(vec!["touch".into(), marker.display().to_string()]);
     ask(&mut t, Body::Reboot { command_key: "rk".into() });
-    t.queue.data.scheduled_informs.push(ScheduledInform { due: 0, command_key: "sk".into() });
+    t.queue.data.scheduled_informs.push(ScheduledInform { due_ms: 0, command_key: "sk".into() });
     let schema = Schema::igd();
     let mut store = Store::new(schema);
     let mut state = AgentState::default();
