@@ -107,12 +107,19 @@ fn extract(path: &str) -> Command {
 /// A package: `head` commands, then the files; signed by `signer`
 /// (a base name in testdata/keys) unless None.
 fn package(head: Vec<Command>, files: &[(&str, Vec<u8>)], signer: Option<&str>) -> Vec<u8> {
+    package_with_tail(head, files, vec![], signer)
+}
+
+fn package_with_tail(head: Vec<Command>, files: &[(&str, Vec<u8>)], tail: Vec<Command>, signer: Option<&str>) -> Vec<u8> {
     let mut b = Builder::new();
     for c in head {
         b.command(c);
     }
     for (p, data) in files {
         b.file(extract(p), PayloadSource::Bytes(data.clone())).unwrap();
+    }
+    for c in tail {
+        b.command(c);
     }
     let mut built = b.build(|_, _| {}).unwrap();
     if let Some(s) = signer {
@@ -164,18 +171,22 @@ fn signed_package_over_http_installs_and_reports_transfer_complete() {
     let env = Env::new();
     let acs = TestAcs::start();
     let files = FileServer::start();
-    let pkg = package(
+    // E.4.8: the package asks for a reboot after installing.
+    let pkg = package_with_tail(
         vec![Command::Version("3.1.0".into()), Command::MinimumVersion(version("3.0")), Command::InitialActivityTimeout(30)],
         &[("/bin/app", b"#!/bin/sh\necho new app\n".to_vec()), ("/www/index.html", vec![b'x'; 300_000])],
+        vec![Command::Reboot],
         Some("signer"),
     );
+    let marker = env.dir().join("rebooted");
+    let reboot = env.script("reboot", &format!("echo rebooted >> {}", marker.display()));
     files.route("/fw.pkg", Route { auth: Some(Auth::Basic { user: "fw".into(), pass: "pw".into() }), ..Route::ok(pkg.clone()) });
     let mut args = download("fw-1", "1 Firmware Upgrade Image", &files.url("/fw.pkg"));
     args.username = "fw".into();
     args.password = "pw".into();
     args.file_size = pkg.len() as u32;
     acs.push_script(vec![Step::one(Body::Download(args)), Step::one(Body::GetQueuedTransfers)]);
-    let mut agent = Agent::new(env.config(&acs, "")).unwrap();
+    let mut agent = Agent::new(env.config(&acs, &format!("reboot_command = [\"{reboot}\"]"))).unwrap();
     agent.run(true, 3).unwrap();
 
     let s = acs.sessions();
@@ -192,6 +203,9 @@ fn signed_package_over_http_installs_and_reports_transfer_complete() {
     }
     assert!(has_event(&s[1], "7 TRANSFER COMPLETE", ""), "{:?}", events(&s[1]));
     assert!(has_event(&s[1], "M Download", "fw-1"));
+    // The reboot command ran once, after the install; the next Inform says 1 BOOT.
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "rebooted\n");
+    assert!(has_event(&s[1], "1 BOOT", ""), "{:?}", events(&s[1]));
     let tc = transfer_completes(&s);
     assert_eq!(tc.len(), 1);
     assert_eq!((tc[0].0.as_str(), tc[0].1, tc[0].2.as_str()), ("fw-1", 0, ""), "{tc:?}");
@@ -531,4 +545,73 @@ fn agent_killed_mid_download_still_delivers_transfer_complete() {
     let q: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&queue).unwrap()).unwrap();
     assert_eq!(q["jobs"].as_array().unwrap().len(), 0);
     acs.validate_all();
+}
+
+#[test]
+fn https_download_checks_the_file_server_certificate() {
+    let env = Env::new();
+    let acs = TestAcs::start();
+    let files = FileServer::start();
+    support::tls::pki(env.dir(), "DNS:localhost");
+    let backend: std::net::SocketAddr = files.base.trim_start_matches("http://").parse().unwrap();
+    let port = support::tls::tls_front(env.dir(), backend);
+    files.route("/web.pkg", Route::ok(package(vec![], &[("/www/new.html", b"<p>new</p>".to_vec())], Some("signer"))));
+    acs.push_script(vec![
+        Step::one(Body::Download(download("tls-ok", "2 Web Content", &format!("https://localhost:{port}/web.pkg")))),
+        // The certificate names localhost, not 127.0.0.1 (3.3-style host check).
+        Step::one(Body::Download(download("tls-host", "2 Web Content", &format!("https://127.0.0.1:{port}/web.pkg")))),
+    ]);
+    let extra = format!("transfer_ca_file = \"{}\"", env.dir().join("ca.pem").display());
+    let mut agent = Agent::new(env.config(&acs, &extra)).unwrap();
+    agent.run(true, 3).unwrap();
+    let tc: BTreeMap<String, (u32, String)> = transfer_completes(&acs.sessions()).into_iter().map(|t| (t.0, (t.1, t.2))).collect();
+    assert_eq!(tc["tls-ok"].0, 0, "{:?}", tc["tls-ok"]);
+    assert_eq!(tc["tls-host"].0, 9010);
+    assert!(tc["tls-host"].1.contains("cannot reach the file server"), "{:?}", tc["tls-host"]);
+    assert_eq!(std::fs::read_to_string(env.root.join("www/new.html")).unwrap(), "<p>new</p>");
+    acs.validate_all();
+}
+
+/// Peak resident memory (VmHWM, KiB) of a process.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn large_package_memory_stays_flat() {
+    // The body streams through the installer (staged on disk): the agent's
+    // peak RSS must not grow with the package size.
+    let env = Env::new();
+    let acs = TestAcs::start();
+    let files = FileServer::start();
+    const SIZE: usize = 48 << 20;
+    let mut big = vec![0u8; SIZE];
+    for (i, b) in big.iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    let pkg = package(vec![], &[("/data/big.bin", big)], Some("signer"));
+    // Hold the body near its end until the peak has been measured.
+    files.route("/big.pkg", Route { stall_after: Some(pkg.len() - 1), ..Route::ok(pkg.clone()) });
+    acs.push_script(vec![Step::one(Body::Download(download("big", "1 Firmware Upgrade Image", &files.url("/big.pkg"))))]);
+    let cfg = env.dir().join("agent.toml");
+    std::fs::write(&cfg, env.config_text(&acs, "")).unwrap();
+    let mut child = std::process::Command::new(cpekit_bin())
+        .args(["agent", "--once", "--config"])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    wait_for("the body to be sent", Duration::from_secs(120), || files.sent.load(std::sync::atomic::Ordering::SeqCst) >= (pkg.len() - 1) as u64);
+    let elapsed = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let hwm = vm_hwm_kib(child.id()).expect("/proc/PID/status");
+    files.release.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(child.wait().unwrap().success());
+    eprintln!("large_package_memory_stays_flat: {} MiB package, peak RSS {} KiB, body sent in {elapsed:?}", SIZE >> 20, hwm);
+    assert!(hwm < 40 * 1024, "peak RSS {hwm} KiB for a {} MiB package", SIZE >> 20);
+    let tc = transfer_completes(&acs.sessions());
+    assert_eq!((tc[0].0.as_str(), tc[0].1), ("big", 0), "{tc:?}");
+    assert_eq!(std::fs::metadata(env.root.join("data/big.bin")).unwrap().len(), SIZE as u64);
 }

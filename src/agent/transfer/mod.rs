@@ -84,6 +84,10 @@ pub struct Settings {
     pub stall: Duration,
     /// `[device] software_version` of the config.
     pub config_software_version: String,
+    /// A.5.3 back-off for TransferCompletes the ACS did not acknowledge
+    /// (the agent's `retry_base_seconds` / `retry_max_seconds`).
+    pub retry_base: Duration,
+    pub retry_max: Duration,
 }
 
 impl Settings {
@@ -115,6 +119,8 @@ impl Settings {
             tls,
             stall: Duration::from_secs_f64(a.transfer_stall_timeout_seconds.unwrap_or(300.0).max(0.1)),
             config_software_version: cfg.device.software_version.clone(),
+            retry_base: cfg.retry_base(),
+            retry_max: cfg.retry_max(),
         })
     }
 
@@ -327,20 +333,31 @@ impl Transfers {
         let mut recovered = None;
         if let Some(root) = &self.settings.install_root {
             let st = self.settings.install_state_dir();
-            if st.join("journal.json").exists() || st.join("committed").exists() {
+            if st.exists() {
+                // Also removes staging leftovers of a download cut short.
                 let r = install::recover(root, Some(&st));
-                warn!(?r, "interrupted install recovered");
+                if !matches!(r, Ok(install::Recovery::Clean)) {
+                    warn!(?r, "interrupted install recovered");
+                }
                 recovered = Some(r);
             }
         }
         let mut why = "the agent stopped (crash or power loss) during the transfer".to_string();
         match &recovered {
             Some(Ok(install::Recovery::Completed)) => why.push_str("; the install had committed and was completed"),
-            Some(Ok(r)) => why.push_str(&format!("; install root: {r:?}")),
+            Some(Ok(install::Recovery::RolledBack)) => why.push_str("; the partly applied install was rolled back"),
+            Some(Ok(_)) | None => why.push_str("; nothing was installed"),
             Some(Err(e)) => why.push_str(&format!("; recovering the install root failed: {e}")),
-            None => why.push_str("; nothing was installed"),
         }
         let ids = self.queue.interrupted(&now_rfc3339(), &why);
+        if matches!(recovered, Some(Ok(install::Recovery::Completed))) {
+            // The package's changes had committed: the download succeeded.
+            for j in self.queue.data.jobs.iter_mut().filter(|j| ids.contains(&j.id) && j.direction == Direction::Download) {
+                if let Status::Completed { code, .. } = &mut j.status {
+                    *code = 0;
+                }
+            }
+        }
         if !ids.is_empty() {
             warn!(?ids, "transfers interrupted by a restart are reported as failed");
         }
@@ -381,7 +398,7 @@ impl Transfers {
             // If they are still unacknowledged after this session, the
             // next attempt waits (A.5.3 exponential back-off).
             self.tc_attempts += 1;
-            let wait = crate::agent::runner::backoff(Duration::from_secs(5), Duration::from_secs(2560), self.tc_attempts, 0.0);
+            let wait = crate::agent::runner::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
             self.tc_retry_at = Some(Instant::now() + wait);
         }
         r
@@ -440,9 +457,14 @@ impl Transfers {
             self.save_queue()?;
         }
 
-        if let Some(id) = self.queue.next_due(now) {
-            let changed = self.run_job(id, store, state)?;
+        // Every due transfer, back to back; their TransferCompletes then
+        // share one session. A reboot ends the run.
+        while let Some(id) = self.queue.next_due(unix_ms()) {
+            let (changed, rebooted) = self.run_job(id, store, state)?;
             out.changed |= changed;
+            if rebooted {
+                break;
+            }
         }
 
         let retry_due = self.tc_retry_at.is_none_or(|t| Instant::now() >= t);
@@ -453,8 +475,9 @@ impl Transfers {
     }
 
     /// Run one queued transfer to its end and record the outcome.
-    fn run_job(&mut self, id: u64, store: &mut Store, state: &mut AgentState) -> Result<bool, TransferError> {
-        let Some(job) = self.queue.job(id).cloned() else { return Ok(false) };
+    /// Returns (tree changed, rebooted).
+    fn run_job(&mut self, id: u64, store: &mut Store, state: &mut AgentState) -> Result<(bool, bool), TransferError> {
+        let Some(job) = self.queue.job(id).cloned() else { return Ok((false, false)) };
         let start_time = now_rfc3339();
         self.queue.set_status(id, Status::InProgress { start_time: start_time.clone() });
         self.save_queue()?;
@@ -499,7 +522,7 @@ impl Transfers {
             // the CPE reboots on its own after the session.
             self.reboot(state, "package requires a reboot")?;
         }
-        Ok(changed)
+        Ok((changed, outcome.reboot))
     }
 
     fn client(&self, job: &Job) -> Client {

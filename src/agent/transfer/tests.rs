@@ -18,6 +18,8 @@ fn settings(dir: &Path) -> Settings {
         tls: None,
         stall: Duration::from_secs(5),
         config_software_version: "1.0".into(),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_secs(1),
     }
 }
 
