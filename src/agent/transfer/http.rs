@@ -138,6 +138,8 @@ impl Client {
 
     /// GET `url`; the body streams through the returned reader, counted
     /// into `progress`.
+    // ureq's own error type, handled inside `exchange`.
+    #[allow(clippy::result_large_err)]
     pub fn get(&self, url: &str, progress: Progress) -> Result<BodyReader, FetchError> {
         let resp = self.exchange("GET", url, |r| r.call())?;
         let length = resp.header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
@@ -152,6 +154,7 @@ impl Client {
     }
 
     /// PUT `body` to `url` (A.4.1.5: the Upload destination).
+    #[allow(clippy::result_large_err)]
     pub fn put(&self, url: &str, content_type: &str, body: &[u8]) -> Result<u16, FetchError> {
         let resp = self.exchange("PUT", url, |r| r.set("Content-Type", content_type).send_bytes(body))?;
         let status = resp.status();
