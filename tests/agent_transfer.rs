@@ -245,33 +245,42 @@ fn rejected_packages_leave_the_install_root_unchanged() {
     files.route("/tampered.pkg", Route::ok(tampered));
     files.route("/newer.pkg", Route::ok(package(vec![Command::MinimumVersion(version("9.0"))], &good_files, Some("signer"))));
     files.route("/unsigned.pkg", Route::ok(package(vec![], &good_files, None)));
+    // E.5: the signature is checked from the prefix, before the payload:
+    // this body stalls after the prefix (and some payload past the server's
+    // output buffer) for longer than the whole test may take.
+    let rogue_big = package(vec![], &[("/etc/big.bin", vec![3u8; 300_000])], Some("rogue"));
+    files.route("/rogue-stalled.pkg", Route { stall_after: Some(rogue_big.len() - 200_000), ..Route::ok(rogue_big) });
     acs.push_script(vec![
         Step::one(Body::Download(download("rogue", "1 Firmware Upgrade Image", &files.url("/rogue.pkg")))),
         Step::one(Body::Download(download("tampered", "2 Web Content", &files.url("/tampered.pkg")))),
         Step::one(Body::Download(download("newer", "1 Firmware Upgrade Image", &files.url("/newer.pkg")))),
         Step::one(Body::Download(download("unsigned", "1 Firmware Upgrade Image", &files.url("/unsigned.pkg")))),
         Step::one(Body::Download(download("missing", "1 Firmware Upgrade Image", &files.url("/missing.pkg")))),
+        Step::one(Body::Download(download("rogue-stalled", "1 Firmware Upgrade Image", &files.url("/rogue-stalled.pkg")))),
         // Refused in the response itself (A.5.1).
         Step::one(Body::Download(download("ftp", "1 Firmware Upgrade Image", "ftp://127.0.0.1/fw.pkg"))),
         Step::one(Body::Download(download("odd", "7 Ringtone", &files.url("/x")))),
     ]);
     let before = tree(&env.root);
     let mut agent = Agent::new(env.config(&acs, "")).unwrap();
+    let t0 = Instant::now();
     agent.run(true, 3).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(8), "the stalled rogue package was refused from its prefix: {:?}", t0.elapsed());
     assert_eq!(tree(&env.root), before, "no rejected package may change the install root");
 
     let s = acs.sessions();
     let r = s[0].responses();
     let codes: Vec<Option<u32>> = r.iter().map(|b| if let Body::Fault(f) = b { Some(f.code) } else { None }).collect();
-    assert_eq!(codes, vec![None, None, None, None, None, Some(9013), Some(9003)]);
+    assert_eq!(codes, vec![None, None, None, None, None, None, Some(9013), Some(9003)]);
     let tc: BTreeMap<String, (u32, String)> = transfer_completes(&s).into_iter().map(|t| (t.0, (t.1, t.2))).collect();
-    assert_eq!(tc.len(), 5, "{tc:#?}");
+    assert_eq!(tc.len(), 6, "{tc:#?}");
     let expect = [
         ("rogue", "package signature not trusted"),
         ("tampered", "payload hash mismatch in file /etc/new.cfg"),
         ("newer", "below the package minimum 9.0"),
         ("unsigned", "package signature not trusted"),
         ("missing", "HTTP 404"),
+        ("rogue-stalled", "package signature not trusted"),
     ];
     for (key, text) in expect {
         let (code, msg) = &tc[key];

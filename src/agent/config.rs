@@ -312,6 +312,23 @@ state_dir = "state"
     }
 
     #[test]
+    fn transfer_keys() {
+        let text = format!(
+            "{MINIMAL}reboot_command = [\"/sbin/reboot\"]\nfactory_reset_command = [\"/bin/reset\", \"--all\"]\nvendor_config_command = [\"apply\"]\nupload_log_file = \"log/messages\"\nupload_config_file = \"/etc/dev.conf\"\ntransfer_ca_file = \"files.pem\"\ntransfer_stall_timeout_seconds = 2.5\n"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("agent.toml");
+        std::fs::write(&f, text).unwrap();
+        let c = AgentConfig::load(&f).unwrap();
+        assert_eq!(c.agent.reboot_command.as_deref(), Some(&["/sbin/reboot".to_string()][..]));
+        assert_eq!(c.agent.factory_reset_command.as_ref().map(|v| v.len()), Some(2));
+        assert_eq!(c.agent.upload_log_file, Some(d.path().join("log/messages")));
+        assert_eq!(c.agent.upload_config_file, Some(PathBuf::from("/etc/dev.conf")));
+        assert_eq!(c.agent.transfer_ca_file, Some(d.path().join("files.pem")));
+        assert_eq!(c.agent.transfer_stall_timeout_seconds, Some(2.5));
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_file() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("agent.toml");

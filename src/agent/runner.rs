@@ -9,6 +9,10 @@
 //! by an external cause), 6 CONNECTION REQUEST (3.2.2). Only one session
 //! runs at a time: Connection Requests and local changes arriving during a
 //! session are queued and served after it ends (3.2.1, 3.2.2).
+//!
+//! Between sessions the [`super::transfer`] extension runs accepted
+//! Downloads/Uploads, scheduled Informs, Reboot and FactoryReset; it adds
+//! 1 BOOT, 3 SCHEDULED, 7 TRANSFER COMPLETE and the "M <method>" events.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

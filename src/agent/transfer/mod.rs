@@ -677,7 +677,9 @@ impl Transfers {
         }
         let _ = std::fs::remove_dir_all(d.join("local"));
         let _ = std::fs::remove_dir_all(self.settings.spool_dir());
-        self.queue.data = Default::default();
+        // The installed software stays installed: its version survives.
+        let installed = self.queue.data.installed_version.take();
+        self.queue.data = queue::QueueData { installed_version: installed, ..Default::default() };
         self.tc_attempts = 0;
         self.tc_retry_at = None;
         self.save_queue()
