@@ -461,12 +461,23 @@ fn transfer_complete_is_retried_until_acknowledged() {
         url: files.url("/up"),
         ..Default::default()
     }))]);
-    let mut agent = Agent::new(env.config(&acs, "")).unwrap();
+    // In the session whose TransferComplete is refused, the ACS asks (its
+    // fault and its request share one HTTP response: MaxEnvelopes 2).
+    acs.push_script(vec![Step::one(Body::GetQueuedTransfers)]);
+    let mut agent = Agent::new(env.config(&acs, "max_envelopes = 2")).unwrap();
     agent.run(true, 3).unwrap();
     let s = acs.sessions();
     let tc = transfer_completes(&s);
     assert_eq!(tc.len(), 2, "faulted once, then sent again: {tc:?}");
-    assert!(has_event(s.last().unwrap(), "M Upload", "again"));
+    let gqt = s[1].responses().into_iter().find_map(|b| match b {
+        Body::GetQueuedTransfersResponse { transfers } => Some(transfers),
+        _ => None,
+    });
+    let gqt = gqt.expect("GetQueuedTransfersResponse");
+    // A.4.1.1 Table 41: 3 = completed, finishing cleanup (not yet reported).
+    assert_eq!(gqt.iter().map(|t| (t.command_key.as_str(), t.state)).collect::<Vec<_>>(), vec![("again", 3)]);
+    assert_eq!(s.len(), 3, "the refused TransferComplete goes out again in a new session");
+    assert!(has_event(&s[2], "M Upload", "again") && has_event(&s[2], "7 TRANSFER COMPLETE", ""));
     assert!(!agent.transfers.busy());
     acs.validate_all();
 }
