@@ -196,7 +196,7 @@ impl Agent {
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
         let progress = super::progress::Progress::new();
-        let mut transfers = Transfers::new(&cfg, progress.clone())?;
+        let mut transfers = Transfers::new(&cfg, progress.clone(), state_path.clone())?;
         transfers.on_start(&mut state, &mut store)?;
 
         let tls = match &cfg.acs.ca_file {

@@ -296,12 +296,13 @@ pub struct Transfers {
 }
 
 impl Transfers {
-    /// Load the queue from `state_dir/transfers.json`.
-    pub fn new(cfg: &AgentConfig, progress: Progress) -> Result<Transfers, TransferError> {
+    /// Load the queue from `state_dir/transfers.json`. `state_path` is the
+    /// agent's persisted [`AgentState`]: events are saved there before a
+    /// reboot command runs.
+    pub fn new(cfg: &AgentConfig, progress: Progress, state_path: PathBuf) -> Result<Transfers, TransferError> {
         let settings = Settings::from_config(cfg)?;
         let path = settings.state_dir.join("transfers.json");
         let queue = Queue::load(&path).map_err(|source| TransferError::Queue { path: path.clone(), source })?;
-        let state_path = settings.state_dir.join("agent.json");
         Ok(Transfers { settings, queue, progress, state_path, tc_attempts: 0, tc_retry_at: None })
     }
 
