@@ -548,6 +548,9 @@ fn agent_killed_mid_download_still_delivers_transfer_complete() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(tree(&env.root), before, "nothing installed from half a package");
+    let install_state = env.dir().join("state/install");
+    let leftovers = |d: &Path| walkdir::WalkDir::new(d).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()).count();
+    assert!(leftovers(&install_state) > 0, "the killed agent was staging the payload");
     assert_eq!(transfer_completes(&acs.sessions()).len(), 0);
 
     // Restart: the interrupted transfer is reported (failed, cleanly).
@@ -561,6 +564,7 @@ fn agent_killed_mid_download_still_delivers_transfer_complete() {
     assert_eq!(tc[0].1, 9010);
     assert!(tc[0].2.contains("interrupted"), "{}", tc[0].2);
     assert_eq!(tree(&env.root), before);
+    assert_eq!(leftovers(&install_state), 0, "staging leftovers removed at start");
     // Delivered: nothing left in the queue.
     let q: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&queue).unwrap()).unwrap();
     assert_eq!(q["jobs"].as_array().unwrap().len(), 0);
