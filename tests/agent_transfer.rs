@@ -639,3 +639,79 @@ fn large_package_memory_stays_flat() {
     assert_eq!((tc[0].0.as_str(), tc[0].1), ("big", 0), "{tc:?}");
     assert_eq!(std::fs::metadata(env.root.join("data/big.bin")).unwrap().len(), SIZE as u64);
 }
+
+#[test]
+fn power_loss_at_every_install_step_keeps_the_root_consistent_and_reports() {
+    // CPEKIT_FAILPOINT=N SIGKILLs the agent at the installer's N-th fail
+    // point (payload reads, journal written, each applied operation,
+    // commit, clean-up). For every N until the install runs through: the
+    // restarted agent delivers exactly one TransferComplete and the root is
+    // the complete old tree or the complete new one (0 only if new).
+    let files = FileServer::start();
+    let pkg = package(
+        vec![Command::Version("5.0".into())],
+        &[("/etc/old.cfg", b"replaced\n".to_vec()), ("/bin/tool", b"tool v5\n".to_vec()), ("/www/a/b.html", b"<b/>".to_vec())],
+        Some("signer"),
+    );
+    files.route("/fw.pkg", Route::ok(pkg));
+    let mut old_tree = None;
+    let mut new_tree: Option<BTreeMap<String, String>> = None;
+    let mut outcomes = Vec::new();
+    for n in 1..40u32 {
+        let env = Env::new();
+        let acs = TestAcs::start();
+        acs.push_script(vec![Step::one(Body::Download(download("pl", "1 Firmware Upgrade Image", &files.url("/fw.pkg"))))]);
+        let cfg = env.dir().join("agent.toml");
+        std::fs::write(&cfg, env.config_text(&acs, "")).unwrap();
+        let before = tree(&env.root);
+        old_tree.get_or_insert_with(|| before.clone());
+        let first = std::process::Command::new(cpekit_bin())
+            .args(["agent", "--once", "--config"])
+            .arg(&cfg)
+            .env("CPEKIT_FAILPOINT", n.to_string())
+            .output()
+            .unwrap();
+        if first.status.success() {
+            // Fewer than N fail points: the install ran through.
+            let tc = transfer_completes(&acs.sessions());
+            assert_eq!(tc.len(), 1);
+            assert_eq!(tc[0].1, 0, "{tc:?}");
+            new_tree = Some(tree(&env.root));
+            outcomes.push((n, 0, "ran through".to_string()));
+            break;
+        }
+        let restart = std::process::Command::new(cpekit_bin()).args(["agent", "--once", "--config"]).arg(&cfg).output().unwrap();
+        assert!(restart.status.success(), "N={n}: {}", String::from_utf8_lossy(&restart.stderr));
+        let tc = transfer_completes(&acs.sessions());
+        assert_eq!(tc.len(), 1, "N={n}: exactly one TransferComplete: {tc:?}");
+        let after = tree(&env.root);
+        outcomes.push((n, tc[0].1, tc[0].2.clone()));
+        if tc[0].1 == 0 {
+            assert_ne!(after, before, "N={n}: success reported but nothing installed");
+        } else {
+            assert!(tc[0].2.contains("interrupted"), "N={n}: {}", tc[0].2);
+        }
+        // Compared with the ran-through tree below.
+        outcomes.last_mut().unwrap().2.push_str(&format!(" | {}", serde_json::to_string(&after).unwrap()));
+        assert!(!env.dir().join("state/install/journal.json").exists(), "N={n}: recovered");
+    }
+    let new_tree = new_tree.expect("the install ran through within 40 fail points");
+    let old_tree = old_tree.unwrap();
+    assert_ne!(new_tree, old_tree);
+    for (n, code, text) in &outcomes[..outcomes.len() - 1] {
+        let after: BTreeMap<String, String> = serde_json::from_str(text.rsplit(" | ").next().unwrap()).unwrap();
+        assert!(after == old_tree || after == new_tree, "N={n}: a mixed tree after power loss: {after:#?}");
+        if *code == 0 {
+            assert_eq!(after, new_tree, "N={n}");
+        }
+        if after == new_tree && *code != 0 {
+            assert!(text.contains("committed") || text.contains("unless the install had just finished"), "N={n}: {text}");
+        }
+        if after == old_tree {
+            assert_ne!(*code, 0, "N={n}: success reported for the old tree");
+        }
+    }
+    for (n, code, text) in &outcomes {
+        eprintln!("fail point {n}: {code} {}", text.split(" | ").next().unwrap());
+    }
+}

@@ -167,6 +167,16 @@ fn is_vendor_file_type(t: &str) -> bool {
         && parts.next().is_some_and(|id| !id.is_empty())
 }
 
+/// A.3.2.8 Table 27 FileType of a Download (None: not one we know).
+pub fn classify(file_type: &str) -> Option<DownloadKind> {
+    match file_type {
+        "1 Firmware Upgrade Image" | "2 Web Content" => Some(DownloadKind::Package),
+        "3 Vendor Configuration File" => Some(DownloadKind::VendorFile),
+        t if is_vendor_file_type(t) => Some(DownloadKind::VendorFile),
+        _ => None,
+    }
+}
+
 /// A.3.2.8: check a Download before accepting it (sans-IO: `free` is the
 /// free space of the state directory, if known). Faults are those Table 28
 /// allows: 9001 (not accepted here), 9003, 9010 (cannot succeed), 9013.
@@ -175,11 +185,8 @@ pub fn check_download(a: &DownloadArgs, s: &Settings, free: Option<u64>, queue_f
         return Err(fault(9003, "CommandKey is longer than 32 characters"));
     }
     http::check_url(&a.url).map_err(|e| fault(9013, e.to_string()))?;
-    let kind = match a.file_type.as_str() {
-        "1 Firmware Upgrade Image" | "2 Web Content" => DownloadKind::Package,
-        "3 Vendor Configuration File" => DownloadKind::VendorFile,
-        t if is_vendor_file_type(t) => DownloadKind::VendorFile,
-        t => return Err(fault(9003, format!("unknown FileType {t:?}"))),
+    let Some(kind) = classify(&a.file_type) else {
+        return Err(fault(9003, format!("unknown FileType {:?}", a.file_type)));
     };
     match kind {
         DownloadKind::Package if s.install_root.is_none() => {
@@ -330,11 +337,14 @@ impl Transfers {
         if let Some(key) = self.queue.data.reboot.take() {
             state.add_event("M Reboot", &key);
         }
-        // An install cut short by a crash: back to the complete old (or new) tree.
+        // An install cut short by a crash: back to the complete old (or new)
+        // tree. What the installer's state directory held tells how far it got.
         let mut recovered = None;
+        let mut staging = false;
         if let Some(root) = &self.settings.install_root {
             let st = self.settings.install_state_dir();
             if st.exists() {
+                staging = st.join("txn").exists() && !st.join("journal.json").exists() && !st.join("committed").exists();
                 // Also removes staging leftovers of a download cut short.
                 let r = install::recover(root, Some(&st));
                 if !matches!(r, Ok(install::Recovery::Clean)) {
@@ -343,17 +353,25 @@ impl Transfers {
                 recovered = Some(r);
             }
         }
-        let mut why = "the agent stopped (crash or power loss) during the transfer".to_string();
+        let why = "the agent stopped (crash or power loss) during the transfer";
+        let mut install_why = String::new();
         match &recovered {
-            Some(Ok(install::Recovery::Completed)) => why.push_str("; the install had committed and was completed"),
-            Some(Ok(install::Recovery::RolledBack)) => why.push_str("; the partly applied install was rolled back"),
-            Some(Ok(_)) | None => why.push_str("; nothing was installed"),
-            Some(Err(e)) => why.push_str(&format!("; recovering the install root failed: {e}")),
+            Some(Ok(install::Recovery::Completed)) => install_why.push_str("; the install had committed and was completed"),
+            Some(Ok(install::Recovery::RolledBack)) => install_why.push_str("; the partly applied install was rolled back"),
+            Some(Ok(_)) if staging => install_why.push_str("; nothing was installed"),
+            // No installer state at all: it stopped before the install
+            // began, or after it had finished and cleaned up.
+            Some(Ok(_)) | None => install_why.push_str("; the install root is consistent (unchanged, unless the install had just finished)"),
+            Some(Err(e)) => install_why.push_str(&format!("; recovering the install root failed: {e}")),
         }
-        let ids = self.queue.interrupted(&now_rfc3339(), &why);
+        let ids = self.queue.interrupted(&now_rfc3339(), |j| match classify(&j.file_type) {
+            Some(DownloadKind::Package) if j.direction == Direction::Download => format!("{why}{install_why}"),
+            _ => why.to_string(),
+        });
         if matches!(recovered, Some(Ok(install::Recovery::Completed))) {
             // The package's changes had committed: the download succeeded.
-            for j in self.queue.data.jobs.iter_mut().filter(|j| ids.contains(&j.id) && j.direction == Direction::Download) {
+            let package = |j: &Job| j.direction == Direction::Download && classify(&j.file_type) == Some(DownloadKind::Package);
+            for j in self.queue.data.jobs.iter_mut().filter(|j| ids.contains(&j.id) && package(j)) {
                 if let Status::Completed { code, .. } = &mut j.status {
                     *code = 0;
                 }
@@ -531,10 +549,7 @@ impl Transfers {
     }
 
     fn download(&mut self, job: &Job, store: &Store) -> Outcome {
-        let kind = match job.file_type.as_str() {
-            "1 Firmware Upgrade Image" | "2 Web Content" => DownloadKind::Package,
-            _ => DownloadKind::VendorFile,
-        };
+        let kind = classify(&job.file_type).unwrap_or(DownloadKind::VendorFile);
         let body = match self.client(job).get(&job.url, self.progress.clone()) {
             Ok(b) => b,
             Err(e) => return Outcome::fail(e.fault_code(), download_fetch_message(&e)),

@@ -221,10 +221,11 @@ impl Queue {
     /// or power loss. They are reported as failed (A.3.3.2 FaultCode 9010
     /// download failure / 9011 upload failure), never silently dropped.
     /// Returns the ids changed.
-    pub fn interrupted(&mut self, now: &str, why: &str) -> Vec<u64> {
+    pub fn interrupted(&mut self, now: &str, why: impl Fn(&Job) -> String) -> Vec<u64> {
         let mut out = Vec::new();
         for j in self.data.jobs.iter_mut() {
             if let Status::InProgress { start_time } = &j.status {
+                let why = why(j);
                 let code = match j.direction {
                     Direction::Download => 9010,
                     Direction::Upload => 9011,
@@ -331,7 +332,7 @@ mod tests {
         q.save().unwrap();
         // "Crash": reload and recover.
         let mut q = Queue::load(&p).unwrap();
-        assert_eq!(q.interrupted("2026-12-01T00:01:00Z", "agent restarted"), vec![a, u]);
+        assert_eq!(q.interrupted("2026-12-01T00:01:00Z", |_| "agent restarted".to_string()), vec![a, u]);
         let tcs = q.transfer_complete_requests();
         assert_eq!(tcs.len(), 2);
         match &tcs[0] {
