@@ -715,3 +715,49 @@ fn power_loss_at_every_install_step_keeps_the_root_consistent_and_reports() {
         eprintln!("fail point {n}: {code} {}", text.split(" | ").next().unwrap());
     }
 }
+
+#[test]
+fn sessions_go_on_during_a_download_which_shows_as_in_progress() {
+    let env = Env::new();
+    let acs = TestAcs::start();
+    let files = FileServer::start();
+    let pkg = package(vec![], &[("/etc/slow.bin", vec![5u8; 300_000])], Some("signer"));
+    files.route("/fw.pkg", Route { stall_after: Some(150_000), ..Route::ok(pkg.clone()) });
+    acs.push_script(vec![Step::one(Body::Download(download("bg", "1 Firmware Upgrade Image", &files.url("/fw.pkg"))))]);
+    // The session a Connection Request starts while the body is stalled.
+    acs.push_script(vec![Step::one(Body::GetQueuedTransfers)]);
+    let mut agent = Agent::new(env.config(&acs, "")).unwrap();
+    let tx = agent.trigger_sender();
+    let progress = agent.progress.clone();
+    let h = std::thread::spawn(move || {
+        agent.run(true, 3).unwrap();
+        agent
+    });
+    wait_for("the download to stall", Duration::from_secs(20), || {
+        files.sent.load(std::sync::atomic::Ordering::SeqCst) >= 150_000 && progress.snapshot().bytes > 0
+    });
+    let mid = progress.snapshot();
+    assert_eq!(mid.phase, Phase::Downloading);
+    assert_eq!((mid.command_key.as_str(), mid.total), ("bg", pkg.len() as u64));
+    tx.send(cpekit::agent::runner::Trigger::ConnectionRequest).unwrap();
+    let gqt = |s: &SessionLog| {
+        s.responses().into_iter().find_map(|b| match b {
+            Body::GetQueuedTransfersResponse { transfers } => Some(transfers),
+            _ => None,
+        })
+    };
+    wait_for("the Connection Request session", Duration::from_secs(20), || acs.sessions().get(1).is_some_and(|s| gqt(s).is_some()));
+    files.release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let agent = h.join().unwrap();
+    let s = acs.sessions();
+    assert!(has_event(&s[1], "6 CONNECTION REQUEST", ""), "{:?}", events(&s[1]));
+    // A.4.1.1 Table 41: 2 = in progress.
+    let states: Vec<(String, u8)> = gqt(&s[1]).unwrap().into_iter().map(|t| (t.command_key, t.state)).collect();
+    assert_eq!(states, vec![("bg".to_string(), 2)]);
+    let tc = transfer_completes(&s);
+    assert_eq!(tc.len(), 1);
+    assert_eq!((tc[0].0.as_str(), tc[0].1), ("bg", 0), "{tc:?}");
+    assert_eq!(std::fs::metadata(env.root.join("etc/slow.bin")).unwrap().len(), 300_000);
+    assert_eq!(agent.progress.snapshot().phase, Phase::Done);
+    acs.validate_all();
+}

@@ -177,6 +177,7 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<State>>, sent: Arc<AtomicU6
     }
     let len = route.body.len();
     let reader = Stalling { data: route.body, pos: 0, stall_after: route.stall_after.unwrap_or(usize::MAX), sent, release };
-    let r = tiny_http::Response::new(tiny_http::StatusCode(route.status), vec![], reader, Some(len), None);
+    // Content-Length, never chunked (tiny_http chunks large bodies by default).
+    let r = tiny_http::Response::new(tiny_http::StatusCode(route.status), vec![], reader, Some(len), None).with_chunked_threshold(usize::MAX);
     let _ = req.respond(r);
 }

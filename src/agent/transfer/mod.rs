@@ -52,6 +52,9 @@ pub const METHODS: &[&str] = &["Download", "Reboot", "GetQueuedTransfers", "Sche
 /// Table 38: FaultString is string(256).
 const MAX_FAULT_STRING: usize = 256;
 
+/// How often the main loop looks for a finished transfer.
+const WORKER_POLL: Duration = Duration::from_millis(50);
+
 /// Largest file uploaded (read into memory once per attempt).
 const MAX_UPLOAD_BYTES: u64 = 32 << 20;
 
@@ -65,6 +68,8 @@ pub enum TransferError {
     Queue { path: PathBuf, source: std::io::Error },
     #[error("agent state {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
+    #[error("starting a transfer thread: {0}")]
+    Worker(String),
 }
 
 /// What the transfer code needs from the config.
@@ -300,6 +305,7 @@ pub struct Transfers {
     /// Sessions that carried unacknowledged TransferCompletes (A.5.3 back-off).
     tc_attempts: u32,
     tc_retry_at: Option<Instant>,
+    worker: Option<Worker>,
 }
 
 impl Transfers {
@@ -310,7 +316,7 @@ impl Transfers {
         let settings = Settings::from_config(cfg)?;
         let path = settings.state_dir.join("transfers.json");
         let queue = Queue::load(&path).map_err(|source| TransferError::Queue { path: path.clone(), source })?;
-        Ok(Transfers { settings, queue, progress, state_path, tc_attempts: 0, tc_retry_at: None })
+        Ok(Transfers { settings, queue, progress, state_path, tc_attempts: 0, tc_retry_at: None, worker: None })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -425,7 +431,7 @@ impl Transfers {
 
     /// Whether anything is pending (`--once` keeps running until not).
     pub fn busy(&self) -> bool {
-        self.queue.busy()
+        self.queue.busy() || self.worker.is_some()
     }
 
     /// How long the main loop may sleep before [`Transfers::poll`] has work.
@@ -433,6 +439,10 @@ impl Transfers {
         let mut w = self.queue.next_wakeup().map(|due| Duration::from_millis(due.saturating_sub(unix_ms())));
         if self.queue.data.reboot.is_some() || self.queue.data.factory_reset {
             w = Some(Duration::ZERO);
+        }
+        if self.worker.is_some() {
+            // Look for the worker's result soon.
+            w = Some(w.map_or(WORKER_POLL, |w| w.min(WORKER_POLL)));
         }
         if self.queue.unreported().next().is_some() {
             let t = self.tc_retry_at.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or_default();
@@ -461,28 +471,39 @@ impl Transfers {
             self.save_queue()?;
         }
 
-        // A.4.1.6.
-        if self.queue.data.factory_reset {
-            self.factory_reset()?;
-            out.factory_reset = true;
-            return Ok(out);
-        }
-
-        // A.3.2.9: the response went out in the session that just ended.
-        if let Some(key) = self.queue.data.reboot.clone() {
-            state.add_event("M Reboot", &key);
-            self.reboot(state, "Reboot method")?;
-            self.queue.data.reboot = None;
-            self.save_queue()?;
-        }
-
-        // Every due transfer, back to back; their TransferCompletes then
-        // share one session. A reboot ends the run.
-        while let Some(id) = self.queue.next_due(unix_ms()) {
-            let (changed, rebooted) = self.run_job(id, store, state)?;
+        // A transfer finished on its worker thread.
+        let mut rebooted = false;
+        if let Some((id, outcome)) = self.worker_result() {
+            let (changed, r) = self.finish_job(id, outcome, store, state)?;
             out.changed |= changed;
-            if rebooted {
-                break;
+            rebooted = r;
+        }
+
+        // Reboot and FactoryReset wait for a running transfer to end.
+        if self.worker.is_none() {
+            // A.4.1.6.
+            if self.queue.data.factory_reset {
+                self.factory_reset()?;
+                out.factory_reset = true;
+                return Ok(out);
+            }
+            // A.3.2.9: the response went out in a session that has ended.
+            if let Some(key) = self.queue.data.reboot.clone() {
+                state.add_event("M Reboot", &key);
+                if !rebooted {
+                    self.reboot(state, "Reboot method")?;
+                    rebooted = true;
+                }
+                self.save_state(state)?;
+                self.queue.data.reboot = None;
+                self.save_queue()?;
+            }
+            // The next due transfer (not right after a reboot: that is the
+            // device going down; the queue survives it).
+            if !rebooted {
+                if let Some(id) = self.queue.next_due(unix_ms()) {
+                    self.start_job(id, store)?;
+                }
             }
         }
 
@@ -493,12 +514,13 @@ impl Transfers {
         Ok(out)
     }
 
-    /// Run one queued transfer to its end and record the outcome.
-    /// Returns (tree changed, rebooted).
-    fn run_job(&mut self, id: u64, store: &mut Store, state: &mut AgentState) -> Result<(bool, bool), TransferError> {
-        let Some(job) = self.queue.job(id).cloned() else { return Ok((false, false)) };
+    /// Start the next due transfer on a worker thread (one at a time;
+    /// sessions go on meanwhile: GetQueuedTransfers shows it as state 2).
+    fn start_job(&mut self, id: u64, store: &Store) -> Result<(), TransferError> {
+        let Some(job) = self.queue.job(id).cloned() else { return Ok(()) };
         let start_time = now_rfc3339();
-        self.queue.set_status(id, Status::InProgress { start_time: start_time.clone() });
+        // Persisted first: a crash from here on is reported (see on_start).
+        self.queue.set_status(id, Status::InProgress { start_time });
         self.save_queue()?;
         info!(command_key = %job.command_key, url = %job.url, file_type = %job.file_type, direction = ?job.direction, "transfer start");
         self.progress.update(|s| {
@@ -509,9 +531,48 @@ impl Transfers {
             s.total = u64::from(job.file_size);
             s.phase = Phase::Downloading;
         });
-        let outcome = match job.direction {
-            Direction::Download => self.download(&job, store),
-            Direction::Upload => self.upload(&job, store),
+        // What the worker needs from the tree, taken now.
+        let current_version = store.get(SOFTWARE_VERSION).unwrap_or_default();
+        let dump = (job.direction == Direction::Upload && job.file_type == "1 Vendor Configuration File" && self.settings.upload_config_file.is_none())
+            .then(|| config_dump(store));
+        let exec = Exec { settings: self.settings.clone(), progress: self.progress.clone() };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("transfer-{id}"))
+            .spawn(move || {
+                let outcome = match job.direction {
+                    Direction::Download => exec.download(&job, &current_version),
+                    Direction::Upload => exec.upload(&job, dump.as_deref()),
+                };
+                let _ = tx.send(outcome);
+            })
+            .map_err(|source| TransferError::Worker(source.to_string()))?;
+        self.worker = Some(Worker { id, rx });
+        Ok(())
+    }
+
+    /// The worker's result, if it has finished.
+    fn worker_result(&mut self) -> Option<(u64, Outcome)> {
+        let w = self.worker.as_ref()?;
+        let outcome = match w.rx.try_recv() {
+            Ok(o) => o,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+            // The worker panicked: A.3.3.2 Table 38 allows 9002.
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Outcome::fail(9002, "internal error: the transfer worker stopped".into()),
+        };
+        let id = w.id;
+        self.worker = None;
+        Some((id, outcome))
+    }
+
+    /// Record a finished transfer: persisted as completed (state 3), its
+    /// events queued; SoftwareVersion updated; reboot if the package asks.
+    /// Returns (tree changed, rebooted).
+    fn finish_job(&mut self, id: u64, outcome: Outcome, store: &mut Store, state: &mut AgentState) -> Result<(bool, bool), TransferError> {
+        let Some(job) = self.queue.job(id).cloned() else { return Ok((false, false)) };
+        let start_time = match &job.status {
+            Status::InProgress { start_time } => start_time.clone(),
+            _ => now_rfc3339(),
         };
         let complete_time = now_rfc3339();
         let mut changed = false;
@@ -538,121 +599,10 @@ impl Transfers {
         self.save_state(state)?;
         if outcome.reboot {
             // E.4.8 / installer: the package needs a reboot; A.3.2.9 note:
-            // the CPE reboots on its own after the session.
+            // the CPE reboots on its own, between sessions.
             self.reboot(state, "package requires a reboot")?;
         }
         Ok((changed, outcome.reboot))
-    }
-
-    fn client(&self, job: &Job) -> Client {
-        Client { username: job.username.clone(), password: job.password.clone(), tls: self.settings.tls.clone(), stall: self.settings.stall }
-    }
-
-    fn download(&mut self, job: &Job, store: &Store) -> Outcome {
-        let kind = classify(&job.file_type).unwrap_or(DownloadKind::VendorFile);
-        let body = match self.client(job).get(&job.url, self.progress.clone()) {
-            Ok(b) => b,
-            Err(e) => return Outcome::fail(e.fault_code(), download_fetch_message(&e)),
-        };
-        match kind {
-            DownloadKind::Package => self.install_package(body, store),
-            DownloadKind::VendorFile => self.vendor_file(job, body),
-        }
-    }
-
-    /// E.5 / E.4: stream the package into the installer engine.
-    fn install_package(&mut self, mut body: http::BodyReader, store: &Store) -> Outcome {
-        let Some(root) = self.settings.install_root.clone() else {
-            return Outcome::fail(9010, "no [agent] install_root configured".into());
-        };
-        let current = store.get(SOFTWARE_VERSION).unwrap_or_default();
-        let opts = InstallOptions {
-            root,
-            state_dir: Some(self.settings.install_state_dir()),
-            trust: self.settings.trust.clone(),
-            allow_unsigned: false,
-            verify: Default::default(),
-            device: install::DeviceConfig { current_version: current.parse().ok(), ..Default::default() },
-            dry_run: false,
-        };
-        let length = body.length;
-        let mut watched = Watch::new(&mut body, length, self.progress.clone());
-        match install::install(&mut watched, &opts, &mut IgnoreVendor, &SystemClock) {
-            Ok(report) => {
-                for e in &report.vendor_errors {
-                    warn!("package vendor command: {e}");
-                }
-                let mut o = Outcome::ok(match &report.version {
-                    Some(v) => format!("installed version {v} ({} files)", report.files_staged),
-                    None => format!("installed ({} files)", report.files_staged),
-                });
-                o.reboot = report.reboot_required;
-                o.version = report.version;
-                o
-            }
-            Err(e) => Outcome::fail(9010, install_fault(&e)),
-        }
-    }
-
-    /// FileType 3 / vendor types: spool, then hand to the vendor handler.
-    fn vendor_file(&mut self, job: &Job, mut body: http::BodyReader) -> Outcome {
-        let dir = self.settings.spool_dir();
-        let path = dir.join(format!("{}.download", job.id));
-        let r = (|| -> Result<(), String> {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("spool directory {}: {e}", dir.display()))?;
-            let mut f = std::fs::File::create(&path).map_err(|e| format!("spool file {}: {e}", path.display()))?;
-            copy_interruptible(&mut body, &mut f).map_err(|e| format!("download failed: {e}"))?;
-            f.sync_all().map_err(|e| format!("spool file: {e}"))?;
-            Ok(())
-        })();
-        if let Err(m) = r {
-            let _ = std::fs::remove_file(&path);
-            return Outcome::fail(9010, m);
-        }
-        self.progress.update(|s| s.phase = Phase::Installing);
-        let Some(cmd) = self.settings.vendor_config_command.clone() else {
-            let _ = std::fs::remove_file(&path);
-            return Outcome::fail(9010, "no [agent] vendor_config_command configured".into());
-        };
-        // A.3.2.8: TargetFileName, else the last segment of the URL.
-        let target = if job.target_file_name.is_empty() {
-            job.url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string()
-        } else {
-            job.target_file_name.clone()
-        };
-        let envs = [
-            ("CPEKIT_FILE_TYPE", job.file_type.clone()),
-            ("CPEKIT_TARGET_FILE_NAME", target),
-            ("CPEKIT_COMMAND_KEY", job.command_key.clone()),
-        ];
-        let r = run_command(&cmd, &[path.as_os_str()], &envs);
-        let _ = std::fs::remove_file(&path);
-        match r {
-            Ok(()) => Outcome::ok(format!("{} applied", job.file_type)),
-            Err(e) => Outcome::fail(9010, format!("vendor configuration handler failed: {e}")),
-        }
-    }
-
-    /// A.4.1.5: PUT the file.
-    fn upload(&mut self, job: &Job, store: &Store) -> Outcome {
-        let (bytes, content_type) = match upload_body(job, &self.settings, store) {
-            Ok(b) => b,
-            Err(m) => return Outcome::fail(9011, m),
-        };
-        self.progress.update(|s| s.total = bytes.len() as u64);
-        match self.client(job).put(&job.url, content_type, &bytes) {
-            Ok(status) => {
-                self.progress.update(|s| s.bytes = bytes.len() as u64);
-                Outcome::ok(format!("uploaded {} bytes (HTTP {status})", bytes.len()))
-            }
-            Err(e) => {
-                let code = match e.fault_code() {
-                    9010 => 9011,
-                    c => c,
-                };
-                Outcome::fail(code, format!("upload failed: {e}"))
-            }
-        }
     }
 
     /// Run `[agent] reboot_command` (absent: log only). "1 BOOT" is queued
@@ -713,12 +663,136 @@ impl Transfers {
     }
 }
 
+/// A running transfer's view of the settings (moved to its worker thread).
+struct Exec {
+    settings: Settings,
+    progress: Progress,
+}
+
+/// The worker thread running the current transfer.
+struct Worker {
+    id: u64,
+    rx: std::sync::mpsc::Receiver<Outcome>,
+}
+
+impl Exec {
+    fn client(&self, job: &Job) -> Client {
+        Client { username: job.username.clone(), password: job.password.clone(), tls: self.settings.tls.clone(), stall: self.settings.stall }
+    }
+
+    fn download(&self, job: &Job, current_version: &str) -> Outcome {
+        let kind = classify(&job.file_type).unwrap_or(DownloadKind::VendorFile);
+        let body = match self.client(job).get(&job.url, self.progress.clone()) {
+            Ok(b) => b,
+            Err(e) => return Outcome::fail(e.fault_code(), download_fetch_message(&e)),
+        };
+        match kind {
+            DownloadKind::Package => self.install_package(body, current_version),
+            DownloadKind::VendorFile => self.vendor_file(job, body),
+        }
+    }
+
+    /// E.5 / E.4: stream the package into the installer engine.
+    fn install_package(&self, mut body: http::BodyReader, current_version: &str) -> Outcome {
+        let Some(root) = self.settings.install_root.clone() else {
+            return Outcome::fail(9010, "no [agent] install_root configured".into());
+        };
+        let opts = InstallOptions {
+            root,
+            state_dir: Some(self.settings.install_state_dir()),
+            trust: self.settings.trust.clone(),
+            allow_unsigned: false,
+            verify: Default::default(),
+            device: install::DeviceConfig { current_version: current_version.parse().ok(), ..Default::default() },
+            dry_run: false,
+        };
+        let length = body.length;
+        let mut watched = Watch::new(&mut body, length, self.progress.clone());
+        match install::install(&mut watched, &opts, &mut IgnoreVendor, &SystemClock) {
+            Ok(report) => {
+                for e in &report.vendor_errors {
+                    warn!("package vendor command: {e}");
+                }
+                let mut o = Outcome::ok(match &report.version {
+                    Some(v) => format!("installed version {v} ({} files)", report.files_staged),
+                    None => format!("installed ({} files)", report.files_staged),
+                });
+                o.reboot = report.reboot_required;
+                o.version = report.version;
+                o
+            }
+            Err(e) => Outcome::fail(9010, install_fault(&e)),
+        }
+    }
+
+    /// FileType 3 / vendor types: spool, then hand to the vendor handler.
+    fn vendor_file(&self, job: &Job, mut body: http::BodyReader) -> Outcome {
+        let dir = self.settings.spool_dir();
+        let path = dir.join(format!("{}.download", job.id));
+        let r = (|| -> Result<(), String> {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("spool directory {}: {e}", dir.display()))?;
+            let mut f = std::fs::File::create(&path).map_err(|e| format!("spool file {}: {e}", path.display()))?;
+            copy_interruptible(&mut body, &mut f).map_err(|e| format!("download failed: {e}"))?;
+            f.sync_all().map_err(|e| format!("spool file: {e}"))?;
+            Ok(())
+        })();
+        if let Err(m) = r {
+            let _ = std::fs::remove_file(&path);
+            return Outcome::fail(9010, m);
+        }
+        self.progress.update(|s| s.phase = Phase::Installing);
+        let Some(cmd) = self.settings.vendor_config_command.clone() else {
+            let _ = std::fs::remove_file(&path);
+            return Outcome::fail(9010, "no [agent] vendor_config_command configured".into());
+        };
+        // A.3.2.8: TargetFileName, else the last segment of the URL.
+        let target = if job.target_file_name.is_empty() {
+            job.url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string()
+        } else {
+            job.target_file_name.clone()
+        };
+        let envs = [
+            ("CPEKIT_FILE_TYPE", job.file_type.clone()),
+            ("CPEKIT_TARGET_FILE_NAME", target),
+            ("CPEKIT_COMMAND_KEY", job.command_key.clone()),
+        ];
+        let r = run_command(&cmd, &[path.as_os_str()], &envs);
+        let _ = std::fs::remove_file(&path);
+        match r {
+            Ok(()) => Outcome::ok(format!("{} applied", job.file_type)),
+            Err(e) => Outcome::fail(9010, format!("vendor configuration handler failed: {e}")),
+        }
+    }
+
+    /// A.4.1.5: PUT the file.
+    fn upload(&self, job: &Job, config_dump: Option<&[u8]>) -> Outcome {
+        let (bytes, content_type) = match upload_body(job, &self.settings, config_dump) {
+            Ok(b) => b,
+            Err(m) => return Outcome::fail(9011, m),
+        };
+        self.progress.update(|s| s.total = bytes.len() as u64);
+        match self.client(job).put(&job.url, content_type, &bytes) {
+            Ok(status) => {
+                self.progress.update(|s| s.bytes = bytes.len() as u64);
+                Outcome::ok(format!("uploaded {} bytes (HTTP {status})", bytes.len()))
+            }
+            Err(e) => {
+                let code = match e.fault_code() {
+                    9010 => 9011,
+                    c => c,
+                };
+                Outcome::fail(code, format!("upload failed: {e}"))
+            }
+        }
+    }
+}
+
 fn download_fetch_message(e: &FetchError) -> String {
     format!("download failed: {e}")
 }
 
 /// A.4.1.5 Table 49 FileType → the bytes to upload and their type.
-fn upload_body(job: &Job, s: &Settings, store: &Store) -> Result<(Vec<u8>, &'static str), String> {
+fn upload_body(job: &Job, s: &Settings, config_dump: Option<&[u8]>) -> Result<(Vec<u8>, &'static str), String> {
     let read = |p: &Path| -> Result<Vec<u8>, String> {
         let len = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?.len();
         if len > MAX_UPLOAD_BYTES {
@@ -729,7 +803,7 @@ fn upload_body(job: &Job, s: &Settings, store: &Store) -> Result<(Vec<u8>, &'sta
     match job.file_type.as_str() {
         "1 Vendor Configuration File" => match &s.upload_config_file {
             Some(p) => Ok((read(p)?, "application/octet-stream")),
-            None => Ok((config_dump(store), "application/json")),
+            None => Ok((config_dump.map(<[u8]>::to_vec).unwrap_or_default(), "application/json")),
         },
         "2 Vendor Log File" => match &s.upload_log_file {
             Some(p) => Ok((read(p)?, "text/plain")),

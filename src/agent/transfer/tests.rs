@@ -116,6 +116,7 @@ fn transfers(d: &Path) -> Transfers {
         state_path: d.join("agent.json"),
         tc_attempts: 0,
         tc_retry_at: None,
+        worker: None,
     }
 }
 
