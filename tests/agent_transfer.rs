@@ -250,6 +250,10 @@ fn rejected_packages_leave_the_install_root_unchanged() {
     // output buffer) for longer than the whole test may take.
     let rogue_big = package(vec![], &[("/etc/big.bin", vec![3u8; 300_000])], Some("rogue"));
     files.route("/rogue-stalled.pkg", Route { stall_after: Some(rogue_big.len() - 200_000), ..Route::ok(rogue_big) });
+    // A genuine package whose server dies mid-body.
+    let cut = package(vec![], &[("/etc/big.bin", vec![4u8; 300_000])], Some("signer"));
+    let cut_len = cut.len() / 2;
+    let dying = support::files::dying_server(cut, cut_len);
     acs.push_script(vec![
         Step::one(Body::Download(download("rogue", "1 Firmware Upgrade Image", &files.url("/rogue.pkg")))),
         Step::one(Body::Download(download("tampered", "2 Web Content", &files.url("/tampered.pkg")))),
@@ -257,6 +261,7 @@ fn rejected_packages_leave_the_install_root_unchanged() {
         Step::one(Body::Download(download("unsigned", "1 Firmware Upgrade Image", &files.url("/unsigned.pkg")))),
         Step::one(Body::Download(download("missing", "1 Firmware Upgrade Image", &files.url("/missing.pkg")))),
         Step::one(Body::Download(download("rogue-stalled", "1 Firmware Upgrade Image", &files.url("/rogue-stalled.pkg")))),
+        Step::one(Body::Download(download("dies", "1 Firmware Upgrade Image", &dying))),
         // Refused in the response itself (A.5.1).
         Step::one(Body::Download(download("ftp", "1 Firmware Upgrade Image", "ftp://127.0.0.1/fw.pkg"))),
         Step::one(Body::Download(download("odd", "7 Ringtone", &files.url("/x")))),
@@ -271,9 +276,9 @@ fn rejected_packages_leave_the_install_root_unchanged() {
     let s = acs.sessions();
     let r = s[0].responses();
     let codes: Vec<Option<u32>> = r.iter().map(|b| if let Body::Fault(f) = b { Some(f.code) } else { None }).collect();
-    assert_eq!(codes, vec![None, None, None, None, None, None, Some(9013), Some(9003)]);
+    assert_eq!(codes, vec![None, None, None, None, None, None, None, Some(9013), Some(9003)]);
     let tc: BTreeMap<String, (u32, String)> = transfer_completes(&s).into_iter().map(|t| (t.0, (t.1, t.2))).collect();
-    assert_eq!(tc.len(), 6, "{tc:#?}");
+    assert_eq!(tc.len(), 7, "{tc:#?}");
     let expect = [
         ("rogue", "package signature not trusted"),
         ("tampered", "payload hash mismatch in file /etc/new.cfg"),
@@ -281,6 +286,7 @@ fn rejected_packages_leave_the_install_root_unchanged() {
         ("unsigned", "package signature not trusted"),
         ("missing", "HTTP 404"),
         ("rogue-stalled", "package signature not trusted"),
+        ("dies", "download failed: reading the payload: receiving from the file server after"),
     ];
     for (key, text) in expect {
         let (code, msg) = &tc[key];

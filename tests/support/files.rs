@@ -181,3 +181,30 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<State>>, sent: Arc<AtomicU6
     let r = tiny_http::Response::new(tiny_http::StatusCode(route.status), vec![], reader, Some(len), None).with_chunked_threshold(usize::MAX);
     let _ = req.respond(r);
 }
+
+/// A server that sends the headers (Content-Length of all of `body`) and
+/// the first `cut` bytes, then closes the connection: a file server dying
+/// mid-body. Returns its URL.
+pub fn dying_server(body: Vec<u8>, cut: usize) -> String {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut req = Vec::new();
+            let mut b = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = c.write_all(&body[..cut]);
+            let _ = c.flush();
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    format!("http://127.0.0.1:{port}/dies.pkg")
+}
