@@ -740,7 +740,7 @@ fn sessions_go_on_during_a_download_which_shows_as_in_progress() {
         agent
     });
     wait_for("the download to stall", Duration::from_secs(20), || {
-        files.sent.load(std::sync::atomic::Ordering::SeqCst) >= 150_000 && progress.snapshot().bytes > 0
+        files.sent.load(std::sync::atomic::Ordering::SeqCst) >= 150_000 && progress.snapshot().bytes >= 100_000
     });
     let mid = progress.snapshot();
     assert_eq!(mid.phase, Phase::Downloading);
