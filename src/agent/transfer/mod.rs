@@ -2,8 +2,10 @@
 //! a [`session::Extension`](crate::agent::session::Extension):
 //!
 //! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
-//!   with Status 1; run after the session ends (DelaySeconds later, never
-//!   in the same session when DelaySeconds > 0); the outcome goes to the
+//!   with Status 1; started after the session ends (DelaySeconds later,
+//!   never in the same session when DelaySeconds > 0) on a worker thread,
+//!   one transfer at a time, while later sessions (Connection Requests,
+//!   periodic Informs) go on; the outcome goes to the
 //!   ACS in a TransferComplete (A.3.3.2) in a new session with the events
 //!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
 //!   until the ACS acknowledges it — across restarts and power loss.
@@ -451,8 +453,9 @@ impl Transfers {
         w
     }
 
-    /// Between sessions: fire due scheduled Informs, perform an accepted
-    /// FactoryReset or Reboot, run due transfers (blocking), and re-queue
+    /// Between sessions: fire due scheduled Informs; record a transfer the
+    /// worker has finished; once no transfer runs, perform an accepted
+    /// FactoryReset or Reboot, else start the next due transfer; re-queue
     /// the events of TransferCompletes the ACS has not acknowledged.
     pub fn poll(&mut self, store: &mut Store, state: &mut AgentState) -> Result<PollOutcome, TransferError> {
         let mut out = PollOutcome::default();
