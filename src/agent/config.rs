@@ -152,7 +152,8 @@ pub struct Agent {
     /// and "X <OUI> ..." types: run with the downloaded file's path as the
     /// last argument; env CPEKIT_FILE_TYPE, CPEKIT_TARGET_FILE_NAME,
     /// CPEKIT_COMMAND_KEY. Non-zero exit: TransferComplete 9010 with its
-    /// stderr. Absent: such Downloads are refused (9001).
+    /// stderr. Absent: such Downloads are refused (9001). Configured
+    /// commands are killed (with their process group) after 300 s.
     #[serde(default)]
     pub vendor_config_command: Option<Vec<String>>,
     /// File sent for Upload "1 Vendor Configuration File" (default: the
