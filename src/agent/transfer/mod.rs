@@ -70,8 +70,6 @@ pub enum TransferError {
     Queue { path: PathBuf, source: std::io::Error },
     #[error("agent state {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
-    #[error("starting a transfer thread: {0}")]
-    Worker(String),
 }
 
 /// What the transfer code needs from the config.
@@ -540,16 +538,20 @@ impl Transfers {
             .then(|| config_dump(store));
         let exec = Exec { settings: self.settings.clone(), progress: self.progress.clone() };
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("transfer-{id}"))
-            .spawn(move || {
-                let outcome = match job.direction {
-                    Direction::Download => exec.download(&job, &current_version),
-                    Direction::Upload => exec.upload(&job, dump.as_deref()),
-                };
-                let _ = tx.send(outcome);
-            })
-            .map_err(|source| TransferError::Worker(source.to_string()))?;
+        let spawned = std::thread::Builder::new().name(format!("transfer-{id}")).spawn(move || {
+            let outcome = match job.direction {
+                Direction::Download => exec.download(&job, &current_version),
+                Direction::Upload => exec.upload(&job, dump.as_deref()),
+            };
+            let _ = tx.send(outcome);
+        });
+        if let Err(e) = spawned {
+            // Reported like any failure (Table 38 allows 9002), never left "in progress".
+            let (tx, rx2) = std::sync::mpsc::channel();
+            let _ = tx.send(Outcome::fail(9002, format!("internal error: cannot start the transfer: {e}")));
+            self.worker = Some(Worker { id, rx: rx2 });
+            return Ok(());
+        }
         self.worker = Some(Worker { id, rx });
         Ok(())
     }
@@ -817,11 +819,15 @@ fn upload_body(job: &Job, s: &Settings, config_dump: Option<&[u8]>) -> Result<(V
 }
 
 /// "1 Vendor Configuration File" without a configured file: the parameter
-/// tree as JSON (name → value), passwords left out (B: Password
-/// parameters read as empty).
+/// tree as JSON (name → value, as GetParameterValues reports it: through
+/// the value hooks, passwords empty).
 pub fn config_dump(store: &Store) -> Vec<u8> {
-    let map: std::collections::BTreeMap<&str, &str> =
-        store.values.iter().map(|(k, v)| (k.as_str(), if store::is_password(k) { "" } else { v.as_str() })).collect();
+    let map: std::collections::BTreeMap<&str, String> = store
+        .values
+        .keys()
+        .map(|k| (k.as_str(), store.get(k).unwrap_or_default()))
+        .map(|(k, v)| (k, if store::is_password(k) { String::new() } else { v }))
+        .collect();
     serde_json::to_vec_pretty(&map).unwrap_or_default()
 }
 
