@@ -305,3 +305,29 @@ fn commands_report_stderr_and_time_out() {
     run_command_for(&sh("echo \"$CPEKIT_X\" > \"$0\""), &[out.as_os_str()], &[("CPEKIT_X", "y".into())], Duration::from_secs(5)).unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "y\n");
 }
+
+#[test]
+fn settings_from_config_name_bad_trust_files() {
+    let d = tempfile::tempdir().unwrap();
+    let text = |packages: &str| {
+        format!(
+            "[acs]\nurl = \"http://127.0.0.1:1/\"\n[device]\nmanufacturer = \"m\"\noui = \"00D09E\"\nproduct_class = \"p\"\nserial_number = \"s\"\nsoftware_version = \"3.0\"\n[agent]\nstate_dir = \"st\"\nreboot_command = []\n[trust]\npackages = [{packages}]\n"
+        )
+    };
+    let f = d.path().join("a.toml");
+    std::fs::write(&f, text("\"missing.pem\"")).unwrap();
+    let cfg = AgentConfig::load(&f).unwrap();
+    let e = Settings::from_config(&cfg).err().expect("missing anchors file");
+    assert!(e.to_string().contains("missing.pem"), "{e}");
+    std::fs::write(d.path().join("empty.pem"), "not a certificate\n").unwrap();
+    std::fs::write(&f, text("\"empty.pem\"")).unwrap();
+    let e = Settings::from_config(&AgentConfig::load(&f).unwrap()).err().expect("no certificates");
+    assert!(e.to_string().contains("empty.pem"), "{e}");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/ca.pem");
+    std::fs::write(&f, text(&format!("\"{}\"", ca.display()))).unwrap();
+    let s = Settings::from_config(&AgentConfig::load(&f).unwrap()).unwrap();
+    assert_eq!(s.trust.len(), 1);
+    assert!(s.reboot_command.is_none(), "an empty argv is no command");
+    assert_eq!(s.stall, Duration::from_secs(300));
+    assert_eq!(s.install_state_dir(), d.path().join("st/install"));
+}
