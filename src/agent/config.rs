@@ -24,9 +24,16 @@
 //! lan_address = "192.168.1.1:8080"        # LAN web server: KickURL, DownloadProgressURL (Appendix D); omit to disable
 //! lan_host = "gateway.lan"                # host put in KickURL/DownloadProgressURL (default: the listen IP)
 //! kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
+//! reboot_command = ["/sbin/reboot"]        # Reboot (A.3.2.9), packages needing a reboot; absent: logged only
+//! factory_reset_command = ["/usr/lib/cpekit/factory-reset"]  # FactoryReset hook (A.4.1.6); then the state is wiped
+//! vendor_config_command = ["/usr/lib/cpekit/apply-config"]   # Download "3 Vendor Configuration File": FILE appended
+//! upload_config_file = "/etc/device.conf"  # Upload "1 Vendor Configuration File" (default: parameter tree as JSON)
+//! upload_log_file = "/var/log/messages"    # Upload "2 Vendor Log File"
+//! transfer_ca_file = "files-ca.pem"        # HTTPS file servers (default: [acs] ca_file, else webpki roots)
+//! transfer_stall_timeout_seconds = 300     # give a download up after this long without data
 //!
 //! [trust]
-//! packages = ["ca.pem"]                   # used by file transfers
+//! packages = ["ca.pem"]                   # Download FileType 1/2: signed packages must chain to one (E.5)
 //! vouchers = ["ca.pem"]
 //!
 //! [[vendor_parameters]]                   # B.2.2 vendor extensions
@@ -149,6 +156,37 @@ pub struct Agent {
     /// How long a kicked browser waits for the session's answer (default 60 s).
     #[serde(default)]
     pub kick_timeout_seconds: Option<f64>,
+    /// Command (argv) run to reboot the device after a Reboot (A.3.2.9)
+    /// or a package that needs one; absent: the reboot is only logged.
+    #[serde(default)]
+    pub reboot_command: Option<Vec<String>>,
+    /// Command (argv) run on FactoryReset (A.4.1.6) before the agent
+    /// wipes its persisted tree and state.
+    #[serde(default)]
+    pub factory_reset_command: Option<Vec<String>>,
+    /// Handler (argv) for Download FileType "3 Vendor Configuration File"
+    /// and "X <OUI> ..." types: run with the downloaded file's path as the
+    /// last argument; env CPEKIT_FILE_TYPE, CPEKIT_TARGET_FILE_NAME,
+    /// CPEKIT_COMMAND_KEY. Non-zero exit: TransferComplete 9010 with its
+    /// stderr. Absent: such Downloads are refused (9001). Configured
+    /// commands are killed (with their process group) after 300 s.
+    #[serde(default)]
+    pub vendor_config_command: Option<Vec<String>>,
+    /// File sent for Upload "1 Vendor Configuration File" (default: the
+    /// parameter tree as JSON, passwords left out).
+    #[serde(default)]
+    pub upload_config_file: Option<PathBuf>,
+    /// File sent for Upload "2 Vendor Log File" (absent: refused, 9001).
+    #[serde(default)]
+    pub upload_log_file: Option<PathBuf>,
+    /// PEM trust anchors for HTTPS file servers (default: `[acs] ca_file`,
+    /// else the webpki roots).
+    #[serde(default)]
+    pub transfer_ca_file: Option<PathBuf>,
+    /// Give a download up when no data arrives for this long (default
+    /// 300 s), whatever the package's E.4.7 timeouts say.
+    #[serde(default)]
+    pub transfer_stall_timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -180,6 +218,9 @@ impl AgentConfig {
             fix(p);
         }
         if let Some(p) = cfg.acs.ca_file.as_mut() {
+            fix(p);
+        }
+        for p in [&mut cfg.agent.upload_config_file, &mut cfg.agent.upload_log_file, &mut cfg.agent.transfer_ca_file].into_iter().flatten() {
             fix(p);
         }
         cfg.trust.packages.iter_mut().for_each(fix);
@@ -316,6 +357,23 @@ state_dir = "state"
         assert!(AgentConfig::parse(&bad_url).unwrap_err().to_string().contains("url"));
         let unknown = format!("{MINIMAL}\nfoo = 1\n");
         assert!(AgentConfig::parse(&unknown).unwrap_err().to_string().contains("foo"));
+    }
+
+    #[test]
+    fn transfer_keys() {
+        let text = format!(
+            "{MINIMAL}reboot_command = [\"/sbin/reboot\"]\nfactory_reset_command = [\"/bin/reset\", \"--all\"]\nvendor_config_command = [\"apply\"]\nupload_log_file = \"log/messages\"\nupload_config_file = \"/etc/dev.conf\"\ntransfer_ca_file = \"files.pem\"\ntransfer_stall_timeout_seconds = 2.5\n"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("agent.toml");
+        std::fs::write(&f, text).unwrap();
+        let c = AgentConfig::load(&f).unwrap();
+        assert_eq!(c.agent.reboot_command.as_deref(), Some(&["/sbin/reboot".to_string()][..]));
+        assert_eq!(c.agent.factory_reset_command.as_ref().map(|v| v.len()), Some(2));
+        assert_eq!(c.agent.upload_log_file, Some(d.path().join("log/messages")));
+        assert_eq!(c.agent.upload_config_file, Some(PathBuf::from("/etc/dev.conf")));
+        assert_eq!(c.agent.transfer_ca_file, Some(d.path().join("files.pem")));
+        assert_eq!(c.agent.transfer_stall_timeout_seconds, Some(2.5));
     }
 
     #[test]

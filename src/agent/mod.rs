@@ -11,6 +11,8 @@
 //! * [`lan`] — the LAN web server: KickURL and DownloadProgressURL (Appendix D);
 //! * [`cpe_requests`] — the CPE's Kicked and RequestDownload calls (A.4.2);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
+//! * [`transfer`] — Download/Upload, TransferComplete, GetQueuedTransfers,
+//!   ScheduleInform, Reboot, FactoryReset and their persisted queue;
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
@@ -26,3 +28,4 @@ pub mod runner;
 pub mod session;
 pub mod soap;
 pub mod state;
+pub mod transfer;

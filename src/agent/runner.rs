@@ -11,6 +11,10 @@
 //! Only one session runs at a time: Connection Requests, kicks and local
 //! changes arriving during a session are queued and served after it ends
 //! (3.2.1, 3.2.2).
+//!
+//! Between sessions the [`super::transfer`] extension runs accepted
+//! Downloads/Uploads, scheduled Informs, Reboot and FactoryReset; it adds
+//! 1 BOOT, 3 SCHEDULED, 7 TRANSFER COMPLETE and the "M <method>" events.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -29,6 +33,7 @@ use super::http::{self, AcsConnection, HttpConfig, TransportError};
 use super::lan::{self, KickError, KickRequest, LanServer};
 use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
 use super::state::AgentState;
+use super::transfer::{TransferError, Transfers};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
 
@@ -48,6 +53,8 @@ pub enum AgentError {
     Config(String),
     #[error("gave up after {0} failed session attempts")]
     GaveUp(u32),
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
 }
 
 /// Something that wakes the main loop.
@@ -170,6 +177,8 @@ pub struct Agent {
     pub reports: Vec<SessionReport>,
     /// The running (or last) transfer, as shown on the LAN pages.
     pub progress: super::progress::Progress,
+    /// Download/Upload/Reboot/... (A.3.2.8–A.4.1.6) and their persisted queue.
+    pub transfers: Transfers,
 }
 
 impl Agent {
@@ -197,42 +206,10 @@ impl Agent {
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
-
-        // The device's identity is the config's truth on every start
-        // (SpecVersion is the built-in hook's "1.0", B.2.3).
-        let d = &cfg.device;
-        for (p, v) in [
-            ("DeviceInfo.Manufacturer", &d.manufacturer),
-            ("DeviceInfo.ManufacturerOUI", &d.oui),
-            ("DeviceInfo.ProductClass", &d.product_class),
-            ("DeviceInfo.SerialNumber", &d.serial_number),
-            ("DeviceInfo.HardwareVersion", &d.hardware_version),
-            ("DeviceInfo.SoftwareVersion", &d.software_version),
-        ] {
-            let name = format!("InternetGatewayDevice.{p}");
-            if store.values.contains_key(&name) {
-                store.set(&name, v);
-            }
-        }
-        // 3.1: the configured ACS URL and credentials seed ManagementServer
-        // on first start, and again when the config's URL is edited.
-        if first_start || state.config_acs_url != cfg.acs.url {
-            store.set(&format!("{MS}URL"), &cfg.acs.url);
-            store.set(&format!("{MS}Username"), &cfg.acs.username);
-            store.set(&format!("{MS}Password"), &cfg.acs.password);
-            if let Some(iv) = cfg.agent.periodic_inform_interval {
-                store.set(&format!("{MS}PeriodicInformInterval"), &iv.max(1).to_string());
-                store.set(&format!("{MS}PeriodicInformEnable"), "true");
-            }
-            state.config_acs_url = cfg.acs.url.clone();
-        }
-        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a boot.
-        if !state.bootstrapped || state.acs_url != Agent::acs_url_of(&store) {
-            state.add_event("0 BOOTSTRAP", "");
-        }
-        if !first_start {
-            state.add_event("1 BOOT", "");
-        }
+        Agent::seed(&cfg, &mut store, &mut state, first_start);
+        let progress = super::progress::Progress::new();
+        let mut transfers = Transfers::new(&cfg, progress.clone(), state_path.clone())?;
+        transfers.on_start(&mut state, &mut store)?;
 
         let tls = match &cfg.acs.ca_file {
             Some(f) => Some(http::tls_config(f)?),
@@ -264,7 +241,8 @@ impl Agent {
             failures: 0,
             retry_at: None,
             reports: Vec::new(),
-            progress: super::progress::Progress::new(),
+            progress,
+            transfers,
             cfg,
         };
         agent.sync_connection_request_credentials();
@@ -273,6 +251,46 @@ impl Agent {
         agent.reschedule_periodic();
         agent.persist()?;
         Ok(agent)
+    }
+
+    /// The config's truth on every start (identity; the ACS URL on first
+    /// start or when edited) and the start's events (Table 35).
+    fn seed(cfg: &AgentConfig, store: &mut Store, state: &mut AgentState, first_start: bool) {
+        // The device's identity is the config's truth on every start
+        // (SpecVersion is the built-in hook's "1.0", B.2.3).
+        let d = &cfg.device;
+        for (p, v) in [
+            ("DeviceInfo.Manufacturer", &d.manufacturer),
+            ("DeviceInfo.ManufacturerOUI", &d.oui),
+            ("DeviceInfo.ProductClass", &d.product_class),
+            ("DeviceInfo.SerialNumber", &d.serial_number),
+            ("DeviceInfo.HardwareVersion", &d.hardware_version),
+            ("DeviceInfo.SoftwareVersion", &d.software_version),
+        ] {
+            let name = format!("InternetGatewayDevice.{p}");
+            if store.values.contains_key(&name) {
+                store.set(&name, v);
+            }
+        }
+        // 3.1: the configured ACS URL and credentials seed ManagementServer
+        // on first start, and again when the config's URL is edited.
+        if first_start || state.config_acs_url != cfg.acs.url {
+            store.set(&format!("{MS}URL"), &cfg.acs.url);
+            store.set(&format!("{MS}Username"), &cfg.acs.username);
+            store.set(&format!("{MS}Password"), &cfg.acs.password);
+            if let Some(iv) = cfg.agent.periodic_inform_interval {
+                store.set(&format!("{MS}PeriodicInformInterval"), &iv.max(1).to_string());
+                store.set(&format!("{MS}PeriodicInformEnable"), "true");
+            }
+            state.config_acs_url = cfg.acs.url.clone();
+        }
+        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a boot.
+        if !state.bootstrapped || state.acs_url != Agent::acs_url_of(store) {
+            state.add_event("0 BOOTSTRAP", "");
+        }
+        if !first_start {
+            state.add_event("1 BOOT", "");
+        }
     }
 
     fn acs_url_of(store: &Store) -> String {
@@ -483,8 +501,11 @@ impl Agent {
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;
         let result = {
-            let requests = cpe.requests();
-            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe);
+            // Kicked / RequestDownload first (a browser may be waiting), then
+            // A.3.3.2: unacknowledged TransferCompletes go out in every session.
+            let mut requests = cpe.requests();
+            requests.extend(self.transfers.requests());
+            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers);
             let mut s = Session::new(inform, requests, handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();
@@ -551,12 +572,51 @@ impl Agent {
         }
     }
 
+    /// Between sessions: transfers, scheduled Informs, Reboot and
+    /// FactoryReset accepted in earlier sessions (see [`Transfers::poll`]).
+    pub fn poll_transfers(&mut self) -> Result<(), AgentError> {
+        let out = self.transfers.poll(&mut self.store, &mut self.state)?;
+        if out.factory_reset {
+            self.factory_reset_in_place()?;
+        } else if out.changed {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// A.4.1.6: the persisted tree and state are gone; start over as on a
+    /// first start (0 BOOTSTRAP), keeping the running Connection Request
+    /// server and its URL.
+    fn factory_reset_in_place(&mut self) -> Result<(), AgentError> {
+        let cr_url = self.connection_request_url();
+        let mut store = Store::new(self.schema);
+        store.complete(self.schema);
+        let hooks = Hooks::new(self.schema, &self.cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
+        store.attach_hooks(hooks);
+        let mut state = AgentState::default();
+        Agent::seed(&self.cfg, &mut store, &mut state, true);
+        if let Some(url) = cr_url {
+            store.set(&format!("{MS}ConnectionRequestURL"), &url);
+        }
+        self.store = store;
+        self.state = state;
+        self.http.url = Agent::acs_url_of(&self.store);
+        self.http.username = self.store.values.get(&format!("{MS}Username")).cloned().unwrap_or_default();
+        self.http.password = self.store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default();
+        self.transfers.apply_installed_version(&mut self.store);
+        self.sync_connection_request_credentials();
+        self.last_inform = SystemTime::now();
+        self.reschedule_periodic();
+        self.persist()
+    }
+
     /// The main loop. With `once`, return when nothing is pending (or after
     /// `max_failures` consecutive failed attempts).
     pub fn run(&mut self, once: bool, max_failures: u32) -> Result<(), AgentError> {
         loop {
             self.apply_local_changes()?;
             self.queue_cpe_requests();
+            self.poll_transfers()?;
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
                 self.state.add_event("2 PERIODIC", "");
@@ -569,7 +629,7 @@ impl Agent {
                 }
                 continue;
             }
-            if once && self.state.pending_events.is_empty() {
+            if once && self.state.pending_events.is_empty() && !self.transfers.busy() {
                 return Ok(());
             }
             // Sleep until the next reason to act.
@@ -579,6 +639,9 @@ impl Agent {
             }
             if let Some(t) = self.next_periodic {
                 wait = wait.min(t.duration_since(SystemTime::now()).unwrap_or_default());
+            }
+            if let Some(t) = self.transfers.next_wakeup() {
+                wait = wait.min(t);
             }
             match self.rx.recv_timeout(wait) {
                 Ok(Trigger::ConnectionRequest) => {

@@ -109,6 +109,8 @@ pub struct AcsState {
     /// Answers to CPE requests (A.4.2: Kicked, RequestDownload, ...) before
     /// the defaults; None falls through to them.
     pub cpe_answer: Option<CpeAnswer>,
+    /// Answer this many TransferCompletes with Fault 8002 first (A.5.3 retry).
+    pub transfer_complete_faults: u32,
     pub posts: Vec<Post>,
     pub sessions: Vec<SessionLog>,
     current: Option<VecDeque<Step>>,
@@ -274,8 +276,13 @@ fn envelope(id: &str, body: &Body, hold: bool) -> String {
 }
 
 /// Answer a CPE request (A.3.3: ACS methods).
-fn answer(req: &Body) -> Body {
+fn answer(req: &Body, s: &mut AcsState) -> Body {
     match req {
+        Body::TransferComplete { .. } if s.transfer_complete_faults > 0 => {
+            s.transfer_complete_faults -= 1;
+            Body::Fault(Fault::new(8002, "Internal error (test ACS)"))
+        }
+        Body::TransferComplete { .. } => Body::TransferCompleteResponse,
         Body::GetRPCMethods => Body::GetRPCMethodsResponse {
             methods: ["Inform", "GetRPCMethods", "TransferComplete"].iter().map(|s| s.to_string()).collect(),
         },
@@ -380,7 +387,11 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
         let is_req = matches!(&e.body, Ok(b) if !b.method().ends_with("Response") && !matches!(b, Body::Fault(_)));
         if is_req {
             let b = e.body.clone().unwrap();
-            let a = s.cpe_answer.as_ref().and_then(|f| f(&b)).unwrap_or_else(|| answer(&b));
+            let custom = s.cpe_answer.as_ref().and_then(|f| f(&b));
+            let a = match custom {
+                Some(a) => a,
+                None => answer(&b, &mut s),
+            };
             reply.push_str(&soap::to_xml(e.id.as_deref(), false, &a));
         } else {
             s.outstanding = s.outstanding.saturating_sub(1);

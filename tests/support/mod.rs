@@ -1,1 +1,3 @@
 pub mod acs;
+pub mod files;
+pub mod tls;

@@ -1,0 +1,343 @@
+//! The file-transfer client (A.3.2.8 / A.4.1.5: "HTTP transport MUST be
+//! supported"): HTTP and HTTPS GET and PUT with the Download/Upload
+//! Username and Password answering a Basic or Digest challenge (3.4.4
+//! schemes, reused from [`crate::agent::digest`]).
+//!
+//! A GET body is read by a helper thread into a small bounded channel, so
+//! the reading side ([`BodyReader`]) never blocks longer than a tick: the
+//! installer engine checks its E.4.7 timers between reads, and a stalled
+//! file server is given up after the configured stall limit even if no
+//! package timeout applies. Memory is bounded by the channel (4 chunks).
+
+use std::io::Read;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::agent::digest::{self, Scheme};
+use crate::agent::progress::Progress;
+
+/// Why a transfer's HTTP exchange failed. `fault_code` maps it to the
+/// A.5.1 code for a download; uploads map 9010 to 9011.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// 9013: not http:// or https://.
+    #[error("unsupported transfer protocol in {0:?}: only http:// and https:// are supported")]
+    UnsupportedProtocol(String),
+    /// 9012.
+    #[error("file server authentication failed: {0}")]
+    Auth(String),
+    #[error("file server answered HTTP {status} {text}")]
+    Status { status: u16, text: String },
+    #[error("cannot reach the file server: {0}")]
+    Connect(String),
+}
+
+impl FetchError {
+    pub fn fault_code(&self) -> u32 {
+        match self {
+            FetchError::UnsupportedProtocol(_) => 9013,
+            FetchError::Auth(_) => 9012,
+            _ => 9010,
+        }
+    }
+}
+
+/// Check the scheme of a transfer URL (A.3.2.8, A.4.1.5; 2.3.2: other
+/// transports are optional and not supported here).
+pub fn check_url(url: &str) -> Result<(), FetchError> {
+    let lower = url.trim().to_ascii_lowercase();
+    if (lower.starts_with("http://") || lower.starts_with("https://")) && url.len() > "http://".len() {
+        Ok(())
+    } else {
+        Err(FetchError::UnsupportedProtocol(url.to_string()))
+    }
+}
+
+/// How to reach the file server.
+#[derive(Clone)]
+pub struct Client {
+    pub username: String,
+    pub password: String,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Give up when no data arrives for this long (and connect timeout).
+    pub stall: Duration,
+}
+
+fn request_uri(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => rest[i..].split('#').next().unwrap_or("/").to_string(),
+        None => "/".into(),
+    }
+}
+
+fn cnonce() -> String {
+    digest::random_hex(16)
+}
+
+impl Client {
+    fn agent(&self) -> ureq::Agent {
+        let mut b = ureq::AgentBuilder::new()
+            .timeout_connect(self.stall)
+            // A backstop for the reader thread; the reading side gives up
+            // at `stall` by itself.
+            .timeout_read(self.stall + Duration::from_secs(1))
+            .timeout_write(self.stall)
+            .redirects(5)
+            .user_agent(concat!("cpekit/", env!("CARGO_PKG_VERSION")));
+        if let Some(tls) = &self.tls {
+            b = b.tls_config(tls.clone());
+        }
+        b.build()
+    }
+
+    /// Send `method` to `url`, answering one 401 challenge with the
+    /// credentials. `body` makes the request (it is called again for the
+    /// authenticated retry).
+    #[allow(clippy::result_large_err)]
+    fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        mut send: impl FnMut(ureq::Request) -> Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, FetchError> {
+        check_url(url)?;
+        let agent = self.agent();
+        let mut authorization: Option<String> = None;
+        for attempt in 0..2 {
+            let mut req = agent.request(method, url);
+            if let Some(a) = &authorization {
+                req = req.set("Authorization", a);
+            }
+            match send(req) {
+                Ok(resp) => return Ok(resp),
+                Err(ureq::Error::Status(401, resp)) => {
+                    if attempt > 0 {
+                        return Err(FetchError::Auth("the file server refused the Username/Password (HTTP 401)".into()));
+                    }
+                    if self.username.is_empty() && self.password.is_empty() {
+                        return Err(FetchError::Auth("the file server requires authentication but no Username was given".into()));
+                    }
+                    let headers: Vec<String> = resp.all("WWW-Authenticate").iter().map(|s| s.to_string()).collect();
+                    let refs: Vec<&str> = headers.iter().map(|s| s.as_str()).collect();
+                    let scheme = digest::pick(&refs).map_err(|e| FetchError::Auth(format!("unusable challenge: {e}")))?;
+                    authorization = Some(match scheme {
+                        Scheme::Basic { .. } => digest::basic_authorization(&self.username, &self.password),
+                        Scheme::Digest(c) => digest::digest_authorization(&c, method, &request_uri(url), &self.username, &self.password, 1, &cnonce()),
+                    });
+                }
+                Err(ureq::Error::Status(status, resp)) => {
+                    return Err(FetchError::Status { status, text: resp.status_text().to_string() });
+                }
+                Err(ureq::Error::Transport(t)) => return Err(FetchError::Connect(t.to_string())),
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// GET `url`; the body streams through the returned reader, counted
+    /// into `progress`.
+    // ureq's own error type, handled inside `exchange`.
+    #[allow(clippy::result_large_err)]
+    pub fn get(&self, url: &str, progress: Progress) -> Result<BodyReader, FetchError> {
+        let resp = self.exchange("GET", url, |r| r.call())?;
+        let length = resp.header("Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(n) = length {
+            progress.update(|s| {
+                if s.total == 0 {
+                    s.total = n
+                }
+            });
+        }
+        Ok(BodyReader::spawn(resp.into_reader(), self.stall, progress, length))
+    }
+
+    /// PUT `body` to `url` (A.4.1.5: the Upload destination).
+    #[allow(clippy::result_large_err)]
+    pub fn put(&self, url: &str, content_type: &str, body: &[u8]) -> Result<u16, FetchError> {
+        let resp = self.exchange("PUT", url, |r| r.set("Content-Type", content_type).send_bytes(body))?;
+        let status = resp.status();
+        // Drain so the server sees a completed exchange.
+        let _ = std::io::copy(&mut resp.into_reader().take(1 << 20), &mut std::io::sink());
+        Ok(status)
+    }
+}
+
+enum Msg {
+    Data(Vec<u8>),
+    End,
+    Failed(std::io::Error),
+}
+
+/// A GET body being received (see the module doc).
+pub struct BodyReader {
+    rx: Receiver<Msg>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+    last_data: Instant,
+    stall: Duration,
+    tick: Duration,
+    progress: Progress,
+    /// Content-Length, if the server sent one.
+    pub length: Option<u64>,
+    /// Bytes delivered so far.
+    pub bytes: u64,
+}
+
+impl BodyReader {
+    fn spawn(mut inner: Box<dyn Read + Send + Sync>, stall: Duration, progress: Progress, length: Option<u64>) -> BodyReader {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(4);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let msg = match inner.read(&mut buf) {
+                    Ok(0) => Msg::End,
+                    Ok(n) => Msg::Data(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Msg::Failed(e),
+                };
+                let last = !matches!(msg, Msg::Data(_));
+                // The reader was dropped (transfer given up): stop.
+                if tx.send(msg).is_err() || last {
+                    return;
+                }
+            }
+        });
+        BodyReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+            last_data: Instant::now(),
+            stall,
+            tick: Duration::from_millis(100),
+            progress,
+            length,
+            bytes: 0,
+        }
+    }
+}
+
+impl Read for BodyReader {
+    /// Returns `Interrupted` when nothing arrived within a tick (callers
+    /// retry after checking their timers) and `TimedOut` after the stall
+    /// limit.
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv_timeout(self.tick) {
+                Ok(Msg::Data(d)) => {
+                    self.chunk = d;
+                    self.pos = 0;
+                    self.last_data = Instant::now();
+                }
+                Ok(Msg::End) | Err(RecvTimeoutError::Disconnected) => {
+                    self.done = true;
+                    if let Some(n) = self.length.filter(|n| self.bytes < *n) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("the file server closed the connection after {} of {n} bytes", self.bytes),
+                        ));
+                    }
+                    return Ok(0);
+                }
+                Ok(Msg::Failed(e)) => {
+                    self.done = true;
+                    return Err(std::io::Error::new(e.kind(), format!("receiving from the file server after {} bytes: {e}", self.bytes)));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.last_data.elapsed() > self.stall {
+                        self.done = true;
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no data from the file server for {:?} (after {} bytes)", self.stall, self.bytes),
+                        ));
+                    }
+                    return Err(std::io::ErrorKind::Interrupted.into());
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        self.bytes += n as u64;
+        let bytes = self.bytes;
+        self.progress.update(|s| s.bytes = bytes);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes() {
+        assert!(check_url("http://h/f").is_ok());
+        assert!(check_url("HTTPS://h/f").is_ok());
+        for bad in ["ftp://h/f", "tftp://h/f", "file:///etc/passwd", "http://", ""] {
+            let e = check_url(bad).unwrap_err();
+            assert_eq!(e.fault_code(), 9013, "{bad}");
+        }
+        assert_eq!(request_uri("http://h:1/a/b?c=d"), "/a/b?c=d");
+    }
+
+    #[test]
+    fn body_reader_ticks_then_stalls() {
+        // A source that yields 3 bytes then blocks "forever".
+        struct Slow(u8);
+        impl Read for Slow {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    self.0 = 1;
+                    b[..3].copy_from_slice(b"abc");
+                    return Ok(3);
+                }
+                std::thread::sleep(Duration::from_secs(5));
+                Ok(0)
+            }
+        }
+        let p = Progress::new();
+        let mut r = BodyReader::spawn(Box::new(Slow(0)), Duration::from_millis(300), p.clone(), Some(10));
+        let mut buf = [0u8; 8];
+        let mut got = Vec::new();
+        let mut interrupted = 0;
+        let err = loop {
+            match r.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => interrupted += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, b"abc");
+        assert!(interrupted >= 1, "ticks let the caller check its timers");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("after 3 bytes"), "{err}");
+        assert_eq!(p.snapshot().bytes, 3);
+    }
+
+    #[test]
+    fn short_body_is_an_error() {
+        let p = Progress::new();
+        let mut r = BodyReader::spawn(Box::new(&b"12345"[..]), Duration::from_secs(5), p, Some(9));
+        let mut out = Vec::new();
+        let e = loop {
+            let mut b = [0u8; 4];
+            match r.read(&mut b) {
+                Ok(0) => panic!("EOF accepted"),
+                Ok(n) => out.extend_from_slice(&b[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(out, b"12345");
+        assert!(e.to_string().contains("5 of 9"), "{e}");
+    }
+}
