@@ -68,10 +68,9 @@ unsafe fn signing_cert_der(key: b::xmlSecKeyPtr) -> Option<Vec<u8>> {
     (b::i2d_X509(cert, &mut p) == len).then_some(out)
 }
 
-/// Every X509Certificate carried in KeyInfo, as DER.
-fn keyinfo_certs(xml: &str) -> Vec<Vec<u8>> {
+/// Every X509Certificate carried in the document (KeyInfo), as DER.
+fn certs_in(doc: &roxmltree::Document<'_>) -> Vec<Vec<u8>> {
     use base64::Engine;
-    let Ok(doc) = roxmltree::Document::parse(xml) else { return Vec::new() };
     doc.descendants()
         .filter(|d| d.is_element() && d.tag_name().name() == "X509Certificate")
         .filter_map(|c| {
@@ -134,8 +133,12 @@ unsafe fn add_ids(doc: &libxml::tree::Document) {
     b::xmlSecAddIDs(doc.doc_ptr() as b::xmlDocPtr, root, ids.as_mut_ptr());
 }
 
+/// What the pre-check found: the SignatureMethod, the referenced Ids and
+/// the DER of every X509Certificate.
+type Prechecked = (String, Vec<String>, Vec<Vec<u8>>);
+
 /// Structural pre-check on the whole document before any crypto.
-fn precheck(xml: &str) -> Result<(String, Vec<String>), VoucherError> {
+fn precheck(xml: &str) -> Result<Prechecked, VoucherError> {
     if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
         return Err(VoucherError::Doctype);
     }
@@ -204,20 +207,45 @@ fn precheck(xml: &str) -> Result<(String, Vec<String>), VoucherError> {
     if !has_cert {
         return Err(VoucherError::NoTrustedKey);
     }
-    Ok((sig_method, refs))
+    Ok((sig_method, refs, certs_in(&doc)))
 }
 
-/// First X509Certificate subject in KeyInfo, for display.
-fn signer_subject(xml: &str) -> Option<String> {
-    use base64::Engine;
+/// Subject of the first X509Certificate in KeyInfo, for display.
+fn signer_subject(certs: &[Vec<u8>]) -> Option<String> {
     use der::Decode;
-    let doc = roxmltree::Document::parse(xml).ok()?;
-    let cert = doc.descendants().find(|d| d.is_element() && d.tag_name().name() == "X509Certificate")?;
-    let b64: String = cert.text()?.split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    let c = x509_cert::Certificate::from_der(&der).ok()?;
+    let c = x509_cert::Certificate::from_der(certs.first()?).ok()?;
     Some(c.tbs_certificate.subject.to_string())
 }
+
+/// The one certificate among `certs` that issued none of the others (the
+/// signer, with its chain beside it); None when that is ambiguous.
+fn leaf_of(certs: &[Vec<u8>]) -> Option<&Vec<u8>> {
+    use der::Decode;
+    let parsed: Vec<x509_cert::Certificate> = certs.iter().map(|d| x509_cert::Certificate::from_der(d)).collect::<Result<_, _>>().ok()?;
+    let issues_another = |i: usize| {
+        let c = &parsed[i].tbs_certificate;
+        parsed.iter().enumerate().any(|(j, o)| j != i && o.tbs_certificate.issuer == c.subject && o.tbs_certificate.subject != c.subject)
+    };
+    let mut leaves = (0..parsed.len()).filter(|&i| !issues_another(i));
+    match (leaves.next(), leaves.next()) {
+        (Some(i), None) => Some(&certs[i]),
+        _ => None,
+    }
+}
+
+/// A key libxmlsec1 made from a certificate, owned by the [`Verifier`]'s cache.
+struct CachedKey(b::xmlSecKeyPtr);
+
+impl Drop for CachedKey {
+    fn drop(&mut self) {
+        // SAFETY: created by xmlSecOpenSSLAppKeyLoadMemory, owned here only
+        // (a signature context borrowing it gives it back before it is destroyed).
+        unsafe { b::xmlSecKeyDestroy(self.0) }
+    }
+}
+
+/// At most this many signer keys are kept (one per trusted signer certificate).
+const KEY_CACHE_MAX: usize = 64;
 
 /// Accept raw XML or its Base64 (the SetVouchers wire form, C.3).
 pub fn decode_wire(input: &[u8]) -> Result<Vec<u8>, VoucherError> {
@@ -239,6 +267,11 @@ pub struct Verifier {
     /// Certificate paths already validated to our anchors: (leaf + KeyInfo
     /// certificates) → the validity window of every certificate involved.
     chains: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, Window>>,
+    /// libxmlsec1 keys of signer certificates whose path validated, by DER.
+    /// Decoding the KeyInfo certificate into a key is most of what
+    /// libxmlsec1 spends on a voucher (OpenSSL 3 decoder set-up, ~55 % of a
+    /// verification); a device sees the same few signers again and again.
+    keys: std::cell::RefCell<std::collections::HashMap<Vec<u8>, CachedKey>>,
 }
 
 /// The span of time in which every certificate of a validated path is valid.
@@ -269,7 +302,7 @@ impl Verifier {
             if mngr.is_null() {
                 return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
             }
-            let v = Verifier { mngr, anchors_pem: anchors_pem.to_vec(), anchors, chains: Default::default() };
+            let v = Verifier { mngr, anchors_pem: anchors_pem.to_vec(), anchors, chains: Default::default(), keys: Default::default() };
             if b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
                 return Err(VoucherError::Xmlsec("cannot initialise the keys manager".into()));
             }
@@ -294,33 +327,54 @@ impl Verifier {
     pub fn verify(&self, input: &[u8], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
         let xml_bytes = decode_wire(input)?;
         let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
-        let (signature_method, refs) = precheck(xml)?;
+        let (signature_method, refs, certs) = precheck(xml)?;
+        let when = at.map(std::time::SystemTime::from).unwrap_or_else(std::time::SystemTime::now);
+        // The signer's key, from our cache, once its path to our anchors is
+        // validated; when the signer is ambiguous, libxmlsec1 reads KeyInfo
+        // itself (X.509 data only) and the path is checked afterwards.
+        let leaf = leaf_of(&certs);
+        let preset = match leaf {
+            Some(leaf) => {
+                self.check_chain(leaf.clone(), certs.clone(), when)?;
+                self.key_for(leaf)
+            }
+            None => null_mut(),
+        };
         let doc = parse_libxml(xml.as_bytes())?;
         let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
         // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
         // document and is released before return; lists are read within
-        // their reported sizes.
+        // their reported sizes. A preset key belongs to `self.keys`: the
+        // guard takes it back from the context before destroying it.
         unsafe {
             add_ids(&doc);
-            struct Ctx(b::xmlSecDSigCtxPtr);
+            struct Ctx(b::xmlSecDSigCtxPtr, b::xmlSecKeyPtr);
             impl Drop for Ctx {
                 fn drop(&mut self) {
-                    unsafe { b::xmlSecDSigCtxDestroy(self.0) }
+                    unsafe {
+                        if !self.1.is_null() && (*self.0).signKey == self.1 {
+                            (*self.0).signKey = null_mut();
+                        }
+                        b::xmlSecDSigCtxDestroy(self.0)
+                    }
                 }
             }
             let ctx = b::xmlSecDSigCtxCreate(self.mngr);
             if ctx.is_null() {
                 return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
             }
-            let _g = Ctx(ctx);
+            let _g = Ctx(ctx, preset);
             (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
             (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
             // Keys only from X.509 data (never a bare KeyValue).
             b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
             // Certificate paths are validated by us, against our anchors only
-            // (check_chain below): libxmlsec1's own X509_verify_cert would also
+            // (check_chain): libxmlsec1's own X509_verify_cert would also
             // trust the system CA paths, and costs most of a verification.
             (*ctx).keyInfoReadCtx.flags |= b::XMLSEC_KEYINFO_FLAGS_X509DATA_DONT_VERIFY_CERTS;
+            // xmldsig.c: a key set before verification is used and KeyInfo
+            // is not read (the key must still suit the SignatureMethod).
+            (*ctx).signKey = preset;
             let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
             if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
                 return Err(VoucherError::NoTrustedKey);
@@ -328,12 +382,13 @@ impl Verifier {
             if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
                 return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
             }
-            // libxmlsec1's OpenSSL X.509 store also trusts the system CA paths
-            // (X509_STORE_set_default_paths): check that the certificate whose
-            // key verified chains to one of *our* anchors.
-            let leaf = signing_cert_der((*ctx).signKey).ok_or(VoucherError::NoTrustedKey)?;
-            let when = at.map(std::time::SystemTime::from).unwrap_or_else(std::time::SystemTime::now);
-            self.check_chain(leaf, keyinfo_certs(xml), when)?;
+            // Without a preset key, libxmlsec1 picked the certificate (and its
+            // OpenSSL X.509 store also trusts the system CA paths): check that
+            // the certificate whose key verified chains to one of *our* anchors.
+            if preset.is_null() || (*ctx).signKey != preset {
+                let signer = signing_cert_der((*ctx).signKey).ok_or(VoucherError::NoTrustedKey)?;
+                self.check_chain(signer, certs.clone(), when)?;
+            }
             let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
             for i in 0..b::xmlSecPtrListGetSize(list) {
                 let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
@@ -348,13 +403,34 @@ impl Verifier {
                 digested.push((uri, bytes));
             }
         }
-        options_from_digested(&digested, refs.len()).map(|options| VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
+        options_from_digested(&digested, refs.len()).map(|options| VerifiedVoucher { options, signer: signer_subject(&certs), signature_method })
     }
 }
 
 impl Verifier {
     /// Path validation of the verifying certificate to our anchors, cached:
     /// a hit only needs `when` inside every involved certificate's validity.
+    /// The cached libxmlsec1 key of a (path-validated) signer certificate;
+    /// null if libxmlsec1 cannot make one (it then reads KeyInfo itself).
+    fn key_for(&self, cert_der: &[u8]) -> b::xmlSecKeyPtr {
+        if let Some(k) = self.keys.borrow().get(cert_der) {
+            return k.0;
+        }
+        // SAFETY: libxmlsec1 copies the DER; the key is owned by the cache.
+        let key = unsafe {
+            b::xmlSecOpenSSLAppKeyLoadMemory(cert_der.as_ptr(), cert_der.len() as u32, b::xmlSecKeyDataFormat_xmlSecKeyDataFormatCertDer, null(), null_mut(), null_mut())
+        };
+        if key.is_null() {
+            return null_mut();
+        }
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(cert_der.to_vec(), CachedKey(key));
+        key
+    }
+
     fn check_chain(&self, leaf: Vec<u8>, pool: Vec<Vec<u8>>, when: std::time::SystemTime) -> Result<(), VoucherError> {
         let mut key = vec![leaf];
         key.extend(pool);
@@ -482,16 +558,17 @@ pub fn sign(
 pub fn inspect(input: &[u8]) -> Result<VerifiedVoucher, VoucherError> {
     let xml_bytes = decode_wire(input)?;
     let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
-    let (signature_method, _) = precheck(xml).or_else(|e| match e {
+    let (signature_method, _, _) = precheck(xml).or_else(|e| match e {
         // Show what is there even when the key is not an X.509 certificate.
-        VoucherError::NoTrustedKey => Ok((String::new(), Vec::new())),
+        VoucherError::NoTrustedKey => Ok((String::new(), Vec::new(), Vec::new())),
         e => Err(e),
     })?;
     let doc = roxmltree::Document::parse(xml).map_err(|e| VoucherError::Xml(e.to_string()))?;
+    let certs = certs_in(&doc);
     let options = doc
         .descendants()
         .filter(|n| n.is_element() && n.tag_name().name() == "Option" && n.tag_name().namespace().unwrap_or("").is_empty())
         .map(VoucherOption::from_element)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(VerifiedVoucher { options, signer: signer_subject(xml), signature_method })
+    Ok(VerifiedVoucher { options, signer: signer_subject(&certs), signature_method })
 }

@@ -199,3 +199,40 @@ fn expired_signer_certificate_is_refused() {
     let then = time::OffsetDateTime::from_unix_timestamp(1_500_000_000).unwrap();
     assert!(verify(xml.as_bytes(), &[read("ca.pem")], Some(then)).is_err());
 }
+
+/// The signer key cache: a reused [`Verifier`] keeps the key of a trusted
+/// signer certificate; it must still check every signature, and a
+/// certificate that is not the signer's must not lend its trust.
+#[test]
+fn reused_verifier_checks_every_signature_with_the_cached_key() {
+    let v = Verifier::new(&[read("ca.pem")]).unwrap();
+    let xml = signed(SignAlgorithm::RsaSha1);
+    for _ in 0..3 {
+        assert_eq!(v.verify(xml.as_bytes(), None).unwrap().options.len(), 2);
+    }
+    // Same trusted certificate in KeyInfo, tampered content: the cached key
+    // verifies nothing it should not.
+    let tampered = xml.replace("<OptionIdent>VoIP</OptionIdent>", "<OptionIdent>VoIQ</OptionIdent>");
+    assert!(matches!(v.verify(tampered.as_bytes(), None), Err(VoucherError::BadSignature(_))));
+    // Signed by the rogue key, but carrying the trusted signer's certificate:
+    // the digests match, the signature value does not.
+    let rogue = sign(&[option("VoIP", "123"), option("IPTV", "123")], &read("rogue.key"), &read("rogue.pem"), &[], SignAlgorithm::RsaSha1).unwrap();
+    let cert_b64 = |x: &str| {
+        let s = x.find("<X509Certificate>").unwrap() + "<X509Certificate>".len();
+        x[s..s + x[s..].find("</X509Certificate>").unwrap()].to_string()
+    };
+    let borrowed = rogue.replace(&cert_b64(&rogue), &cert_b64(&xml));
+    assert_ne!(borrowed, rogue);
+    assert!(matches!(v.verify(borrowed.as_bytes(), None), Err(VoucherError::BadSignature(_))), "{:?}", v.verify(borrowed.as_bytes(), None));
+    // Two unrelated certificates (no single signer): libxmlsec1 picks the
+    // key from KeyInfo and the chain is checked afterwards; the trusted
+    // voucher with the rogue certificate added beside its own still verifies,
+    // the rogue voucher with the trusted certificate added is still refused.
+    let both = xml.replace("</X509Data>", &format!("<X509Certificate>{}</X509Certificate></X509Data>", cert_b64(&rogue)));
+    assert!(both.matches("<X509Certificate>").count() == 2);
+    assert!(v.verify(both.as_bytes(), None).is_ok(), "{:?}", v.verify(both.as_bytes(), None));
+    let rogue_both = rogue.replace("</X509Data>", &format!("<X509Certificate>{}</X509Certificate></X509Data>", cert_b64(&xml)));
+    assert!(v.verify(rogue_both.as_bytes(), None).is_err());
+    // The untampered voucher still verifies after all that.
+    assert!(v.verify(xml.as_bytes(), None).is_ok());
+}
