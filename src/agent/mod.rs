@@ -8,6 +8,7 @@
 //! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
 //!   authentication (3.4);
 //! * [`connreq`] — the Connection Request server (3.2.2);
+//! * [`options`] — SetVouchers / GetOptions and EnabledOptions (A.4.1.3–A.4.1.4, Appendix C);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
@@ -16,6 +17,7 @@ pub mod connreq;
 pub mod datamodel;
 pub mod digest;
 pub mod http;
+pub mod options;
 pub mod progress;
 pub mod rpc;
 pub mod runner;

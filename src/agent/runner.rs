@@ -23,6 +23,7 @@ use super::datamodel::hooks::Hooks;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
+use super::options::Options;
 use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
 use super::state::AgentState;
 
@@ -158,6 +159,8 @@ pub struct Agent {
     pub reports: Vec<SessionReport>,
     /// The running (or last) transfer, as shown on the LAN pages.
     pub progress: super::progress::Progress,
+    /// Vouchers and Options (A.4.1.3–A.4.1.4, Appendix C).
+    pub options: Options,
 }
 
 impl Agent {
@@ -233,6 +236,11 @@ impl Agent {
             tls,
             timeout: cfg.response_timeout(),
         };
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())
+            .map_err(|e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        options
+            .refresh(&mut store, time::OffsetDateTime::now_utc())
+            .map_err(|e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
         let (tx, rx) = mpsc::channel();
         let mut agent = Agent {
             schema,
@@ -251,6 +259,7 @@ impl Agent {
             retry_at: None,
             reports: Vec::new(),
             progress: super::progress::Progress::new(),
+            options,
             cfg,
         };
         agent.sync_connection_request_credentials();
@@ -370,6 +379,19 @@ impl Agent {
         Ok(n)
     }
 
+    /// Option expiry, future StartDates and a ProvisioningCode change take
+    /// effect without a restart (C.2): EnabledOptions is brought up to date.
+    pub fn refresh_options(&mut self) -> Result<(), AgentError> {
+        let changed = self
+            .options
+            .refresh(&mut self.store, time::OffsetDateTime::now_utc())
+            .map_err(|e| AgentError::State { path: self.cfg.agent.state_dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        if changed {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
     /// Look for externally changed notified parameters (A.3.2.4 / 3.2.1).
     pub fn poll_notifications(&mut self) {
         let changes = self.state.notifier.poll(&self.store);
@@ -412,7 +434,7 @@ impl Agent {
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;
         let result = {
-            let handler = ParameterHandler::new(schema, &mut self.store);
+            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut self.options);
             let mut s = Session::new(inform, Vec::new(), handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();
@@ -483,6 +505,7 @@ impl Agent {
     pub fn run(&mut self, once: bool, max_failures: u32) -> Result<(), AgentError> {
         loop {
             self.apply_local_changes()?;
+            self.refresh_options()?;
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
                 self.state.add_event("2 PERIODIC", "");

@@ -297,6 +297,12 @@ impl OptionStore {
         self.state.options.values().filter(|r| Self::enabled(r, now)).map(|r| r.option_ident.as_str()).collect::<Vec<_>>().join(",")
     }
 
+    /// Whether Option `option_ident` of the voucher `vserial_num` was
+    /// applied before (C.3: VSerialNum is unique per voucher issued).
+    pub fn was_applied(&self, vserial_num: &str, option_ident: &str) -> bool {
+        self.state.applied_serials.contains(&format!("{vserial_num}\u{0}{option_ident}"))
+    }
+
     pub fn record(&self, name: &str) -> Option<&OptionRecord> {
         self.state.options.get(name)
     }
