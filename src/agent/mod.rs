@@ -10,6 +10,7 @@
 //! * [`connreq`] — the Connection Request server (3.2.2);
 //! * [`options`] — SetVouchers / GetOptions and EnabledOptions (A.4.1.3–A.4.1.4, Appendix C);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
+//! * [`simulate`] — many CPE identities in one process (ACS load tests);
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
@@ -22,5 +23,6 @@ pub mod progress;
 pub mod rpc;
 pub mod runner;
 pub mod session;
+pub mod simulate;
 pub mod soap;
 pub mod state;

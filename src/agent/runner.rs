@@ -65,6 +65,22 @@ pub struct SessionReport {
     pub challenges: u32,
 }
 
+/// One session attempt, as seen by a [`SessionObserver`] (the simulator's
+/// statistics).
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    pub ok: bool,
+    /// The Inform was acknowledged (its events delivered).
+    pub informed: bool,
+    pub events: Vec<String>,
+    /// From the first connection attempt to the end of the session.
+    pub elapsed: Duration,
+}
+
+/// Called after every session attempt instead of keeping a
+/// [`SessionReport`] (long-running simulations keep no history).
+pub type SessionObserver = Box<dyn FnMut(&SessionOutcome) + Send>;
+
 /// A.5.3 exponential back-off: base × 2^(n-1), capped, with up to 50 %
 /// random extra so that many CPEs do not retry in lock-step.
 pub fn backoff(base: Duration, max: Duration, failures: u32, jitter_unit: f64) -> Duration {
@@ -161,6 +177,7 @@ pub struct Agent {
     pub progress: super::progress::Progress,
     /// Vouchers and Options (A.4.1.3–A.4.1.4, Appendix C).
     pub options: Options,
+    observer: Option<SessionObserver>,
 }
 
 impl Agent {
@@ -260,6 +277,7 @@ impl Agent {
             reports: Vec::new(),
             progress: super::progress::Progress::new(),
             options,
+            observer: None,
             cfg,
         };
         agent.sync_connection_request_credentials();
@@ -379,6 +397,11 @@ impl Agent {
         Ok(n)
     }
 
+    /// Report every session attempt to `f` (and keep no [`SessionReport`]s).
+    pub fn set_session_observer(&mut self, f: SessionObserver) {
+        self.observer = Some(f);
+    }
+
     /// Option expiry, future StartDates and a ProvisioningCode change take
     /// effect without a restart (C.2): EnabledOptions is brought up to date.
     pub fn refresh_options(&mut self) -> Result<(), AgentError> {
@@ -431,6 +454,7 @@ impl Agent {
         };
         let inform = session::inform_body(self.schema, &self.store, args, &extra);
         info!(url = %self.http.url, events = ?events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
+        let started = Instant::now();
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;
         let result = {
@@ -477,7 +501,9 @@ impl Agent {
         };
         self.reschedule_periodic();
         self.persist()?;
-        if let Ok(rep) = &outcome {
+        if let Some(f) = self.observer.as_mut() {
+            f(&SessionOutcome { ok: outcome.is_ok(), informed: acknowledged, events: events.iter().map(|e| e.code.clone()).collect(), elapsed: started.elapsed() });
+        } else if let Ok(rep) = &outcome {
             self.reports.push(rep.clone());
         }
         outcome
