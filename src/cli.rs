@@ -380,11 +380,13 @@ pub enum AgentCommand {
     /// Change a parameter locally (an external cause: may trigger an active notification).
     Set(AgentSetArgs),
     /// Run N simulated CPEs (serials <serial_number>-00001...) in one process against one ACS, for load tests.
-    #[command(after_long_help = SIMULATE_HELP)]
+    #[command(long_about = SIMULATE_HELP)]
     Simulate(AgentSimulateArgs),
 }
 
 const SIMULATE_HELP: &str = "\
+Run N simulated CPEs in one process against one ACS, for ACS load tests.
+
 Each simulated CPE is a full agent (sessions, persistence, back-off,
 periodic Informs per [agent] periodic_inform_interval) with the serial
 number <serial_number>-NNNNN, its own state directory
