@@ -16,7 +16,7 @@ use cpekit::agent::simulate::{self, SimOptions};
 use cpekit::agent::soap::Body;
 use support::acs::TestAcs;
 
-fn config_file(dir: &Path, acs: &TestAcs, interval: u32) -> std::path::PathBuf {
+fn config_file(dir: &Path, acs: &TestAcs, interval: u32, extra: &str) -> std::path::PathBuf {
     let f = dir.join("agent.toml");
     std::fs::write(
         &f,
@@ -34,6 +34,7 @@ serial_number = "SIM"
 state_dir = "state"
 periodic_inform_interval = {interval}
 response_timeout_seconds = 5
+{extra}
 "#,
             acs.url
         ),
@@ -56,7 +57,7 @@ fn serials(acs: &TestAcs) -> Vec<(String, Vec<String>)> {
 fn five_identities_inform_with_distinct_serials_and_periodic_informs() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    let cfg = AgentConfig::load(&config_file(d.path(), &acs, 1)).unwrap();
+    let cfg = AgentConfig::load(&config_file(d.path(), &acs, 1, "")).unwrap();
     let opts = SimOptions { count: 5, duration: Some(Duration::from_millis(3500)), ramp: Some(Duration::from_millis(500)), report_every: Duration::from_secs(1) };
     let mut lines = 0;
     let summary = simulate::run(&cfg, &opts, Arc::new(AtomicBool::new(false)), |_| lines += 1).unwrap();
@@ -82,7 +83,8 @@ fn five_identities_inform_with_distinct_serials_and_periodic_informs() {
 fn cli_runs_for_a_duration_and_prints_json() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    let f = config_file(d.path(), &acs, 3600);
+    // Connection Request servers on any free port, one per identity.
+    let f = config_file(d.path(), &acs, 3600, "connection_request = \"127.0.0.1:0\"");
     let out = Command::cargo_bin("cpekit")
         .unwrap()
         .args(["agent", "simulate", "--count", "3", "--duration", "1.5", "--ramp", "0.3", "--report-every", "0.5", "--json", "--config"])
@@ -97,6 +99,9 @@ fn cli_runs_for_a_duration_and_prints_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sim: 3/3 up"));
     let distinct: BTreeSet<String> = serials(&acs).into_iter().map(|(s, _)| s).collect();
     assert_eq!(distinct.len(), 3);
+    let cr_urls: BTreeSet<String> =
+        acs.sessions().iter().filter_map(|s| s.inform_param("InternetGatewayDevice.ManagementServer.ConnectionRequestURL")).filter(|u| u.starts_with("http://127.0.0.1:")).collect();
+    assert_eq!(cr_urls.len(), 3, "{cr_urls:?}");
     // --count 0 is a usage error.
     let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "0", "--config"]).arg(&f).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));

@@ -73,7 +73,11 @@ pub struct SessionOutcome {
     /// The Inform was acknowledged (its events delivered).
     pub informed: bool,
     pub events: Vec<String>,
-    /// From the first connection attempt to the end of the session.
+    /// When the Inform was acknowledged: the next periodic Inform is due
+    /// PeriodicInformInterval after it (without PeriodicInformTime).
+    pub acknowledged_at: Option<Instant>,
+    /// From the first connection attempt to the end of the session
+    /// (persistence included).
     pub elapsed: Duration,
 }
 
@@ -467,6 +471,7 @@ impl Agent {
         };
         drop(conn); // 3.4.2: close the connection, discard the cookies.
         let (r, acknowledged, effects, challenges) = result;
+        let acknowledged_at = acknowledged.then(Instant::now);
         if acknowledged {
             // The events were delivered even if the session broke later.
             self.state.delivered(&events);
@@ -502,7 +507,7 @@ impl Agent {
         self.reschedule_periodic();
         self.persist()?;
         if let Some(f) = self.observer.as_mut() {
-            f(&SessionOutcome { ok: outcome.is_ok(), informed: acknowledged, events: events.iter().map(|e| e.code.clone()).collect(), elapsed: started.elapsed() });
+            f(&SessionOutcome { ok: outcome.is_ok(), informed: acknowledged, events: events.iter().map(|e| e.code.clone()).collect(), acknowledged_at, elapsed: started.elapsed() });
         } else if let Ok(rep) = &outcome {
             self.reports.push(rep.clone());
         }

@@ -37,6 +37,10 @@ use tracing::warn;
 use super::config::AgentConfig;
 use super::runner::{Agent, SessionOutcome, Trigger};
 
+/// Stack of each identity's thread (sessions need far less; most of it is
+/// never touched, so it costs address space, not memory).
+const STACK_SIZE: usize = 512 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
     #[error("--count must be at least 1")]
@@ -45,8 +49,6 @@ pub enum SimulateError {
     SerialTooLong(String),
     #[error("Connection Request port {base}+{count} exceeds 65535")]
     PortRange { base: u16, count: usize },
-    #[error("cannot start a thread for identity {serial}: {source}")]
-    Thread { serial: String, source: std::io::Error },
 }
 
 /// How to run the simulation.
@@ -270,13 +272,22 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
             }
             let (idx, _, cfg) = configs.next().expect("peeked");
             let serial = cfg.device.serial_number.clone();
-            let (shared, senders, stop) = (shared.clone(), senders.clone(), stop.clone());
-            let h = std::thread::Builder::new()
+            let (sh, senders, stop) = (shared.clone(), senders.clone(), stop.clone());
+            match std::thread::Builder::new()
                 .name(format!("sim-{}", idx + 1))
-                .stack_size(512 * 1024)
-                .spawn(move || identity(idx, cfg, interval, shared, senders, stop))
-                .map_err(|source| SimulateError::Thread { serial, source })?;
-            handles.push(h);
+                .stack_size(STACK_SIZE)
+                .spawn(move || identity(idx, cfg, interval, sh, senders, stop))
+            {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // E.g. vm.max_map_count or the thread limit: counted, reported once.
+                    let mut g = lock(&shared);
+                    if g.start_failures == 0 {
+                        warn!(%serial, error = %e, "cannot start a thread for a simulated CPE (thread or memory-map limit?)");
+                    }
+                    g.start_failures += 1;
+                }
+            }
         }
         if now >= next_report {
             let mut s = summarize(&shared, true, window_start, now);
@@ -328,15 +339,15 @@ fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mut
         let end = Instant::now();
         let began = end - o.elapsed;
         let periodic = o.events.iter().any(|e| e == "2 PERIODIC");
-        // Due: the previous Inform plus PeriodicInformInterval (3.2.1).
+        // Due: the previous acknowledged Inform plus PeriodicInformInterval.
         let late = match (periodic, interval, last_inform) {
             (true, Some(iv), Some(prev)) => began.saturating_duration_since(prev + Duration::from_secs(u64::from(iv))) > Duration::from_secs(1),
             _ => false,
         };
         let mut guard = lock(&obs_shared);
         let g = &mut *guard;
-        if o.informed && g.first_inform[idx].is_none() {
-            g.first_inform[idx] = Some(end);
+        if g.first_inform[idx].is_none() {
+            g.first_inform[idx] = o.acknowledged_at;
         }
         let us = u32::try_from(o.elapsed.as_micros()).unwrap_or(u32::MAX);
         for c in [&mut g.total, &mut g.window] {
@@ -355,8 +366,8 @@ fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mut
             c.latencies_us.push(us);
         }
         drop(guard);
-        if o.informed {
-            last_inform = Some(end);
+        if o.acknowledged_at.is_some() {
+            last_inform = o.acknowledged_at;
         }
     }));
     if let Err(e) = agent.run(false, 1) {
