@@ -22,8 +22,13 @@
 //! randomness to retries).
 //!
 //! One thread per identity (each sleeps in `recv_timeout` between
-//! sessions; stacks are small): measured to scale to a few thousand
-//! identities on 2 cores (see `scripts/bench-simulate`).
+//! sessions; 512 KiB stacks, mostly untouched): ~100 KiB RSS and, at a
+//! 10 s periodic interval, ~1 % of a core per 100 identities; 10 000
+//! identities were sustained on the 2-core build machine (see
+//! `scripts/bench-simulate`, docs/benchmarks.md). Each thread costs a few
+//! memory maps: past ~18 000 identities Linux's default
+//! `vm.max_map_count` (65 530) refuses new threads; those identities are
+//! counted as start failures.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,8 +85,13 @@ pub struct Summary {
     /// previous Inform plus PeriodicInformInterval).
     pub periodic_late: u64,
     /// Periodic Informs that were due before the end of the run, counted
-    /// from each identity's first Inform (0 without a periodic interval).
+    /// from each identity's first acknowledged Inform (0 without a
+    /// periodic interval).
     pub periodic_expected: u64,
+    /// Informs a CPE starting exactly on its planned start-up slot would
+    /// have made by the end of the run: its BOOTSTRAP (or BOOT) Inform plus
+    /// one per PeriodicInformInterval after it. A slow start-up shows here.
+    pub informs_expected: u64,
     pub periodic_interval_s: Option<u32>,
     pub elapsed_s: f64,
     pub informs_per_s: f64,
@@ -136,6 +146,9 @@ struct Shared {
     start_failures: usize,
     /// Each identity's first acknowledged Inform.
     first_inform: Vec<Option<Instant>>,
+    /// The end of the measured run: sessions begun later (while the
+    /// agents are being stopped) are not counted.
+    stopped_at: Option<Instant>,
 }
 
 fn lock(s: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -217,7 +230,9 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
     let mut window_start = t0;
     let cpu0 = rusage().0;
     // Identity i's start: its slot plus a random part of one slot.
-    let mut configs = configs.into_iter().enumerate().map(|(i, c)| (i, t0 + Duration::from_secs_f64(slot * (i as f64 + jitter_unit())), c)).peekable();
+    let starts: Vec<Instant> = (0..n).map(|i| t0 + Duration::from_secs_f64(slot * (i as f64 + jitter_unit()))).collect();
+    let planned = starts.clone();
+    let mut configs = configs.into_iter().enumerate().map(|(i, c)| (i, starts[i], c)).peekable();
 
     let summarize = |shared: &Arc<Mutex<Shared>>, window: bool, since: Instant, end: Instant| -> Summary {
         let mut g = lock(shared);
@@ -232,6 +247,11 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
             None => 0,
         };
         let (started, start_failures) = (g.started, g.start_failures);
+        let informs_expected: u64 = planned
+            .iter()
+            .filter(|s| **s <= end)
+            .map(|s| 1 + interval.map_or(0, |iv| (end.duration_since(*s).as_secs_f64() / f64::from(iv)).floor() as u64))
+            .sum();
         let c = if window { std::mem::take(&mut g.window) } else { std::mem::take(&mut g.total) };
         drop(g);
         let mut lat = c.latencies_us;
@@ -248,6 +268,7 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
             periodic_informs: c.periodic,
             periodic_late: c.periodic_late,
             periodic_expected: if window { 0 } else { periodic_expected },
+            informs_expected: if window { 0 } else { informs_expected },
             periodic_interval_s: interval,
             elapsed_s: elapsed,
             informs_per_s: c.informs as f64 / elapsed,
@@ -305,6 +326,7 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
     }
     // Stop every agent (each finishes its current session first).
     let end = Instant::now();
+    lock(&shared).stopped_at = Some(end);
     stop.store(true, Ordering::SeqCst);
     for tx in senders.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = tx.send(Trigger::Stop);
@@ -345,6 +367,9 @@ fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mut
             _ => false,
         };
         let mut guard = lock(&obs_shared);
+        if guard.stopped_at.is_some_and(|t| began >= t) {
+            return;
+        }
         let g = &mut *guard;
         if g.first_inform[idx].is_none() {
             g.first_inform[idx] = o.acknowledged_at;
