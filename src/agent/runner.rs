@@ -257,11 +257,10 @@ impl Agent {
             tls,
             timeout: cfg.response_timeout(),
         };
-        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())
-            .map_err(|e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
-        options
-            .refresh(&mut store, time::OffsetDateTime::now_utc())
-            .map_err(|e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        // Vouchers (Appendix C): the option store beside the tree.
+        let opt_err = |e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) };
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
+        options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
         let (tx, rx) = mpsc::channel();
         let mut agent = Agent {
             schema,
