@@ -394,6 +394,8 @@ mod tests {
         assert_eq!(e.fault_code(), 9001);
         assert_eq!(s.apply(&v, &dev("P"), now, false).unwrap_err(), ApplyError::NoNetworkTime);
         assert_eq!(s.apply(&v, &dev("P"), now, true).unwrap(), vec![Applied::Set("A".into())]);
+        assert!(s.was_applied("42", "A"));
+        assert!(!s.was_applied("42", "B") && !s.was_applied("43", "A"));
         // A later Disable voucher works; replaying the first one does not re-enable.
         let off = voucher(vec![opt("A", "43", Mode::Disable, None, None, false)]);
         s.apply(&off, &dev("P"), now, true).unwrap();
