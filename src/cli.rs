@@ -393,6 +393,7 @@ number <serial_number>-NNNNN, its own state directory
 <state_dir>/sim/<serial>/ and a Connection Request server only if
 [agent] connection_request is set (port+i-1; port 0: any port).
 \"{serial}\" in [acs] username/password is replaced by each CPE's serial.
+The state is kept across runs: a later run informs 1 BOOT, not 0 BOOTSTRAP.
 
 Start-up is spread over --ramp (default: the periodic interval, or 10 s)
 with random jitter. A summary line goes to stderr every --report-every
