@@ -309,11 +309,11 @@ fn provisioning_code_change_by_acs_disables_non_transferable() {
 fn local_provisioning_code_change_and_expiry_take_effect_without_restart() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    // Expires ~5 s from now: StartDate in the past, Duration 1 Day
+    // Expires ~8 s from now: StartDate in the past, Duration 1 Day
     // (Table 62: the duration is relative to StartDate).
     let mut short = opt("Trial", "5001", Mode::EnableWithExpiration);
     short.transferable = true;
-    let expiry = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() + time::Duration::seconds(5);
+    let expiry = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() + time::Duration::seconds(8);
     short.start = Some(expiry - time::Duration::days(1));
     short.duration = Some((1, DurationUnits::Days));
     let v = xmlsec1_voucher(&[short, opt("Local", "5002", Mode::EnableWithoutExpiration)], "signer");
