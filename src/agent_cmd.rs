@@ -1,13 +1,18 @@
 //! `cpekit agent`: run the CPE agent, spool a local parameter change, or
-//! spool a RequestDownload (A.4.2.2).
+//! spool a RequestDownload (A.4.2.2), or simulate many CPEs against one ACS.
 
 use anyhow::{bail, Context, Result};
 
 use cpekit::agent::config::AgentConfig;
 use cpekit::agent::cpe_requests::{self, DownloadRequest};
-use cpekit::agent::runner::{self, Agent, LocalChange};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::{AgentArgs, AgentCommand};
+use cpekit::agent::runner::{self, Agent, LocalChange};
+use cpekit::agent::simulate::{self, SimOptions};
+
+use crate::cli::{AgentArgs, AgentCommand, AgentSimulateArgs};
 use crate::exit;
 
 pub fn run(a: AgentArgs) -> Result<u8> {
@@ -36,9 +41,10 @@ pub fn run(a: AgentArgs) -> Result<u8> {
             eprintln!("queued RequestDownload {:?} for the agent ({})", req.file_type, f.display());
             Ok(exit::OK)
         }
+        Some(AgentCommand::Simulate(s)) => simulate(s),
         None => {
             let Some(path) = a.config else { bail!("--config agent.toml is required (see `cpekit agent --help`)") };
-            init_logging();
+            init_logging("info");
             let cfg = AgentConfig::load(&path)?;
             let mut agent = Agent::new(cfg).context("starting the agent")?;
             agent.run(a.once, a.max_attempts.max(1))?;
@@ -47,8 +53,55 @@ pub fn run(a: AgentArgs) -> Result<u8> {
     }
 }
 
-fn init_logging() {
+/// Set by SIGINT/SIGTERM during `agent simulate`.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name} {v}: not a number of seconds"))
+}
+
+fn simulate(s: AgentSimulateArgs) -> Result<u8> {
+    // Per-identity start-up notices would drown the summary lines.
+    init_logging("warn,cpekit::agent::datamodel::store=error");
+    let cfg = AgentConfig::load(&s.config)?;
+    let opts = SimOptions {
+        count: s.count as usize,
+        duration: s.duration.map(|d| seconds("duration", d)).transpose()?,
+        ramp: s.ramp.map(|d| seconds("ramp", d)).transpose()?,
+        report_every: seconds("report-every", s.report_every.max(0.1))?,
+    };
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = stop.clone();
+    // Forward the signal flag to the simulation.
+    std::thread::spawn(move || loop {
+        if STOP.load(Ordering::SeqCst) {
+            watch.store(true, Ordering::SeqCst);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let summary = simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line()))
+        .with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.display()))?;
+    if s.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eprintln!("final {}", summary.line());
+    }
+    Ok(exit::OK)
+}
+
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

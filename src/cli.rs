@@ -393,6 +393,9 @@ pub enum AgentCommand {
     Set(AgentSetArgs),
     /// Ask the ACS for a file download (RequestDownload, TR-069 A.4.2.2): spooled, sent in the next session, which it starts.
     RequestDownload(AgentRequestDownloadArgs),
+    /// Run N simulated CPEs (serials <serial_number>-00001...) in one process against one ACS, for load tests.
+    #[command(long_about = SIMULATE_HELP)]
+    Simulate(AgentSimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -406,6 +409,46 @@ pub struct AgentRequestDownloadArgs {
     /// A FileTypeArg (Table 57), e.g. --arg Version=2.1 for "2 Web Content"; repeatable, at most 16.
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     pub args: Vec<String>,
+}
+
+const SIMULATE_HELP: &str = "\
+Run N simulated CPEs in one process against one ACS, for ACS load tests.
+
+Each simulated CPE is a full agent (sessions, persistence, back-off,
+periodic Informs per [agent] periodic_inform_interval) with the serial
+number <serial_number>-NNNNN, its own state directory
+<state_dir>/sim/<serial>/ and a Connection Request server only if
+[agent] connection_request is set (port+i-1; port 0: any port).
+\"{serial}\" in [acs] username/password is replaced by each CPE's serial.
+The state is kept across runs: a later run informs 1 BOOT, not 0 BOOTSTRAP.
+
+Start-up is spread over --ramp (default: the periodic interval, or 10 s)
+with random jitter. A summary line goes to stderr every --report-every
+seconds (sessions ok/failed, informs/s, p50/p99 session latency, CPU, RSS);
+the final summary goes to stderr, or to stdout as JSON with --json.
+Stops after --duration, or on SIGINT/SIGTERM (each CPE finishes its
+current session).";
+
+#[derive(Debug, Args)]
+pub struct AgentSimulateArgs {
+    /// Agent configuration file (the base identity).
+    #[arg(long, value_name = "agent.toml")]
+    pub config: PathBuf,
+    /// Number of simulated CPEs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Spread the start-up over this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub ramp: Option<f64>,
+    /// Seconds between summary lines on stderr.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub report_every: f64,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,9 +10,11 @@
 //! * [`connreq`] — the Connection Request server (3.2.2);
 //! * [`lan`] — the LAN web server: KickURL and DownloadProgressURL (Appendix D);
 //! * [`cpe_requests`] — the CPE's Kicked and RequestDownload calls (A.4.2);
-//! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
 //! * [`transfer`] — Download/Upload, TransferComplete, GetQueuedTransfers,
 //!   ScheduleInform, Reboot, FactoryReset and their persisted queue;
+//! * [`options`] — SetVouchers / GetOptions and EnabledOptions (A.4.1.3–A.4.1.4, Appendix C);
+//! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
+//! * [`simulate`] — many CPE identities in one process (ACS load tests);
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
 pub mod config;
@@ -22,10 +24,12 @@ pub mod datamodel;
 pub mod digest;
 pub mod http;
 pub mod lan;
+pub mod options;
 pub mod progress;
 pub mod rpc;
 pub mod runner;
 pub mod session;
+pub mod simulate;
 pub mod soap;
 pub mod state;
 pub mod transfer;

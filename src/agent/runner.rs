@@ -31,6 +31,7 @@ use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
 use super::lan::{self, KickError, KickRequest, LanServer};
+use super::options::Options;
 use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
 use super::state::AgentState;
 use super::transfer::{TransferError, Transfers};
@@ -79,6 +80,26 @@ pub struct SessionReport {
     pub changed: Vec<String>,
     pub challenges: u32,
 }
+
+/// One session attempt, as seen by a [`SessionObserver`] (the simulator's
+/// statistics).
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    pub ok: bool,
+    /// The Inform was acknowledged (its events delivered).
+    pub informed: bool,
+    pub events: Vec<String>,
+    /// When the Inform was acknowledged: the next periodic Inform is due
+    /// PeriodicInformInterval after it (without PeriodicInformTime).
+    pub acknowledged_at: Option<Instant>,
+    /// From the first connection attempt to the end of the session
+    /// (persistence included).
+    pub elapsed: Duration,
+}
+
+/// Called after every session attempt instead of keeping a
+/// [`SessionReport`] (long-running simulations keep no history).
+pub type SessionObserver = Box<dyn FnMut(&SessionOutcome) + Send>;
 
 /// A.5.3 exponential back-off: base × 2^(n-1), capped, with up to 50 %
 /// random extra so that many CPEs do not retry in lock-step.
@@ -179,6 +200,9 @@ pub struct Agent {
     pub progress: super::progress::Progress,
     /// Download/Upload/Reboot/... (A.3.2.8–A.4.1.6) and their persisted queue.
     pub transfers: Transfers,
+    /// Vouchers and Options (A.4.1.3–A.4.1.4, Appendix C).
+    pub options: Options,
+    observer: Option<SessionObserver>,
 }
 
 impl Agent {
@@ -222,6 +246,11 @@ impl Agent {
             tls,
             timeout: cfg.response_timeout(),
         };
+        // Vouchers (Appendix C): the option store beside the tree.
+        let opt_err = |e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) };
+        let d = &cfg.device;
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
+        options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
         let (tx, rx) = mpsc::channel();
         let mut agent = Agent {
             schema,
@@ -243,6 +272,8 @@ impl Agent {
             reports: Vec::new(),
             progress,
             transfers,
+            options,
+            observer: None,
             cfg,
         };
         agent.sync_connection_request_credentials();
@@ -443,6 +474,24 @@ impl Agent {
         Ok(n)
     }
 
+    /// Report every session attempt to `f` (and keep no [`SessionReport`]s).
+    pub fn set_session_observer(&mut self, f: SessionObserver) {
+        self.observer = Some(f);
+    }
+
+    /// Option expiry, future StartDates and a ProvisioningCode change take
+    /// effect without a restart (C.2): EnabledOptions is brought up to date.
+    pub fn refresh_options(&mut self) -> Result<(), AgentError> {
+        let changed = self
+            .options
+            .refresh(&mut self.store, time::OffsetDateTime::now_utc())
+            .map_err(|e| AgentError::State { path: self.cfg.agent.state_dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        if changed {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
     /// Look for externally changed notified parameters (A.3.2.4 / 3.2.1).
     pub fn poll_notifications(&mut self) {
         let changes = self.state.notifier.poll(&self.store);
@@ -498,6 +547,7 @@ impl Agent {
         };
         let inform = session::inform_body(self.schema, &self.store, args, &extra);
         info!(url = %self.http.url, events = ?inform_events.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), "session start");
+        let started = Instant::now();
         let mut conn = AcsConnection::new(&self.http);
         let schema = self.schema;
         let result = {
@@ -505,7 +555,7 @@ impl Agent {
             // A.3.3.2: unacknowledged TransferCompletes go out in every session.
             let mut requests = cpe.requests();
             requests.extend(self.transfers.requests());
-            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers);
+            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers).with(&mut self.options);
             let mut s = Session::new(inform, requests, handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();
@@ -515,6 +565,7 @@ impl Agent {
         drop(conn); // 3.4.2: close the connection, discard the cookies.
         let (r, acknowledged, effects, challenges) = result;
         cpe.finish(r.as_ref().err().map(ToString::to_string));
+        let acknowledged_at = acknowledged.then(Instant::now);
         if acknowledged {
             // The events were delivered even if the session broke later.
             self.state.delivered(&events);
@@ -549,7 +600,9 @@ impl Agent {
         };
         self.reschedule_periodic();
         self.persist()?;
-        if let Ok(rep) = &outcome {
+        if let Some(f) = self.observer.as_mut() {
+            f(&SessionOutcome { ok: outcome.is_ok(), informed: acknowledged, events: events.iter().map(|e| e.code.clone()).collect(), acknowledged_at, elapsed: started.elapsed() });
+        } else if let Ok(rep) = &outcome {
             self.reports.push(rep.clone());
         }
         outcome
@@ -617,6 +670,7 @@ impl Agent {
             self.apply_local_changes()?;
             self.queue_cpe_requests();
             self.poll_transfers()?;
+            self.refresh_options()?;
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
                 self.state.add_event("2 PERIODIC", "");

@@ -297,6 +297,12 @@ impl OptionStore {
         self.state.options.values().filter(|r| Self::enabled(r, now)).map(|r| r.option_ident.as_str()).collect::<Vec<_>>().join(",")
     }
 
+    /// Whether Option `option_ident` of the voucher `vserial_num` was
+    /// applied before (C.3: VSerialNum is unique per voucher issued).
+    pub fn was_applied(&self, vserial_num: &str, option_ident: &str) -> bool {
+        self.state.applied_serials.contains(&format!("{vserial_num}\u{0}{option_ident}"))
+    }
+
     pub fn record(&self, name: &str) -> Option<&OptionRecord> {
         self.state.options.get(name)
     }
@@ -388,6 +394,8 @@ mod tests {
         assert_eq!(e.fault_code(), 9001);
         assert_eq!(s.apply(&v, &dev("P"), now, false).unwrap_err(), ApplyError::NoNetworkTime);
         assert_eq!(s.apply(&v, &dev("P"), now, true).unwrap(), vec![Applied::Set("A".into())]);
+        assert!(s.was_applied("42", "A"));
+        assert!(!s.was_applied("42", "B") && !s.was_applied("43", "A"));
         // A later Disable voucher works; replaying the first one does not re-enable.
         let off = voucher(vec![opt("A", "43", Mode::Disable, None, None, false)]);
         s.apply(&off, &dev("P"), now, true).unwrap();
