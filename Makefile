@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES ?= openssl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium
 DEMO_DIR := target/demo
 
-.PHONY: all deps build test demo man fuzz bench-verify bench-install bench-voucher keys clean
+.PHONY: all deps build test demo man fuzz bench-verify bench-install bench-download bench-voucher keys clean
 
 all: build
 
@@ -57,6 +57,10 @@ bench-verify:
 bench-install:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time"
 	scripts/bench-install
+
+bench-download:
+	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time curl"
+	scripts/bench-download
 
 bench-voucher: deps
 	scripts/bench-voucher

@@ -301,6 +301,47 @@ fn timeouts_abort_a_stalled_download() {
     assert!(tree(&e.root).is_empty());
 }
 
+/// The agent streams a download straight into the installer through a
+/// reader that returns `Interrupted` while it waits for the network (so
+/// the E.4.7 timers are checked between reads). Bytes after the payload
+/// that arrive after such a tick are refused like any others.
+#[test]
+fn trailing_bytes_after_an_interrupted_read_are_refused() {
+    struct Ticking {
+        data: Vec<u8>,
+        pos: usize,
+        tick_at: usize,
+        ticked: bool,
+    }
+    impl std::io::Read for Ticking {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos == self.tick_at && !self.ticked {
+                self.ticked = true;
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let end = if self.pos < self.tick_at { self.tick_at } else { self.data.len() };
+            let n = buf.len().min(end - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    let e = env(&[]);
+    let pkg = build(vec![Step::File(1, "/a", b"new".to_vec())]);
+    // Sanity: the package alone installs through the same reader.
+    let mut r = Ticking { tick_at: pkg.len(), data: pkg.clone(), pos: 0, ticked: false };
+    install::install(&mut r, &opts(&e), &mut IgnoreVendor, &SystemClock).unwrap();
+    assert_eq!(files(&e), ["a=f:new"]);
+
+    let e = env(&[]);
+    let mut data = pkg.clone();
+    data.extend_from_slice(b"junk");
+    let mut r = Ticking { tick_at: pkg.len(), data, pos: 0, ticked: false };
+    let err = install::install(&mut r, &opts(&e), &mut IgnoreVendor, &SystemClock).unwrap_err();
+    assert!(matches!(err, InstallError::Package(pkgfmt::Error::PayloadTooLong { .. })), "{err}");
+    assert!(tree(&e.root).is_empty());
+}
+
 /// SIGKILL the installer at every fail point; after `--recover` the tree is
 /// exactly the old or exactly the new one.
 #[test]

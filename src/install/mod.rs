@@ -314,8 +314,16 @@ fn stream_payload<R: Read>(
         }
     }
     v.finish()?;
+    // A download reader ticks with `Interrupted` while it waits: that is
+    // not the end of the stream.
     let mut one = [0u8; 1];
-    if matches!(r.read(&mut one), Ok(n) if n > 0) {
+    let extra = loop {
+        match r.read(&mut one) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => timer.check(clock.now())?,
+            other => break other,
+        }
+    };
+    if matches!(extra, Ok(n) if n > 0) {
         return Err(pkgfmt::Error::PayloadTooLong { expected: total }.into());
     }
     for (_, f) in files {

@@ -164,6 +164,13 @@ impl Client {
     }
 }
 
+/// Largest chunk handed from the receiving thread to the reader.
+const CHUNK: usize = 64 * 1024;
+
+/// ureq 2 hands a body out through its 8 KiB `BufReader`, one recv(2) per
+/// read: a read this long means the socket may hold more.
+const GATHER_READ: usize = 8 * 1024;
+
 enum Msg {
     Data(Vec<u8>),
     End,
@@ -190,17 +197,32 @@ impl BodyReader {
     fn spawn(mut inner: Box<dyn Read + Send + Sync>, stall: Duration, progress: Progress, length: Option<u64>) -> BodyReader {
         let (tx, rx) = mpsc::sync_channel::<Msg>(4);
         std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
+            let mut buf = vec![0u8; CHUNK];
+            let mut filled = 0;
             loop {
-                let msg = match inner.read(&mut buf) {
-                    Ok(0) => Msg::End,
-                    Ok(n) => Msg::Data(buf[..n].to_vec()),
+                let end = match inner.read(&mut buf[filled..]) {
+                    Ok(0) => Some(Msg::End),
+                    Ok(n) => {
+                        filled += n;
+                        // A full read: more is probably waiting; gather it
+                        // into this chunk (fewer, larger hand-offs and
+                        // writes). A short one drained the socket: hand
+                        // over what we have before a read that may block.
+                        if n >= GATHER_READ && filled < buf.len() {
+                            continue;
+                        }
+                        None
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => Msg::Failed(e),
+                    Err(e) => Some(Msg::Failed(e)),
                 };
-                let last = !matches!(msg, Msg::Data(_));
                 // The reader was dropped (transfer given up): stop.
-                if tx.send(msg).is_err() || last {
+                if filled > 0 && tx.send(Msg::Data(buf[..filled].to_vec())).is_err() {
+                    return;
+                }
+                filled = 0;
+                if let Some(m) = end {
+                    let _ = tx.send(m);
                     return;
                 }
             }
@@ -321,6 +343,41 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("after 3 bytes"), "{err}");
         assert_eq!(p.snapshot().bytes, 3);
+    }
+
+    #[test]
+    fn full_reads_are_gathered_into_chunks() {
+        // ureq hands a body out 8 KiB per read: those reach the reader in
+        // CHUNK-sized pieces (not one channel hand-off and one staged-file
+        // write per 8 KiB), and nothing is lost or reordered.
+        struct Pieces(Vec<u8>, usize);
+        impl Read for Pieces {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                let n = b.len().min(GATHER_READ).min(self.0.len() - self.1);
+                b[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let data: Vec<u8> = (0..(CHUNK * 3 + 5000)).map(|i| (i % 251) as u8).collect();
+        let p = Progress::new();
+        let mut r = BodyReader::spawn(Box::new(Pieces(data.clone(), 0)), Duration::from_secs(5), p, Some(data.len() as u64));
+        let mut out = Vec::new();
+        let mut sizes = Vec::new();
+        let mut buf = vec![0u8; 4 * CHUNK];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    sizes.push(n);
+                    out.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(out == data, "body altered");
+        assert_eq!(sizes, [CHUNK, CHUNK, CHUNK, 5000]);
     }
 
     #[test]
