@@ -336,11 +336,13 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   software_version = \"3.0.21\"
 
   [agent]
-  state_dir = \"/var/lib/cpekit\"           # parameters.json, agent.json, transfers.json (atomic writes)
-  install_root = \"/\"                      # where Download packages install (installer state: state_dir/install)
+  state_dir = \"/var/lib/cpekit\"           # parameters.json, agent.json, transfers.json,
+                                          # options.json (atomic writes)
+  install_root = \"/\"                      # where Download packages install
+                                          # (installer state: state_dir/install)
   connection_request = \"0.0.0.0:7548\"     # Connection Request server (3.2.2); omit to disable
   connection_request_host = \"192.0.2.10\"  # host advertised in ConnectionRequestURL
-  periodic_inform_interval = 86400        # initial PeriodicInformInterval, enables periodic Informs
+  periodic_inform_interval = 86400        # initial PeriodicInformInterval; enables them
   max_envelopes = 1                       # MaxEnvelopes announced in the Inform
   retry_base_seconds = 5                  # A.5.3 back-off: 5, 10, 20, ... s
   retry_max_seconds = 2560
@@ -353,16 +355,20 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   lan_host = \"gateway.lan\"                # host advertised in KickURL (default: the listen IP)
   kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
   kick_timeout_seconds = 60               # how long a kicked browser waits for the ACS
-  reboot_command = [\"/sbin/reboot\"]      # Reboot (A.3.2.9), packages needing one; absent: logged only
-  factory_reset_command = [\"/usr/lib/cpekit/factory-reset\"]  # FactoryReset hook; then the state is wiped
-  vendor_config_command = [\"/usr/lib/cpekit/apply-config\"]   # Download FileType 3: the file is appended
-  upload_config_file = \"/etc/device.conf\" # Upload FileType 1 (default: the parameter tree as JSON)
+  reboot_command = [\"/sbin/reboot\"]      # Reboot (A.3.2.9), packages needing one;
+                                          # absent: logged only
+  factory_reset_command = [\"/usr/lib/cpekit/factory-reset\"]
+                                          # FactoryReset hook; then the state is wiped
+  vendor_config_command = [\"/usr/lib/cpekit/apply-config\"]
+                                          # Download FileType 3: the file is appended
+  upload_config_file = \"/etc/device.conf\" # Upload FileType 1 (default: the tree as JSON)
   upload_log_file = \"/var/log/messages\"   # Upload FileType 2
   transfer_ca_file = \"files-ca.pem\"       # HTTPS file servers (default: [acs] ca_file)
   transfer_stall_timeout_seconds = 300    # give a download up after this long without data
 
   [trust]
-  packages = [\"ca.pem\"]                  # Download FileType 1/2: signed packages must chain to one (E.5)
+  packages = [\"ca.pem\"]                  # Download FileType 1/2 packages must chain
+                                          # to one of these (E.5)
   vouchers = [\"ca.pem\"]
 
 The first start reports 0 BOOTSTRAP, later starts 1 BOOT. Logs go to stderr

@@ -31,6 +31,16 @@ fn roff_escape(s: &str) -> String {
         .join("\n")
 }
 
+/// A long help that documents a file format ("CONFIG FILE (TOML...):\n...")
+/// becomes a section of its own, titled by its first words.
+fn file_format_section(cmd: &clap::Command) -> Option<(String, String)> {
+    let text = cmd.get_after_long_help()?.to_string();
+    let (first, rest) = text.split_once('\n')?;
+    let title: String = first.split(['(', ':']).next()?.trim().to_string();
+    let is_title = title.ends_with(" FILE") && title.chars().all(|c| c.is_ascii_uppercase() || c == ' ');
+    is_title.then(|| (title, format!("{first}\n{rest}")))
+}
+
 fn write_page(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
     let man = Man::new(cmd.clone()).source(format!("cpekit {}", env!("CARGO_PKG_VERSION"))).manual("cpekit manual");
     let mut out = Vec::new();
@@ -46,6 +56,9 @@ fn write_page(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
     }
     if cmd.get_name() == "build" {
         writeln!(out, ".SH \"MANIFEST FORMAT\"\n.nf\n{}\n.fi", roff_escape(crate::cli::MANIFEST_FORMAT))?;
+    } else if let Some((title, body)) = file_format_section(cmd) {
+        // `agent`'s CONFIG FILE, `voucher sign`'s OPTIONS FILE.
+        writeln!(out, ".SH \"{title}\"\n.nf\n{}\n.fi", roff_escape(&body))?;
     }
     writeln!(out, ".SH \"EXIT STATUS\"")?;
     for (code, text) in EXIT_STATUS {
