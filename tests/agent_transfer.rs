@@ -327,7 +327,17 @@ fn vendor_configuration_file_with_digest_auth_and_handler_failure() {
     wrong.command_key = "cfg-401".into();
     wrong.password = "guess".into();
     let bad = download("cfg-bad", "3 Vendor Configuration File", &files.url("/bad.conf"));
-    acs.push_script(vec![Step::one(Body::Download(ok)), Step::one(Body::Download(wrong)), Step::one(Body::Download(bad))]);
+    // A.3.2.8 FileSize: a body longer than announced is refused before the handler runs.
+    files.route("/long.conf", Route::ok(b"mode=long\n".to_vec()));
+    let mut long = download("cfg-long", "3 Vendor Configuration File", &files.url("/long.conf"));
+    long.file_size = 4;
+    long.target_file_name = "long.conf".into();
+    acs.push_script(vec![
+        Step::one(Body::Download(ok)),
+        Step::one(Body::Download(wrong)),
+        Step::one(Body::Download(bad)),
+        Step::one(Body::Download(long)),
+    ]);
     let mut agent = Agent::new(env.config(&acs, &format!("vendor_config_command = [\"{handler}\"]"))).unwrap();
     agent.run(true, 3).unwrap();
 
@@ -339,6 +349,9 @@ fn vendor_configuration_file_with_digest_auth_and_handler_failure() {
     assert_eq!(tc["cfg-401"].0, 9012, "{:?}", tc["cfg-401"]);
     assert_eq!(tc["cfg-bad"].0, 9010);
     assert!(tc["cfg-bad"].1.contains("syntax error on line 3"), "{:?}", tc["cfg-bad"]);
+    assert_eq!(tc["cfg-long"].0, 9010);
+    assert!(tc["cfg-long"].1.contains("more than the 4 bytes announced in FileSize"), "{:?}", tc["cfg-long"]);
+    assert!(!out.join("long.conf").exists(), "the handler must not see an oversized file");
     // The spool files are gone.
     let spool = env.dir().join("state/transfers");
     assert!(std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0) == 0);

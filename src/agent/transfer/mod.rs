@@ -60,6 +60,10 @@ const WORKER_POLL: Duration = Duration::from_millis(50);
 /// Largest file uploaded (read into memory once per attempt).
 const MAX_UPLOAD_BYTES: u64 = 32 << 20;
 
+/// Largest vendor configuration file (FileType 3 / vendor types) spooled
+/// before its handler runs: a server cannot fill the state directory.
+pub const MAX_VENDOR_FILE_BYTES: u64 = 64 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error("[trust] packages {path}: {message}")]
@@ -737,7 +741,17 @@ impl Exec {
         let r = (|| -> Result<(), String> {
             std::fs::create_dir_all(&dir).map_err(|e| format!("spool directory {}: {e}", dir.display()))?;
             let mut f = std::fs::File::create(&path).map_err(|e| format!("spool file {}: {e}", path.display()))?;
-            copy_interruptible(&mut body, &mut f).map_err(|e| format!("download failed: {e}"))?;
+            // A.3.2.8: FileSize, when given, is the file's size; never more
+            // than MAX_VENDOR_FILE_BYTES either way.
+            let limit = vendor_file_limit(job.file_size);
+            let n = copy_interruptible(&mut std::io::Read::take(&mut body, limit + 1), &mut f).map_err(|e| format!("download failed: {e}"))?;
+            if n > limit {
+                return Err(if job.file_size > 0 && limit == u64::from(job.file_size) {
+                    format!("the server sent more than the {limit} bytes announced in FileSize")
+                } else {
+                    format!("the file is larger than the {limit}-byte limit for vendor configuration files")
+                });
+            }
             f.sync_all().map_err(|e| format!("spool file: {e}"))?;
             Ok(())
         })();
@@ -832,6 +846,15 @@ pub fn config_dump(store: &Store) -> Vec<u8> {
 }
 
 /// Copy a [`http::BodyReader`] (which ticks with `Interrupted`) to `w`.
+/// Bytes a vendor file may have: FileSize when announced (A.3.2.8), capped.
+fn vendor_file_limit(file_size: u32) -> u64 {
+    if file_size > 0 {
+        u64::from(file_size).min(MAX_VENDOR_FILE_BYTES)
+    } else {
+        MAX_VENDOR_FILE_BYTES
+    }
+}
+
 fn copy_interruptible<R: std::io::Read, W: std::io::Write>(r: &mut R, w: &mut W) -> std::io::Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0u64;
