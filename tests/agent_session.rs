@@ -421,3 +421,65 @@ fn periodic_informs() {
     assert_eq!(s[1].events(), vec!["2 PERIODIC"]);
     assert_eq!(s[2].events(), vec!["2 PERIODIC"]);
 }
+
+/// 3.2.2: "If the CPE is already in a session with the ACS when it receives
+/// a Connection Request notification, it MUST NOT terminate that session
+/// prematurely as a result." The request is accepted, the session runs to
+/// its end, and the Connection Request gets a session of its own after it.
+#[test]
+fn connection_request_during_a_session_waits_for_it_to_end() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    acs.push_script(vec![Step::one(Body::SetParameterValues {
+        list: vec![pv(&format!("{MS}ConnectionRequestUsername"), "acs", "xsd:string"), pv(&format!("{MS}ConnectionRequestPassword"), "crpw", "xsd:string")],
+        parameter_key: "cr".into(),
+    })]);
+    let cfg = config(d.path(), &acs, "connection_request = \"127.0.0.1:0\"", ("", ""));
+    let mut agent = Agent::new(cfg).unwrap();
+    let url = agent.connection_request_url().expect("ConnectionRequestURL set");
+    let tx = agent.trigger_sender();
+    let h = std::thread::spawn(move || {
+        agent.run(false, 1).unwrap();
+        agent
+    });
+    assert!(acs.wait_sessions(1, Duration::from_secs(10)));
+    let uri = url[url.find("/cr").unwrap_or(url.rfind('/').unwrap())..].to_string();
+    let connection_request = || {
+        let (_, www) = http_get(&url, None);
+        let digest::Scheme::Digest(ch) = digest::pick(&[www.as_deref().unwrap()]).unwrap() else { panic!("Digest expected") };
+        http_get(&url, Some(&digest::digest_authorization(&ch, "GET", &uri, "acs", "crpw", 1, "c0ffee"))).0
+    };
+    // The second session has an ACS request in it.
+    acs.push_script(vec![Step::one(Body::GetParameterNames { path: format!("{MS}"), next_level: true })]);
+    // Hold the ACS (its state lock) so that session 2 is in progress, stuck
+    // on its Inform, when the second Connection Request arrives.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let st = std::sync::Arc::clone(&acs.state);
+    let blocker = std::thread::spawn(move || {
+        let _g = st.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+    });
+    locked_rx.recv().unwrap();
+    let st = connection_request();
+    assert!(st == 200 || st == 204, "{st}");
+    std::thread::sleep(Duration::from_millis(400)); // session 2 has started and waits on the ACS
+    let st = connection_request();
+    assert!(st == 200 || st == 204, "a Connection Request during a session is accepted: {st}");
+    blocker.join().unwrap();
+    assert!(acs.wait_sessions(3, Duration::from_secs(10)), "the queued Connection Request gets its own session");
+    std::thread::sleep(Duration::from_millis(300));
+    tx.send(Trigger::Stop).unwrap();
+    h.join().unwrap();
+
+    let sessions = acs.sessions();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions[1].events(), vec!["6 CONNECTION REQUEST"]);
+    assert_eq!(sessions[2].events(), vec!["6 CONNECTION REQUEST"]);
+    // Session 2 ran to its end: the GetParameterNames was answered.
+    assert!(sessions[1].responses().iter().any(|b| matches!(b, Body::GetParameterNamesResponse { .. })), "{:?}", sessions[1].responses());
+    // One session at a time: the POSTs of different sessions never interleave.
+    let order: Vec<usize> = acs.posts().iter().map(|p| p.session).collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    acs.validate_all();
+}
