@@ -450,7 +450,7 @@ fn connection_request_during_a_session_waits_for_it_to_end() {
         http_get(&url, Some(&digest::digest_authorization(&ch, "GET", &uri, "acs", "crpw", 1, "c0ffee"))).0
     };
     // The second session has an ACS request in it.
-    acs.push_script(vec![Step::one(Body::GetParameterNames { path: format!("{MS}"), next_level: true })]);
+    acs.push_script(vec![Step::one(Body::GetParameterNames { path: MS.to_string(), next_level: true })]);
     // Hold the ACS (its state lock) so that session 2 is in progress, stuck
     // on its Inform, when the second Connection Request arrives.
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
