@@ -3,9 +3,10 @@
 # packages are installed with apt-get first (as root, or through sudo).
 
 CARGO ?= cargo
-# openssl: interop tests for PKCS#7. The XML-DSig/agent tooling is listed now
+# openssl: interop tests for PKCS#7; curl: Digest interop with the Connection
+# Request server. The XML-DSig/agent tooling is listed now
 # so later crates build on the same machine set-up.
-DEB_PACKAGES ?= openssl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium
+DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium
 DEMO_DIR := target/demo
 
 .PHONY: all deps build test demo man fuzz bench-verify bench-install bench-download bench-voucher keys clean
