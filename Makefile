@@ -3,9 +3,11 @@
 # packages are installed with apt-get first (as root, or through sudo).
 
 CARGO ?= cargo
-# openssl: interop tests for PKCS#7; curl: Digest interop with the Connection
-# Request server. The XML-DSig/agent tooling is listed now
-# so later crates build on the same machine set-up.
+# System packages: openssl (PKCS#7 interop), curl (Digest interop with the
+# Connection Request server), pkg-config + libxml2-dev + libxmlsec1-dev +
+# libclang-dev (the vouchers crate's libxmlsec1 bindings), xmlsec1 (XML-DSig
+# interop), libxml2-utils (xmllint: every emitted CWMP envelope is validated
+# against the BBF schema), chromium (headless tests of the LAN pages).
 DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium
 DEMO_DIR := target/demo
 
