@@ -426,3 +426,71 @@ fn crash_injection_recovers_old_or_new_tree() {
     eprintln!("crash injection: {kill_points} kill points, all recovered to the old or new tree");
     assert!(kill_points >= 200, "only {kill_points} kill points");
 }
+
+/// Manual soak (`CPEKIT_SOAK_ROUNDS=2000 cargo test --release --test install
+/// -- --ignored --nocapture random_kill_soak`): SIGKILL the installer after a
+/// random delay instead of at a fail point, so kills also land between fail
+/// points and inside system calls, then recover (itself killed at random
+/// once in a while). The tree must always be exactly the old or the new one.
+#[test]
+#[ignore]
+fn random_kill_soak() {
+    let bin = env!("CARGO_BIN_EXE_cpekit");
+    let rounds: u32 = std::env::var("CPEKIT_SOAK_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let initial: &[(&str, &str)] = &[("etc/a", "old-a"), ("etc/b", "old-b"), ("lib/m.001", "m1"), ("t/1/2", "deep")];
+    let mut steps = vec![Step::Cmd(rm(7, "/t")), Step::Cmd(mv(false, "/etc/b", "/etc/b.old"))];
+    for i in 0..60 {
+        steps.push(Step::File(1 + (i % 2), &["/etc/a", "/d/f", "/lib/m.002", "/x/y/z"][i as usize % 4], vec![b'a' + (i % 26) as u8; 64 * 1024]));
+    }
+    let pkg = build(steps);
+    let e = env(initial);
+    let old = tree(&e.root);
+    run(&e, &pkg).unwrap();
+    let new = tree(&e.root);
+    let pkg_path = e._t.path().join("p.pkg");
+    std::fs::write(&pkg_path, &pkg).unwrap();
+    // How long one install takes here: kills are spread over 0..1.5x that.
+    let t0 = std::time::Instant::now();
+    let e2 = env(initial);
+    let ok = Proc::new(bin).args(["install", "--allow-unsigned", "--root"]).arg(&e2.root).arg("--state-dir").arg(&e2.state).arg(&pkg_path).output().unwrap();
+    assert!(ok.status.success());
+    let span = t0.elapsed().as_micros().max(1000) as u64 * 3 / 2;
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n.max(1)
+    };
+    let (mut killed_install, mut killed_recover, mut completed, mut ended_new) = (0u32, 0u32, 0u32, 0u32);
+    for round in 0..rounds {
+        let e = env(initial);
+        let mut child = Proc::new(bin).args(["install", "--allow-unsigned", "--root"]).arg(&e.root).arg("--state-dir").arg(&e.state).arg(&pkg_path).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rand(span)));
+        let _ = child.kill();
+        let st = child.wait().unwrap();
+        if st.code().is_none() {
+            killed_install += 1;
+        } else {
+            completed += 1;
+        }
+        let recover = || Proc::new(bin).args(["install", "--recover", "--root"]).arg(&e.root).arg("--state-dir").arg(&e.state).stderr(std::process::Stdio::null()).spawn().unwrap();
+        if rand(4) == 0 {
+            let mut r = recover();
+            std::thread::sleep(std::time::Duration::from_micros(rand(span / 4 + 1)));
+            let _ = r.kill();
+            if r.wait().unwrap().code().is_none() {
+                killed_recover += 1;
+            }
+        }
+        let st = recover().wait().unwrap();
+        assert!(st.success(), "round {round}: recover failed");
+        let t = tree(&e.root);
+        assert!(t == old || t == new, "round {round}: tree is neither old nor new: {t:#?}");
+        ended_new += u32::from(t == new);
+    }
+    eprintln!(
+        "random-kill soak: {rounds} rounds, {killed_install} installs killed, {completed} completed before the kill, {killed_recover} recoveries killed; every tree old or new ({ended_new} new, {} old)",
+        rounds - ended_new
+    );
+}
