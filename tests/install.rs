@@ -440,7 +440,7 @@ fn random_kill_soak() {
     let initial: &[(&str, &str)] = &[("etc/a", "old-a"), ("etc/b", "old-b"), ("lib/m.001", "m1"), ("t/1/2", "deep")];
     let mut steps = vec![Step::Cmd(rm(7, "/t")), Step::Cmd(mv(false, "/etc/b", "/etc/b.old"))];
     for i in 0..60 {
-        steps.push(Step::File(1 + (i % 2), &["/etc/a", "/d/f", "/lib/m.002", "/x/y/z"][i as usize % 4], vec![b'a' + (i % 26) as u8; 64 * 1024]));
+        steps.push(Step::File(1 + (i % 2), ["/etc/a", "/d/f", "/lib/m.002", "/x/y/z"][i as usize % 4], vec![b'a' + (i % 26) as u8; 64 * 1024]));
     }
     let pkg = build(steps);
     let e = env(initial);
