@@ -16,14 +16,23 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     // The agent reads the HTTP body as UTF-8 (anything else is refused
     // before the codec sees it).
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(envelopes) = soap::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(envelopes) = soap::parse(text) else {
+        return;
+    };
     for e in envelopes {
         let Ok(body) = &e.body else { continue };
         let xml = soap::to_xml_with(&e.header(), body);
-        let again = soap::parse(&xml).unwrap_or_else(|err| panic!("encoded envelope does not parse: {err}\n{xml}"));
+        let again = soap::parse(&xml)
+            .unwrap_or_else(|err| panic!("encoded envelope does not parse: {err}\n{xml}"));
         assert_eq!(again.len(), 1, "{xml}");
         assert_eq!(again[0], e, "round trip changed the envelope\n{xml}");
-        assert_eq!(soap::to_xml_with(&again[0].header(), again[0].body.as_ref().unwrap()), xml, "encoding is not stable");
+        assert_eq!(
+            soap::to_xml_with(&again[0].header(), again[0].body.as_ref().unwrap()),
+            xml,
+            "encoding is not stable"
+        );
     }
 });
