@@ -52,6 +52,7 @@ keys: deps
 
 fuzz:
 	scripts/fuzz-package
+	scripts/fuzz-agent
 
 bench-verify:
 	$(MAKE) deps DEB_PACKAGES="$(DEB_PACKAGES) time"

@@ -215,8 +215,12 @@ impl VoucherOption {
     }
 }
 
+/// Escape element text (and the double-quoted Id attribute). CR becomes a
+/// character reference: a literal CR is read back as LF (XML 1.0 2.11), so
+/// an OptionDesc holding one would otherwise be signed and read changed
+/// (found with fuzz/fuzz_targets/voucher_option.rs).
 pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\r', "&#13;")
 }
 
 #[cfg(test)]
@@ -244,5 +248,17 @@ mod tests {
         let again = roxmltree::Document::parse(&o.to_xml()).unwrap().root_element().document().input_text().to_string();
         let o2 = VoucherOption::from_element(roxmltree::Document::parse(&again).unwrap().root_element()).unwrap();
         assert_eq!(o, o2);
+    }
+
+    /// Regression (fuzz/fuzz_targets/voucher_option.rs): a CR inside a
+    /// value (`&#13;`; a literal one reads as LF) survives to_xml → parse.
+    #[test]
+    fn carriage_return_round_trips() {
+        let xml = "<Option><VSerialNum>1</VSerialNum><DeviceId><OUI>00D09E</OUI><ProductClass>G</ProductClass><SerialNumber>S</SerialNumber></DeviceId><OptionIdent>a&#13;b</OptionIdent><OptionDesc>x&#13;&#10;y</OptionDesc><Mode>Disable</Mode></Option>";
+        let o = VoucherOption::from_element(roxmltree::Document::parse(xml).unwrap().root_element()).unwrap();
+        assert_eq!(o.option_desc, "x\r\ny");
+        let again = o.to_xml();
+        let o2 = VoucherOption::from_element(roxmltree::Document::parse(&again).unwrap().root_element()).unwrap();
+        assert_eq!(o2, o);
     }
 }

@@ -485,3 +485,22 @@ fn requests_and_server_methods() {
     assert!(Body::is_server_method("TransferComplete"));
     assert!(!Body::is_server_method("GetRPCMethods"), "both sides implement it (A.3.1)");
 }
+
+/// Regression (fuzz/fuzz_targets/soap_parse.rs): a CR from `&#13;` (a
+/// literal one is read as LF, XML 2.11) and TAB/LF in an attribute value
+/// (read as spaces, XML 3.3.3) must survive encode → parse: the CPE echoes
+/// the ACS's `cwmp:ID` and parameter values exactly.
+#[test]
+fn carriage_returns_and_attribute_whitespace_round_trip() {
+    let xml = format!(
+        "{ENV}<soapenv:Header><cwmp:ID soapenv:mustUnderstand=\"1\">&#13;id-19</cwmp:ID></soapenv:Header><soapenv:Body><cwmp:SetParameterValues><ParameterList><ParameterValueStruct><Name>A.B</Name><Value xsi:type=\"a&#9;b&#10;c&#13;d\">x&#13;&#10;y&#13;</Value></ParameterValueStruct></ParameterList><ParameterKey>k&#13;</ParameterKey></cwmp:SetParameterValues></soapenv:Body></soapenv:Envelope>"
+    );
+    let e = parse(&xml).unwrap().remove(0);
+    assert_eq!(e.id.as_deref(), Some("\rid-19"));
+    let Ok(Body::SetParameterValues { list, parameter_key }) = &e.body else { panic!("{:?}", e.body) };
+    assert_eq!(list[0].value, "x\r\ny\r");
+    assert_eq!(list[0].xsd_type, "xsd:a\tb\nc\rd");
+    assert_eq!(parameter_key, "k\r");
+    let again = parse(&to_xml_with(&e.header(), e.body.as_ref().unwrap())).unwrap().remove(0);
+    assert_eq!(again, e);
+}

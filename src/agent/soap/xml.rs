@@ -1,7 +1,21 @@
 //! A minimal XML writer for the envelopes we emit (escaping, nesting).
 
-/// Escape text and attribute values.
+/// Escape element text: the predefined entities, and CR as a character
+/// reference, since a literal CR is read back as LF (XML 1.0 2.11
+/// end-of-line handling): a value such as a `cwmp:ID` holding CR would
+/// otherwise not survive the trip (found by fuzz/fuzz_targets/soap_parse.rs).
 pub fn esc(s: &str) -> String {
+    escape(s, false)
+}
+
+/// Escape an attribute value: as [`esc`], and TAB and LF as character
+/// references too, since literal ones are read back as spaces (XML 1.0
+/// 3.3.3 attribute-value normalisation).
+pub fn esc_attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, attr: bool) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -10,6 +24,9 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
+            '\r' => o.push_str("&#13;"),
+            '\n' if attr => o.push_str("&#10;"),
+            '\t' if attr => o.push_str("&#9;"),
             c => o.push(c),
         }
     }
@@ -33,7 +50,7 @@ impl W {
         self.out.push('<');
         self.out.push_str(tag);
         for (k, v) in attrs {
-            self.out.push_str(&format!(" {k}=\"{}\"", esc(v)));
+            self.out.push_str(&format!(" {k}=\"{}\"", esc_attr(v)));
         }
         self.out.push('>');
         self

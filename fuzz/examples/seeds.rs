@@ -1,0 +1,386 @@
+//! Seed corpora for the agent fuzz targets, from real messages made by the
+//! code under test (run by scripts/fuzz-agent; fuzz/corpus is not
+//! committed):
+//!   cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus
+//! soap_parse: every CWMP message (the codec's encoder, as sent on the wire,
+//! with header fields), several envelopes in one body, the 3.5 empty Body.
+//! http_auth: our own challenge, the RFC 2617 3.5 example, Basic, and the
+//! matching Authorization values. request_head: Connection Requests (with
+//! and without Digest credentials), LAN kicks and progress pages.
+//! voucher_option: Option elements as `VoucherOption::to_xml` writes them.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cpekit::agent::digest::{self, Algorithm, Challenge, Server};
+use cpekit::agent::soap::*;
+use vouchers::{DeviceId as VDeviceId, DurationUnits, Mode, VoucherOption};
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let d = dir.join(target);
+    std::fs::create_dir_all(&d).expect("create corpus directory");
+    std::fs::write(d.join(name), bytes).expect("write seed");
+}
+
+/// A.2.1: a string needing every XML escape, plus non-ASCII.
+const NASTY: &str = "a&b<c>d\"e'f ü";
+
+/// One sample of every message (as src/agent/soap/tests.rs).
+fn samples() -> Vec<Body> {
+    let pv = |n: &str, v: &str, t: &str| ParameterValue {
+        name: n.into(),
+        value: v.into(),
+        xsd_type: t.into(),
+    };
+    let time = "2026-11-24T12:00:00Z".to_string();
+    vec![
+        Body::GetRPCMethods,
+        Body::SetParameterValues {
+            list: vec![
+                pv("X.Y", NASTY, "xsd:string"),
+                pv("X.Z", "42", "xsd:unsignedInt"),
+            ],
+            parameter_key: NASTY.into(),
+        },
+        Body::GetParameterValues {
+            names: vec!["X.".into(), NASTY.into()],
+        },
+        Body::GetParameterNames {
+            path: "X.".into(),
+            next_level: true,
+        },
+        Body::SetParameterAttributes {
+            list: vec![
+                SetAttributes {
+                    name: "X.Y".into(),
+                    notification_change: true,
+                    notification: 2,
+                    access_list_change: true,
+                    access_list: vec!["Subscriber".into()],
+                },
+                SetAttributes {
+                    name: NASTY.into(),
+                    notification_change: false,
+                    notification: 0,
+                    access_list_change: false,
+                    access_list: vec![],
+                },
+            ],
+        },
+        Body::GetParameterAttributes {
+            names: vec!["X.Y".into()],
+        },
+        Body::AddObject {
+            object_name: "X.Z.".into(),
+            parameter_key: NASTY.into(),
+        },
+        Body::DeleteObject {
+            object_name: "X.Z.3.".into(),
+            parameter_key: "k".into(),
+        },
+        Body::Download(DownloadArgs {
+            command_key: "dl-1".into(),
+            file_type: "1 Firmware Upgrade Image".into(),
+            url: "http://acs.example/fw?a=1&b=2".into(),
+            username: "u<".into(),
+            password: "p\"".into(),
+            file_size: 4_000_000_000,
+            target_file_name: "fw.bin".into(),
+            delay_seconds: 30,
+            success_url: "http://x/ok".into(),
+            failure_url: NASTY.into(),
+        }),
+        Body::Reboot {
+            command_key: NASTY.into(),
+        },
+        Body::GetQueuedTransfers,
+        Body::ScheduleInform {
+            delay_seconds: 3600,
+            command_key: "si".into(),
+        },
+        Body::SetVouchers {
+            vouchers: vec![vec![0, 1, 2, 255, b'<'], b"second voucher".to_vec()],
+        },
+        Body::GetOptions {
+            option_name: NASTY.into(),
+        },
+        Body::Upload(UploadArgs {
+            command_key: "ul".into(),
+            file_type: "2 Vendor Log File".into(),
+            url: "http://acs.example/up".into(),
+            username: String::new(),
+            password: NASTY.into(),
+            delay_seconds: 0,
+        }),
+        Body::FactoryReset,
+        Body::GetRPCMethodsResponse {
+            methods: vec!["GetRPCMethods".into(), "Inform".into()],
+        },
+        Body::SetParameterValuesResponse { status: 1 },
+        Body::GetParameterValuesResponse {
+            list: vec![
+                pv("A.B", "true", "xsd:boolean"),
+                pv("A.C", NASTY, "xsd:string"),
+                pv("A.D", "", "xsd:string"),
+            ],
+        },
+        Body::GetParameterNamesResponse {
+            list: vec![
+                ParameterInfo {
+                    name: "A.".into(),
+                    writable: false,
+                },
+                ParameterInfo {
+                    name: "A.B".into(),
+                    writable: true,
+                },
+            ],
+        },
+        Body::SetParameterAttributesResponse,
+        Body::GetParameterAttributesResponse {
+            list: vec![ParameterAttribute {
+                name: "A.B".into(),
+                notification: 1,
+                access_list: vec!["Subscriber".into(), NASTY.into()],
+            }],
+        },
+        Body::AddObjectResponse {
+            instance_number: 7,
+            status: 1,
+        },
+        Body::DeleteObjectResponse { status: 0 },
+        Body::DownloadResponse {
+            status: 0,
+            start_time: time.clone(),
+            complete_time: "2026-11-24T12:00:05.25+01:00".into(),
+        },
+        Body::RebootResponse,
+        Body::GetQueuedTransfersResponse {
+            transfers: vec![
+                QueuedTransfer {
+                    command_key: "dl-1".into(),
+                    state: 1,
+                },
+                QueuedTransfer {
+                    command_key: NASTY.into(),
+                    state: 3,
+                },
+            ],
+        },
+        Body::ScheduleInformResponse,
+        Body::SetVouchersResponse,
+        Body::GetOptionsResponse {
+            options: vec![
+                OptionStruct {
+                    option_name: NASTY.into(),
+                    voucher_sn: 12345,
+                    state: 3,
+                    mode: 1,
+                    start_date: time.clone(),
+                    expiration_date: Some("2027-01-01T00:00:00Z".into()),
+                    is_transferable: true,
+                },
+                OptionStruct {
+                    option_name: "Other".into(),
+                    voucher_sn: 0,
+                    state: 0,
+                    mode: 2,
+                    start_date: "0001-01-01T00:00:00Z".into(),
+                    expiration_date: None,
+                    is_transferable: false,
+                },
+            ],
+        },
+        Body::UploadResponse {
+            status: 1,
+            start_time: "0001-01-01T00:00:00Z".into(),
+            complete_time: "0001-01-01T00:00:00Z".into(),
+        },
+        Body::FactoryResetResponse,
+        Body::Inform {
+            device_id: DeviceId {
+                manufacturer: NASTY.into(),
+                oui: "00D09E".into(),
+                product_class: "Gateway".into(),
+                serial_number: "CPE0001".into(),
+            },
+            events: vec![
+                Event {
+                    code: "0 BOOTSTRAP".into(),
+                    command_key: String::new(),
+                },
+                Event {
+                    code: "M Reboot".into(),
+                    command_key: NASTY.into(),
+                },
+            ],
+            max_envelopes: 1,
+            // A.2.1: time since boot when absolute time is unknown.
+            current_time: "0000-00-02T03:04:05".into(),
+            retry_count: 3,
+            parameters: vec![pv(
+                "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+                NASTY,
+                "xsd:string",
+            )],
+        },
+        Body::InformResponse { max_envelopes: 1 },
+        Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault {
+                code: 9010,
+                string: NASTY.into(),
+            },
+            start_time: time.clone(),
+            complete_time: time.clone(),
+        },
+        Body::TransferCompleteResponse,
+        Body::Kicked {
+            command: "c".into(),
+            referer: "http://lan/x?a&b".into(),
+            arg: NASTY.into(),
+            next: "/next".into(),
+        },
+        Body::KickedResponse {
+            next_url: "/security/index.html?a=1&b=<2>".into(),
+        },
+        Body::RequestDownload {
+            file_type: "2 Web Content".into(),
+            args: vec![Arg {
+                name: "Version".into(),
+                value: NASTY.into(),
+            }],
+        },
+        Body::RequestDownloadResponse,
+        Body::Fault(Fault::new(9001, NASTY)),
+        Body::Fault(Fault {
+            code: 9003,
+            string: "Invalid arguments".into(),
+            set_parameter_values: vec![
+                SetParameterValuesFault {
+                    name: "A.B".into(),
+                    code: 9007,
+                    string: NASTY.into(),
+                },
+                SetParameterValuesFault {
+                    name: "A.C".into(),
+                    code: 9008,
+                    string: "not writable".into(),
+                },
+            ],
+        }),
+        Body::Fault(Fault::new(8005, "Retry request")),
+    ]
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
+
+    // soap_parse
+    for (i, b) in samples().iter().enumerate() {
+        let header = Header {
+            id: Some(format!("id-{i}")),
+            hold_requests: i % 3 == 0,
+            no_more_requests: i % 2 == 0,
+        };
+        write(
+            &dir,
+            "soap_parse",
+            &format!("{i:02}-{}.xml", b.method()),
+            to_xml_with(&header, b).as_bytes(),
+        );
+    }
+    let a = to_xml(Some("1"), false, &Body::GetRPCMethods);
+    let b = to_xml(None, true, &Body::InformResponse { max_envelopes: 1 });
+    write(
+        &dir,
+        "soap_parse",
+        "multi.xml",
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{a}\r\n<?xml version=\"1.0\"?>{b}")
+            .as_bytes(),
+    );
+    let empty = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:cwmp=\"urn:dslforum-org:cwmp-1-0\"><soap:Header><cwmp:ID soap:mustUnderstand=\"1\">7</cwmp:ID><cwmp:HoldRequests soap:mustUnderstand=\"1\">true</cwmp:HoldRequests></soap:Header><soap:Body/></soap:Envelope>";
+    write(&dir, "soap_parse", "empty-body.xml", empty.as_bytes());
+
+    // http_auth: lines are realm, user, password, uri, then more header values.
+    let now = Instant::now();
+    let mut server = Server::new("cpekit");
+    let ours = server.challenge(now, false);
+    let stale = server.challenge(now, true);
+    let rfc = "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+    let placeholder = Challenge {
+        realm: "cpekit".into(),
+        nonce: "{nonce}".into(),
+        opaque: Some("{opaque}".into()),
+        qop_auth: true,
+        algorithm: Algorithm::Md5,
+        stale: false,
+    };
+    let auth = digest::digest_authorization(
+        &placeholder,
+        "GET",
+        "/cr/0123",
+        "acs",
+        "s3cret",
+        1,
+        "0a4f113b",
+    );
+    let sess = Challenge {
+        qop_auth: false,
+        algorithm: Algorithm::Md5Sess,
+        ..placeholder.clone()
+    };
+    let auth2069 =
+        digest::digest_authorization(&sess, "GET", "/cr/0123", "acs", "s3cret", 1, "0a4f113b");
+    let basic = digest::basic_authorization("acs", "s3cret");
+    let seeds = [
+        ("challenge", format!("{ours}\nacs\ns3cret\n/cr/0123")),
+        ("stale", format!("{stale}\nuser\npass\n/acs")),
+        ("rfc2617", format!("testrealm@host.com\nMufasa\nCircle Of Life\n/dir/index.html\n{rfc}")),
+        ("basic", format!("Basic realm=\"acs\"\nacs\ns3cret\n/\n{basic}")),
+        ("several", format!("Negotiate, Basic realm=\"x\", Digest realm=\"y\", nonce=\"n\", algorithm=MD5-sess, qop=\"auth-int,auth\"\n{rfc}")),
+        ("authorization", format!("cpekit\nacs\ns3cret\n/cr/0123\n{auth}")),
+        ("authorization-2069", format!("cpekit\nacs\ns3cret\n/cr/0123\n{auth2069}")),
+    ];
+    for (name, s) in seeds {
+        write(&dir, "http_auth", name, s.as_bytes());
+    }
+
+    // request_head
+    let heads = [
+        ("cr-401", "GET /cr/0123 HTTP/1.1\r\nHost: 192.0.2.1:7547\r\nUser-Agent: acs\r\n\r\n".to_string()),
+        ("cr-auth", format!("GET /cr/0123 HTTP/1.1\r\nHost: 192.0.2.1:7547\r\nAuthorization: {auth}\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")),
+        ("cr-http10", "GET /cr/0123?ts=1&id=2 HTTP/1.0\r\nConnection: close\r\n\r\nGET /cr/0123 HTTP/1.1\r\n".to_string()),
+        ("lan-kick", "GET /kick?command=activate&arg=A%20B+c&next=%2Fsecurity%2Findex.html HTTP/1.1\r\nHost: 192.168.1.1:8080\r\nReferer: http://192.168.1.1:8080/\r\n\r\n".to_string()),
+        ("lan-kick-abs", "GET /kick?next=https%3A%2F%2Facs.example%2Fx%3Fa%3D%C3%BC&command=x HTTP/1.1\r\nHost: lan\r\n\r\n".to_string()),
+        ("lan-progress", "HEAD /progress.json HTTP/1.1\r\nHost: lan\r\nAccept: */*\r\n\r\n".to_string()),
+        ("post", "POST /cr/0123 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()),
+    ];
+    for (name, s) in heads {
+        write(&dir, "request_head", name, s.as_bytes());
+    }
+
+    // voucher_option (Figure 5, and what to_xml writes)
+    let fig5 = "<Option><VSerialNum>987654321</VSerialNum><DeviceId><Manufacturer>2Wire</Manufacturer><OUI>00D09E</OUI><ProductClass>Gateway</ProductClass><SerialNumber>123456789</SerialNumber></DeviceId><OptionIdent>Option Name</OptionIdent><OptionDesc>Option Description</OptionDesc><StartDate>20021025T12:06:34</StartDate><Duration>280</Duration><DurationUnits>Days</DurationUnits><Mode>EnableWithExpiration</Mode></Option>";
+    write(&dir, "voucher_option", "figure5.xml", fig5.as_bytes());
+    let opt = VoucherOption {
+        vserial_num: "1002".into(),
+        device_id: VDeviceId {
+            manufacturer: NASTY.into(),
+            oui: "00d09e".into(),
+            product_class: "Gateway".into(),
+            serial_number: "CPE0001".into(),
+        },
+        option_ident: "ParentalControl".into(),
+        option_desc: NASTY.into(),
+        start_date: Some(vouchers::option::parse_date("2026-01-01T00:00:00+02:00").expect("date")),
+        duration: Some((12, DurationUnits::Months)),
+        mode: Mode::EnableWithoutExpiration,
+        transferable: true,
+    };
+    write(
+        &dir,
+        "voucher_option",
+        "to_xml.xml",
+        opt.to_xml().as_bytes(),
+    );
+}
