@@ -365,6 +365,7 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   upload_log_file = \"/var/log/messages\"   # Upload FileType 2
   transfer_ca_file = \"files-ca.pem\"       # HTTPS file servers (default: [acs] ca_file)
   transfer_stall_timeout_seconds = 300    # give a download up after this long without data
+  upload_method = \"PUT\"                   # Upload (A.4.1.5): \"PUT\" (default) or \"POST\"
 
   [trust]
   packages = [\"ca.pem\"]                  # Download FileType 1/2 packages must chain

@@ -402,6 +402,40 @@ fn initial_activity_timeout_aborts_a_stalled_download() {
     acs.validate_all();
 }
 
+/// A.4.1.5 leaves the HTTP method to the file server: `upload_method = "POST"`.
+#[test]
+fn upload_by_post_when_configured() {
+    let env = Env::new();
+    let acs = TestAcs::start();
+    let files = FileServer::start();
+    files.route("/up/log", Route::ok(vec![]));
+    let log = env.dir().join("messages");
+    std::fs::write(&log, "posted\n").unwrap();
+    acs.push_script(vec![Step::one(Body::Upload(UploadArgs {
+        command_key: "post-1".into(),
+        file_type: "2 Vendor Log File".into(),
+        url: files.url("/up/log"),
+        username: String::new(),
+        password: String::new(),
+        delay_seconds: 0,
+    }))]);
+    let extra = format!("upload_log_file = \"{}\"\nupload_method = \"POST\"", log.display());
+    let mut agent = Agent::new(env.config(&acs, &extra)).unwrap();
+    agent.run(true, 3).unwrap();
+    let reqs = files.requests();
+    let post = reqs.iter().find(|r| r.path == "/up/log").expect("uploaded");
+    assert_eq!((post.method.as_str(), post.body.as_slice()), ("POST", &b"posted\n"[..]));
+    assert!(!reqs.iter().any(|r| r.method == "PUT"));
+    let tc = transfer_completes(&acs.sessions());
+    assert_eq!((tc[0].0.as_str(), tc[0].1), ("post-1", 0));
+    // Anything else is a configuration error, named.
+    let bad = Env::new();
+    let text = bad.config_text(&acs, "upload_method = \"PATCH\"");
+    let err = AgentConfig::parse(&text).unwrap_err().to_string();
+    assert!(err.contains("unknown variant `PATCH`, expected `PUT` or `POST`"), "{err}");
+    acs.validate_all();
+}
+
 #[test]
 fn schedule_inform_upload_and_reboot() {
     let env = Env::new();

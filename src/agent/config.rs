@@ -31,6 +31,7 @@
 //! upload_log_file = "/var/log/messages"    # Upload "2 Vendor Log File"
 //! transfer_ca_file = "files-ca.pem"        # HTTPS file servers (default: [acs] ca_file, else webpki roots)
 //! transfer_stall_timeout_seconds = 300     # give a download up after this long without data
+//! upload_method = "PUT"                    # Upload's HTTP method: "PUT" (default) or "POST"
 //!
 //! [trust]
 //! packages = ["ca.pem"]                   # Download FileType 1/2: signed packages must chain to one (E.5)
@@ -187,6 +188,28 @@ pub struct Agent {
     /// 300 s), whatever the package's E.4.7 timeouts say.
     #[serde(default)]
     pub transfer_stall_timeout_seconds: Option<f64>,
+    /// HTTP method of Uploads (A.4.1.5 leaves it to the file server):
+    /// "PUT" (default) or "POST".
+    #[serde(default)]
+    pub upload_method: Option<UploadMethod>,
+}
+
+/// HTTP method used for Uploads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UploadMethod {
+    #[default]
+    Put,
+    Post,
+}
+
+impl UploadMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadMethod::Put => "PUT",
+            UploadMethod::Post => "POST",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

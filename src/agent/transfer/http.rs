@@ -155,8 +155,9 @@ impl Client {
 
     /// PUT `body` to `url` (A.4.1.5: the Upload destination).
     #[allow(clippy::result_large_err)]
-    pub fn put(&self, url: &str, content_type: &str, body: &[u8]) -> Result<u16, FetchError> {
-        let resp = self.exchange("PUT", url, |r| r.set("Content-Type", content_type).send_bytes(body))?;
+    /// Send `body` with `method` (PUT or POST: Upload, A.4.1.5).
+    pub fn send(&self, method: &str, url: &str, content_type: &str, body: &[u8]) -> Result<u16, FetchError> {
+        let resp = self.exchange(method, url, |r| r.set("Content-Type", content_type).send_bytes(body))?;
         let status = resp.status();
         // Drain so the server sees a completed exchange.
         let _ = std::io::copy(&mut resp.into_reader().take(1 << 20), &mut std::io::sink());

@@ -88,6 +88,8 @@ pub struct Settings {
     pub vendor_config_command: Option<Vec<String>>,
     pub upload_config_file: Option<PathBuf>,
     pub upload_log_file: Option<PathBuf>,
+    /// HTTP method of Uploads (`[agent] upload_method`).
+    pub upload_method: crate::agent::config::UploadMethod,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Give a transfer up after this long without data.
     pub stall: Duration,
@@ -125,6 +127,7 @@ impl Settings {
             vendor_config_command: a.vendor_config_command.clone().filter(|c| !c.is_empty()),
             upload_config_file: a.upload_config_file.clone(),
             upload_log_file: a.upload_log_file.clone(),
+            upload_method: a.upload_method.unwrap_or_default(),
             tls,
             stall: Duration::from_secs_f64(a.transfer_stall_timeout_seconds.unwrap_or(300.0).max(0.1)),
             config_software_version: cfg.device.software_version.clone(),
@@ -783,14 +786,14 @@ impl Exec {
         }
     }
 
-    /// A.4.1.5: PUT the file.
+    /// A.4.1.5: send the file (PUT, or POST with `upload_method = "POST"`).
     fn upload(&self, job: &Job, config_dump: Option<&[u8]>) -> Outcome {
         let (bytes, content_type) = match upload_body(job, &self.settings, config_dump) {
             Ok(b) => b,
             Err(m) => return Outcome::fail(9011, m),
         };
         self.progress.update(|s| s.total = bytes.len() as u64);
-        match self.client(job).put(&job.url, content_type, &bytes) {
+        match self.client(job).send(self.settings.upload_method.as_str(), &job.url, content_type, &bytes) {
             Ok(status) => {
                 self.progress.update(|s| s.bytes = bytes.len() as u64);
                 Outcome::ok(format!("uploaded {} bytes (HTTP {status})", bytes.len()))

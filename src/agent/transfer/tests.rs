@@ -15,6 +15,7 @@ fn settings(dir: &Path) -> Settings {
         vendor_config_command: Some(vec!["true".into()]),
         upload_config_file: None,
         upload_log_file: None,
+        upload_method: Default::default(),
         tls: None,
         stall: Duration::from_secs(5),
         config_software_version: "1.0".into(),
