@@ -87,12 +87,7 @@ fn main() {
     let d2 = tempfile::tempdir().unwrap();
     let acs2 = TestAcs::start();
     let f = config(d2.path(), &acs2.url, "connection_request = \"127.0.0.1:0\"\nperiodic_inform_interval = 86400");
-    let mut child = std::process::Command::new(&bin)
-        .args(["agent", "--config"])
-        .arg(&f)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("run cpekit agent");
+    let mut child = std::process::Command::new(&bin).args(["agent", "--config"]).arg(&f).env("RUST_LOG", "warn").spawn().expect("run cpekit agent");
     let ok = acs2.wait_sessions(1, Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();

@@ -90,8 +90,8 @@ fn simulate(s: AgentSimulateArgs) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(100));
     });
-    let summary = simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line()))
-        .with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.display()))?;
+    let summary =
+        simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line())).with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.display()))?;
     if s.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -78,7 +78,6 @@ const BUILD_HELP: &str = concat!(
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
 
-
 #[derive(Debug, Args)]
 pub struct SignerArgs {
     /// Signer private key (PEM, PKCS#8 or PKCS#1). Repeat with --cert for several signers.

@@ -67,12 +67,9 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         device: device(&a)?,
         dry_run: a.dry_run,
     };
-    let mut f = std::io::BufReader::with_capacity(
-        pkgfmt::payload::STREAM_CHUNK,
-        std::fs::File::open(pkg).with_context(|| format!("opening {}", pkg.display()))?,
-    );
-    let report = install::install(&mut f, &opts, &mut IgnoreVendor, &SystemClock)
-        .with_context(|| format!("installing {}", pkg.display()))?;
+    let mut f =
+        std::io::BufReader::with_capacity(pkgfmt::payload::STREAM_CHUNK, std::fs::File::open(pkg).with_context(|| format!("opening {}", pkg.display()))?);
+    let report = install::install(&mut f, &opts, &mut IgnoreVendor, &SystemClock).with_context(|| format!("installing {}", pkg.display()))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -92,12 +89,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
             println!("warning: {e}");
         }
         let verb = if a.dry_run { "would install" } else { "installed" };
-        println!(
-            "{verb} {} file(s), {} bytes{}",
-            report.files_staged,
-            report.bytes_staged,
-            if report.reboot_required { "; REBOOT REQUIRED" } else { "" }
-        );
+        println!("{verb} {} file(s), {} bytes{}", report.files_staged, report.bytes_staged, if report.reboot_required { "; REBOOT REQUIRED" } else { "" });
     }
     Ok(crate::exit::OK)
 }

@@ -5,9 +5,9 @@ mod cli;
 mod install_cmd;
 mod man;
 mod manifest;
-mod voucher_cmd;
 mod package;
 mod progress;
+mod voucher_cmd;
 
 use std::process::ExitCode;
 
@@ -107,10 +107,7 @@ fn classify(e: &anyhow::Error) -> u8 {
         if cause.is::<cpekit::agent::config::ConfigError>() {
             return exit::MALFORMED;
         }
-        if cause.is::<pkgfmt::ParseError>()
-            || cause.is::<pkgfmt::signature::SignatureError>()
-            || cause.is::<manifest::ManifestError>()
-        {
+        if cause.is::<pkgfmt::ParseError>() || cause.is::<pkgfmt::signature::SignatureError>() || cause.is::<manifest::ManifestError>() {
             return exit::MALFORMED;
         }
     }

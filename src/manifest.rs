@@ -4,10 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use pkgfmt::{
-    Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role,
-    VersionNumber,
-};
+use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role, VersionNumber};
 use serde::Deserialize;
 
 /// Marker error: the manifest is malformed (exit status 3).
@@ -53,7 +50,11 @@ pub struct Timeouts {
 pub enum RoleSpec {
     Name(String),
     Code(u32),
-    Vendor { oui: String, #[serde(default)] args: String },
+    Vendor {
+        oui: String,
+        #[serde(default)]
+        args: String,
+    },
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -221,12 +222,8 @@ fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
         let source = base.join(req(&c.source, "source")?);
         Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0 }, PayloadSource::File(source)))
     };
-    let remove = |c: &CommandSpec| -> Result<RemoveCommand> {
-        Ok(RemoveCommand { flags, path: req(&c.path, "path")?.clone() })
-    };
-    let mv = |c: &CommandSpec| -> Result<MoveCommand> {
-        Ok(MoveCommand { flags, src: req(&c.src, "src")?.clone(), dst: req(&c.dst, "dst")?.clone() })
-    };
+    let remove = |c: &CommandSpec| -> Result<RemoveCommand> { Ok(RemoveCommand { flags, path: req(&c.path, "path")?.clone() }) };
+    let mv = |c: &CommandSpec| -> Result<MoveCommand> { Ok(MoveCommand { flags, src: req(&c.src, "src")?.clone(), dst: req(&c.dst, "dst")?.clone() }) };
     let cmd = match c.kind.as_str() {
         "extract" | "extract-versioned" | "add" | "add-versioned" => {
             let (f, src) = file(c)?;

@@ -135,8 +135,7 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
 
 fn verify(a: VoucherVerifyArgs) -> Result<u8> {
     let now = match &a.now {
-        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
         None => OffsetDateTime::now_utc(),
     };
     let mut anchors = Vec::new();

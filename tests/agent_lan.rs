@@ -384,7 +384,10 @@ fn request_download_is_spooled_and_sent_until_answered() {
     assert!(acs.wait_sessions(3, Duration::from_secs(10)));
     let last = acs.sessions().pop().unwrap();
     assert_eq!(last.events(), vec!["9 REQUEST DOWNLOAD"]);
-    assert!(last.received.iter().any(|e| matches!(&e.body, Ok(Body::RequestDownload { file_type, args }) if file_type == "1 Firmware Upgrade Image" && args.is_empty())));
+    assert!(last
+        .received
+        .iter()
+        .any(|e| matches!(&e.body, Ok(Body::RequestDownload { file_type, args }) if file_type == "1 Firmware Upgrade Image" && args.is_empty())));
     drop(agent);
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
     assert!(acs.validate_all() >= 4);

@@ -140,10 +140,7 @@ fn pipelining_and_hold_requests() {
     let acs = TestAcs::start();
     acs.with(|s| s.max_envelopes = 2);
     let gpv = |p: &str| Body::GetParameterValues { names: vec![format!("{MS}{p}")] };
-    acs.push_script(vec![
-        Step::many(vec![gpv("URL"), gpv("PeriodicInformEnable"), gpv("ParameterKey")]),
-        Step { requests: vec![gpv("Username")], hold: true },
-    ]);
+    acs.push_script(vec![Step::many(vec![gpv("URL"), gpv("PeriodicInformEnable"), gpv("ParameterKey")]), Step { requests: vec![gpv("Username")], hold: true }]);
     let mut agent = Agent::new(config(d.path(), &acs, "max_envelopes = 3", ("", ""))).unwrap();
     agent.run(true, 3).unwrap();
     let s = &acs.sessions()[0];

@@ -58,7 +58,8 @@ fn five_identities_inform_with_distinct_serials_and_periodic_informs() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
     let cfg = AgentConfig::load(&config_file(d.path(), &acs, 1, "")).unwrap();
-    let opts = SimOptions { count: 5, duration: Some(Duration::from_millis(3500)), ramp: Some(Duration::from_millis(500)), report_every: Duration::from_secs(1) };
+    let opts =
+        SimOptions { count: 5, duration: Some(Duration::from_millis(3500)), ramp: Some(Duration::from_millis(500)), report_every: Duration::from_secs(1) };
     let mut lines = 0;
     let summary = simulate::run(&cfg, &opts, Arc::new(AtomicBool::new(false)), |_| lines += 1).unwrap();
     assert!(lines >= 2, "a summary line every second");
@@ -99,8 +100,12 @@ fn cli_runs_for_a_duration_and_prints_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sim: 3/3 up"));
     let distinct: BTreeSet<String> = serials(&acs).into_iter().map(|(s, _)| s).collect();
     assert_eq!(distinct.len(), 3);
-    let cr_urls: BTreeSet<String> =
-        acs.sessions().iter().filter_map(|s| s.inform_param("InternetGatewayDevice.ManagementServer.ConnectionRequestURL")).filter(|u| u.starts_with("http://127.0.0.1:")).collect();
+    let cr_urls: BTreeSet<String> = acs
+        .sessions()
+        .iter()
+        .filter_map(|s| s.inform_param("InternetGatewayDevice.ManagementServer.ConnectionRequestURL"))
+        .filter(|u| u.starts_with("http://127.0.0.1:"))
+        .collect();
     assert_eq!(cr_urls.len(), 3, "{cr_urls:?}");
     // --count 0 is a usage error.
     let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "0", "--config"]).arg(&f).output().unwrap();

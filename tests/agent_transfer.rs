@@ -332,12 +332,7 @@ fn vendor_configuration_file_with_digest_auth_and_handler_failure() {
     let mut long = download("cfg-long", "3 Vendor Configuration File", &files.url("/long.conf"));
     long.file_size = 4;
     long.target_file_name = "long.conf".into();
-    acs.push_script(vec![
-        Step::one(Body::Download(ok)),
-        Step::one(Body::Download(wrong)),
-        Step::one(Body::Download(bad)),
-        Step::one(Body::Download(long)),
-    ]);
+    acs.push_script(vec![Step::one(Body::Download(ok)), Step::one(Body::Download(wrong)), Step::one(Body::Download(bad)), Step::one(Body::Download(long))]);
     let mut agent = Agent::new(env.config(&acs, &format!("vendor_config_command = [\"{handler}\"]"))).unwrap();
     agent.run(true, 3).unwrap();
 
@@ -586,12 +581,7 @@ fn agent_killed_mid_download_still_delivers_transfer_complete() {
     std::fs::write(&cfg, env.config_text(&acs, "")).unwrap();
     let before = tree(&env.root);
 
-    let mut child = std::process::Command::new(cpekit_bin())
-        .args(["agent", "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = std::process::Command::new(cpekit_bin()).args(["agent", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap();
     let queue = env.dir().join("state/transfers.json");
     wait_for("the download to stall mid-body", Duration::from_secs(20), || {
         files.sent.load(std::sync::atomic::Ordering::SeqCst) >= (pkg.len() / 2) as u64
@@ -673,12 +663,8 @@ fn large_package_memory_stays_flat() {
     acs.push_script(vec![Step::one(Body::Download(download("big", "1 Firmware Upgrade Image", &files.url("/big.pkg"))))]);
     let cfg = env.dir().join("agent.toml");
     std::fs::write(&cfg, env.config_text(&acs, "")).unwrap();
-    let mut child = std::process::Command::new(cpekit_bin())
-        .args(["agent", "--once", "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        std::process::Command::new(cpekit_bin()).args(["agent", "--once", "--config"]).arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap();
     let t0 = Instant::now();
     wait_for("the body to be sent", Duration::from_secs(120), || files.sent.load(std::sync::atomic::Ordering::SeqCst) >= (pkg.len() - 1) as u64);
     let elapsed = t0.elapsed();
@@ -718,12 +704,8 @@ fn power_loss_at_every_install_step_keeps_the_root_consistent_and_reports() {
         std::fs::write(&cfg, env.config_text(&acs, "")).unwrap();
         let before = tree(&env.root);
         old_tree.get_or_insert_with(|| before.clone());
-        let first = std::process::Command::new(cpekit_bin())
-            .args(["agent", "--once", "--config"])
-            .arg(&cfg)
-            .env("CPEKIT_FAILPOINT", n.to_string())
-            .output()
-            .unwrap();
+        let first =
+            std::process::Command::new(cpekit_bin()).args(["agent", "--once", "--config"]).arg(&cfg).env("CPEKIT_FAILPOINT", n.to_string()).output().unwrap();
         if first.status.success() {
             // Fewer than N fail points: the install ran through.
             let tc = transfer_completes(&acs.sessions());

@@ -58,7 +58,23 @@ fn pki(dir: &Path, san: &str) {
     std::fs::write(dir.join("ext.cnf"), format!("subjectAltName={san}\n")).unwrap();
     openssl(
         dir,
-        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
     );
 }
 
@@ -178,10 +194,8 @@ fn script_bound_vendor_parameter_notifies_actively() {
     acs.push_script(vec![Step::one(Body::SetParameterAttributes {
         list: vec![SetAttributes { name: p.into(), notification_change: true, notification: 2, access_list_change: false, access_list: vec![] }],
     })]);
-    let extra = format!(
-        "\n[[vendor_parameters]]\nname = \"{p}\"\ntype = \"int\"\n\n[[hooks]]\nparameter = \"{p}\"\nget = [\"cat\", \"{}\"]\n",
-        value.display()
-    );
+    let extra =
+        format!("\n[[vendor_parameters]]\nname = \"{p}\"\ntype = \"int\"\n\n[[hooks]]\nparameter = \"{p}\"\nget = [\"cat\", \"{}\"]\n", value.display());
     let f = write_config(d.path(), &acs.url, "", &extra);
     let mut agent = Agent::new(AgentConfig::load(&f).unwrap()).unwrap();
     let tx = agent.trigger_sender();

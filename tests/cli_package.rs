@@ -170,13 +170,7 @@ fn sign_only_rewrites_the_signature_block() {
     let pkg = build(t.path(), "rogue.pkg", &["rogue"]);
     let (msg0, sig0, pay0) = split(&pkg);
     let out = t.path().join("both.pkg");
-    cpekit()
-        .args(["package", "sign"])
-        .arg(&pkg)
-        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "-o"])
-        .arg(&out)
-        .assert()
-        .success();
+    cpekit().args(["package", "sign"]).arg(&pkg).args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "-o"]).arg(&out).assert().success();
     let (msg1, sig1, pay1) = split(&out);
     assert_eq!(msg0, msg1);
     assert_eq!(pay0, pay1);
@@ -190,24 +184,14 @@ fn sign_only_rewrites_the_signature_block() {
     let v: Value = serde_json::from_slice(&verify(&out, "rogue.pem").stdout).unwrap();
     assert_eq!(v["signers"][0]["valid"], true);
     // In-place signing (no -o) keeps the file consistent.
-    cpekit()
-        .args(["package", "sign"])
-        .arg(&out)
-        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"])
-        .assert()
-        .success();
+    cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"]).assert().success();
     assert_eq!(inspect_json(&out)["signatures"].as_array().unwrap().len(), 3);
     assert!(verify(&out, "ca.pem").status.success());
     // A truncated package is refused and left as it was.
     let mut bytes = std::fs::read(&out).unwrap();
     bytes.pop();
     std::fs::write(&out, &bytes).unwrap();
-    let o = cpekit()
-        .args(["package", "sign"])
-        .arg(&out)
-        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem")])
-        .output()
-        .unwrap();
+    let o = cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("truncated"));
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
@@ -310,22 +294,12 @@ fn extract_writes_files_and_confines_paths() {
     cpekit().args(["package", "extract"]).arg(&pkg).arg("-o").arg(&out).assert().success();
     let files = root().join("testdata/demo/files");
     assert_eq!(std::fs::read(out.join("bin/app")).unwrap(), std::fs::read(files.join("app.sh")).unwrap());
-    assert_eq!(
-        std::fs::read(out.join("www/index.html")).unwrap(),
-        std::fs::read(files.join("www/index.html")).unwrap()
-    );
+    assert_eq!(std::fs::read(out.join("www/index.html")).unwrap(), std::fs::read(files.join("www/index.html")).unwrap());
     assert!(out.join("etc/default.001").exists());
 
     // A package path with `..` never escapes the output directory.
     let m = t.path().join("evil.toml");
-    std::fs::write(
-        &m,
-        format!(
-            "[[command]]\ntype = \"extract\"\npath = \"/../../evil\"\nsource = \"{}\"\n",
-            files.join("app.sh").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&m, format!("[[command]]\ntype = \"extract\"\npath = \"/../../evil\"\nsource = \"{}\"\n", files.join("app.sh").display())).unwrap();
     let evil = t.path().join("evil.pkg");
     cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(&evil).assert().success();
     let out2 = t.path().join("y/z");

@@ -95,11 +95,7 @@ fn opts(e: &Env) -> InstallOptions {
         trust: vec![],
         allow_unsigned: true,
         verify: Default::default(),
-        device: DeviceConfig {
-            current_version: Some("3.0.21".parse().unwrap()),
-            nonvolatile_storage: Some(10 << 20),
-            ..Default::default()
-        },
+        device: DeviceConfig { current_version: Some("3.0.21".parse().unwrap()), nonvolatile_storage: Some(10 << 20), ..Default::default() },
         dry_run: false,
     }
 }
@@ -227,10 +223,7 @@ fn malicious_corpus_changes_nothing() {
         ("NUL in path", build(vec![good("/etc/ok"), Step::Cmd(rm(5, "/etc/a\0b"))])),
         ("root itself", build(vec![good("/etc/ok"), Step::Cmd(rm(7, "/"))])),
         ("reboot not last", raw(vec![Command::Reboot, rm(5, "/etc/a")])),
-        (
-            "version out of range",
-            build(vec![Step::Cmd(Command::MinimumVersion("4".parse().unwrap())), good("/etc/ok")]),
-        ),
+        ("version out of range", build(vec![Step::Cmd(Command::MinimumVersion("4".parse().unwrap())), good("/etc/ok")])),
         ("storage too small", build(vec![Step::Cmd(Command::MinimumNonVolatileStorage(u32::MAX)), good("/etc/ok")])),
     ];
     // Hash mismatch in the last file: corrupt the final payload byte.
@@ -272,8 +265,7 @@ fn untrusted_and_unsigned_change_nothing() {
     let mut prefix_pkg = pkgfmt::Package::parse(&pkg).unwrap();
     let key = pkgfmt::signature::load_private_key_pem(&std::fs::read("testdata/keys/rogue.key").unwrap()).unwrap();
     let cert = pkgfmt::signature::load_certs_pem(&std::fs::read("testdata/keys/rogue.pem").unwrap()).unwrap().remove(0);
-    prefix_pkg.prefix.signatures =
-        prefix_pkg.prefix.signatures.add_signer(prefix_pkg.prefix.signed_message(), &key, &cert, &[], true).unwrap();
+    prefix_pkg.prefix.signatures = prefix_pkg.prefix.signatures.add_signer(prefix_pkg.prefix.signed_message(), &key, &cert, &[], true).unwrap();
     let rogue = prefix_pkg.to_bytes();
     o.allow_unsigned = true; // never lets a failing signer through
     let err = install::install(&mut &rogue[..], &o, &mut IgnoreVendor, &SystemClock).unwrap_err();
@@ -465,7 +457,15 @@ fn random_kill_soak() {
     let (mut killed_install, mut killed_recover, mut completed, mut ended_new) = (0u32, 0u32, 0u32, 0u32);
     for round in 0..rounds {
         let e = env(initial);
-        let mut child = Proc::new(bin).args(["install", "--allow-unsigned", "--root"]).arg(&e.root).arg("--state-dir").arg(&e.state).arg(&pkg_path).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = Proc::new(bin)
+            .args(["install", "--allow-unsigned", "--root"])
+            .arg(&e.root)
+            .arg("--state-dir")
+            .arg(&e.state)
+            .arg(&pkg_path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_micros(rand(span)));
         let _ = child.kill();
         let st = child.wait().unwrap();
@@ -474,7 +474,16 @@ fn random_kill_soak() {
         } else {
             completed += 1;
         }
-        let recover = || Proc::new(bin).args(["install", "--recover", "--root"]).arg(&e.root).arg("--state-dir").arg(&e.state).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let recover = || {
+            Proc::new(bin)
+                .args(["install", "--recover", "--root"])
+                .arg(&e.root)
+                .arg("--state-dir")
+                .arg(&e.state)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
         if rand(4) == 0 {
             let mut r = recover();
             std::thread::sleep(std::time::Duration::from_micros(rand(span / 4 + 1)));

@@ -91,7 +91,12 @@ fn emitted() -> Vec<Body> {
             ],
         },
         Body::InformResponse { max_envelopes: 1 },
-        Body::TransferComplete { command_key: "dl-1".into(), fault: TransferFault { code: 0, string: String::new() }, start_time: time(), complete_time: time() },
+        Body::TransferComplete {
+            command_key: "dl-1".into(),
+            fault: TransferFault { code: 0, string: String::new() },
+            start_time: time(),
+            complete_time: time(),
+        },
         Body::TransferComplete {
             command_key: nasty.into(),
             fault: TransferFault { code: 9012, string: "File transfer server authentication failure".into() },
@@ -109,7 +114,13 @@ fn emitted() -> Vec<Body> {
         Body::GetParameterValues { names: vec!["InternetGatewayDevice.".into(), "A.B".into()] },
         Body::GetParameterNames { path: String::new(), next_level: true },
         Body::SetParameterAttributes {
-            list: vec![SetAttributes { name: "A.B".into(), notification_change: true, notification: 2, access_list_change: true, access_list: vec!["Subscriber".into()] }],
+            list: vec![SetAttributes {
+                name: "A.B".into(),
+                notification_change: true,
+                notification: 2,
+                access_list_change: true,
+                access_list: vec!["Subscriber".into()],
+            }],
         },
         Body::GetParameterAttributes { names: vec!["A.".into()] },
         Body::AddObject { object_name: "InternetGatewayDevice.Layer3Forwarding.Forwarding.".into(), parameter_key: "k".into() },
@@ -146,9 +157,7 @@ fn emitted() -> Vec<Body> {
         Body::GetParameterValuesResponse { list: vec![pv("A.B", "true", "xsd:boolean"), pv("A.C", "", "xsd:string")] },
         Body::GetParameterNamesResponse { list: vec![ParameterInfo { name: "InternetGatewayDevice.".into(), writable: false }] },
         Body::SetParameterAttributesResponse,
-        Body::GetParameterAttributesResponse {
-            list: vec![ParameterAttribute { name: "A.B".into(), notification: 2, access_list: vec!["Subscriber".into()] }],
-        },
+        Body::GetParameterAttributesResponse { list: vec![ParameterAttribute { name: "A.B".into(), notification: 2, access_list: vec!["Subscriber".into()] }] },
         Body::AddObjectResponse { instance_number: 3, status: 0 },
         Body::DeleteObjectResponse { status: 1 },
         Body::DownloadResponse { status: 1, start_time: "0001-01-01T00:00:00Z".into(), complete_time: "0001-01-01T00:00:00Z".into() },

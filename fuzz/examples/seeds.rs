@@ -26,28 +26,13 @@ const NASTY: &str = "a&b<c>d\"e'f ü";
 
 /// One sample of every message (as src/agent/soap/tests.rs).
 fn samples() -> Vec<Body> {
-    let pv = |n: &str, v: &str, t: &str| ParameterValue {
-        name: n.into(),
-        value: v.into(),
-        xsd_type: t.into(),
-    };
+    let pv = |n: &str, v: &str, t: &str| ParameterValue { name: n.into(), value: v.into(), xsd_type: t.into() };
     let time = "2026-11-24T12:00:00Z".to_string();
     vec![
         Body::GetRPCMethods,
-        Body::SetParameterValues {
-            list: vec![
-                pv("X.Y", NASTY, "xsd:string"),
-                pv("X.Z", "42", "xsd:unsignedInt"),
-            ],
-            parameter_key: NASTY.into(),
-        },
-        Body::GetParameterValues {
-            names: vec!["X.".into(), NASTY.into()],
-        },
-        Body::GetParameterNames {
-            path: "X.".into(),
-            next_level: true,
-        },
+        Body::SetParameterValues { list: vec![pv("X.Y", NASTY, "xsd:string"), pv("X.Z", "42", "xsd:unsignedInt")], parameter_key: NASTY.into() },
+        Body::GetParameterValues { names: vec!["X.".into(), NASTY.into()] },
+        Body::GetParameterNames { path: "X.".into(), next_level: true },
         Body::SetParameterAttributes {
             list: vec![
                 SetAttributes {
@@ -57,26 +42,12 @@ fn samples() -> Vec<Body> {
                     access_list_change: true,
                     access_list: vec!["Subscriber".into()],
                 },
-                SetAttributes {
-                    name: NASTY.into(),
-                    notification_change: false,
-                    notification: 0,
-                    access_list_change: false,
-                    access_list: vec![],
-                },
+                SetAttributes { name: NASTY.into(), notification_change: false, notification: 0, access_list_change: false, access_list: vec![] },
             ],
         },
-        Body::GetParameterAttributes {
-            names: vec!["X.Y".into()],
-        },
-        Body::AddObject {
-            object_name: "X.Z.".into(),
-            parameter_key: NASTY.into(),
-        },
-        Body::DeleteObject {
-            object_name: "X.Z.3.".into(),
-            parameter_key: "k".into(),
-        },
+        Body::GetParameterAttributes { names: vec!["X.Y".into()] },
+        Body::AddObject { object_name: "X.Z.".into(), parameter_key: NASTY.into() },
+        Body::DeleteObject { object_name: "X.Z.3.".into(), parameter_key: "k".into() },
         Body::Download(DownloadArgs {
             command_key: "dl-1".into(),
             file_type: "1 Firmware Upgrade Image".into(),
@@ -89,20 +60,11 @@ fn samples() -> Vec<Body> {
             success_url: "http://x/ok".into(),
             failure_url: NASTY.into(),
         }),
-        Body::Reboot {
-            command_key: NASTY.into(),
-        },
+        Body::Reboot { command_key: NASTY.into() },
         Body::GetQueuedTransfers,
-        Body::ScheduleInform {
-            delay_seconds: 3600,
-            command_key: "si".into(),
-        },
-        Body::SetVouchers {
-            vouchers: vec![vec![0, 1, 2, 255, b'<'], b"second voucher".to_vec()],
-        },
-        Body::GetOptions {
-            option_name: NASTY.into(),
-        },
+        Body::ScheduleInform { delay_seconds: 3600, command_key: "si".into() },
+        Body::SetVouchers { vouchers: vec![vec![0, 1, 2, 255, b'<'], b"second voucher".to_vec()] },
+        Body::GetOptions { option_name: NASTY.into() },
         Body::Upload(UploadArgs {
             command_key: "ul".into(),
             file_type: "2 Vendor Log File".into(),
@@ -112,59 +74,22 @@ fn samples() -> Vec<Body> {
             delay_seconds: 0,
         }),
         Body::FactoryReset,
-        Body::GetRPCMethodsResponse {
-            methods: vec!["GetRPCMethods".into(), "Inform".into()],
-        },
+        Body::GetRPCMethodsResponse { methods: vec!["GetRPCMethods".into(), "Inform".into()] },
         Body::SetParameterValuesResponse { status: 1 },
-        Body::GetParameterValuesResponse {
-            list: vec![
-                pv("A.B", "true", "xsd:boolean"),
-                pv("A.C", NASTY, "xsd:string"),
-                pv("A.D", "", "xsd:string"),
-            ],
-        },
+        Body::GetParameterValuesResponse { list: vec![pv("A.B", "true", "xsd:boolean"), pv("A.C", NASTY, "xsd:string"), pv("A.D", "", "xsd:string")] },
         Body::GetParameterNamesResponse {
-            list: vec![
-                ParameterInfo {
-                    name: "A.".into(),
-                    writable: false,
-                },
-                ParameterInfo {
-                    name: "A.B".into(),
-                    writable: true,
-                },
-            ],
+            list: vec![ParameterInfo { name: "A.".into(), writable: false }, ParameterInfo { name: "A.B".into(), writable: true }],
         },
         Body::SetParameterAttributesResponse,
         Body::GetParameterAttributesResponse {
-            list: vec![ParameterAttribute {
-                name: "A.B".into(),
-                notification: 1,
-                access_list: vec!["Subscriber".into(), NASTY.into()],
-            }],
+            list: vec![ParameterAttribute { name: "A.B".into(), notification: 1, access_list: vec!["Subscriber".into(), NASTY.into()] }],
         },
-        Body::AddObjectResponse {
-            instance_number: 7,
-            status: 1,
-        },
+        Body::AddObjectResponse { instance_number: 7, status: 1 },
         Body::DeleteObjectResponse { status: 0 },
-        Body::DownloadResponse {
-            status: 0,
-            start_time: time.clone(),
-            complete_time: "2026-11-24T12:00:05.25+01:00".into(),
-        },
+        Body::DownloadResponse { status: 0, start_time: time.clone(), complete_time: "2026-11-24T12:00:05.25+01:00".into() },
         Body::RebootResponse,
         Body::GetQueuedTransfersResponse {
-            transfers: vec![
-                QueuedTransfer {
-                    command_key: "dl-1".into(),
-                    state: 1,
-                },
-                QueuedTransfer {
-                    command_key: NASTY.into(),
-                    state: 3,
-                },
-            ],
+            transfers: vec![QueuedTransfer { command_key: "dl-1".into(), state: 1 }, QueuedTransfer { command_key: NASTY.into(), state: 3 }],
         },
         Body::ScheduleInformResponse,
         Body::SetVouchersResponse,
@@ -190,82 +115,36 @@ fn samples() -> Vec<Body> {
                 },
             ],
         },
-        Body::UploadResponse {
-            status: 1,
-            start_time: "0001-01-01T00:00:00Z".into(),
-            complete_time: "0001-01-01T00:00:00Z".into(),
-        },
+        Body::UploadResponse { status: 1, start_time: "0001-01-01T00:00:00Z".into(), complete_time: "0001-01-01T00:00:00Z".into() },
         Body::FactoryResetResponse,
         Body::Inform {
-            device_id: DeviceId {
-                manufacturer: NASTY.into(),
-                oui: "00D09E".into(),
-                product_class: "Gateway".into(),
-                serial_number: "CPE0001".into(),
-            },
-            events: vec![
-                Event {
-                    code: "0 BOOTSTRAP".into(),
-                    command_key: String::new(),
-                },
-                Event {
-                    code: "M Reboot".into(),
-                    command_key: NASTY.into(),
-                },
-            ],
+            device_id: DeviceId { manufacturer: NASTY.into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() },
+            events: vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }, Event { code: "M Reboot".into(), command_key: NASTY.into() }],
             max_envelopes: 1,
             // A.2.1: time since boot when absolute time is unknown.
             current_time: "0000-00-02T03:04:05".into(),
             retry_count: 3,
-            parameters: vec![pv(
-                "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
-                NASTY,
-                "xsd:string",
-            )],
+            parameters: vec![pv("InternetGatewayDevice.DeviceInfo.SoftwareVersion", NASTY, "xsd:string")],
         },
         Body::InformResponse { max_envelopes: 1 },
         Body::TransferComplete {
             command_key: "dl-1".into(),
-            fault: TransferFault {
-                code: 9010,
-                string: NASTY.into(),
-            },
+            fault: TransferFault { code: 9010, string: NASTY.into() },
             start_time: time.clone(),
             complete_time: time.clone(),
         },
         Body::TransferCompleteResponse,
-        Body::Kicked {
-            command: "c".into(),
-            referer: "http://lan/x?a&b".into(),
-            arg: NASTY.into(),
-            next: "/next".into(),
-        },
-        Body::KickedResponse {
-            next_url: "/security/index.html?a=1&b=<2>".into(),
-        },
-        Body::RequestDownload {
-            file_type: "2 Web Content".into(),
-            args: vec![Arg {
-                name: "Version".into(),
-                value: NASTY.into(),
-            }],
-        },
+        Body::Kicked { command: "c".into(), referer: "http://lan/x?a&b".into(), arg: NASTY.into(), next: "/next".into() },
+        Body::KickedResponse { next_url: "/security/index.html?a=1&b=<2>".into() },
+        Body::RequestDownload { file_type: "2 Web Content".into(), args: vec![Arg { name: "Version".into(), value: NASTY.into() }] },
         Body::RequestDownloadResponse,
         Body::Fault(Fault::new(9001, NASTY)),
         Body::Fault(Fault {
             code: 9003,
             string: "Invalid arguments".into(),
             set_parameter_values: vec![
-                SetParameterValuesFault {
-                    name: "A.B".into(),
-                    code: 9007,
-                    string: NASTY.into(),
-                },
-                SetParameterValuesFault {
-                    name: "A.C".into(),
-                    code: 9008,
-                    string: "not writable".into(),
-                },
+                SetParameterValuesFault { name: "A.B".into(), code: 9007, string: NASTY.into() },
+                SetParameterValuesFault { name: "A.C".into(), code: 9008, string: "not writable".into() },
             ],
         }),
         Body::Fault(Fault::new(8005, "Retry request")),
@@ -277,27 +156,12 @@ fn main() {
 
     // soap_parse
     for (i, b) in samples().iter().enumerate() {
-        let header = Header {
-            id: Some(format!("id-{i}")),
-            hold_requests: i % 3 == 0,
-            no_more_requests: i % 2 == 0,
-        };
-        write(
-            &dir,
-            "soap_parse",
-            &format!("{i:02}-{}.xml", b.method()),
-            to_xml_with(&header, b).as_bytes(),
-        );
+        let header = Header { id: Some(format!("id-{i}")), hold_requests: i % 3 == 0, no_more_requests: i % 2 == 0 };
+        write(&dir, "soap_parse", &format!("{i:02}-{}.xml", b.method()), to_xml_with(&header, b).as_bytes());
     }
     let a = to_xml(Some("1"), false, &Body::GetRPCMethods);
     let b = to_xml(None, true, &Body::InformResponse { max_envelopes: 1 });
-    write(
-        &dir,
-        "soap_parse",
-        "multi.xml",
-        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{a}\r\n<?xml version=\"1.0\"?>{b}")
-            .as_bytes(),
-    );
+    write(&dir, "soap_parse", "multi.xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{a}\r\n<?xml version=\"1.0\"?>{b}").as_bytes());
     let empty = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:cwmp=\"urn:dslforum-org:cwmp-1-0\"><soap:Header><cwmp:ID soap:mustUnderstand=\"1\">7</cwmp:ID><cwmp:HoldRequests soap:mustUnderstand=\"1\">true</cwmp:HoldRequests></soap:Header><soap:Body/></soap:Envelope>";
     write(&dir, "soap_parse", "empty-body.xml", empty.as_bytes());
 
@@ -306,31 +170,13 @@ fn main() {
     let mut server = Server::new("cpekit");
     let ours = server.challenge(now, false);
     let stale = server.challenge(now, true);
-    let rfc = "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
-    let placeholder = Challenge {
-        realm: "cpekit".into(),
-        nonce: "{nonce}".into(),
-        opaque: Some("{opaque}".into()),
-        qop_auth: true,
-        algorithm: Algorithm::Md5,
-        stale: false,
-    };
-    let auth = digest::digest_authorization(
-        &placeholder,
-        "GET",
-        "/cr/0123",
-        "acs",
-        "s3cret",
-        1,
-        "0a4f113b",
-    );
-    let sess = Challenge {
-        qop_auth: false,
-        algorithm: Algorithm::Md5Sess,
-        ..placeholder.clone()
-    };
-    let auth2069 =
-        digest::digest_authorization(&sess, "GET", "/cr/0123", "acs", "s3cret", 1, "0a4f113b");
+    let rfc =
+        "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+    let placeholder =
+        Challenge { realm: "cpekit".into(), nonce: "{nonce}".into(), opaque: Some("{opaque}".into()), qop_auth: true, algorithm: Algorithm::Md5, stale: false };
+    let auth = digest::digest_authorization(&placeholder, "GET", "/cr/0123", "acs", "s3cret", 1, "0a4f113b");
+    let sess = Challenge { qop_auth: false, algorithm: Algorithm::Md5Sess, ..placeholder.clone() };
+    let auth2069 = digest::digest_authorization(&sess, "GET", "/cr/0123", "acs", "s3cret", 1, "0a4f113b");
     let basic = digest::basic_authorization("acs", "s3cret");
     let seeds = [
         ("challenge", format!("{ours}\nacs\ns3cret\n/cr/0123")),
@@ -364,12 +210,7 @@ fn main() {
     write(&dir, "voucher_option", "figure5.xml", fig5.as_bytes());
     let opt = VoucherOption {
         vserial_num: "1002".into(),
-        device_id: VDeviceId {
-            manufacturer: NASTY.into(),
-            oui: "00d09e".into(),
-            product_class: "Gateway".into(),
-            serial_number: "CPE0001".into(),
-        },
+        device_id: VDeviceId { manufacturer: NASTY.into(), oui: "00d09e".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() },
         option_ident: "ParentalControl".into(),
         option_desc: NASTY.into(),
         start_date: Some(vouchers::option::parse_date("2026-01-01T00:00:00+02:00").expect("date")),
@@ -377,10 +218,5 @@ fn main() {
         mode: Mode::EnableWithoutExpiration,
         transferable: true,
     };
-    write(
-        &dir,
-        "voucher_option",
-        "to_xml.xml",
-        opt.to_xml().as_bytes(),
-    );
+    write(&dir, "voucher_option", "to_xml.xml", opt.to_xml().as_bytes());
 }

@@ -35,14 +35,10 @@ fuzz_target!(|data: &[u8]| {
     // Server side: each line is an Authorization value.
     let mut server = Server::new("cpekit");
     let challenge = server.challenge(now, false);
-    let Ok(Scheme::Digest(ours)) = digest::pick(&[&challenge]) else {
-        panic!("own challenge unusable: {challenge}")
-    };
+    let Ok(Scheme::Digest(ours)) = digest::pick(&[&challenge]) else { panic!("own challenge unusable: {challenge}") };
     let opaque = ours.opaque.clone().expect("own challenge has an opaque");
     for line in &lines {
-        let auth = line
-            .replace("{nonce}", &ours.nonce)
-            .replace("{opaque}", &opaque);
+        let auth = line.replace("{nonce}", &ours.nonce).replace("{opaque}", &opaque);
         let _ = server.verify_request(&auth, "GET", Some("/cr/0123"), "acs", "s3cret", now);
         let _ = digest::verify_basic(line, "acs", "s3cret");
     }
@@ -53,26 +49,18 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::new(realm);
     let challenge = server.challenge(now, false);
     if challenge.len() <= MAX_HEADER_LEN {
-        let Ok(Scheme::Digest(ch)) = digest::pick(&[&challenge]) else {
-            panic!("own challenge unusable: {challenge:?}")
-        };
+        let Ok(Scheme::Digest(ch)) = digest::pick(&[&challenge]) else { panic!("own challenge unusable: {challenge:?}") };
         assert_eq!(ch.realm, realm, "realm changed by quoting: {challenge:?}");
         let auth = digest::digest_authorization(&ch, "GET", uri, user, pass, 1, "0a4f113b");
         if auth.len() <= MAX_HEADER_LEN {
             let v = server.verify_request(&auth, "GET", Some(uri), user, pass, now);
             assert_eq!(v, Verdict::Ok, "own Authorization refused: {auth:?}");
             // A replayed nc is refused.
-            assert_eq!(
-                server.verify_request(&auth, "GET", Some(uri), user, pass, now),
-                Verdict::Denied
-            );
+            assert_eq!(server.verify_request(&auth, "GET", Some(uri), user, pass, now), Verdict::Denied);
         }
     }
     let basic = digest::basic_authorization(user, pass);
     if basic.len() <= MAX_HEADER_LEN {
-        assert!(
-            digest::verify_basic(&basic, user, pass),
-            "own Basic refused: {basic:?}"
-        );
+        assert!(digest::verify_basic(&basic, user, pass), "own Basic refused: {basic:?}");
     }
 });

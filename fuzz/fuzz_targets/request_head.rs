@@ -29,33 +29,20 @@ fuzz_target!(|data: &[u8]| {
     let first_end = crlfcrlf(&data[..data.len().min(MAX_HEAD_LEN)]);
     let (head, n) = match parse_head(data) {
         Ok(None) => {
-            assert!(
-                data.len() < MAX_HEAD_LEN && first_end.is_none(),
-                "incomplete, yet a head is there or the bound is reached"
-            );
+            assert!(data.len() < MAX_HEAD_LEN && first_end.is_none(), "incomplete, yet a head is there or the bound is reached");
             return;
         }
         Err(HeadError::TooLarge) => {
-            assert!(
-                data.len() >= MAX_HEAD_LEN && first_end.is_none(),
-                "TooLarge before the bound"
-            );
+            assert!(data.len() >= MAX_HEAD_LEN && first_end.is_none(), "TooLarge before the bound");
             return;
         }
         Err(_) => {
-            assert!(
-                first_end.is_some(),
-                "a complete head is refused only once it is complete"
-            );
+            assert!(first_end.is_some(), "a complete head is refused only once it is complete");
             return;
         }
         Ok(Some(h)) => h,
     };
-    assert_eq!(
-        Some(n - 4),
-        first_end,
-        "the head ends at the first CRLFCRLF"
-    );
+    assert_eq!(Some(n - 4), first_end, "the head ends at the first CRLFCRLF");
     assert!(n <= MAX_HEAD_LEN && n <= data.len());
     assert!(head.headers.len() <= MAX_HEADERS);
     assert!(head.target.starts_with('/'));
@@ -70,18 +57,11 @@ fuzz_target!(|data: &[u8]| {
 
     // LAN server: the kick arguments and where NextURL sends the browser.
     let query = head.target.split_once('?').map_or("", |(_, q)| q);
-    let referer = head
-        .headers
-        .iter()
-        .find(|(k, _)| k == "referer")
-        .map(|(_, v)| v.as_str());
+    let referer = head.headers.iter().find(|(k, _)| k == "referer").map(|(_, v)| v.as_str());
     if let Ok(args) = lan::parse_kick(query, referer) {
         let _ = args.to_body();
         if let Ok(to) = lan::redirect_target(&args.next, "http://192.168.1.1:8080") {
-            assert!(
-                to.bytes().all(|b| b > b' ' && b < 0x7f),
-                "unsafe Location: {to:?}"
-            );
+            assert!(to.bytes().all(|b| b > b' ' && b < 0x7f), "unsafe Location: {to:?}");
         }
     }
 });

@@ -25,14 +25,9 @@ fuzz_target!(|data: &[u8]| {
     for e in envelopes {
         let Ok(body) = &e.body else { continue };
         let xml = soap::to_xml_with(&e.header(), body);
-        let again = soap::parse(&xml)
-            .unwrap_or_else(|err| panic!("encoded envelope does not parse: {err}\n{xml}"));
+        let again = soap::parse(&xml).unwrap_or_else(|err| panic!("encoded envelope does not parse: {err}\n{xml}"));
         assert_eq!(again.len(), 1, "{xml}");
         assert_eq!(again[0], e, "round trip changed the envelope\n{xml}");
-        assert_eq!(
-            soap::to_xml_with(&again[0].header(), again[0].body.as_ref().unwrap()),
-            xml,
-            "encoding is not stable"
-        );
+        assert_eq!(soap::to_xml_with(&again[0].header(), again[0].body.as_ref().unwrap()), xml, "encoding is not stable");
     }
 });

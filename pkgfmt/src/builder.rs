@@ -135,9 +135,7 @@ pub fn check_reboot_last<'a>(commands: impl Iterator<Item = &'a Command>) -> Res
     let relevant: Vec<&Command> = commands.take_while(|c| **c != Command::End).collect();
     if let Some(i) = relevant.iter().position(|c| **c == Command::Reboot) {
         if i + 1 != relevant.len() {
-            return Err(Error::Build(format!(
-                "Reboot is command #{i} but must be the last command other than End (E.4.8)"
-            )));
+            return Err(Error::Build(format!("Reboot is command #{i} but must be the last command other than End (E.4.8)")));
         }
     }
     Ok(())
@@ -194,10 +192,7 @@ impl Built {
             }
             let got: [u8; 20] = h.finalize().into();
             if len != f.file_length as u64 || got != f.sha1 {
-                return Err(Error::Build(format!(
-                    "{} changed while the package was being built",
-                    src.describe()
-                )));
+                return Err(Error::Build(format!("{} changed while the package was being built", src.describe())));
             }
         }
         Ok(prefix.len() as u64 + done)

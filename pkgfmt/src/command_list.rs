@@ -27,20 +27,12 @@ impl CommandList {
         while pos < bytes.len() {
             let index = commands.len();
             let remaining = bytes.len() - pos;
-            let err = |rel: usize, kind, kind_code: Option<u32>| ParseError {
-                offset: base + rel as u64,
-                command_index: Some(index),
-                command_type: kind_code,
-                kind,
-            };
+            let err =
+                |rel: usize, kind, kind_code: Option<u32>| ParseError { offset: base + rel as u64, command_index: Some(index), command_type: kind_code, kind };
             if remaining < TLV_LEN {
                 return Err(err(
                     bytes.len(),
-                    ParseErrorKind::Truncated {
-                        what: "command Type/Length",
-                        needed: TLV_LEN as u64,
-                        available: remaining as u64,
-                    },
+                    ParseErrorKind::Truncated { what: "command Type/Length", needed: TLV_LEN as u64, available: remaining as u64 },
                     None,
                 ));
             }
@@ -48,15 +40,10 @@ impl CommandList {
             let value_start = pos + TLV_LEN;
             let value_room = (bytes.len() - value_start) as u32;
             if tlv.length > value_room {
-                return Err(err(
-                    pos + 4,
-                    ParseErrorKind::CommandOverrun { length: tlv.length, remaining: value_room },
-                    Some(tlv.kind),
-                ));
+                return Err(err(pos + 4, ParseErrorKind::CommandOverrun { length: tlv.length, remaining: value_room }, Some(tlv.kind)));
             }
             let value = &bytes[value_start..value_start + tlv.length as usize];
-            let cmd = Command::decode(tlv.kind, value)
-                .map_err(|(rel, kind)| err(value_start + rel as usize, kind, Some(tlv.kind)))?;
+            let cmd = Command::decode(tlv.kind, value).map_err(|(rel, kind)| err(value_start + rel as usize, kind, Some(tlv.kind)))?;
             pos = value_start + value.len();
             let end = cmd == Command::End;
             commands.push(cmd);
@@ -144,13 +131,9 @@ impl CommandList {
                 }
             }
             match c {
-                Command::Unknown { kind, .. } => {
-                    out.push(format!("command #{i}: unknown type {kind}, ignored by recipients (E.4)"))
-                }
+                Command::Unknown { kind, .. } => out.push(format!("command #{i}: unknown type {kind}, ignored by recipients (E.4)")),
                 Command::Vendor { kind, .. } if is_vendor_type(*kind) => {}
-                Command::Role(crate::command::Role::Reserved(r)) => {
-                    out.push(format!("command #{i}: reserved Role value {r} (Table 75)"))
-                }
+                Command::Role(crate::command::Role::Reserved(r)) => out.push(format!("command #{i}: reserved Role value {r} (Table 75)")),
                 Command::ExtractVersionedFile(f) | Command::AddVersionedFile(f) => versioned(&mut out, i, &f.path),
                 Command::RemoveVersionedFile(r) => versioned(&mut out, i, &r.path),
                 Command::MoveVersionedFile(m) => versioned(&mut out, i, &m.src),

@@ -46,26 +46,18 @@ impl Header {
             }
             return Err(ParseError::at(
                 bytes.len() as u64,
-                ParseErrorKind::Truncated {
-                    what: "header",
-                    needed: HEADER_LEN as u64,
-                    available: bytes.len() as u64,
-                },
+                ParseErrorKind::Truncated { what: "header", needed: HEADER_LEN as u64, available: bytes.len() as u64 },
             ));
         }
         if bytes[..8] != PREAMBLE {
             return Err(bad_preamble(&bytes[..8]));
         }
-        let h = Header::read(&mut Cursor::new(&bytes[..HEADER_LEN]))
-            .expect("24 bytes with a checked preamble always decode");
+        let h = Header::read(&mut Cursor::new(&bytes[..HEADER_LEN])).expect("24 bytes with a checked preamble always decode");
         if h.major != MAJOR_VERSION {
             return Err(ParseError::at(8, ParseErrorKind::UnsupportedMajor(h.major)));
         }
         if h.command_list_length >= MAX_COMMAND_LIST_LEN {
-            return Err(ParseError::at(
-                16,
-                ParseErrorKind::CommandListTooLong(h.command_list_length),
-            ));
+            return Err(ParseError::at(16, ParseErrorKind::CommandListTooLong(h.command_list_length)));
         }
         Ok(h)
     }

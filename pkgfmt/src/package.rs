@@ -32,10 +32,7 @@ impl Prefix {
         let list = commands.encode();
         let len = u32::try_from(list.len()).ok().filter(|l| *l < crate::header::MAX_COMMAND_LIST_LEN);
         let Some(command_list_length) = len else {
-            return Err(Error::Build(format!(
-                "command list is {} bytes; E.3 requires less than 65536",
-                list.len()
-            )));
+            return Err(Error::Build(format!("command list is {} bytes; E.3 requires less than 65536", list.len())));
         };
         let header = Header { major: crate::header::MAJOR_VERSION, minor, command_list_length, payload_length };
         let mut signed = header.to_bytes().to_vec();
@@ -51,11 +48,7 @@ impl Prefix {
         if bytes.len() < list_end {
             return Err(ParseError::at(
                 bytes.len() as u64,
-                ParseErrorKind::Truncated {
-                    what: "command list",
-                    needed: header.command_list_length as u64,
-                    available: (bytes.len() - HEADER_LEN) as u64,
-                },
+                ParseErrorKind::Truncated { what: "command list", needed: header.command_list_length as u64, available: (bytes.len() - HEADER_LEN) as u64 },
             ));
         }
         let commands = CommandList::parse(&bytes[HEADER_LEN..list_end], HEADER_LEN as u64)?;
@@ -140,11 +133,7 @@ fn check_payload_ranges(header: &Header, commands: &CommandList) -> Result<(), P
                 offset: HEADER_LEN as u64,
                 command_index: Some(index),
                 command_type: Some(commands.commands[index].type_code()),
-                kind: ParseErrorKind::PayloadOutOfBounds {
-                    file_offset: f.file_offset,
-                    file_length: f.file_length,
-                    payload_length: header.payload_length,
-                },
+                kind: ParseErrorKind::PayloadOutOfBounds { file_offset: f.file_offset, file_length: f.file_length, payload_length: header.payload_length },
             });
         }
     }
@@ -196,11 +185,7 @@ fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
 fn read_exact_or_truncated<R: Read>(r: &mut R, buf: &mut [u8], at: u64, what: &'static str) -> Result<(), Error> {
     let n = read_up_to(r, buf)?;
     if n < buf.len() {
-        return Err(ParseError::at(
-            at + n as u64,
-            ParseErrorKind::Truncated { what, needed: buf.len() as u64, available: n as u64 },
-        )
-        .into());
+        return Err(ParseError::at(at + n as u64, ParseErrorKind::Truncated { what, needed: buf.len() as u64, available: n as u64 }).into());
     }
     Ok(())
 }
@@ -222,11 +207,7 @@ impl Package {
         if actual < expected {
             return Err(ParseError::at(
                 actual,
-                ParseErrorKind::Truncated {
-                    what: "payload",
-                    needed: prefix.header.payload_length as u64,
-                    available: actual - payload_offset as u64,
-                },
+                ParseErrorKind::Truncated { what: "payload", needed: prefix.header.payload_length as u64, available: actual - payload_offset as u64 },
             ));
         }
         if actual > expected {

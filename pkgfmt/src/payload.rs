@@ -47,13 +47,7 @@ impl PayloadVerifier {
     pub fn new(commands: &CommandList, payload_length: u64) -> PayloadVerifier {
         let mut ranges: Vec<Range> = commands
             .files()
-            .map(|(index, f)| Range {
-                index,
-                start: f.payload_range().start,
-                end: f.payload_range().end,
-                expected: f.sha1,
-                path: f.path.clone(),
-            })
+            .map(|(index, f)| Range { index, start: f.payload_range().start, end: f.payload_range().end, expected: f.sha1, path: f.path.clone() })
             .collect();
         ranges.sort_by_key(|r| (r.start, r.index));
         PayloadVerifier { ranges, next: 0, active: Vec::new(), done: Vec::new(), pos: 0, total: payload_length }
@@ -78,11 +72,7 @@ impl PayloadVerifier {
     /// Like [`update`](Self::update), also handing every payload file's
     /// bytes to `sink(command_index, bytes)` as they arrive (to stage files
     /// while hashing them; overlapping files each get their bytes).
-    pub fn update_with(
-        &mut self,
-        mut chunk: &[u8],
-        mut sink: impl FnMut(usize, &[u8]) -> std::io::Result<()>,
-    ) -> Result<(), Error> {
+    pub fn update_with(&mut self, mut chunk: &[u8], mut sink: impl FnMut(usize, &[u8]) -> std::io::Result<()>) -> Result<(), Error> {
         if (chunk.len() as u64) > self.total - self.pos {
             return Err(Error::PayloadTooLong { expected: self.total });
         }
@@ -125,12 +115,7 @@ impl PayloadVerifier {
                 let r = &self.ranges[i];
                 let got: [u8; 20] = h.finalize().into();
                 if got != r.expected {
-                    return Err(Error::HashMismatch {
-                        index: r.index,
-                        path: r.path.clone(),
-                        expected: hex::encode(r.expected),
-                        actual: hex::encode(got),
-                    });
+                    return Err(Error::HashMismatch { index: r.index, path: r.path.clone(), expected: hex::encode(r.expected), actual: hex::encode(got) });
                 }
                 self.done.push(FileDigest { index: r.index, path: r.path.clone(), sha1: got });
             } else {
@@ -192,9 +177,7 @@ pub fn verify_payload<R: std::io::Read>(
     loop {
         match r.read(&mut one) {
             Ok(0) => break,
-            Ok(_) if v.position() == payload_length => {
-                return Err(Error::PayloadTooLong { expected: payload_length })
-            }
+            Ok(_) if v.position() == payload_length => return Err(Error::PayloadTooLong { expected: payload_length }),
             Ok(_) => unreachable!("read stopped early only on EOF"),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),

@@ -54,10 +54,7 @@ fn truncated_anywhere() {
     let b = sample();
     for n in 0..b.len() {
         let e = err(&b[..n]);
-        assert!(
-            matches!(e.kind, ParseErrorKind::Truncated { .. } | ParseErrorKind::Signature(_)),
-            "cut at {n}: {e}"
-        );
+        assert!(matches!(e.kind, ParseErrorKind::Truncated { .. } | ParseErrorKind::Signature(_)), "cut at {n}: {e}");
     }
 }
 

@@ -14,15 +14,13 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn file_cmd(payload_len: u32) -> impl Strategy<Value = FileCommand> {
-    (any::<u32>(), path(), any::<[u8; 20]>(), 0..=payload_len, any::<u32>()).prop_map(
-        move |(flags, path, sha1, off, len)| FileCommand {
-            flags,
-            path,
-            sha1,
-            file_offset: off,
-            file_length: len % (payload_len - off + 1),
-        },
-    )
+    (any::<u32>(), path(), any::<[u8; 20]>(), 0..=payload_len, any::<u32>()).prop_map(move |(flags, path, sha1, off, len)| FileCommand {
+        flags,
+        path,
+        sha1,
+        file_offset: off,
+        file_length: len % (payload_len - off + 1),
+    })
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -31,8 +29,7 @@ fn role() -> impl Strategy<Value = Role> {
         Just(Role::SoftwareRecovery),
         Just(Role::WebContent),
         Just(Role::VendorConfiguration),
-        (any::<[u8; 3]>(), proptest::collection::vec(any::<u8>(), 0..16))
-            .prop_map(|(oui, args)| Role::Vendor { oui, args }),
+        (any::<[u8; 3]>(), proptest::collection::vec(any::<u8>(), 0..16)).prop_map(|(oui, args)| Role::Vendor { oui, args }),
         (5u32..0xFF00_0000).prop_map(Role::Reserved),
         Just(Role::Reserved(0)),
     ]
@@ -43,8 +40,7 @@ fn words(max: usize) -> impl Strategy<Value = Vec<u32>> {
 }
 
 fn unknown_kind() -> impl Strategy<Value = u32> {
-    prop_oneof![Just(23u32), Just(24u32), 26u32..1000, 10000u32..]
-        .prop_filter("not a defined type", |k| CommandType::from_u32(*k).is_none())
+    prop_oneof![Just(23u32), Just(24u32), 26u32..1000, 10000u32..].prop_filter("not a defined type", |k| CommandType::from_u32(*k).is_none())
 }
 
 /// Any command except End (End ends parsing; it is added separately).
@@ -76,9 +72,8 @@ fn command(payload_len: u32) -> impl Strategy<Value = Command> {
         role().prop_map(Command::Role),
         any::<u32>().prop_map(Command::MinimumNonVolatileStorage),
         any::<u32>().prop_map(Command::MinimumVolatileStorage),
-        (any::<u32>(), any::<u32>(), words(5)).prop_map(|(defining_entity, class, attributes)| {
-            Command::RequiredAttributes(RequiredAttributes { defining_entity, class, attributes })
-        }),
+        (any::<u32>(), any::<u32>(), words(5))
+            .prop_map(|(defining_entity, class, attributes)| { Command::RequiredAttributes(RequiredAttributes { defining_entity, class, attributes }) }),
         (1000u32..=9999, bytes()).prop_map(|(kind, value)| Command::Vendor { kind, value }),
         (unknown_kind(), bytes()).prop_map(|(kind, value)| Command::Unknown { kind, value }),
     ]

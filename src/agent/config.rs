@@ -267,11 +267,9 @@ impl AgentConfig {
         if oui.len() != 6 || !oui.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)) {
             return Err(ConfigError::Invalid(format!("[device] oui must be six upper-case hex digits, got {oui:?}")));
         }
-        for (name, v) in [
-            ("manufacturer", &self.device.manufacturer),
-            ("product_class", &self.device.product_class),
-            ("serial_number", &self.device.serial_number),
-        ] {
+        for (name, v) in
+            [("manufacturer", &self.device.manufacturer), ("product_class", &self.device.product_class), ("serial_number", &self.device.serial_number)]
+        {
             // Table 34: string(64).
             if v.chars().count() > 64 {
                 return Err(ConfigError::Invalid(format!("[device] {name} is longer than 64 characters")));

@@ -78,26 +78,18 @@ pub struct RequestHead {
 
 impl RequestHead {
     fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The path part of the target (the query is ignored: 3.2.2 says any
     /// data in the request SHOULD be ignored).
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(self.target.as_str(), |(p, _)| p)
+        self.target.split_once('?').map_or(self.target.as_str(), |(p, _)| p)
     }
 
     /// Whether the client wants the connection closed after this request.
     fn wants_close(&self) -> bool {
-        let conn = self
-            .header_values("connection")
-            .flat_map(|v| v.split(','))
-            .map(str::trim);
+        let conn = self.header_values("connection").flat_map(|v| v.split(',')).map(str::trim);
         let mut close = self.minor_version == 0;
         for token in conn {
             if token.eq_ignore_ascii_case("close") {
@@ -134,17 +126,10 @@ fn is_tchar(b: u8) -> bool {
 pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let scan = &buf[..buf.len().min(MAX_HEAD_LEN)];
     let Some(end) = scan.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() >= MAX_HEAD_LEN {
-            Err(HeadError::TooLarge)
-        } else {
-            Ok(None)
-        };
+        return if buf.len() >= MAX_HEAD_LEN { Err(HeadError::TooLarge) } else { Ok(None) };
     };
     let head = &buf[..end];
-    if !head
-        .iter()
-        .all(|&b| b == b'\r' || b == b'\n' || b == b'\t' || (0x20..0x7f).contains(&b))
-    {
+    if !head.iter().all(|&b| b == b'\r' || b == b'\n' || b == b'\t' || (0x20..0x7f).contains(&b)) {
         return Err(HeadError::Malformed("non-ASCII or control byte in head"));
     }
     // Checked ASCII above.
@@ -152,9 +137,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(HeadError::Malformed("bad request line"));
     };
     if method.is_empty() || !method.bytes().all(is_tchar) {
@@ -187,23 +170,12 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
         if headers.len() >= MAX_HEADERS {
             return Err(HeadError::TooManyHeaders);
         }
-        headers.push((
-            name.to_ascii_lowercase(),
-            value.trim_matches([' ', '\t']).to_string(),
-        ));
+        headers.push((name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).to_string()));
     }
     if request_line.contains('\n') {
         return Err(HeadError::Malformed("bare LF"));
     }
-    Ok(Some((
-        RequestHead {
-            method: method.to_string(),
-            target: target.to_string(),
-            minor_version,
-            headers,
-        },
-        end + 4,
-    )))
+    Ok(Some((RequestHead { method: method.to_string(), target: target.to_string(), minor_version, headers }, end + 4)))
 }
 
 /// What to send back for one request.
@@ -222,14 +194,7 @@ pub struct Reply {
 
 impl Reply {
     fn status(status: u16) -> Reply {
-        Reply {
-            status,
-            www_authenticate: None,
-            allow_get: false,
-            retry_after: None,
-            accepted: false,
-            close: false,
-        }
+        Reply { status, www_authenticate: None, allow_get: false, retry_after: None, accepted: false, close: false }
     }
 }
 
@@ -243,11 +208,7 @@ struct Window {
 
 impl Window {
     fn new(max: usize, period: Duration) -> Window {
-        Window {
-            max,
-            period,
-            events: VecDeque::new(),
-        }
+        Window { max, period, events: VecDeque::new() }
     }
 
     fn expire(&mut self, now: Instant) {
@@ -267,9 +228,7 @@ impl Window {
             return None;
         }
         let oldest = self.events.front().copied().unwrap_or(now);
-        let wait = self
-            .period
-            .saturating_sub(now.saturating_duration_since(oldest));
+        let wait = self.period.saturating_sub(now.saturating_duration_since(oldest));
         Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
 
@@ -310,65 +269,36 @@ impl Policy {
             return Reply::status(404);
         }
         if head.method != "GET" {
-            return Reply {
-                allow_get: true,
-                ..Reply::status(405)
-            };
+            return Reply { allow_get: true, ..Reply::status(405) };
         }
         // 3.2.2: no data is conveyed; a body is refused (and, unread, would
         // desynchronise the connection, so close).
         let content_length: Vec<&str> = head.header_values("content-length").collect();
-        if head.header_values("transfer-encoding").next().is_some()
-            || content_length.len() > 1
-            || content_length.first().is_some_and(|v| *v != "0")
-        {
-            return Reply {
-                close: true,
-                ..Reply::status(400)
-            };
+        if head.header_values("transfer-encoding").next().is_some() || content_length.len() > 1 || content_length.first().is_some_and(|v| *v != "0") {
+            return Reply { close: true, ..Reply::status(400) };
         }
         let hosts = head.header_values("host").count();
         let auths: Vec<&str> = head.header_values("authorization").collect();
         if (head.minor_version == 1 && hosts != 1) || hosts > 1 || auths.len() > 1 {
-            return Reply {
-                close: true,
-                ..Reply::status(400)
-            };
+            return Reply { close: true, ..Reply::status(400) };
         }
         let verdict = match auths.first() {
-            Some(a) => self.digest.verify_request(
-                a,
-                &head.method,
-                Some(&head.target),
-                credentials.0,
-                credentials.1,
-                now,
-            ),
+            Some(a) => self.digest.verify_request(a, &head.method, Some(&head.target), credentials.0, credentials.1, now),
             None => Verdict::Denied,
         };
         match verdict {
             Verdict::Ok => {
                 if let Some(wait) = self.accepted.full(now) {
                     tracing::warn!("connection request refused: rate limit reached");
-                    return Reply {
-                        retry_after: Some(wait),
-                        ..Reply::status(503)
-                    };
+                    return Reply { retry_after: Some(wait), ..Reply::status(503) };
                 }
                 self.accepted.record(now);
-                Reply {
-                    accepted: true,
-                    ..Reply::status(200)
-                }
+                Reply { accepted: true, ..Reply::status(200) }
             }
             Verdict::Stale | Verdict::Denied => {
                 if let Some(wait) = self.failures.full(now) {
                     tracing::warn!("connection request refused: too many unauthenticated requests");
-                    return Reply {
-                        retry_after: Some(wait),
-                        close: true,
-                        ..Reply::status(503)
-                    };
+                    return Reply { retry_after: Some(wait), close: true, ..Reply::status(503) };
                 }
                 self.failures.record(now);
                 if auths.is_empty() {
@@ -376,10 +306,7 @@ impl Policy {
                 } else {
                     tracing::info!(?verdict, "connection request failed authentication");
                 }
-                Reply {
-                    www_authenticate: Some(self.digest.challenge(now, verdict == Verdict::Stale)),
-                    ..Reply::status(401)
-                }
+                Reply { www_authenticate: Some(self.digest.challenge(now, verdict == Verdict::Stale)), ..Reply::status(401) }
             }
         }
     }
@@ -402,11 +329,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Serialise a reply (always an empty body).
 pub fn render(reply: &Reply) -> String {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Length: 0\r\n",
-        reply.status,
-        reason(reply.status)
-    );
+    let mut out = format!("HTTP/1.1 {} {}\r\nContent-Length: 0\r\n", reply.status, reason(reply.status));
     if let Some(ch) = &reply.www_authenticate {
         out.push_str("WWW-Authenticate: ");
         out.push_str(ch);
@@ -466,18 +389,10 @@ impl ConnectionRequestServer {
         let thread = {
             let listener = Arc::clone(&listener);
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("connreq-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))?
+            std::thread::Builder::new().name("connreq-accept".into()).spawn(move || accept_loop(&listener, &shared))?
         };
         tracing::info!(%local_addr, "connection request server listening");
-        Ok(ConnectionRequestServer {
-            listener,
-            local_addr,
-            path: cfg.path,
-            shared,
-            thread: Some(thread),
-        })
+        Ok(ConnectionRequestServer { listener, local_addr, path: cfg.path, shared, thread: Some(thread) })
     }
 
     /// The bound address (the actual port when the configured one was 0).
@@ -488,11 +403,7 @@ impl ConnectionRequestServer {
     /// The ConnectionRequestURL for `host`: `http://host:port/path` (3.2.2:
     /// always http, never https).
     pub fn url(&self, host: &str) -> String {
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
+        let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
         format!("http://{host}:{}{}", self.local_addr.port(), self.path)
     }
 
@@ -565,10 +476,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         if shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!(%peer, "connection request: too many connections");
-            let reply = Reply {
-                close: true,
-                ..Reply::status(503)
-            };
+            let reply = Reply { close: true, ..Reply::status(503) };
             // The accept thread must not block here: short write timeout,
             // and only drain what has already arrived (unread input at
             // close makes the kernel reset the connection).
@@ -586,12 +494,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             continue;
         }
         let guard = ActiveGuard(Arc::clone(shared));
-        let spawned = std::thread::Builder::new()
-            .name("connreq-conn".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                serve_connection(stream, peer, &guard.0);
-            });
+        let spawned = std::thread::Builder::new().name("connreq-conn".into()).stack_size(128 * 1024).spawn(move || {
+            serve_connection(stream, peer, &guard.0);
+        });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "connection request: cannot spawn worker");
         }
@@ -620,10 +525,7 @@ fn linger(mut stream: TcpStream) {
 }
 
 fn closing(status: u16) -> Reply {
-    Reply {
-        close: true,
-        ..Reply::status(status)
-    }
+    Reply { close: true, ..Reply::status(status) }
 }
 
 fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
@@ -650,12 +552,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 Err(e) => {
                     // Timed out mid-request: tell the client; idle keep-alive: just close.
-                    if !buf.is_empty()
-                        && matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        )
-                    {
+                    if !buf.is_empty() && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
                         reply_and_close(stream, &closing(408));
                     }
                     return;
@@ -679,11 +576,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             let c = shared.credentials.lock().unwrap_or_else(|p| p.into_inner());
             c.clone()
         };
-        let mut reply = shared
-            .policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .decide(&head, (&credentials.0, &credentials.1), Instant::now());
+        let mut reply = shared.policy.lock().unwrap_or_else(|p| p.into_inner()).decide(&head, (&credentials.0, &credentials.1), Instant::now());
         reply.close |= head.wants_close();
         if reply.accepted {
             tracing::info!(%peer, "connection request accepted");
@@ -734,11 +627,7 @@ mod tests {
             },
         )
         .unwrap();
-        Fixture {
-            server,
-            calls,
-            creds,
-        }
+        Fixture { server, calls, creds }
     }
 
     #[derive(Debug)]
@@ -749,10 +638,7 @@ mod tests {
 
     impl Resp {
         fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
+            self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
         }
         fn challenge(&self) -> Challenge {
             match pick(&[self.header("WWW-Authenticate").expect("challenge")]).unwrap() {
@@ -766,12 +652,7 @@ mod tests {
     fn read_resp(r: &mut impl BufRead) -> Resp {
         let mut line = String::new();
         r.read_line(&mut line).unwrap();
-        let status = line
-            .split(' ')
-            .nth(1)
-            .unwrap_or_else(|| panic!("status line {line:?}"))
-            .parse()
-            .unwrap();
+        let status = line.split(' ').nth(1).unwrap_or_else(|| panic!("status line {line:?}")).parse().unwrap();
         let mut headers = Vec::new();
         loop {
             let mut l = String::new();
@@ -783,13 +664,7 @@ mod tests {
             let (n, v) = l.split_once(':').unwrap();
             headers.push((n.to_string(), v.trim().to_string()));
         }
-        assert_eq!(
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map(|(_, v)| v.as_str()),
-            Some("0")
-        );
+        assert_eq!(headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.as_str()), Some("0"));
         Resp { status, headers }
     }
 
@@ -802,19 +677,14 @@ mod tests {
         fn connect(addr: SocketAddr) -> Client {
             let s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            Client {
-                reader: std::io::BufReader::new(s.try_clone().unwrap()),
-                writer: s,
-            }
+            Client { reader: std::io::BufReader::new(s.try_clone().unwrap()), writer: s }
         }
         fn send(&mut self, raw: &str) -> Resp {
             self.writer.write_all(raw.as_bytes()).unwrap();
             read_resp(&mut self.reader)
         }
         fn get(&mut self, path: &str, auth: Option<&str>) -> Resp {
-            let auth = auth
-                .map(|a| format!("Authorization: {a}\r\n"))
-                .unwrap_or_default();
+            let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
             self.send(&format!("GET {path} HTTP/1.1\r\nHost: cpe\r\n{auth}\r\n"))
         }
     }
@@ -892,35 +762,20 @@ mod tests {
     fn wrong_path_and_method() {
         let f = start(5);
         let addr = f.server.local_addr();
-        for p in [
-            "/",
-            "/cr/",
-            "/cr/0123456789abcdeX",
-            format!("{PATH}/x").as_str(),
-            format!("{PATH}x").as_str(),
-        ] {
+        for p in ["/", "/cr/", "/cr/0123456789abcdeX", format!("{PATH}/x").as_str(), format!("{PATH}x").as_str()] {
             let r = once(addr, &format!("GET {p} HTTP/1.1\r\nHost: cpe\r\n\r\n"));
             assert_eq!(r.status, 404, "{p}");
             assert!(r.header("WWW-Authenticate").is_none());
         }
         // A POST elsewhere is 404 too; on the path, 405.
-        let r = once(
-            addr,
-            "POST / HTTP/1.1\r\nHost: cpe\r\nContent-Length: 0\r\n\r\n",
-        );
+        let r = once(addr, "POST / HTTP/1.1\r\nHost: cpe\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(r.status, 404);
-        let r = once(
-            addr,
-            &format!("POST {PATH} HTTP/1.1\r\nHost: cpe\r\nContent-Length: 0\r\n\r\n"),
-        );
+        let r = once(addr, &format!("POST {PATH} HTTP/1.1\r\nHost: cpe\r\nContent-Length: 0\r\n\r\n"));
         assert_eq!(r.status, 405);
         assert_eq!(r.header("Allow"), Some("GET"));
         assert!(r.header("WWW-Authenticate").is_none());
         // Query strings are ignored for matching (3.2.2: data SHOULD be ignored).
-        let r = once(
-            addr,
-            &format!("GET {PATH}?x=1 HTTP/1.1\r\nHost: cpe\r\n\r\n"),
-        );
+        let r = once(addr, &format!("GET {PATH}?x=1 HTTP/1.1\r\nHost: cpe\r\n\r\n"));
         assert_eq!(r.status, 401);
         assert_eq!(f.calls.load(Ordering::SeqCst), 0);
     }
@@ -929,17 +784,9 @@ mod tests {
     fn bodies_and_bad_heads_refused() {
         let f = start(5);
         let addr = f.server.local_addr();
-        let r = once(
-            addr,
-            &format!("GET {PATH} HTTP/1.1\r\nHost: cpe\r\nContent-Length: 3\r\n\r\nabc"),
-        );
+        let r = once(addr, &format!("GET {PATH} HTTP/1.1\r\nHost: cpe\r\nContent-Length: 3\r\n\r\nabc"));
         assert_eq!(r.status, 400);
-        let r = once(
-            addr,
-            &format!(
-                "GET {PATH} HTTP/1.1\r\nHost: cpe\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-            ),
-        );
+        let r = once(addr, &format!("GET {PATH} HTTP/1.1\r\nHost: cpe\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
         assert_eq!(r.status, 400);
         let r = once(addr, &format!("GET {PATH} HTTP/1.1\r\nHost : cpe\r\n\r\n"));
         assert_eq!(r.status, 400);
@@ -947,10 +794,7 @@ mod tests {
         assert_eq!(r.status, 400, "HTTP/1.1 without Host");
         let r = once(addr, &format!("GET {PATH} HTTP/2.0\r\nHost: cpe\r\n\r\n"));
         assert_eq!(r.status, 505);
-        let big = format!(
-            "GET {PATH} HTTP/1.1\r\nHost: cpe\r\nX: {}\r\n\r\n",
-            "a".repeat(MAX_HEAD_LEN)
-        );
+        let big = format!("GET {PATH} HTTP/1.1\r\nHost: cpe\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD_LEN));
         let r = once(addr, &big);
         assert_eq!(r.status, 431);
         assert_eq!(f.calls.load(Ordering::SeqCst), 0);
@@ -1027,14 +871,10 @@ mod tests {
     fn connection_cap() {
         let f = start(5);
         let addr = f.server.local_addr();
-        let held: Vec<TcpStream> = (0..MAX_CONNECTIONS)
-            .map(|_| TcpStream::connect(addr).unwrap())
-            .collect();
+        let held: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| TcpStream::connect(addr).unwrap()).collect();
         // Over the cap the server answers 503 at once, before any request.
         let mut extra = TcpStream::connect(addr).unwrap();
-        extra
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut out = String::new();
         extra.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 503 "), "{out:?}");
@@ -1061,20 +901,8 @@ mod tests {
         let f = start(5);
         let url = f.server.url("127.0.0.1");
         let run = |userpass: &str| {
-            let out = std::process::Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--digest",
-                    "-u",
-                    userpass,
-                    &url,
-                ])
-                .output()
-                .unwrap();
+            let out =
+                std::process::Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--digest", "-u", userpass, &url]).output().unwrap();
             String::from_utf8(out.stdout).unwrap()
         };
         assert_eq!(run("acs:wrong"), "401");
@@ -1089,14 +917,8 @@ mod tests {
         let f = start(5);
         let addr = f.server.local_addr();
         assert_ne!(addr.port(), 0);
-        assert_eq!(
-            f.server.url("192.0.2.1"),
-            format!("http://192.0.2.1:{}{PATH}", addr.port())
-        );
-        assert_eq!(
-            f.server.url("2001:db8::1"),
-            format!("http://[2001:db8::1]:{}{PATH}", addr.port())
-        );
+        assert_eq!(f.server.url("192.0.2.1"), format!("http://192.0.2.1:{}{PATH}", addr.port()));
+        assert_eq!(f.server.url("2001:db8::1"), format!("http://[2001:db8::1]:{}{PATH}", addr.port()));
         let t = Instant::now();
         f.server.stop();
         assert!(t.elapsed() < Duration::from_secs(2));
@@ -1115,17 +937,12 @@ mod tests {
     #[test]
     fn parse_head_sans_io() {
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
-        let (h, n) = parse_head(b"GET /a?b HTTP/1.0\r\nHost:  x \r\nX-Y: 1\r\n\r\nGET")
-            .unwrap()
-            .unwrap();
+        let (h, n) = parse_head(b"GET /a?b HTTP/1.0\r\nHost:  x \r\nX-Y: 1\r\n\r\nGET").unwrap().unwrap();
         assert_eq!(n, 40);
         assert_eq!(h.method, "GET");
         assert_eq!(h.path(), "/a");
         assert_eq!(h.minor_version, 0);
-        assert_eq!(
-            h.headers,
-            vec![("host".into(), "x".into()), ("x-y".into(), "1".into())]
-        );
+        assert_eq!(h.headers, vec![("host".into(), "x".into()), ("x-y".into(), "1".into())]);
         assert!(h.wants_close());
         for bad in [
             &b"GET  / HTTP/1.1\r\n\r\n"[..],
@@ -1135,19 +952,10 @@ mod tests {
             b"GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n",
             b"GET / FTP/1.1\r\n\r\n",
         ] {
-            assert!(
-                matches!(parse_head(bad), Err(HeadError::Malformed(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse_head(bad), Err(HeadError::Malformed(_))), "{bad:?}");
         }
         let many: String = (0..=MAX_HEADERS).map(|i| format!("H{i}: v\r\n")).collect();
-        assert_eq!(
-            parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
-            Err(HeadError::TooManyHeaders)
-        );
-        assert_eq!(
-            parse_head(&vec![b'a'; MAX_HEAD_LEN]),
-            Err(HeadError::TooLarge)
-        );
+        assert_eq!(parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), Err(HeadError::TooManyHeaders));
+        assert_eq!(parse_head(&vec![b'a'; MAX_HEAD_LEN]), Err(HeadError::TooLarge));
     }
 }

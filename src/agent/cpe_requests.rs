@@ -67,9 +67,10 @@ impl DownloadRequest {
     pub fn validate(&self) -> Result<(), RequestDownloadError> {
         let ft = &self.file_type;
         let standard = matches!(ft.as_str(), "1 Firmware Upgrade Image" | "2 Web Content" | "3 Vendor Configuration File");
-        let vendor = ft.strip_prefix("X ").and_then(|r| r.split_once(' ')).is_some_and(|(oui, rest)| {
-            oui.len() == 6 && oui.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)) && !rest.is_empty()
-        });
+        let vendor = ft
+            .strip_prefix("X ")
+            .and_then(|r| r.split_once(' '))
+            .is_some_and(|(oui, rest)| oui.len() == 6 && oui.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)) && !rest.is_empty());
         if !(standard || vendor) || ft.chars().count() > 64 {
             return Err(RequestDownloadError::FileType(ft.clone()));
         }
@@ -126,9 +127,7 @@ pub fn spooled_request_downloads(state_dir: &Path) -> Vec<(PathBuf, DownloadRequ
 
 /// Whether a RequestDownload waits to be sent.
 pub fn has_spooled_request_downloads(state_dir: &Path) -> bool {
-    std::fs::read_dir(state_dir.join(SPOOL_DIR))
-        .map(|mut rd| rd.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))))
-        .unwrap_or(false)
+    std::fs::read_dir(state_dir.join(SPOOL_DIR)).map(|mut rd| rd.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json")))).unwrap_or(false)
 }
 
 /// What the ACS answered to one RequestDownload.

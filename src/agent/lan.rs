@@ -440,10 +440,9 @@ pub fn progress_html(s: &Snapshot) -> String {
         Phase::Verifying => ("verifying", String::new()),
         Phase::Installing => ("installing", String::new()),
         Phase::Done => ("done", "<p id=\"outcome\" class=\"ok\">The download completed successfully.</p>".to_string()),
-        Phase::Failed { code, message } => (
-            "failed",
-            format!("<p id=\"outcome\" class=\"err\">The download failed: fault {code}: {}</p>", html_escape(message)),
-        ),
+        Phase::Failed { code, message } => {
+            ("failed", format!("<p id=\"outcome\" class=\"err\">The download failed: fault {code}: {}</p>", html_escape(message)))
+        }
     };
     let bytes = match s.total {
         0 => format!("{} bytes", s.bytes),
@@ -804,7 +803,12 @@ mod tests {
         let a = parse_kick("command=identify&arg=a+b%26c&next=http%3A%2F%2Fweb.example%2Fdone%3Fx%3D1&other=1", Some("http://web.example/start")).unwrap();
         assert_eq!(
             a,
-            KickArgs { command: "identify".into(), referer: "http://web.example/start".into(), arg: "a b&c".into(), next: "http://web.example/done?x=1".into() }
+            KickArgs {
+                command: "identify".into(),
+                referer: "http://web.example/start".into(),
+                arg: "a b&c".into(),
+                next: "http://web.example/done?x=1".into()
+            }
         );
         // Missing ones are empty.
         assert_eq!(parse_kick("", None).unwrap(), KickArgs { command: String::new(), referer: String::new(), arg: String::new(), next: String::new() });

@@ -15,7 +15,10 @@ pub enum Phase {
     /// Finished: FaultCode 0.
     Done,
     /// Finished with a fault (TransferComplete FaultCode/FaultString).
-    Failed { code: u32, message: String },
+    Failed {
+        code: u32,
+        message: String,
+    },
 }
 
 /// One snapshot of the running (or last) transfer.

@@ -216,7 +216,13 @@ mod tests {
     fn attributes_and_9009() {
         let (schema, mut st) = setup();
         let set = |name: &str, n: u8| Body::SetParameterAttributes {
-            list: vec![SetAttributes { name: name.into(), notification_change: true, notification: n, access_list_change: true, access_list: vec!["Subscriber".into()] }],
+            list: vec![SetAttributes {
+                name: name.into(),
+                notification_change: true,
+                notification: n,
+                access_list_change: true,
+                access_list: vec!["Subscriber".into()],
+            }],
         };
         let (resp, _) = handle(schema, &mut st, &set(PII, 2));
         assert_eq!(resp, Body::SetParameterAttributesResponse);
@@ -247,7 +253,12 @@ mod tests {
         static S: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
         S.get_or_init(|| {
             Schema::igd_with(&[
-                VendorParameter { name: "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into(), ty: BaseType::String, writable: true, default: Some("blue".into()) },
+                VendorParameter {
+                    name: "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into(),
+                    ty: BaseType::String,
+                    writable: true,
+                    default: Some("blue".into()),
+                },
                 VendorParameter { name: "InternetGatewayDevice.X_00D09E_Box.Speed".into(), ty: BaseType::UnsignedInt, writable: false, default: None },
                 VendorParameter { name: "InternetGatewayDevice.X_00D09E_Box.Level".into(), ty: BaseType::Int, writable: true, default: Some("-3".into()) },
             ])
@@ -265,8 +276,19 @@ mod tests {
         let (resp, _) = handle(schema, &mut st, &Body::GetParameterNames { path: "InternetGatewayDevice.X_00D09E_Box.".into(), next_level: false });
         let Body::GetParameterNamesResponse { list } = resp else { panic!() };
         let names: Vec<(&str, bool)> = list.iter().map(|p| (p.name.as_str(), p.writable)).collect();
-        assert_eq!(names, vec![("InternetGatewayDevice.X_00D09E_Box.", false), ("InternetGatewayDevice.X_00D09E_Box.Level", true), ("InternetGatewayDevice.X_00D09E_Box.Speed", false)]);
-        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec!["InternetGatewayDevice.X_00D09E_Box.".into(), "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into()] });
+        assert_eq!(
+            names,
+            vec![
+                ("InternetGatewayDevice.X_00D09E_Box.", false),
+                ("InternetGatewayDevice.X_00D09E_Box.Level", true),
+                ("InternetGatewayDevice.X_00D09E_Box.Speed", false)
+            ]
+        );
+        let (resp, _) = handle(
+            schema,
+            &mut st,
+            &Body::GetParameterValues { names: vec!["InternetGatewayDevice.X_00D09E_Box.".into(), "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour".into()] },
+        );
         let Body::GetParameterValuesResponse { list } = resp else { panic!() };
         let got: Vec<(&str, &str, &str)> = list.iter().map(|p| (p.name.as_str(), p.value.as_str(), p.xsd_type.as_str())).collect();
         assert_eq!(
@@ -277,10 +299,19 @@ mod tests {
                 ("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "blue", "xsd:string"),
             ]
         );
-        let ok = Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.X_00D09E_Box.Level", "-7", "xsd:int"), pv("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "red", "xsd:string")], parameter_key: "v".into() };
+        let ok = Body::SetParameterValues {
+            list: vec![
+                pv("InternetGatewayDevice.X_00D09E_Box.Level", "-7", "xsd:int"),
+                pv("InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "red", "xsd:string"),
+            ],
+            parameter_key: "v".into(),
+        };
         assert_eq!(handle(schema, &mut st, &ok).0, Body::SetParameterValuesResponse { status: 0 });
         assert_eq!(st.get("InternetGatewayDevice.X_00D09E_Box.Level").unwrap(), "-7");
-        let bad = Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.X_00D09E_Box.Speed", "1", "xsd:unsignedInt"), pv("InternetGatewayDevice.X_00D09E_Box.Level", "x", "xsd:int")], parameter_key: "w".into() };
+        let bad = Body::SetParameterValues {
+            list: vec![pv("InternetGatewayDevice.X_00D09E_Box.Speed", "1", "xsd:unsignedInt"), pv("InternetGatewayDevice.X_00D09E_Box.Level", "x", "xsd:int")],
+            parameter_key: "w".into(),
+        };
         let Body::Fault(f) = handle(schema, &mut st, &bad).0 else { panic!() };
         assert_eq!(f.set_parameter_values.iter().map(|p| p.code).collect::<Vec<_>>(), vec![9008, 9007]);
         // A tree saved before the vendor parameters were configured gains them.
@@ -312,28 +343,58 @@ mod tests {
         let un_file = d.path().join("un");
         std::fs::write(&un_file, "admin\n").unwrap();
         let hooks = vec![
-            HookConfig { parameter: PC.into(), get: vec![script(d.path(), "pcget", &format!("cat '{}'", pc_file.display()))], set: Some(vec![script(d.path(), "pcset", &format!("cat > '{}'", pc_file.display()))]), timeout_ms: None },
+            HookConfig {
+                parameter: PC.into(),
+                get: vec![script(d.path(), "pcget", &format!("cat '{}'", pc_file.display()))],
+                set: Some(vec![script(d.path(), "pcset", &format!("cat > '{}'", pc_file.display()))]),
+                timeout_ms: None,
+            },
             // Set always fails.
-            HookConfig { parameter: UN.into(), get: vec![script(d.path(), "unget", &format!("cat '{}'", un_file.display()))], set: Some(vec![script(d.path(), "unset", "exit 1")]), timeout_ms: None },
+            HookConfig {
+                parameter: UN.into(),
+                get: vec![script(d.path(), "unget", &format!("cat '{}'", un_file.display()))],
+                set: Some(vec![script(d.path(), "unset", "exit 1")]),
+                timeout_ms: None,
+            },
             // Writable in the schema, but no set command: read-only.
-            HookConfig { parameter: "InternetGatewayDevice.ManagementServer.URL".into(), get: vec!["echo".into(), "http://acs.example/".into()], set: None, timeout_ms: None },
+            HookConfig {
+                parameter: "InternetGatewayDevice.ManagementServer.URL".into(),
+                get: vec!["echo".into(), "http://acs.example/".into()],
+                set: None,
+                timeout_ms: None,
+            },
         ];
         let mut st = Store::new(schema);
         st.attach_hooks(Hooks::new(schema, &hooks).unwrap());
-        let (resp, _) = handle(schema, &mut st, &Body::GetParameterValues { names: vec![PC.into(), UN.into(), "InternetGatewayDevice.DeviceInfo.SpecVersion".into()] });
+        let (resp, _) =
+            handle(schema, &mut st, &Body::GetParameterValues { names: vec![PC.into(), UN.into(), "InternetGatewayDevice.DeviceInfo.SpecVersion".into()] });
         let Body::GetParameterValuesResponse { list } = resp else { panic!("{resp:?}") };
         assert_eq!(list.iter().map(|p| p.value.as_str()).collect::<Vec<_>>(), vec!["TLCO", "admin", "1.0"]);
         let (resp, _) = handle(schema, &mut st, &Body::GetParameterNames { path: "InternetGatewayDevice.ManagementServer.URL".into(), next_level: false });
-        assert_eq!(resp, Body::GetParameterNamesResponse { list: vec![ParameterInfo { name: "InternetGatewayDevice.ManagementServer.URL".into(), writable: false }] });
-        let (resp, _) = handle(schema, &mut st, &Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.ManagementServer.URL", "http://x/", "xsd:string")], parameter_key: "".into() });
+        assert_eq!(
+            resp,
+            Body::GetParameterNamesResponse { list: vec![ParameterInfo { name: "InternetGatewayDevice.ManagementServer.URL".into(), writable: false }] }
+        );
+        let (resp, _) = handle(
+            schema,
+            &mut st,
+            &Body::SetParameterValues { list: vec![pv("InternetGatewayDevice.ManagementServer.URL", "http://x/", "xsd:string")], parameter_key: "".into() },
+        );
         assert!(matches!(resp, Body::Fault(ref f) if f.set_parameter_values[0].code == 9008), "{resp:?}");
         // The set hook runs with the value.
-        let (resp, fx) = handle(schema, &mut st, &Body::SetParameterValues { list: vec![pv(PC, "ABCD", "xsd:string"), pv(PII, "30", "xsd:unsignedInt")], parameter_key: "k".into() });
+        let (resp, fx) = handle(
+            schema,
+            &mut st,
+            &Body::SetParameterValues { list: vec![pv(PC, "ABCD", "xsd:string"), pv(PII, "30", "xsd:unsignedInt")], parameter_key: "k".into() },
+        );
         assert_eq!(resp, Body::SetParameterValuesResponse { status: 0 });
         assert_eq!(std::fs::read_to_string(&pc_file).unwrap(), "ABCD");
         assert_eq!(fx.changed, vec![PC.to_string(), PII.to_string()]);
         // A failing set hook: 9002, and what was applied is rolled back.
-        let req = Body::SetParameterValues { list: vec![pv(PC, "WXYZ", "xsd:string"), pv(PII, "40", "xsd:unsignedInt"), pv(UN, "root", "xsd:string")], parameter_key: "k2".into() };
+        let req = Body::SetParameterValues {
+            list: vec![pv(PC, "WXYZ", "xsd:string"), pv(PII, "40", "xsd:unsignedInt"), pv(UN, "root", "xsd:string")],
+            parameter_key: "k2".into(),
+        };
         let (resp, fx) = handle(schema, &mut st, &req);
         assert!(matches!(resp, Body::Fault(ref f) if f.code == 9002), "{resp:?}");
         assert!(!fx.dirty && fx.changed.is_empty());

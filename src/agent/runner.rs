@@ -581,12 +581,7 @@ impl Agent {
                 self.retry_at = None;
                 self.state.retry_count = 0;
                 info!(acs_requests, "session end");
-                Ok(SessionReport {
-                    events: inform_events.iter().map(|e| e.code.clone()).collect(),
-                    acs_requests,
-                    changed: effects.changed.clone(),
-                    challenges,
-                })
+                Ok(SessionReport { events: inform_events.iter().map(|e| e.code.clone()).collect(), acs_requests, changed: effects.changed.clone(), challenges })
             }
             Err(e) => {
                 self.failures += 1;
@@ -601,7 +596,13 @@ impl Agent {
         self.reschedule_periodic();
         self.persist()?;
         if let Some(f) = self.observer.as_mut() {
-            f(&SessionOutcome { ok: outcome.is_ok(), informed: acknowledged, events: events.iter().map(|e| e.code.clone()).collect(), acknowledged_at, elapsed: started.elapsed() });
+            f(&SessionOutcome {
+                ok: outcome.is_ok(),
+                informed: acknowledged,
+                events: events.iter().map(|e| e.code.clone()).collect(),
+                acknowledged_at,
+                elapsed: started.elapsed(),
+            });
         } else if let Ok(rep) = &outcome {
             self.reports.push(rep.clone());
         }

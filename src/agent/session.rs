@@ -154,34 +154,19 @@ pub struct InformArgs {
 pub fn inform_body(schema: &Schema, store: &Store, args: InformArgs, extra: &[String]) -> Body {
     let InformArgs { device, events, retry_count, current_time, max_envelopes } = args;
     let pv = |p: &str| {
-        store.get(p).map(|value| ParameterValue {
-            name: p.to_string(),
-            value,
-            xsd_type: schema.param(p).map(|d| d.ty.xsd()).unwrap_or("xsd:string").into(),
-        })
+        store.get(p).map(|value| ParameterValue { name: p.to_string(), value, xsd_type: schema.param(p).map(|d| d.ty.xsd()).unwrap_or("xsd:string").into() })
     };
     let mut names: Vec<String> = INFORM_PARAMETERS.iter().map(|s| s.to_string()).collect();
     // Table 33: ExternalIPAddress of the WAN{IP,PPP}Connection(s).
     names.extend(
-        store
-            .values
-            .keys()
-            .filter(|k| (k.contains(".WANIPConnection.") || k.contains(".WANPPPConnection.")) && k.ends_with(".ExternalIPAddress"))
-            .cloned(),
+        store.values.keys().filter(|k| (k.contains(".WANIPConnection.") || k.contains(".WANPPPConnection.")) && k.ends_with(".ExternalIPAddress")).cloned(),
     );
     for e in extra {
         if !names.contains(e) {
             names.push(e.clone());
         }
     }
-    Body::Inform {
-        device_id: device,
-        events,
-        max_envelopes,
-        current_time,
-        retry_count,
-        parameters: names.iter().filter_map(|n| pv(n)).collect(),
-    }
+    Body::Inform { device_id: device, events, max_envelopes, current_time, retry_count, parameters: names.iter().filter_map(|n| pv(n)).collect() }
 }
 
 /// How many 8005 answers to one Inform we retry immediately before giving
@@ -400,11 +385,8 @@ impl<H: Handler> Session<H> {
             Err(_) => e.id.as_ref().is_some_and(|id| self.outstanding.iter().any(|(i, _)| i == id)),
         };
         if is_response {
-            let pos = e
-                .id
-                .as_ref()
-                .and_then(|id| self.outstanding.iter().position(|(i, _)| i == id))
-                .or(if self.outstanding.is_empty() { None } else { Some(0) });
+            let pos =
+                e.id.as_ref().and_then(|id| self.outstanding.iter().position(|(i, _)| i == id)).or(if self.outstanding.is_empty() { None } else { Some(0) });
             if let Some(pos) = pos {
                 let (_, req) = self.outstanding.remove(pos);
                 let resp = e.body.unwrap_or_else(Body::Fault);
@@ -440,7 +422,12 @@ mod tests {
 
     fn inform(store: &Store, max_env: u32) -> Body {
         let events = vec![Event { code: "0 BOOTSTRAP".into(), command_key: String::new() }];
-        inform_body(Schema::igd(), store, InformArgs { device: device(), events, retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: max_env }, &[])
+        inform_body(
+            Schema::igd(),
+            store,
+            InformArgs { device: device(), events, retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: max_env },
+            &[],
+        )
     }
 
     const PII: &str = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
@@ -633,7 +620,12 @@ mod tests {
         let schema = Schema::igd();
         let store = Store::new(schema);
         let extra = vec!["InternetGatewayDevice.ManagementServer.PeriodicInformInterval".to_string()];
-        let b = inform_body(schema, &store, InformArgs { device: device(), events: vec![], retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 }, &extra);
+        let b = inform_body(
+            schema,
+            &store,
+            InformArgs { device: device(), events: vec![], retry_count: 0, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 },
+            &extra,
+        );
         let Body::Inform { parameters, .. } = b else { panic!() };
         let names: Vec<_> = parameters.iter().map(|p| p.name.as_str()).collect();
         assert!(names.len() >= 6, "{names:?}");
@@ -687,5 +679,4 @@ mod tests {
         drop(h);
         assert_eq!(echo.seen, vec!["TransferCompleteResponse -> TransferCompleteResponse"]);
     }
-
 }

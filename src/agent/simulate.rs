@@ -238,12 +238,7 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
         let mut g = lock(shared);
         let elapsed = end.duration_since(since).as_secs_f64().max(1e-9);
         let periodic_expected = match interval {
-            Some(iv) => g
-                .first_inform
-                .iter()
-                .flatten()
-                .map(|f| (end.saturating_duration_since(*f).as_secs_f64() / f64::from(iv)).floor() as u64)
-                .sum(),
+            Some(iv) => g.first_inform.iter().flatten().map(|f| (end.saturating_duration_since(*f).as_secs_f64() / f64::from(iv)).floor() as u64).sum(),
             None => 0,
         };
         let (started, start_failures) = (g.started, g.start_failures);

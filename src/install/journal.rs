@@ -23,10 +23,24 @@ use serde::{Deserialize, Serialize};
 pub enum Op {
     /// Create a directory by renaming an empty staged one into place (so
     /// whether it happened is known from the staged one's absence).
-    Mkdir { path: String, stage: String },
-    Write { path: String, stage: String, backup: Option<String> },
-    Remove { path: String, backup: String },
-    Rename { from: String, to: String, backup: Option<String> },
+    Mkdir {
+        path: String,
+        stage: String,
+    },
+    Write {
+        path: String,
+        stage: String,
+        backup: Option<String>,
+    },
+    Remove {
+        path: String,
+        backup: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+        backup: Option<String>,
+    },
 }
 
 /// The journal document.
@@ -166,8 +180,7 @@ pub fn undo(op: &Op, root: &Path, st: &StateDir) -> io::Result<()> {
     match op {
         Op::Mkdir { path, stage } => {
             if !exists(&st.stage().join(stage)) && exists(&root.join(path)) {
-                fs::remove_dir(root.join(path))
-                    .map_err(|e| io::Error::new(e.kind(), format!("removing directory /{path}: {e}")))?;
+                fs::remove_dir(root.join(path)).map_err(|e| io::Error::new(e.kind(), format!("removing directory /{path}: {e}")))?;
             }
         }
         Op::Write { path, stage, backup } => match backup {
@@ -238,13 +251,10 @@ pub fn recover(st: &StateDir, root: &Path, fp: &mut FailPoints) -> io::Result<Re
         }
         Err(e) => return Err(e),
     };
-    let j: Journal = serde_json::from_slice(&text)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("journal {}: {e}", st.journal().display())))?;
+    let j: Journal =
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("journal {}: {e}", st.journal().display())))?;
     if j.root != root {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("journal is for root {}, not {}", j.root.display(), root.display()),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("journal is for root {}, not {}", j.root.display(), root.display())));
     }
     let outcome = if exists(&st.committed()) {
         Recovery::Completed

@@ -129,19 +129,11 @@ fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, StateDir)
     fs::create_dir_all(&state).map_err(io(&format!("state directory {}", state.display())))?;
     let state = state.canonicalize().map_err(io("state directory"))?;
     if state.starts_with(&root) || root.starts_with(&state) {
-        return Err(InstallError::Io(format!(
-            "state directory {} must be outside the install root {} (and not contain it)",
-            state.display(),
-            root.display()
-        )));
+        return Err(InstallError::Io(format!("state directory {} must be outside the install root {} (and not contain it)", state.display(), root.display())));
     }
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io("stat"));
     if dev(&root)? != dev(&state)? {
-        return Err(InstallError::Io(format!(
-            "state directory {} must be on the same filesystem as {} (atomic renames)",
-            state.display(),
-            root.display()
-        )));
+        return Err(InstallError::Io(format!("state directory {} must be on the same filesystem as {} (atomic renames)", state.display(), root.display())));
     }
     Ok((root, StateDir { dir: state }))
 }
@@ -153,12 +145,7 @@ pub fn recover(root: &Path, state_dir: Option<&Path>) -> Result<Recovery, Instal
 }
 
 /// Install the package read from `pkg` (a file or a download in progress).
-pub fn install<R: Read>(
-    pkg: &mut R,
-    opts: &InstallOptions,
-    vendor: &mut dyn VendorHandler,
-    clock: &dyn Clock,
-) -> Result<InstallReport, InstallError> {
+pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn VendorHandler, clock: &dyn Clock) -> Result<InstallReport, InstallError> {
     let started = clock.now();
     let (root, st) = prepare_dirs(&opts.root, opts.state_dir.as_deref())?;
     if st.journal().exists() {
@@ -198,14 +185,8 @@ pub fn install<R: Read>(
     }
 
     // 3. Stream the payload: hash everything, stage what will be written.
-    let to_stage: Vec<usize> = plan
-        .actions
-        .iter()
-        .filter_map(|a| if let Action::Write { index, .. } = a { Some(*index) } else { None })
-        .collect();
-    let staged_bytes = to_stage.iter().try_fold(0u64, |acc, i| {
-        acc.checked_add(prefix.commands.commands[*i].file().map_or(0, |f| f.file_length as u64))
-    });
+    let to_stage: Vec<usize> = plan.actions.iter().filter_map(|a| if let Action::Write { index, .. } = a { Some(*index) } else { None }).collect();
+    let staged_bytes = to_stage.iter().try_fold(0u64, |acc, i| acc.checked_add(prefix.commands.commands[*i].file().map_or(0, |f| f.file_length as u64)));
     let staged_bytes = staged_bytes.ok_or_else(|| InstallError::Io("staged size overflows".into()))?;
     if !opts.dry_run {
         let free = precondition::free_space(&st.dir).map_err(io("statvfs of the state directory"))?;
@@ -251,9 +232,7 @@ fn check_trust(prefix: &Prefix, opts: &InstallOptions) -> Result<Option<String>,
         return Ok(None);
     }
     if opts.trust.is_empty() {
-        return Err(InstallError::Untrusted(
-            "no trust anchors configured (give --trust CA.pem, or --allow-unsigned for unsigned packages)".into(),
-        ));
+        return Err(InstallError::Untrusted("no trust anchors configured (give --trust CA.pem, or --allow-unsigned for unsigned packages)".into()));
     }
     let report = prefix.verify_signatures(&opts.trust, &opts.verify);
     match report.trusted() {

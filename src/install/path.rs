@@ -56,13 +56,7 @@ impl RelPath {
 
     /// Every ancestor below the root, outermost first.
     pub fn ancestors(&self) -> Vec<RelPath> {
-        let mut v: Vec<RelPath> = self
-            .0
-            .ancestors()
-            .skip(1)
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| RelPath(p.to_path_buf()))
-            .collect();
+        let mut v: Vec<RelPath> = self.0.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()).map(|p| RelPath(p.to_path_buf())).collect();
         v.reverse();
         v
     }
@@ -78,12 +72,8 @@ impl RelPath {
 pub fn check_no_symlinks(root: &Path, p: &RelPath) -> Result<(), InstallError> {
     for a in p.ancestors() {
         match std::fs::symlink_metadata(a.under(root)) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(InstallError::Unsafe(format!("{} is a symlink; refusing to follow it", a.display())))
-            }
-            Ok(m) if !m.is_dir() => {
-                return Err(InstallError::Unsafe(format!("{} exists and is not a directory", a.display())))
-            }
+            Ok(m) if m.file_type().is_symlink() => return Err(InstallError::Unsafe(format!("{} is a symlink; refusing to follow it", a.display()))),
+            Ok(m) if !m.is_dir() => return Err(InstallError::Unsafe(format!("{} exists and is not a directory", a.display()))),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(InstallError::Io(format!("{}: {e}", a.display()))),

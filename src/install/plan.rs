@@ -52,7 +52,11 @@ impl Action {
             Action::Write { index, path, replaces, mkdirs } => format!(
                 "#{index} write /{path} ({}{})",
                 if *replaces { "replace existing file" } else { "new file" },
-                if mkdirs.is_empty() { String::new() } else { format!(", create directories {}", mkdirs.iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(" ")) }
+                if mkdirs.is_empty() {
+                    String::new()
+                } else {
+                    format!(", create directories {}", mkdirs.iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(" "))
+                }
             ),
             Action::Remove { index, path, tree } => {
                 format!("#{index} remove /{path}{}", if *tree { " and everything below it" } else { "" })
@@ -75,7 +79,9 @@ enum Node {
     Absent,
     File,
     /// `fresh`: created by this plan, so nothing of the real tree is below it.
-    Dir { fresh: bool },
+    Dir {
+        fresh: bool,
+    },
 }
 
 /// The real tree plus the plan's changes so far.
@@ -339,9 +345,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                     return Err(InstallError::Rejected { index, reason: "destination is inside the source".into() });
                 }
                 let replaces = match ov.node(dst.as_path()) {
-                    Node::Dir { .. } => {
-                        return Err(InstallError::Rejected { index, reason: format!("destination {} is a directory", dst.display()) })
-                    }
+                    Node::Dir { .. } => return Err(InstallError::Rejected { index, reason: format!("destination {} is a directory", dst.display()) }),
                     n => n == Node::File,
                 };
                 ov.remove(from.as_path());

@@ -33,9 +33,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     let builder = manifest.to_builder(&base)?;
     // The builder learns the total size first; create the bar on first report.
     let mut hash_bar = None;
-    let mut built = builder.build(|done, total| {
-        hash_bar.get_or_insert_with(|| bytes_bar(total, "hashing")).set_position(done)
-    })?;
+    let mut built = builder.build(|done, total| hash_bar.get_or_insert_with(|| bytes_bar(total, "hashing")).set_position(done))?;
     if let Some(b) = hash_bar {
         b.finish_and_clear();
     }
@@ -78,9 +76,7 @@ fn from_dir(dir: &Path, prefix: &str) -> Result<Manifest> {
             eprintln!("warning: skipping {} (not a regular file)", entry.path().display());
             continue;
         }
-        let rel = rel.to_str().ok_or_else(|| {
-            ManifestError(format!("{}: path is not UTF-8", entry.path().display()))
-        })?;
+        let rel = rel.to_str().ok_or_else(|| ManifestError(format!("{}: path is not UTF-8", entry.path().display())))?;
         let path = format!("{}/{}", prefix.trim_end_matches('/'), rel);
         commands.push(CommandSpec {
             kind: "extract".into(),

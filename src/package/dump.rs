@@ -33,11 +33,9 @@ impl Dumper {
     }
 }
 
-const FILE_FIELDS: [&str; 8] =
-    ["Flags", "Path Offset", "Path Length", "Hash Type", "Hash Offset", "Hash Length", "File Offset", "File Length"];
+const FILE_FIELDS: [&str; 8] = ["Flags", "Path Offset", "Path Length", "Hash Type", "Hash Offset", "Hash Length", "File Offset", "File Length"];
 const REMOVE_FIELDS: [&str; 3] = ["Flags", "Path Offset", "Path Length"];
-const MOVE_FIELDS: [&str; 5] =
-    ["Flags", "Source Path Offset", "Source Path Length", "Destination Path Offset", "Destination Path Length"];
+const MOVE_FIELDS: [&str; 5] = ["Flags", "Source Path Offset", "Source Path Length", "Destination Path Offset", "Destination Path Length"];
 
 pub fn run(a: DumpArgs) -> Result<u8> {
     let (prefix, _, size) = open_prefix(&a.package)?;
@@ -77,21 +75,14 @@ pub fn run(a: DumpArgs) -> Result<u8> {
     let base = prefix.payload_offset();
     println!("{:08x}  {} bytes", base, prefix.header.payload_length);
     for (i, f) in prefix.commands.files() {
-        println!(
-            "{:08x}  [{i}] {} bytes  {}  sha1 {}",
-            base + f.file_offset as u64,
-            f.file_length,
-            f.path,
-            hex::encode(f.sha1)
-        );
+        println!("{:08x}  [{i}] {} bytes  {}  sha1 {}", base + f.file_offset as u64, f.file_length, f.path, hex::encode(f.sha1));
     }
     Ok(crate::exit::OK)
 }
 
 fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize) {
-    let words = |names: &[&str]| -> Vec<u32> {
-        names.iter().enumerate().map(|(k, n)| d.u32(at + 4 * k as u64, &value[4 * k..], &format!("[{i}] {n}"))).collect()
-    };
+    let words =
+        |names: &[&str]| -> Vec<u32> { names.iter().enumerate().map(|(k, n)| d.u32(at + 4 * k as u64, &value[4 * k..], &format!("[{i}] {n}"))).collect() };
     let var = |off: u32, len: u32, name: &str| {
         let s = &value[off as usize..(off + len) as usize];
         d.field(at + off as u64, s, &format!("[{i}] {name} {:?}", String::from_utf8_lossy(s)));

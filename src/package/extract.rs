@@ -50,9 +50,7 @@ fn make_parents(root: &Path, target: &Path) -> Result<()> {
             Ok(m) if m.file_type().is_symlink() => bail!("{} is a symlink; refusing to follow it", cur.display()),
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!("{} exists and is not a directory", cur.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir(&cur).with_context(|| format!("creating {}", cur.display()))?
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir(&cur).with_context(|| format!("creating {}", cur.display()))?,
             Err(e) => return Err(e).with_context(|| format!("inspecting {}", cur.display())),
         }
     }
@@ -94,13 +92,7 @@ pub fn run(a: ExtractArgs) -> Result<u8> {
         }
         let actual: [u8; 20] = h.finalize().into();
         if actual != f.sha1 {
-            return Err(pkgfmt::Error::HashMismatch {
-                index,
-                path: f.path.clone(),
-                expected: hex::encode(f.sha1),
-                actual: hex::encode(actual),
-            }
-            .into());
+            return Err(pkgfmt::Error::HashMismatch { index, path: f.path.clone(), expected: hex::encode(f.sha1), actual: hex::encode(actual) }.into());
         }
         tmp.as_file().sync_all()?;
         // Never write through a symlink planted at the target name: rename

@@ -57,12 +57,7 @@ pub fn run(a: InspectArgs) -> Result<u8> {
     for (i, s) in signers.iter().enumerate() {
         println!("signer #{i}: {}", s.subject);
         println!("    issuer {}  serial {}", s.issuer, s.serial);
-        println!(
-            "    {} / {}, {}",
-            s.digest_algorithm,
-            s.signature_algorithm,
-            if s.signed_attributes { "signed attributes" } else { "no signed attributes" }
-        );
+        println!("    {} / {}, {}", s.digest_algorithm, s.signature_algorithm, if s.signed_attributes { "signed attributes" } else { "no signed attributes" });
     }
     Ok(crate::exit::OK)
 }

@@ -46,11 +46,7 @@ pub struct Signer {
 
 pub fn load_signers(keys: &[PathBuf], certs: &[PathBuf], chain: Option<&Path>, no_attrs: bool) -> Result<Vec<Signer>> {
     if keys.len() != certs.len() {
-        bail!(pkgfmt::Error::Build(format!(
-            "--key given {} times but --cert {} times: they pair up in order",
-            keys.len(),
-            certs.len()
-        )));
+        bail!(pkgfmt::Error::Build(format!("--key given {} times but --cert {} times: they pair up in order", keys.len(), certs.len())));
     }
     let chain = match chain {
         Some(p) => read_certs(p)?,
@@ -70,9 +66,7 @@ pub fn load_signers(keys: &[PathBuf], certs: &[PathBuf], chain: Option<&Path>, n
 /// Add every signer to `block`, signing `message`.
 pub fn sign_all(mut block: SignatureBlock, message: &[u8], signers: &[Signer]) -> Result<SignatureBlock> {
     for s in signers {
-        block = block
-            .add_signer(message, &s.key, &s.cert, &s.chain, s.signed_attributes)
-            .context("signing")?;
+        block = block.add_signer(message, &s.key, &s.cert, &s.chain, s.signed_attributes).context("signing")?;
     }
     Ok(block)
 }
@@ -140,24 +134,14 @@ pub fn command_detail(c: &Command) -> String {
     let flag = |u: bool| if u { " [unsafe]" } else { "" };
     match c {
         Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => {
-            format!(
-                "{}  {} bytes @ payload+{}  sha1 {}{}",
-                f.path,
-                f.file_length,
-                f.file_offset,
-                hex::encode(f.sha1),
-                flag(f.is_unsafe())
-            )
+            format!("{}  {} bytes @ payload+{}  sha1 {}{}", f.path, f.file_length, f.file_offset, hex::encode(f.sha1), flag(f.is_unsafe()))
         }
         Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
             format!("{}{}", r.path, flag(r.is_unsafe()))
         }
         Command::MoveFile(m) | Command::MoveVersionedFile(m) => format!("{} -> {}{}", m.src, m.dst, flag(m.is_unsafe())),
         Command::Version(s) | Command::Description(s) => format!("{s:?}"),
-        Command::RecoverableTimeout(n)
-        | Command::UnrecoverableTimeout(n)
-        | Command::InitialTimeout(n)
-        | Command::InitialActivityTimeout(n) => {
+        Command::RecoverableTimeout(n) | Command::UnrecoverableTimeout(n) | Command::InitialTimeout(n) | Command::InitialActivityTimeout(n) => {
             if *n == 0 {
                 "infinite".into()
             } else {
@@ -207,10 +191,7 @@ pub fn atomic_write(out: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> 
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cpekit-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new().prefix(".cpekit-").tempfile_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     write(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
     tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;

@@ -48,10 +48,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             })
             .collect();
         let files = match &payload {
-            Ok(files) => json!(files
-                .iter()
-                .map(|f| json!({"index": f.index, "path": f.path, "sha1": hex::encode(f.sha1)}))
-                .collect::<Vec<_>>()),
+            Ok(files) => json!(files.iter().map(|f| json!({"index": f.index, "path": f.path, "sha1": hex::encode(f.sha1)})).collect::<Vec<_>>()),
             Err(_) => json!(null),
         };
         let out = json!({
@@ -69,12 +66,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
         }
         for s in &report.signers {
             match &s.result {
-                Ok(chain) => println!(
-                    "signer #{}: VALID   {} (chain: {})",
-                    s.index,
-                    s.summary.subject,
-                    chain.subjects.join(" <- ")
-                ),
+                Ok(chain) => println!("signer #{}: VALID   {} (chain: {})", s.index, s.summary.subject, chain.subjects.join(" <- ")),
                 Err(e) => println!("signer #{}: INVALID {}: {e}", s.index, s.summary.subject),
             }
         }

@@ -39,10 +39,16 @@ impl Step {
 #[derive(Debug, Clone)]
 pub enum AuthMode {
     None,
-    Basic { user: String, pass: String },
+    Basic {
+        user: String,
+        pass: String,
+    },
     /// Digest; the authentication holds for the TCP connection (3.4.4) and
     /// the nonce is bound to the connection it was issued on (GenieACS).
-    Digest { user: String, pass: String },
+    Digest {
+        user: String,
+        pass: String,
+    },
 }
 
 /// One POST as received.
@@ -283,9 +289,7 @@ fn answer(req: &Body, s: &mut AcsState) -> Body {
             Body::Fault(Fault::new(8002, "Internal error (test ACS)"))
         }
         Body::TransferComplete { .. } => Body::TransferCompleteResponse,
-        Body::GetRPCMethods => Body::GetRPCMethodsResponse {
-            methods: ["Inform", "GetRPCMethods", "TransferComplete"].iter().map(|s| s.to_string()).collect(),
-        },
+        Body::GetRPCMethods => Body::GetRPCMethodsResponse { methods: ["Inform", "GetRPCMethods", "TransferComplete"].iter().map(|s| s.to_string()).collect() },
         other => Body::Fault(Fault::new(8000, format!("test ACS does not support {}", other.method()))),
     }
 }

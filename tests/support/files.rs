@@ -139,7 +139,15 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<State>>, sent: Arc<AtomicU6
     let method = req.method().as_str().to_string();
     let path = req.url().to_string();
     let authorization = header(&req, "Authorization");
-    let mut rec = Request { method: method.clone(), path: path.clone(), body, authorization: authorization.clone(), content_type: header(&req, "Content-Type"), status: 200, at: Instant::now() };
+    let mut rec = Request {
+        method: method.clone(),
+        path: path.clone(),
+        body,
+        authorization: authorization.clone(),
+        content_type: header(&req, "Content-Type"),
+        status: 200,
+        at: Instant::now(),
+    };
     let mut s = st.lock().unwrap();
     let Some(route) = s.routes.get(&path).cloned() else {
         rec.status = 404;

@@ -199,11 +199,8 @@ fn precheck(xml: &str) -> Result<Prechecked, VoucherError> {
             }
         }
     }
-    let has_cert = root
-        .children()
-        .filter(|c| is(*c, "KeyInfo"))
-        .flat_map(|k| k.descendants())
-        .any(|d| d.is_element() && d.tag_name().name() == "X509Certificate");
+    let has_cert =
+        root.children().filter(|c| is(*c, "KeyInfo")).flat_map(|k| k.descendants()).any(|d| d.is_element() && d.tag_name().name() == "X509Certificate");
     if !has_cert {
         return Err(VoucherError::NoTrustedKey);
     }
@@ -418,7 +415,14 @@ impl Verifier {
         }
         // SAFETY: libxmlsec1 copies the DER; the key is owned by the cache.
         let key = unsafe {
-            b::xmlSecOpenSSLAppKeyLoadMemory(cert_der.as_ptr(), cert_der.len() as u32, b::xmlSecKeyDataFormat_xmlSecKeyDataFormatCertDer, null(), null_mut(), null_mut())
+            b::xmlSecOpenSSLAppKeyLoadMemory(
+                cert_der.as_ptr(),
+                cert_der.len() as u32,
+                b::xmlSecKeyDataFormat_xmlSecKeyDataFormatCertDer,
+                null(),
+                null_mut(),
+                null_mut(),
+            )
         };
         if key.is_null() {
             return null_mut();
@@ -439,8 +443,7 @@ impl Verifier {
                 return Ok(());
             }
         }
-        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, Some(when))
-            .map_err(|e| VoucherError::Untrusted(e.to_string()))?;
+        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, Some(when)).map_err(|e| VoucherError::Untrusted(e.to_string()))?;
         use der::Decode;
         let mut window = (std::time::UNIX_EPOCH, std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4));
         let certs = key.iter().filter_map(|d| x509_cert::Certificate::from_der(d).ok()).chain(self.anchors.iter().cloned());
@@ -476,9 +479,7 @@ fn options_from_digested(digested: &[(String, Vec<u8>)], nrefs: usize) -> Result
         }
         let opts: Vec<_> = obj.children().filter(|c| c.is_element()).collect();
         match opts.as_slice() {
-            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().unwrap_or("").is_empty() => {
-                options.push(VoucherOption::from_element(*o)?)
-            }
+            [o] if o.tag_name().name() == "Option" && o.tag_name().namespace().unwrap_or("").is_empty() => options.push(VoucherOption::from_element(*o)?),
             _ => return Err(VoucherError::Structure(format!("Object {want} must hold exactly one Option"))),
         }
     }
@@ -488,13 +489,7 @@ fn options_from_digested(digested: &[(String, Vec<u8>)], nrefs: usize) -> Result
 /// Sign `options` into one voucher: an enveloping Signature with one
 /// Reference and one Object per Option (Figure 6), the signer certificate
 /// and `chain_pem` certificates in KeyInfo/X509Data.
-pub fn sign(
-    options: &[VoucherOption],
-    key_pem: &[u8],
-    cert_pem: &[u8],
-    chain_pem: &[&[u8]],
-    alg: SignAlgorithm,
-) -> Result<String, VoucherError> {
+pub fn sign(options: &[VoucherOption], key_pem: &[u8], cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
     if options.is_empty() {
         return Err(VoucherError::Structure("a voucher needs at least one Option".into()));
     }

@@ -135,10 +135,7 @@ impl VoucherOption {
             Ok(first.map(|n| n.children().filter(|t| t.is_text()).filter_map(|t| t.text()).collect::<String>().trim().to_string()))
         };
         let req = |parent, name: &'static str| child(parent, name)?.ok_or_else(|| field(name, "missing"));
-        let dev = opt
-            .children()
-            .find(|c| c.is_element() && c.tag_name().name() == "DeviceId")
-            .ok_or_else(|| field("DeviceId", "missing"))?;
+        let dev = opt.children().find(|c| c.is_element() && c.tag_name().name() == "DeviceId").ok_or_else(|| field("DeviceId", "missing"))?;
         let device_id = DeviceId {
             manufacturer: bounded("Manufacturer", &child(dev, "Manufacturer")?.unwrap_or_default(), 64)?,
             oui: req(dev, "OUI")?,

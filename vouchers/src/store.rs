@@ -185,13 +185,7 @@ impl OptionStore {
     }
 
     /// Apply a verified voucher: all Options or none.
-    pub fn apply(
-        &mut self,
-        voucher: &VerifiedVoucher,
-        device: &Device,
-        now: OffsetDateTime,
-        network_time: bool,
-    ) -> Result<Vec<Applied>, ApplyError> {
+    pub fn apply(&mut self, voucher: &VerifiedVoucher, device: &Device, now: OffsetDateTime, network_time: bool) -> Result<Vec<Applied>, ApplyError> {
         if !network_time {
             return Err(ApplyError::NoNetworkTime);
         }
@@ -255,10 +249,7 @@ impl OptionStore {
     }
 
     fn enabled(r: &OptionRecord, now: OffsetDateTime) -> bool {
-        r.mode != ModeRepr::Disable
-            && r.disabled_reason.is_none()
-            && r.start_date.is_none_or(|s| s <= now)
-            && r.expiration_date.is_none_or(|e| now < e)
+        r.mode != ModeRepr::Disable && r.disabled_reason.is_none() && r.start_date.is_none_or(|s| s <= now) && r.expiration_date.is_none_or(|e| now < e)
     }
 
     /// Table 48 view of one Option (`name`) or all (`""`).

@@ -17,12 +17,7 @@ fn read(name: &str) -> Vec<u8> {
 fn option(ident: &str, serial: &str) -> VoucherOption {
     VoucherOption {
         vserial_num: format!("VS-{ident}-{serial}"),
-        device_id: DeviceId {
-            manufacturer: "cpekit".into(),
-            oui: "00D09E".into(),
-            product_class: "Gateway".into(),
-            serial_number: serial.into(),
-        },
+        device_id: DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: serial.into() },
         option_ident: ident.into(),
         option_desc: format!("{ident} & more <test>"),
         start_date: Some(vouchers::option::parse_date("2026-01-31T00:00:00Z").unwrap()),
@@ -153,7 +148,11 @@ fn attack_corpus() {
     // KeyValue-only key: the certificate removed, a KeyValue put instead.
     let ks = xml.find("<KeyInfo>").unwrap();
     let ke = xml.find("</KeyInfo>").unwrap() + "</KeyInfo>".len();
-    let keyvalue_only = format!("{}<KeyInfo><KeyValue><RSAKeyValue><Modulus>AA==</Modulus><Exponent>AQAB</Exponent></RSAKeyValue></KeyValue></KeyInfo>{}", &xml[..ks], &xml[ke..]);
+    let keyvalue_only = format!(
+        "{}<KeyInfo><KeyValue><RSAKeyValue><Modulus>AA==</Modulus><Exponent>AQAB</Exponent></RSAKeyValue></KeyValue></KeyInfo>{}",
+        &xml[..ks],
+        &xml[ke..]
+    );
     expect(&keyvalue_only, |e| *e == VoucherError::NoTrustedKey);
 }
 

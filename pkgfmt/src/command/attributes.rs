@@ -23,14 +23,7 @@ impl RequiredAttributes {
 
     pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
         if value.len() < 8 || !value.len().is_multiple_of(4) {
-            return Err((
-                0,
-                ParseErrorKind::BadLength {
-                    command: "Required Attributes",
-                    expected: "8 + a multiple of 4",
-                    found: value.len() as u32,
-                },
-            ));
+            return Err((0, ParseErrorKind::BadLength { command: "Required Attributes", expected: "8 + a multiple of 4", found: value.len() as u32 }));
         }
         let mut words = value.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().unwrap()));
         let defining_entity = words.next().unwrap();
@@ -39,11 +32,7 @@ impl RequiredAttributes {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        [self.defining_entity, self.class]
-            .iter()
-            .chain(&self.attributes)
-            .flat_map(|v| v.to_be_bytes())
-            .collect()
+        [self.defining_entity, self.class].iter().chain(&self.attributes).flat_map(|v| v.to_be_bytes()).collect()
     }
 }
 

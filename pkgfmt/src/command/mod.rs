@@ -195,10 +195,16 @@ pub enum Command {
     /// E.4.13, Table 77
     RequiredAttributes(RequiredAttributes),
     /// Types 1000–9999, Value kept verbatim.
-    Vendor { kind: u32, value: Vec<u8> },
+    Vendor {
+        kind: u32,
+        value: Vec<u8>,
+    },
     /// Reserved or undefined types: "MUST ignore the command and continue
     /// parsing ... using the Length value to skip" (E.4). Value kept verbatim.
-    Unknown { kind: u32, value: Vec<u8> },
+    Unknown {
+        kind: u32,
+        value: Vec<u8>,
+    },
 }
 
 impl Command {
@@ -243,10 +249,7 @@ impl Command {
     /// The payload file of an Extract/Add command.
     pub fn file(&self) -> Option<&FileCommand> {
         match self {
-            Command::ExtractFile(f)
-            | Command::ExtractVersionedFile(f)
-            | Command::AddFile(f)
-            | Command::AddVersionedFile(f) => Some(f),
+            Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => Some(f),
             _ => None,
         }
     }
@@ -254,10 +257,7 @@ impl Command {
     /// Mutable access to the payload file of an Extract/Add command.
     pub fn file_mut(&mut self) -> Option<&mut FileCommand> {
         match self {
-            Command::ExtractFile(f)
-            | Command::ExtractVersionedFile(f)
-            | Command::AddFile(f)
-            | Command::AddVersionedFile(f) => Some(f),
+            Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => Some(f),
             _ => None,
         }
     }
@@ -265,9 +265,7 @@ impl Command {
     /// The Flags field of Tables 69–71, if this command has one.
     pub fn flags(&self) -> Option<u32> {
         match self {
-            Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
-                Some(r.flags)
-            }
+            Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => Some(r.flags),
             Command::MoveFile(m) | Command::MoveVersionedFile(m) => Some(m.flags),
             c => c.file().map(|f| f.flags),
         }
@@ -283,11 +281,7 @@ impl Command {
         use CommandType as T;
         let Some(t) = CommandType::from_u32(kind) else {
             let value = value.to_vec();
-            return Ok(if is_vendor_type(kind) {
-                Command::Vendor { kind, value }
-            } else {
-                Command::Unknown { kind, value }
-            });
+            return Ok(if is_vendor_type(kind) { Command::Vendor { kind, value } } else { Command::Unknown { kind, value } });
         };
         Ok(match t {
             T::End => exact_empty(t, value).map(|_| Command::End)?,
@@ -322,13 +316,8 @@ impl Command {
     pub fn encode_value(&self) -> Vec<u8> {
         match self {
             Command::End | Command::Reboot | Command::FormatFileSystem => Vec::new(),
-            Command::ExtractFile(f)
-            | Command::ExtractVersionedFile(f)
-            | Command::AddFile(f)
-            | Command::AddVersionedFile(f) => f.encode(),
-            Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
-                r.encode()
-            }
+            Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => f.encode(),
+            Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => r.encode(),
             Command::MoveFile(m) | Command::MoveVersionedFile(m) => m.encode(),
             Command::Version(s) | Command::Description(s) => s.as_bytes().to_vec(),
             Command::RecoverableTimeout(v)
@@ -348,9 +337,7 @@ impl Command {
     pub fn encode(&self) -> Vec<u8> {
         let value = self.encode_value();
         let mut c = Cursor::new(Vec::with_capacity(TLV_LEN + value.len()));
-        Tlv { kind: self.type_code(), length: value.len() as u32 }
-            .write(&mut c)
-            .expect("writing to a Vec cannot fail");
+        Tlv { kind: self.type_code(), length: value.len() as u32 }.write(&mut c).expect("writing to a Vec cannot fail");
         let mut out = c.into_inner();
         out.extend_from_slice(&value);
         out
@@ -367,10 +354,7 @@ where
     T: for<'a> BinRead<Args<'a> = ()>,
 {
     if value.len() < fixed {
-        return Err((
-            value.len() as u32,
-            ParseErrorKind::Truncated { what, needed: fixed as u64, available: value.len() as u64 },
-        ));
+        return Err((value.len() as u32, ParseErrorKind::Truncated { what, needed: fixed as u64, available: value.len() as u64 }));
     }
     Ok(T::read_be(&mut Cursor::new(&value[..fixed])).expect("length checked"))
 }
@@ -387,19 +371,8 @@ where
 
 /// Locate a variable field through its offset/length pair (Tables 69–71),
 /// bounded by the Value and never overlapping the fixed fields.
-pub(crate) fn field<'a>(
-    value: &'a [u8],
-    fixed: usize,
-    name: &'static str,
-    offset: u32,
-    length: u32,
-) -> Result<&'a [u8], ValueError> {
-    let out_of_bounds = || {
-        (
-            offset,
-            ParseErrorKind::FieldOutOfBounds { field: name, offset, length, value_len: value.len() as u32 },
-        )
-    };
+pub(crate) fn field<'a>(value: &'a [u8], fixed: usize, name: &'static str, offset: u32, length: u32) -> Result<&'a [u8], ValueError> {
+    let out_of_bounds = || (offset, ParseErrorKind::FieldOutOfBounds { field: name, offset, length, value_len: value.len() as u32 });
     if (offset as usize) < fixed && length > 0 {
         return Err((offset, ParseErrorKind::FieldOverlapsFixed { field: name, offset, fixed: fixed as u32 }));
     }
@@ -411,9 +384,7 @@ pub(crate) fn field<'a>(
 }
 
 pub(crate) fn utf8(bytes: &[u8], field: &'static str) -> Result<String, ValueError> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        (e.utf8_error().valid_up_to() as u32, ParseErrorKind::NotUtf8 { field })
-    })
+    String::from_utf8(bytes.to_vec()).map_err(|e| (e.utf8_error().valid_up_to() as u32, ParseErrorKind::NotUtf8 { field }))
 }
 
 fn exact_empty(t: CommandType, value: &[u8]) -> Result<(), ValueError> {
@@ -459,10 +430,7 @@ mod tests {
 
     #[test]
     fn unknown_and_vendor_kept_verbatim() {
-        assert_eq!(
-            Command::decode(24, b"abc").unwrap(),
-            Command::Unknown { kind: 24, value: b"abc".to_vec() }
-        );
+        assert_eq!(Command::decode(24, b"abc").unwrap(), Command::Unknown { kind: 24, value: b"abc".to_vec() });
         let v = Command::decode(4242, b"xyz").unwrap();
         assert_eq!(v, Command::Vendor { kind: 4242, value: b"xyz".to_vec() });
         assert_eq!(&v.encode()[..8], &[0, 0, 0x10, 0x92, 0, 0, 0, 3]);

@@ -71,9 +71,6 @@ mod tests {
         assert_eq!(MoveCommand::decode(&b).unwrap(), m);
         let mut bad = b.clone();
         bad[12..16].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            MoveCommand::decode(&bad).unwrap_err().1,
-            ParseErrorKind::FieldOutOfBounds { field: "Destination Path", .. }
-        ));
+        assert!(matches!(MoveCommand::decode(&bad).unwrap_err().1, ParseErrorKind::FieldOutOfBounds { field: "Destination Path", .. }));
     }
 }

@@ -34,11 +34,7 @@ impl RemoveCommand {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = write_fixed(&RemoveFields {
-            flags: self.flags,
-            path_offset: FIXED as u32,
-            path_length: self.path.len() as u32,
-        });
+        let mut out = write_fixed(&RemoveFields { flags: self.flags, path_offset: FIXED as u32, path_length: self.path.len() as u32 });
         out.extend_from_slice(self.path.as_bytes());
         out
     }

@@ -61,10 +61,7 @@ impl Role {
 
     pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
         if value.len() < 4 {
-            return Err((
-                0,
-                ParseErrorKind::BadLength { command: "Role", expected: "at least 4", found: value.len() as u32 },
-            ));
+            return Err((0, ParseErrorKind::BadLength { command: "Role", expected: "at least 4", found: value.len() as u32 }));
         }
         let code = u32::from_be_bytes(value[..4].try_into().unwrap());
         let extra = &value[4..];

@@ -14,10 +14,7 @@ pub struct VersionNumber(pub Vec<u32>);
 impl VersionNumber {
     pub(crate) fn decode(command: &'static str, value: &[u8]) -> Result<Self, ValueError> {
         if !value.len().is_multiple_of(4) {
-            return Err((
-                0,
-                ParseErrorKind::BadLength { command, expected: "a multiple of 4", found: value.len() as u32 },
-            ));
+            return Err((0, ParseErrorKind::BadLength { command, expected: "a multiple of 4", found: value.len() as u32 }));
         }
         Ok(VersionNumber(value.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().unwrap())).collect()))
     }
@@ -45,9 +42,9 @@ fn compare_per_e410(actual: &VersionNumber, bound: &VersionNumber, better: Order
     for (i, b) in bound.0.iter().enumerate() {
         let a = actual.0.get(i).copied().unwrap_or(0);
         match a.cmp(b) {
-            Ordering::Equal => continue, // step 3b (3a handled by loop end)
+            Ordering::Equal => continue,     // step 3b (3a handled by loop end)
             o if o == better => return true, // step 1
-            _ => return false,           // step 2
+            _ => return false,               // step 2
         }
     }
     true // step 3a, or an empty array: no constraint
@@ -66,11 +63,7 @@ impl FromStr for VersionNumber {
         if s.trim().is_empty() {
             return Err("empty version".into());
         }
-        s.trim()
-            .split('.')
-            .map(|p| p.parse::<u32>().map_err(|e| format!("version element {p:?}: {e}")))
-            .collect::<Result<Vec<_>, _>>()
-            .map(VersionNumber)
+        s.trim().split('.').map(|p| p.parse::<u32>().map_err(|e| format!("version element {p:?}: {e}"))).collect::<Result<Vec<_>, _>>().map(VersionNumber)
     }
 }
 

@@ -138,16 +138,7 @@ impl SignatureBlock {
         for si in children(signer_set.value())? {
             signers.push(parse_signer(&si)?);
         }
-        Ok(SignatureBlock {
-            der: der.to_vec(),
-            version,
-            digest_algorithms,
-            encap,
-            certificates,
-            other_certificates,
-            crls,
-            signers,
-        })
+        Ok(SignatureBlock { der: der.to_vec(), version, digest_algorithms, encap, certificates, other_certificates, crls, signers })
     }
 
     /// The DER bytes; identical to the input for a parsed block.
@@ -175,9 +166,7 @@ impl SignatureBlock {
 
     pub(crate) fn summary(&self, s: &RawSigner) -> SignerSummary {
         let (issuer, serial) = match &s.info.sid {
-            SignerIdentifier::IssuerAndSerialNumber(ias) => {
-                (ias.issuer.to_string(), hex::encode(ias.serial_number.as_bytes()))
-            }
+            SignerIdentifier::IssuerAndSerialNumber(ias) => (ias.issuer.to_string(), hex::encode(ias.serial_number.as_bytes())),
             SignerIdentifier::SubjectKeyIdentifier(ski) => (String::new(), format!("ski:{}", hex::encode(ski.0.as_bytes()))),
         };
         let cert = self.signer_cert(&s.info.sid);
@@ -246,11 +235,9 @@ fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
     let tbs = &cert.tbs_certificate;
     match sid {
         SignerIdentifier::IssuerAndSerialNumber(ias) => tbs.issuer == ias.issuer && tbs.serial_number == ias.serial_number,
-        SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
-            .get::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
-            .ok()
-            .flatten()
-            .is_some_and(|(_, k)| k.0 == ski.0),
+        SignerIdentifier::SubjectKeyIdentifier(ski) => {
+            tbs.get::<x509_cert::ext::pkix::SubjectKeyIdentifier>().ok().flatten().is_some_and(|(_, k)| k.0 == ski.0)
+        }
     }
 }
 

@@ -16,10 +16,7 @@ pub fn tlv_len(bytes: &[u8]) -> Result<usize, SignatureError> {
     let total = (r.position() + header.length).map_err(malformed)?;
     let total = usize::try_from(total).map_err(malformed)?;
     if total > bytes.len() {
-        return Err(SignatureError::Malformed(format!(
-            "block claims {total} bytes but only {} are present",
-            bytes.len()
-        )));
+        return Err(SignatureError::Malformed(format!("block claims {total} bytes but only {} are present", bytes.len())));
     }
     Ok(total)
 }

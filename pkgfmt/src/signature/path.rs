@@ -5,9 +5,7 @@
 
 use std::time::SystemTime;
 
-use const_oid::db::rfc5912::{
-    SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
-};
+use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use signature::Verifier;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
@@ -99,12 +97,7 @@ fn check_signer_usage(c: &Certificate) -> Result<(), SignatureError> {
 
 /// Find a path from `leaf` through certificates in `pool` to an anchor.
 /// `now = None` skips validity dates.
-pub(crate) fn validate_path(
-    leaf: &RawCert,
-    pool: &[RawCert],
-    anchors: &[Certificate],
-    now: Option<SystemTime>,
-) -> Result<ChainInfo, SignatureError> {
+pub(crate) fn validate_path(leaf: &RawCert, pool: &[RawCert], anchors: &[Certificate], now: Option<SystemTime>) -> Result<ChainInfo, SignatureError> {
     check_signer_usage(&leaf.cert)?;
     check_time(&leaf.cert, now)?;
     let mut subjects = vec![subject(&leaf.cert)];
@@ -128,16 +121,15 @@ pub(crate) fn validate_path(
             }
         }
         // Otherwise an intermediate carried in the block.
-        let next = pool
-            .iter()
-            .filter(|c| &c.cert.tbs_certificate.subject == issuer_name && !visited.contains(&c.der))
-            .find(|c| match signed_by(&current.der, &current.cert, &c.cert) {
+        let next = pool.iter().filter(|c| &c.cert.tbs_certificate.subject == issuer_name && !visited.contains(&c.der)).find(|c| {
+            match signed_by(&current.der, &current.cert, &c.cert) {
                 Ok(()) => true,
                 Err(e) => {
                     last_problem = Some(e);
                     false
                 }
-            });
+            }
+        });
         let Some(next) = next else {
             return Err(last_problem.unwrap_or_else(|| {
                 SignatureError::Untrusted(format!(
@@ -157,16 +149,10 @@ pub(crate) fn validate_path(
     Err(SignatureError::Untrusted(format!("no path to a trust anchor within {MAX_DEPTH} certificates")))
 }
 
-
 /// Path validation for certificates given as DER (for other signature
 /// formats, e.g. XML-DSig vouchers): `leaf` must chain through `pool` to
 /// one of `anchors`. `now = None` skips validity dates.
-pub fn validate_chain(
-    leaf_der: &[u8],
-    pool_der: &[Vec<u8>],
-    anchors: &[Certificate],
-    now: Option<SystemTime>,
-) -> Result<ChainInfo, SignatureError> {
+pub fn validate_chain(leaf_der: &[u8], pool_der: &[Vec<u8>], anchors: &[Certificate], now: Option<SystemTime>) -> Result<ChainInfo, SignatureError> {
     use der::Decode;
     let raw = |d: &[u8]| -> Result<RawCert, SignatureError> { Ok(RawCert { der: d.to_vec(), cert: Certificate::from_der(d)? }) };
     let leaf = raw(leaf_der)?;

@@ -95,13 +95,7 @@ impl SignatureBlock {
         VerifyReport { signers }
     }
 
-    fn verify_one(
-        &self,
-        s: &RawSigner,
-        message: &[u8],
-        anchors: &[Certificate],
-        now: Option<SystemTime>,
-    ) -> Result<ChainInfo, SignatureError> {
+    fn verify_one(&self, s: &RawSigner, message: &[u8], anchors: &[Certificate], now: Option<SystemTime>) -> Result<ChainInfo, SignatureError> {
         let info = &s.info;
         if info.digest_alg.oid != ID_SHA_1 {
             return Err(SignatureError::DigestNotSha1(oid_name(&info.digest_alg.oid)));
@@ -120,17 +114,11 @@ impl SignatureBlock {
                 // Both checks are required: a modified prefix keeps a valid
                 // RSA signature over the old attributes, but not their digest.
                 let attrs = info.signed_attrs.as_ref().expect("decoded with the raw form");
-                let digest = attrs
-                    .iter()
-                    .find(|a| a.oid == ID_MESSAGE_DIGEST)
-                    .and_then(|a| a.values.get(0))
-                    .ok_or(SignatureError::MissingAttribute("messageDigest"))?;
+                let digest =
+                    attrs.iter().find(|a| a.oid == ID_MESSAGE_DIGEST).and_then(|a| a.values.get(0)).ok_or(SignatureError::MissingAttribute("messageDigest"))?;
                 let digest = OctetString::from_der(&digest.to_der()?)?;
-                let ct = attrs
-                    .iter()
-                    .find(|a| a.oid == ID_CONTENT_TYPE)
-                    .and_then(|a| a.values.get(0))
-                    .ok_or(SignatureError::MissingAttribute("contentType"))?;
+                let ct =
+                    attrs.iter().find(|a| a.oid == ID_CONTENT_TYPE).and_then(|a| a.values.get(0)).ok_or(SignatureError::MissingAttribute("contentType"))?;
                 let ct = ObjectIdentifier::from_der(&ct.to_der()?)?;
                 if ct != ID_DATA {
                     return Err(SignatureError::ContentTypeMismatch(oid_name(&ct)));
@@ -141,8 +129,7 @@ impl SignatureBlock {
                 }
             }
             None => {
-                vk.verify(message, &sig)
-                    .map_err(|_| SignatureError::BadSignature(": header/command list modified or wrong key"))?;
+                vk.verify(message, &sig).map_err(|_| SignatureError::BadSignature(": header/command list modified or wrong key"))?;
             }
         }
         validate_path(cert, self.raw_certificates(), anchors, now)
@@ -156,12 +143,7 @@ pub(crate) fn rsa_key(cert: &Certificate) -> Result<RsaPublicKey, SignatureError
 
 /// Make a SignerInfo over `message` with `key`, identified by `cert`'s
 /// issuer and serial number.
-pub(crate) fn sign(
-    message: &[u8],
-    key: &rsa::RsaPrivateKey,
-    cert: &Certificate,
-    signed_attrs: bool,
-) -> Result<SignerInfo, SignatureError> {
+pub(crate) fn sign(message: &[u8], key: &rsa::RsaPrivateKey, cert: &Certificate, signed_attrs: bool) -> Result<SignerInfo, SignatureError> {
     let subject = cert.tbs_certificate.subject.to_string();
     if rsa_key(cert)? != key.to_public_key() {
         return Err(SignatureError::KeyMismatch(subject));

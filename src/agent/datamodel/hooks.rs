@@ -235,7 +235,8 @@ impl Hooks {
             if ms == 0 || ms > MAX_TIMEOUT_MS {
                 return Err(HookConfigError::BadTimeout(p.clone()));
             }
-            let hook = CommandHook { def: ParamDef { path: p.clone(), ..def.clone() }, get: c.get.clone(), set: c.set.clone(), timeout: Duration::from_millis(ms) };
+            let hook =
+                CommandHook { def: ParamDef { path: p.clone(), ..def.clone() }, get: c.get.clone(), set: c.set.clone(), timeout: Duration::from_millis(ms) };
             if commands.insert(p.clone(), hook).is_some() {
                 return Err(HookConfigError::Duplicate(p.clone()));
             }
@@ -488,7 +489,11 @@ mod tests {
         assert!(matches!(e, HookError::Invalid(_)), "string(64) enforced: {e}");
         let e = mk("huge", "head -c 200000 /dev/zero | tr '\\0' a", None).get(PC, &none).unwrap().unwrap_err();
         assert!(matches!(e, HookError::TooLong { .. }), "{e}");
-        let h = Hooks::new(Schema::igd(), &[HookConfig { parameter: PC.into(), get: vec![d.path().join("missing").display().to_string()], set: None, timeout_ms: None }]).unwrap();
+        let h = Hooks::new(
+            Schema::igd(),
+            &[HookConfig { parameter: PC.into(), get: vec![d.path().join("missing").display().to_string()], set: None, timeout_ms: None }],
+        )
+        .unwrap();
         assert!(matches!(h.get(PC, &none).unwrap().unwrap_err(), HookError::Spawn { .. }));
         assert!(matches!(h.set(PC, "X"), Some(Err(HookError::ReadOnly { .. }))));
         assert_eq!(h.settable(PC), Some(false));
@@ -520,13 +525,25 @@ mod tests {
     #[test]
     fn config_is_checked() {
         let s = Schema::igd();
-        let c = |p: &str, set: bool, t: Option<u64>| HookConfig { parameter: p.into(), get: vec!["true".into()], set: set.then(|| vec!["true".into()]), timeout_ms: t };
-        assert_eq!(Hooks::new(s, &[c("InternetGatewayDevice.Nope", false, None)]).unwrap_err(), HookConfigError::UnknownParameter("InternetGatewayDevice.Nope".into()));
-        assert!(matches!(Hooks::new(s, &[c("InternetGatewayDevice.LANDevice.{i}.LANEthernetInterfaceNumberOfEntries", false, None)]), Err(HookConfigError::UnknownParameter(_))));
+        let c = |p: &str, set: bool, t: Option<u64>| HookConfig {
+            parameter: p.into(),
+            get: vec!["true".into()],
+            set: set.then(|| vec!["true".into()]),
+            timeout_ms: t,
+        };
+        assert_eq!(
+            Hooks::new(s, &[c("InternetGatewayDevice.Nope", false, None)]).unwrap_err(),
+            HookConfigError::UnknownParameter("InternetGatewayDevice.Nope".into())
+        );
+        assert!(matches!(
+            Hooks::new(s, &[c("InternetGatewayDevice.LANDevice.{i}.LANEthernetInterfaceNumberOfEntries", false, None)]),
+            Err(HookConfigError::UnknownParameter(_))
+        ));
         assert!(matches!(Hooks::new(s, &[c(UPTIME, true, None)]), Err(HookConfigError::SetOnReadOnly(_))));
         assert!(matches!(Hooks::new(s, &[c(PC, false, Some(0))]), Err(HookConfigError::BadTimeout(_))));
         assert!(matches!(Hooks::new(s, &[c(PC, false, None), c(PC, true, None)]), Err(HookConfigError::Duplicate(_))));
-        let toml_cfg: Vec<HookConfig> = toml::from_str::<toml::Table>("[[hooks]]\nparameter = \"A.B\"\nget = [\"x\", \"y\"]\ntimeout_ms = 5\n").unwrap()["hooks"]
+        let toml_cfg: Vec<HookConfig> = toml::from_str::<toml::Table>("[[hooks]]\nparameter = \"A.B\"\nget = [\"x\", \"y\"]\ntimeout_ms = 5\n").unwrap()
+            ["hooks"]
             .clone()
             .try_into()
             .unwrap();

@@ -85,10 +85,7 @@ pub struct Schema {
 
 /// Replace instance numbers by `{i}`: `A.B.3.C` → `A.B.{i}.C`.
 pub fn template_of(path: &str) -> String {
-    path.split('.')
-        .map(|s| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { "{i}" } else { s })
-        .collect::<Vec<_>>()
-        .join(".")
+    path.split('.').map(|s| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { "{i}" } else { s }).collect::<Vec<_>>().join(".")
 }
 
 fn el<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
@@ -222,8 +219,7 @@ impl ParamDef {
                     }
                 }
                 BaseType::DateTime => {
-                    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                        .map_err(|_| bad(format!("{v:?} is not an xsd:dateTime")))?;
+                    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).map_err(|_| bad(format!("{v:?} is not an xsd:dateTime")))?;
                 }
                 BaseType::String | BaseType::Base64 => {
                     if !self.list {
@@ -444,7 +440,10 @@ mod tests {
         let err = |v: VendorParameter| Schema::igd_with(&[v]).unwrap_err();
         // B.2.2: the name must be vendor-specific, <VENDOR> upper case.
         assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.Colour", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
-        assert!(matches!(err(vp("InternetGatewayDevice.DeviceInfo.X_00d09e_Colour", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
+        assert!(matches!(
+            err(vp("InternetGatewayDevice.DeviceInfo.X_00d09e_Colour", BaseType::String, false, None)),
+            VendorParameterError::NotVendorSpecific(_)
+        ));
         assert!(matches!(err(vp("InternetGatewayDevice.NewThing.X_00D09E_A", BaseType::String, false, None)), VendorParameterError::NotVendorSpecific(_)));
         assert!(matches!(err(vp("InternetGatewayDevice.X_00D09E_T.{i}.A", BaseType::String, false, None)), VendorParameterError::NewTable(_)));
         assert!(matches!(err(vp("InternetGatewayDevice.LANDevice.X_00D09E_A", BaseType::String, false, None)), VendorParameterError::BadName(_)));

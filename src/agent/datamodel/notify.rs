@@ -98,7 +98,9 @@ fn default_wan_ip(store: &Store) -> Option<String> {
 }
 
 fn is_wan_ip(p: &str) -> bool {
-    p.starts_with("InternetGatewayDevice.WANDevice.") && (p.contains(".WANIPConnection.") || p.contains(".WANPPPConnection.")) && p.ends_with(".ExternalIPAddress")
+    p.starts_with("InternetGatewayDevice.WANDevice.")
+        && (p.contains(".WANIPConnection.") || p.contains(".WANPPPConnection."))
+        && p.ends_with(".ExternalIPAddress")
 }
 
 impl Notifier {
@@ -253,7 +255,9 @@ mod tests {
     const PC: &str = "InternetGatewayDevice.DeviceInfo.ProvisioningCode";
 
     fn spa(name: &str, n: u8) -> Body {
-        Body::SetParameterAttributes { list: vec![SetAttributes { name: name.into(), notification_change: true, notification: n, access_list_change: false, access_list: vec![] }] }
+        Body::SetParameterAttributes {
+            list: vec![SetAttributes { name: name.into(), notification_change: true, notification: n, access_list_change: false, access_list: vec![] }],
+        }
     }
 
     fn spv(name: &str, v: &str, t: &str) -> Body {
@@ -315,7 +319,10 @@ mod tests {
         assert_eq!(acs(&mut st, &mut n, &spv(PC, "TLCO", "xsd:string")), Body::SetParameterValuesResponse { status: 0 });
         let t = "InternetGatewayDevice.Layer3Forwarding.Forwarding.";
         assert!(matches!(acs(&mut st, &mut n, &Body::AddObject { object_name: t.into(), parameter_key: "a".into() }), Body::AddObjectResponse { .. }));
-        assert!(matches!(acs(&mut st, &mut n, &Body::DeleteObject { object_name: format!("{t}1."), parameter_key: "b".into() }), Body::DeleteObjectResponse { .. }));
+        assert!(matches!(
+            acs(&mut st, &mut n, &Body::DeleteObject { object_name: format!("{t}1."), parameter_key: "b".into() }),
+            Body::DeleteObjectResponse { .. }
+        ));
         assert_eq!(n.poll(&st), Changes::default());
         assert!(n.pending_inform_parameters().is_empty());
         // The same parameters changed locally do notify.

@@ -69,7 +69,11 @@ fn default_value(p: &ParamDef) -> String {
         BaseType::Boolean => "false".into(),
         BaseType::UnsignedInt | BaseType::Int => {
             let lo = p.ranges.iter().filter_map(|r| r.0).min().unwrap_or(0);
-            if p.validate("0").is_ok() { "0".into() } else { lo.to_string() }
+            if p.validate("0").is_ok() {
+                "0".into()
+            } else {
+                lo.to_string()
+            }
         }
         BaseType::DateTime => "0001-01-01T00:00:00Z".into(),
         BaseType::String | BaseType::Base64 => p.enumerations.first().cloned().filter(|_| !p.list).unwrap_or_default(),
@@ -239,7 +243,11 @@ impl Store {
                     return true;
                 }
                 let d = depth(n);
-                if path.is_empty() { d == 0 } else { d == base + 1 }
+                if path.is_empty() {
+                    d == 0
+                } else {
+                    d == base + 1
+                }
             })
             .collect();
         entries.sort();

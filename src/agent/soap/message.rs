@@ -150,38 +150,92 @@ impl Fault {
 pub enum Body {
     // A.3.1 / A.3.2 / A.4.1: ACS → CPE requests (GetRPCMethods also CPE → ACS).
     GetRPCMethods,
-    SetParameterValues { list: Vec<ParameterValue>, parameter_key: String },
-    GetParameterValues { names: Vec<String> },
-    GetParameterNames { path: String, next_level: bool },
-    SetParameterAttributes { list: Vec<SetAttributes> },
-    GetParameterAttributes { names: Vec<String> },
-    AddObject { object_name: String, parameter_key: String },
-    DeleteObject { object_name: String, parameter_key: String },
+    SetParameterValues {
+        list: Vec<ParameterValue>,
+        parameter_key: String,
+    },
+    GetParameterValues {
+        names: Vec<String>,
+    },
+    GetParameterNames {
+        path: String,
+        next_level: bool,
+    },
+    SetParameterAttributes {
+        list: Vec<SetAttributes>,
+    },
+    GetParameterAttributes {
+        names: Vec<String>,
+    },
+    AddObject {
+        object_name: String,
+        parameter_key: String,
+    },
+    DeleteObject {
+        object_name: String,
+        parameter_key: String,
+    },
     Download(DownloadArgs),
-    Reboot { command_key: String },
+    Reboot {
+        command_key: String,
+    },
     GetQueuedTransfers,
-    ScheduleInform { delay_seconds: u32, command_key: String },
+    ScheduleInform {
+        delay_seconds: u32,
+        command_key: String,
+    },
     /// A.4.1.3: each voucher as the decoded octets of its base64 element.
-    SetVouchers { vouchers: Vec<Vec<u8>> },
-    GetOptions { option_name: String },
+    SetVouchers {
+        vouchers: Vec<Vec<u8>>,
+    },
+    GetOptions {
+        option_name: String,
+    },
     Upload(UploadArgs),
     FactoryReset,
     // Their responses.
-    GetRPCMethodsResponse { methods: Vec<String> },
-    SetParameterValuesResponse { status: u8 },
-    GetParameterValuesResponse { list: Vec<ParameterValue> },
-    GetParameterNamesResponse { list: Vec<ParameterInfo> },
+    GetRPCMethodsResponse {
+        methods: Vec<String>,
+    },
+    SetParameterValuesResponse {
+        status: u8,
+    },
+    GetParameterValuesResponse {
+        list: Vec<ParameterValue>,
+    },
+    GetParameterNamesResponse {
+        list: Vec<ParameterInfo>,
+    },
     SetParameterAttributesResponse,
-    GetParameterAttributesResponse { list: Vec<ParameterAttribute> },
-    AddObjectResponse { instance_number: u32, status: u8 },
-    DeleteObjectResponse { status: u8 },
-    DownloadResponse { status: u8, start_time: String, complete_time: String },
+    GetParameterAttributesResponse {
+        list: Vec<ParameterAttribute>,
+    },
+    AddObjectResponse {
+        instance_number: u32,
+        status: u8,
+    },
+    DeleteObjectResponse {
+        status: u8,
+    },
+    DownloadResponse {
+        status: u8,
+        start_time: String,
+        complete_time: String,
+    },
     RebootResponse,
-    GetQueuedTransfersResponse { transfers: Vec<QueuedTransfer> },
+    GetQueuedTransfersResponse {
+        transfers: Vec<QueuedTransfer>,
+    },
     ScheduleInformResponse,
     SetVouchersResponse,
-    GetOptionsResponse { options: Vec<OptionStruct> },
-    UploadResponse { status: u8, start_time: String, complete_time: String },
+    GetOptionsResponse {
+        options: Vec<OptionStruct>,
+    },
+    UploadResponse {
+        status: u8,
+        start_time: String,
+        complete_time: String,
+    },
     FactoryResetResponse,
     // A.3.3 / A.4.2: CPE → ACS requests and their responses.
     Inform {
@@ -192,12 +246,29 @@ pub enum Body {
         retry_count: u32,
         parameters: Vec<ParameterValue>,
     },
-    InformResponse { max_envelopes: u32 },
-    TransferComplete { command_key: String, fault: TransferFault, start_time: String, complete_time: String },
+    InformResponse {
+        max_envelopes: u32,
+    },
+    TransferComplete {
+        command_key: String,
+        fault: TransferFault,
+        start_time: String,
+        complete_time: String,
+    },
     TransferCompleteResponse,
-    Kicked { command: String, referer: String, arg: String, next: String },
-    KickedResponse { next_url: String },
-    RequestDownload { file_type: String, args: Vec<Arg> },
+    Kicked {
+        command: String,
+        referer: String,
+        arg: String,
+        next: String,
+    },
+    KickedResponse {
+        next_url: String,
+    },
+    RequestDownload {
+        file_type: String,
+        args: Vec<Arg>,
+    },
     RequestDownloadResponse,
     Fault(Fault),
 }

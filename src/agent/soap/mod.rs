@@ -72,10 +72,7 @@ fn boolean(s: &str) -> Option<bool> {
 /// CWMP namespace (others are extensions and ignored), which must be
 /// exactly `names`, in order (else 9003).
 fn args<'a, 'i>(m: Node<'a, 'i>, names: &[&str]) -> Result<Vec<Node<'a, 'i>>, Fault> {
-    let got: Vec<Node<'a, 'i>> = m
-        .children()
-        .filter(|c| c.is_element() && matches!(c.tag_name().namespace(), None | Some(CWMP)))
-        .collect();
+    let got: Vec<Node<'a, 'i>> = m.children().filter(|c| c.is_element() && matches!(c.tag_name().namespace(), None | Some(CWMP))).collect();
     let found: Vec<&str> = got.iter().map(|c| c.tag_name().name()).collect();
     if found != names {
         return Err(invalid(format!("{} expects {:?}, got {:?}", m.tag_name().name(), names, found)));
@@ -282,10 +279,8 @@ fn decode_args(m: Node<'_, '_>, name: &str) -> Result<Body, Fault> {
             }
         }
         "Download" => {
-            let a = args(
-                m,
-                &["CommandKey", "FileType", "URL", "Username", "Password", "FileSize", "TargetFileName", "DelaySeconds", "SuccessURL", "FailureURL"],
-            )?;
+            let a =
+                args(m, &["CommandKey", "FileType", "URL", "Username", "Password", "FileSize", "TargetFileName", "DelaySeconds", "SuccessURL", "FailureURL"])?;
             Body::Download(DownloadArgs {
                 command_key: text(a[0]),
                 file_type: text(a[1]),
@@ -510,21 +505,18 @@ pub fn parse(http_body: &str) -> Result<Vec<Envelope>, CodecError> {
 }
 
 fn decode_fault(f: Node<'_, '_>) -> Fault {
-    let detail = f
-        .descendants()
-        .find(|d| is(*d, CWMP, "Fault"))
-        .map(|c| {
-            let get = |n: &str| c.children().find(|x| x.is_element() && x.tag_name().name() == n).map(text).unwrap_or_default();
-            let spv = c
-                .children()
-                .filter(|x| x.is_element() && x.tag_name().name() == "SetParameterValuesFault")
-                .map(|s| {
-                    let g = |n: &str| s.children().find(|x| x.is_element() && x.tag_name().name() == n).map(text).unwrap_or_default();
-                    SetParameterValuesFault { name: g("ParameterName"), code: g("FaultCode").trim().parse().unwrap_or(0), string: g("FaultString") }
-                })
-                .collect();
-            Fault { code: get("FaultCode").trim().parse().unwrap_or(0), string: get("FaultString"), set_parameter_values: spv }
-        });
+    let detail = f.descendants().find(|d| is(*d, CWMP, "Fault")).map(|c| {
+        let get = |n: &str| c.children().find(|x| x.is_element() && x.tag_name().name() == n).map(text).unwrap_or_default();
+        let spv = c
+            .children()
+            .filter(|x| x.is_element() && x.tag_name().name() == "SetParameterValuesFault")
+            .map(|s| {
+                let g = |n: &str| s.children().find(|x| x.is_element() && x.tag_name().name() == n).map(text).unwrap_or_default();
+                SetParameterValuesFault { name: g("ParameterName"), code: g("FaultCode").trim().parse().unwrap_or(0), string: g("FaultString") }
+            })
+            .collect();
+        Fault { code: get("FaultCode").trim().parse().unwrap_or(0), string: get("FaultString"), set_parameter_values: spv }
+    });
     detail.unwrap_or_else(|| Fault::new(0, "SOAP Fault without a cwmp:Fault detail"))
 }
 
@@ -752,10 +744,7 @@ pub fn to_xml(id: Option<&str>, no_more_requests: bool, body: &Body) -> String {
 /// (3.5: absent means false).
 pub fn to_xml_with(header: &Header, body: &Body) -> String {
     let mut w = W::default();
-    w.open_attrs(
-        "soap:Envelope",
-        &[("xmlns:soap", SOAP_ENV), ("xmlns:soapenc", SOAP_ENC), ("xmlns:xsd", XSD), ("xmlns:xsi", XSI), ("xmlns:cwmp", CWMP)],
-    );
+    w.open_attrs("soap:Envelope", &[("xmlns:soap", SOAP_ENV), ("xmlns:soapenc", SOAP_ENC), ("xmlns:xsd", XSD), ("xmlns:xsi", XSI), ("xmlns:cwmp", CWMP)]);
     if header.id.is_some() || header.hold_requests || header.no_more_requests {
         w.open("soap:Header");
         if let Some(id) = &header.id {

@@ -3,7 +3,10 @@ use super::*;
 const ENV: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">"#;
 
 fn one(body: &str) -> Envelope {
-    let mut v = parse(&format!("{ENV}<soapenv:Header><cwmp:ID soapenv:mustUnderstand=\"1\">42</cwmp:ID></soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>")).unwrap();
+    let mut v = parse(&format!(
+        "{ENV}<soapenv:Header><cwmp:ID soapenv:mustUnderstand=\"1\">42</cwmp:ID></soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    ))
+    .unwrap();
     assert_eq!(v.len(), 1);
     v.remove(0)
 }
@@ -60,7 +63,13 @@ fn requests_round_trip() {
         Body::GetParameterValues { names: vec!["X.".into()] },
         Body::GetParameterNames { path: String::new(), next_level: false },
         Body::SetParameterAttributes {
-            list: vec![SetAttributes { name: "X.Y".into(), notification_change: true, notification: 2, access_list_change: true, access_list: vec!["Subscriber".into()] }],
+            list: vec![SetAttributes {
+                name: "X.Y".into(),
+                notification_change: true,
+                notification: 2,
+                access_list_change: true,
+                access_list: vec!["Subscriber".into()],
+            }],
         },
         Body::GetParameterAttributes { names: vec!["X.Y".into()] },
         Body::AddObject { object_name: "X.Z.".into(), parameter_key: "k".into() },
@@ -101,7 +110,13 @@ fn samples() -> Vec<Body> {
         Body::GetParameterNames { path: "X.".into(), next_level: true },
         Body::SetParameterAttributes {
             list: vec![
-                SetAttributes { name: "X.Y".into(), notification_change: true, notification: 2, access_list_change: true, access_list: vec!["Subscriber".into()] },
+                SetAttributes {
+                    name: "X.Y".into(),
+                    notification_change: true,
+                    notification: 2,
+                    access_list_change: true,
+                    access_list: vec!["Subscriber".into()],
+                },
                 SetAttributes { name: NASTY.into(), notification_change: false, notification: 0, access_list_change: false, access_list: vec![] },
             ],
         },
@@ -299,7 +314,10 @@ fn header_fields_round_trip() {
         assert_eq!(parse(&xml).unwrap().remove(0).header(), h);
     }
     // to_xml is to_xml_with without HoldRequests.
-    assert_eq!(to_xml(Some("1"), true, &Body::RebootResponse), to_xml_with(&Header { id: Some("1".into()), hold_requests: false, no_more_requests: true }, &Body::RebootResponse));
+    assert_eq!(
+        to_xml(Some("1"), true, &Body::RebootResponse),
+        to_xml_with(&Header { id: Some("1".into()), hold_requests: false, no_more_requests: true }, &Body::RebootResponse)
+    );
 }
 
 #[test]
@@ -438,7 +456,11 @@ fn new_methods_reject_bad_arguments() {
     assert_eq!(code("<cwmp:SetVouchers><VoucherList><string>aGk=</string></VoucherList></cwmp:SetVouchers>"), 9003, "wrong member");
     assert_eq!(code("<cwmp:Download><CommandKey/><FileType>1 Firmware Upgrade Image</FileType></cwmp:Download>"), 9003);
     assert_eq!(code("<cwmp:DownloadResponse><Status>2</Status><StartTime>2026-11-24T12:00:00Z</StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:DownloadResponse>"), 9003, "Status int[0:1]");
-    assert_eq!(code("<cwmp:UploadResponse><Status>0</Status><StartTime></StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:UploadResponse>"), 9003, "empty dateTime");
+    assert_eq!(
+        code("<cwmp:UploadResponse><Status>0</Status><StartTime></StartTime><CompleteTime>2026-11-24T12:00:00Z</CompleteTime></cwmp:UploadResponse>"),
+        9003,
+        "empty dateTime"
+    );
     assert_eq!(code("<cwmp:AddObjectResponse><InstanceNumber>0</InstanceNumber><Status>0</Status></cwmp:AddObjectResponse>"), 9003);
     let qt = |s: &str| format!("<QueuedTransferStruct><CommandKey>k</CommandKey><State>{s}</State></QueuedTransferStruct>");
     assert_eq!(code(&format!("<cwmp:GetQueuedTransfersResponse><TransferList>{}</TransferList></cwmp:GetQueuedTransfersResponse>", qt("0"))), 9003);
@@ -460,10 +482,27 @@ fn new_methods_reject_bad_arguments() {
 
 #[test]
 fn date_time_lexical_form() {
-    for ok in ["2026-11-24T12:00:00Z", "2026-11-24T12:00:00", "2026-11-24T12:00:00.5-05:00", "0001-01-01T00:00:00Z", "0000-00-02T03:04:05", "-0044-03-15T12:00:00Z", "12026-01-01T00:00:00Z"] {
+    for ok in [
+        "2026-11-24T12:00:00Z",
+        "2026-11-24T12:00:00",
+        "2026-11-24T12:00:00.5-05:00",
+        "0001-01-01T00:00:00Z",
+        "0000-00-02T03:04:05",
+        "-0044-03-15T12:00:00Z",
+        "12026-01-01T00:00:00Z",
+    ] {
         assert!(is_date_time(ok), "{ok}");
     }
-    for bad in ["", "2026-11-24", "2026-11-24 12:00:00Z", "26-11-24T12:00:00Z", "2026-11-24T12:00:00.Z", "2026-11-24T12:00:00+0100", "2026-11-24T12:00:00Zx", "2026-1-24T12:00:00Z"] {
+    for bad in [
+        "",
+        "2026-11-24",
+        "2026-11-24 12:00:00Z",
+        "26-11-24T12:00:00Z",
+        "2026-11-24T12:00:00.Z",
+        "2026-11-24T12:00:00+0100",
+        "2026-11-24T12:00:00Zx",
+        "2026-1-24T12:00:00Z",
+    ] {
         assert!(!is_date_time(bad), "{bad}");
     }
 }
@@ -478,7 +517,8 @@ fn dtds_are_refused() {
 
 #[test]
 fn requests_and_server_methods() {
-    assert!(Body::Inform { device_id: DeviceId::default(), events: vec![], max_envelopes: 1, current_time: String::new(), retry_count: 0, parameters: vec![] }.is_request());
+    assert!(Body::Inform { device_id: DeviceId::default(), events: vec![], max_envelopes: 1, current_time: String::new(), retry_count: 0, parameters: vec![] }
+        .is_request());
     assert!(Body::GetQueuedTransfers.is_request());
     assert!(!Body::InformResponse { max_envelopes: 1 }.is_request());
     assert!(!Body::Fault(Fault::new(9000, "x")).is_request());

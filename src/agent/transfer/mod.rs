@@ -773,11 +773,7 @@ impl Exec {
         } else {
             job.target_file_name.clone()
         };
-        let envs = [
-            ("CPEKIT_FILE_TYPE", job.file_type.clone()),
-            ("CPEKIT_TARGET_FILE_NAME", target),
-            ("CPEKIT_COMMAND_KEY", job.command_key.clone()),
-        ];
+        let envs = [("CPEKIT_FILE_TYPE", job.file_type.clone()), ("CPEKIT_TARGET_FILE_NAME", target), ("CPEKIT_COMMAND_KEY", job.command_key.clone())];
         let r = run_command(&cmd, &[path.as_os_str()], &envs);
         let _ = std::fs::remove_file(&path);
         match r {
@@ -1120,7 +1116,10 @@ impl Extension for Transfers {
                 } else if command_key.chars().count() > 32 {
                     Body::Fault(fault(9003, "CommandKey is longer than 32 characters"))
                 } else {
-                    self.queue.data.scheduled_informs.push(ScheduledInform { due_ms: unix_ms() + 1000 * u64::from(*delay_seconds), command_key: command_key.clone() });
+                    self.queue
+                        .data
+                        .scheduled_informs
+                        .push(ScheduledInform { due_ms: unix_ms() + 1000 * u64::from(*delay_seconds), command_key: command_key.clone() });
                     match self.save_queue() {
                         Ok(()) => Body::ScheduleInformResponse,
                         Err(e) => {

@@ -101,7 +101,8 @@ fn install_faults_are_helpful_and_bounded() {
     assert!(m.starts_with("package signature not trusted"), "{m}");
     let m = install_fault(&InstallError::Rejected { index: 3, reason: "device version 1.0 is below the package minimum 2.0 (E.4.10)".into() });
     assert!(m.contains("below the package minimum 2.0"), "{m}");
-    let m = install_fault(&InstallError::Package(pkgfmt::Error::HashMismatch { index: 4, path: "/bin/app".into(), expected: "aa".into(), actual: "bb".into() }));
+    let m =
+        install_fault(&InstallError::Package(pkgfmt::Error::HashMismatch { index: 4, path: "/bin/app".into(), expected: "aa".into(), actual: "bb".into() }));
     assert!(m.contains("payload hash mismatch in file /bin/app"), "{m}");
     let m = install_fault(&InstallError::Rejected { index: 0, reason: "x".repeat(1000) });
     assert!(m.len() <= MAX_FAULT_STRING, "{}", m.len());
