@@ -17,13 +17,12 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::digest::{self, Verdict};
+use super::tcp_server::{linger, send_and_close, Limits, TcpServer};
 
 /// Largest request head (request line + headers) accepted. A Connection
 /// Request with Digest credentials is well under 1 KiB.
@@ -352,18 +351,13 @@ struct Shared {
     policy: Mutex<Policy>,
     credentials: Arc<Mutex<(String, String)>>,
     on_request: Box<dyn Fn() + Send + Sync>,
-    stop: AtomicBool,
-    active: AtomicUsize,
 }
 
 /// The running Connection Request server: one accept thread, one short-lived
 /// thread per connection (at most [`MAX_CONNECTIONS`]).
 pub struct ConnectionRequestServer {
-    listener: Arc<TcpListener>,
-    local_addr: SocketAddr,
+    server: TcpServer,
     path: String,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl ConnectionRequestServer {
@@ -377,151 +371,42 @@ impl ConnectionRequestServer {
         credentials: Arc<Mutex<(String, String)>>,
         on_request: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<ConnectionRequestServer> {
-        let listener = Arc::new(TcpListener::bind(cfg.listen)?);
-        let local_addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            policy: Mutex::new(Policy::new(&cfg.path, cfg.max_per_window, cfg.window)),
-            credentials,
-            on_request: Box::new(on_request),
-            stop: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
-        });
-        let thread = {
-            let listener = Arc::clone(&listener);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("connreq-accept".into()).spawn(move || accept_loop(&listener, &shared))?
+        let shared =
+            Arc::new(Shared { policy: Mutex::new(Policy::new(&cfg.path, cfg.max_per_window, cfg.window)), credentials, on_request: Box::new(on_request) });
+        let limits = Limits {
+            name: "connreq",
+            max_connections: MAX_CONNECTIONS,
+            stack_size: 128 * 1024,
+            write_timeout: IO_TIMEOUT,
+            busy: render(&Reply { close: true, ..Reply::status(503) }).into_bytes(),
         };
-        tracing::info!(%local_addr, "connection request server listening");
-        Ok(ConnectionRequestServer { listener, local_addr, path: cfg.path, shared, thread: Some(thread) })
+        let server = TcpServer::start(TcpListener::bind(cfg.listen)?, limits, move |stream, peer| serve_connection(stream, peer, &shared))?;
+        tracing::info!(local_addr = %server.local_addr(), "connection request server listening");
+        Ok(ConnectionRequestServer { server, path: cfg.path })
     }
 
     /// The bound address (the actual port when the configured one was 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.server.local_addr()
     }
 
     /// The ConnectionRequestURL for `host`: `http://host:port/path` (3.2.2:
     /// always http, never https).
     pub fn url(&self, host: &str) -> String {
         let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
-        format!("http://{host}:{}{}", self.local_addr.port(), self.path)
+        format!("http://{host}:{}{}", self.local_addr().port(), self.path)
     }
 
     /// Stop accepting and wait for the accept thread. Connections in
     /// progress end by themselves within the I/O timeouts.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // Wakes the blocked accept() on Linux; the Arc keeps the fd open.
-            // SAFETY: the fd belongs to `self.listener`, alive for this call.
-            unsafe {
-                libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
-            }
-        }
-        // Portable fallback wake-up: connect to ourselves.
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_millis(200));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.shutdown();
         tracing::info!("connection request server stopped");
     }
 }
 
-impl Drop for ConnectionRequestServer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shutdown();
-        }
-    }
-}
-
-/// Decrements the active-connection count when a worker ends.
-struct ActiveGuard(Arc<Shared>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    loop {
-        let accepted = listener.accept();
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let (mut stream, peer) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // E.g. out of file descriptors: back off instead of spinning.
-                tracing::warn!(error = %e, "connection request accept failed");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        if shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(%peer, "connection request: too many connections");
-            let reply = Reply { close: true, ..Reply::status(503) };
-            // The accept thread must not block here: short write timeout,
-            // and only drain what has already arrived (unread input at
-            // close makes the kernel reset the connection).
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = stream.write_all(render(&reply).as_bytes());
-            let _ = stream.shutdown(Shutdown::Write);
-            if stream.set_nonblocking(true).is_ok() {
-                let mut sink = [0u8; 1024];
-                for _ in 0..8 {
-                    if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        let guard = ActiveGuard(Arc::clone(shared));
-        let spawned = std::thread::Builder::new().name("connreq-conn".into()).stack_size(128 * 1024).spawn(move || {
-            serve_connection(stream, peer, &guard.0);
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "connection request: cannot spawn worker");
-        }
-    }
-}
-
-/// Send a final reply and close without losing it: closing a socket with
-/// unread input makes the kernel send RST, which can destroy the reply
-/// before the client reads it. So half-close, then discard input briefly.
-fn reply_and_close(mut stream: TcpStream, reply: &Reply) {
-    let _ = stream.write_all(render(reply).as_bytes());
-    linger(stream);
-}
-
-fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut sink = [0u8; 1024];
-    let mut left: usize = 64 * 1024;
-    while left > 0 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
+fn reply_and_close(stream: TcpStream, reply: &Reply) {
+    send_and_close(stream, render(reply).as_bytes());
 }
 
 fn closing(status: u16) -> Reply {
@@ -599,6 +484,7 @@ mod tests {
     use super::*;
     use crate::agent::digest::{digest_authorization, pick, Challenge, Scheme};
     use std::io::BufRead;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const PATH: &str = "/cr/0123456789abcdef";
 

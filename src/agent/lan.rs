@@ -22,16 +22,16 @@
 //! session is in progress and answers through a [`KickReplier`].
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::connreq::{parse_head, HeadError, RequestHead};
 use super::progress::{Phase, Progress, Snapshot};
 use super::soap::Body;
+use super::tcp_server::{send_and_close, Limits, TcpServer};
 
 /// Path of the KickURL (D.4 gives `/kick.html` as an example).
 pub const KICK_PATH: &str = "/kick";
@@ -604,42 +604,36 @@ impl Pages {
     }
 }
 
-struct Shared {
-    pages: Pages,
-    stop: AtomicBool,
-    active: AtomicUsize,
-}
-
 /// The running LAN server: one accept thread, one thread per connection
 /// (at most [`MAX_CONNECTIONS`]), one request per connection.
 pub struct LanServer {
-    listener: Arc<TcpListener>,
-    local_addr: SocketAddr,
+    server: TcpServer,
     base: String,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl LanServer {
     /// Start serving. `on_kick` must only queue the kick (false: cannot).
     pub fn start(cfg: Config, progress: Progress, on_kick: impl Fn(KickRequest) -> bool + Send + Sync + 'static) -> std::io::Result<LanServer> {
-        let listener = Arc::new(TcpListener::bind(cfg.listen)?);
+        let listener = TcpListener::bind(cfg.listen)?;
         let local_addr = listener.local_addr()?;
         let host = cfg.host.clone().unwrap_or_else(|| local_addr.ip().to_string());
         let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
         let base = format!("http://{host}:{}", local_addr.port());
-        let shared = Arc::new(Shared { pages: Pages::new(base.clone(), &cfg, progress, on_kick), stop: AtomicBool::new(false), active: AtomicUsize::new(0) });
-        let thread = {
-            let listener = Arc::clone(&listener);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("lan-accept".into()).spawn(move || accept_loop(&listener, &shared))?
+        let pages = Pages::new(base.clone(), &cfg, progress, on_kick);
+        let limits = Limits {
+            name: "lan",
+            max_connections: MAX_CONNECTIONS,
+            stack_size: 256 * 1024,
+            write_timeout: IO_TIMEOUT,
+            busy: Page::html(503, document("Busy", "", "<h1>Busy</h1>\n<p>Too many requests at once; try again.</p>\n")).render(false),
         };
+        let server = TcpServer::start(listener, limits, move |stream, peer| serve_connection(stream, peer, &pages))?;
         tracing::info!(%local_addr, "LAN web server listening");
-        Ok(LanServer { listener, local_addr, base, shared, thread: Some(thread) })
+        Ok(LanServer { server, base })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.server.local_addr()
     }
 
     /// ManagementServer.KickURL.
@@ -651,97 +645,9 @@ impl LanServer {
     pub fn progress_url(&self) -> String {
         format!("{}{PROGRESS_PATH}", self.base)
     }
-
-    fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the fd belongs to `self.listener`, alive for this call.
-            unsafe {
-                libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
-            }
-        }
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_millis(200));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
-impl Drop for LanServer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shutdown();
-        }
-    }
-}
-
-struct ActiveGuard(Arc<Shared>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    loop {
-        let accepted = listener.accept();
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let (mut stream, peer) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "LAN server accept failed");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        if shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(%peer, "LAN server: too many connections");
-            let page = Page::html(503, document("Busy", "", "<h1>Busy</h1>\n<p>Too many requests at once; try again.</p>\n"));
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = stream.write_all(&page.render(false));
-            let _ = stream.shutdown(Shutdown::Write);
-            continue;
-        }
-        let guard = ActiveGuard(Arc::clone(shared));
-        let spawned = std::thread::Builder::new().name("lan-conn".into()).stack_size(256 * 1024).spawn(move || {
-            serve_connection(stream, peer, &guard.0);
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "LAN server: cannot spawn worker");
-        }
-    }
-}
-
-/// Send the response, half-close, and drain briefly so that unread input
-/// does not turn the close into a reset that destroys the response.
-fn send_and_close(mut stream: TcpStream, bytes: &[u8]) {
-    let _ = stream.write_all(bytes);
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut sink = [0u8; 1024];
-    let mut left: usize = 64 * 1024;
-    while left > 0 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
-fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn serve_connection(mut stream: TcpStream, peer: SocketAddr, pages: &Pages) {
     if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err() || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err() {
         return;
     }
@@ -776,7 +682,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     // GET and HEAD carry no body; one would desynchronise nothing here (one
     // request per connection) but is refused all the same.
     let has_body = head.headers.iter().any(|(n, v)| n == "transfer-encoding" || (n == "content-length" && v != "0"));
-    let page = if has_body { Page::html(400, document("Bad Request", "", "<h1>Bad Request</h1>\n")) } else { shared.pages.handle(&head) };
+    let page = if has_body { Page::html(400, document("Bad Request", "", "<h1>Bad Request</h1>\n")) } else { pages.handle(&head) };
     tracing::debug!(%peer, target = %head.target, status = page.status, "LAN request");
     send_and_close(stream, &page.render(head.method == "HEAD"));
 }

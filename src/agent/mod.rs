@@ -8,6 +8,8 @@
 //! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
 //!   authentication (3.4);
 //! * [`connreq`] — the Connection Request server (3.2.2);
+//! * [`tcp_server`] — the accept loop, connection cap and clean close shared
+//!   by the Connection Request and LAN servers;
 //! * [`lan`] — the LAN web server: KickURL and DownloadProgressURL (Appendix D);
 //! * [`cpe_requests`] — the CPE's Kicked and RequestDownload calls (A.4.2);
 //! * [`transfer`] — Download/Upload, TransferComplete, GetQueuedTransfers,
@@ -32,4 +34,5 @@ pub mod session;
 pub mod simulate;
 pub mod soap;
 pub mod state;
+pub mod tcp_server;
 pub mod transfer;
