@@ -314,47 +314,73 @@ fn http_get(url: &str, authorization: Option<&str>) -> (u16, Option<String>) {
     (status, www)
 }
 
+/// An agent with a Connection Request server, running on a thread; its
+/// bootstrap session set ConnectionRequestUsername/Password to acs/crpw.
+struct CrAgent {
+    _dir: tempfile::TempDir,
+    url: String,
+    tx: std::sync::mpsc::Sender<Trigger>,
+    thread: std::thread::JoinHandle<Agent>,
+}
+
+impl CrAgent {
+    fn start(acs: &TestAcs) -> CrAgent {
+        let d = tempfile::tempdir().unwrap();
+        acs.push_script(vec![Step::one(Body::SetParameterValues {
+            list: vec![pv(&format!("{MS}ConnectionRequestUsername"), "acs", "xsd:string"), pv(&format!("{MS}ConnectionRequestPassword"), "crpw", "xsd:string")],
+            parameter_key: "cr".into(),
+        })]);
+        let mut agent = Agent::new(config(d.path(), acs, "connection_request = \"127.0.0.1:0\"", ("", ""))).unwrap();
+        let url = agent.connection_request_url().expect("ConnectionRequestURL set");
+        let tx = agent.trigger_sender();
+        let thread = std::thread::spawn(move || {
+            agent.run(false, 1).unwrap();
+            agent
+        });
+        assert!(acs.wait_sessions(1, Duration::from_secs(10)));
+        CrAgent { _dir: d, url, tx, thread }
+    }
+
+    /// The path the Digest response covers.
+    fn uri(&self) -> &str {
+        &self.url[self.url.find("/cr").unwrap_or(self.url.rfind('/').unwrap())..]
+    }
+
+    /// A Connection Request answered with Digest for `password`; its status.
+    fn request(&self, password: &str) -> u16 {
+        let (_, www) = http_get(&self.url, None);
+        let digest::Scheme::Digest(ch) = digest::pick(&[www.as_deref().unwrap()]).unwrap() else { panic!("Digest expected") };
+        http_get(&self.url, Some(&digest::digest_authorization(&ch, "GET", self.uri(), "acs", password, 1, "c0ffee"))).0
+    }
+
+    fn stop(self) {
+        self.tx.send(Trigger::Stop).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
 #[test]
 fn connection_request_with_and_without_valid_digest() {
-    let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    acs.push_script(vec![Step::one(Body::SetParameterValues {
-        list: vec![pv(&format!("{MS}ConnectionRequestUsername"), "acs", "xsd:string"), pv(&format!("{MS}ConnectionRequestPassword"), "crpw", "xsd:string")],
-        parameter_key: "cr".into(),
-    })]);
-    let cfg = config(d.path(), &acs, "connection_request = \"127.0.0.1:0\"", ("", ""));
-    let mut agent = Agent::new(cfg).unwrap();
-    let url = agent.connection_request_url().expect("ConnectionRequestURL set");
+    let agent = CrAgent::start(&acs);
+    let url = agent.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let tx = agent.trigger_sender();
-    let h = std::thread::spawn(move || {
-        agent.run(false, 1).unwrap();
-        agent
-    });
-    assert!(acs.wait_sessions(1, Duration::from_secs(10)));
     assert_eq!(acs.sessions()[0].inform_param(&format!("{MS}ConnectionRequestURL")).as_deref(), Some(url.as_str()));
 
     // Without credentials, and with a wrong password: 401, no session.
     let (st, www) = http_get(&url, None);
     assert_eq!(st, 401);
-    let scheme = digest::pick(&[www.as_deref().unwrap()]).unwrap();
-    let digest::Scheme::Digest(ch) = scheme else { panic!("Digest expected") };
-    let uri = &url[url.find("/cr").unwrap_or(url.rfind('/').unwrap())..];
-    let bad = digest::digest_authorization(&ch, "GET", uri, "acs", "nope", 1, "c0ffee");
-    assert_eq!(http_get(&url, Some(&bad)).0, 401);
+    assert!(matches!(digest::pick(&[www.as_deref().unwrap()]).unwrap(), digest::Scheme::Digest(_)), "Digest expected");
+    assert_eq!(agent.request("nope"), 401);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(acs.sessions().len(), 1, "no session from an unauthenticated request");
 
     // Valid digest: 200 and a session with 6 CONNECTION REQUEST.
-    let (_, www) = http_get(&url, None);
-    let digest::Scheme::Digest(ch) = digest::pick(&[www.as_deref().unwrap()]).unwrap() else { panic!() };
-    let good = digest::digest_authorization(&ch, "GET", uri, "acs", "crpw", 1, "c0ffee");
-    let (st, _) = http_get(&url, Some(&good));
+    let st = agent.request("crpw");
     assert!(st == 200 || st == 204, "{st}");
     assert!(acs.wait_sessions(2, Duration::from_secs(10)));
     assert_eq!(acs.sessions()[1].events(), vec!["6 CONNECTION REQUEST"]);
-    tx.send(Trigger::Stop).unwrap();
-    h.join().unwrap();
+    agent.stop();
     acs.validate_all();
 }
 
@@ -425,27 +451,8 @@ fn periodic_informs() {
 /// its end, and the Connection Request gets a session of its own after it.
 #[test]
 fn connection_request_during_a_session_waits_for_it_to_end() {
-    let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    acs.push_script(vec![Step::one(Body::SetParameterValues {
-        list: vec![pv(&format!("{MS}ConnectionRequestUsername"), "acs", "xsd:string"), pv(&format!("{MS}ConnectionRequestPassword"), "crpw", "xsd:string")],
-        parameter_key: "cr".into(),
-    })]);
-    let cfg = config(d.path(), &acs, "connection_request = \"127.0.0.1:0\"", ("", ""));
-    let mut agent = Agent::new(cfg).unwrap();
-    let url = agent.connection_request_url().expect("ConnectionRequestURL set");
-    let tx = agent.trigger_sender();
-    let h = std::thread::spawn(move || {
-        agent.run(false, 1).unwrap();
-        agent
-    });
-    assert!(acs.wait_sessions(1, Duration::from_secs(10)));
-    let uri = url[url.find("/cr").unwrap_or(url.rfind('/').unwrap())..].to_string();
-    let connection_request = || {
-        let (_, www) = http_get(&url, None);
-        let digest::Scheme::Digest(ch) = digest::pick(&[www.as_deref().unwrap()]).unwrap() else { panic!("Digest expected") };
-        http_get(&url, Some(&digest::digest_authorization(&ch, "GET", &uri, "acs", "crpw", 1, "c0ffee"))).0
-    };
+    let agent = CrAgent::start(&acs);
     // The second session has an ACS request in it.
     acs.push_script(vec![Step::one(Body::GetParameterNames { path: MS.to_string(), next_level: true })]);
     // Hold the ACS (its state lock) so that session 2 is in progress, stuck
@@ -458,16 +465,15 @@ fn connection_request_during_a_session_waits_for_it_to_end() {
         std::thread::sleep(Duration::from_millis(1500));
     });
     locked_rx.recv().unwrap();
-    let st = connection_request();
+    let st = agent.request("crpw");
     assert!(st == 200 || st == 204, "{st}");
     std::thread::sleep(Duration::from_millis(400)); // session 2 has started and waits on the ACS
-    let st = connection_request();
+    let st = agent.request("crpw");
     assert!(st == 200 || st == 204, "a Connection Request during a session is accepted: {st}");
     blocker.join().unwrap();
     assert!(acs.wait_sessions(3, Duration::from_secs(10)), "the queued Connection Request gets its own session");
     std::thread::sleep(Duration::from_millis(300));
-    tx.send(Trigger::Stop).unwrap();
-    h.join().unwrap();
+    agent.stop();
 
     let sessions = acs.sessions();
     assert_eq!(sessions.len(), 3);

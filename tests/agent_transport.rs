@@ -45,7 +45,6 @@ poll_interval_ms = 50
     f
 }
 
-
 fn backend_addr(acs: &TestAcs) -> std::net::SocketAddr {
     acs.url.trim_start_matches("http://").split('/').next().unwrap().parse().unwrap()
 }
