@@ -29,32 +29,10 @@ fn config(dir: &Path, acs: &TestAcs, extra_agent: &str) -> AgentConfig {
 }
 
 fn write_config(dir: &Path, acs: &TestAcs, extra_agent: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[acs]
-url = "{url}"
-[device]
-manufacturer = "cpekit"
-oui = "00D09E"
-product_class = "Gateway"
-serial_number = "CPE0001"
-software_version = "3.0.21"
-[agent]
-state_dir = "{state}"
-retry_base_seconds = 0.05
-retry_max_seconds = 0.2
-response_timeout_seconds = 5
-poll_interval_ms = 50
-lan_address = "127.0.0.1:0"
-{timeout}
-{extra_agent}
-"#,
-        url = acs.url,
-        state = dir.join("state").display(),
-        timeout = if extra_agent.contains("kick_timeout_seconds") { "" } else { "kick_timeout_seconds = 20" }
-    );
+    let timeout = if extra_agent.contains("kick_timeout_seconds") { "" } else { "kick_timeout_seconds = 20" };
+    let agent = format!("lan_address = \"127.0.0.1:0\"\n{timeout}\n{extra_agent}");
     let f = dir.join("agent.toml");
-    std::fs::write(&f, text).unwrap();
+    std::fs::write(&f, support::config::agent_toml(&acs.url, dir, "", &agent, "")).unwrap();
     f
 }
 

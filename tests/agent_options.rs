@@ -26,30 +26,9 @@ fn keys() -> PathBuf {
 }
 
 fn config(dir: &Path, acs: &TestAcs) -> AgentConfig {
-    let text = format!(
-        r#"
-[acs]
-url = "{url}"
-[device]
-manufacturer = "cpekit"
-oui = "00D09E"
-product_class = "Gateway"
-serial_number = "{SERIAL}"
-[agent]
-state_dir = "{state}"
-retry_base_seconds = 0.05
-retry_max_seconds = 0.2
-response_timeout_seconds = 5
-poll_interval_ms = 50
-[trust]
-vouchers = ["{ca}"]
-"#,
-        url = acs.url,
-        state = dir.join("state").display(),
-        ca = keys().join("ca.pem").display()
-    );
+    let trust = format!("[trust]\nvouchers = [\"{}\"]", keys().join("ca.pem").display());
     let f = dir.join("agent.toml");
-    std::fs::write(&f, text).unwrap();
+    std::fs::write(&f, support::config::agent_toml(&acs.url, dir, "", "", &trust)).unwrap();
     AgentConfig::load(&f).unwrap()
 }
 

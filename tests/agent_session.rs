@@ -19,34 +19,9 @@ const IGD: &str = "InternetGatewayDevice.";
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
 
 fn config(dir: &Path, acs: &TestAcs, extra_agent: &str, acs_creds: (&str, &str)) -> AgentConfig {
-    let text = format!(
-        r#"
-[acs]
-url = "{url}"
-username = "{u}"
-password = "{p}"
-[device]
-manufacturer = "cpekit"
-oui = "00D09E"
-product_class = "Gateway"
-serial_number = "CPE0001"
-hardware_version = "hw1"
-software_version = "3.0.21"
-[agent]
-state_dir = "{state}"
-retry_base_seconds = 0.05
-retry_max_seconds = 0.2
-response_timeout_seconds = 5
-poll_interval_ms = 50
-{extra_agent}
-"#,
-        url = acs.url,
-        u = acs_creds.0,
-        p = acs_creds.1,
-        state = dir.join("state").display()
-    );
+    let creds = format!("username = \"{}\"\npassword = \"{}\"", acs_creds.0, acs_creds.1);
     let f = dir.join("agent.toml");
-    std::fs::write(&f, text).unwrap();
+    std::fs::write(&f, support::config::agent_toml(&acs.url, dir, &creds, extra_agent, "")).unwrap();
     AgentConfig::load(&f).unwrap()
 }
 

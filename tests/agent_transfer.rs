@@ -43,33 +43,9 @@ impl Env {
     }
 
     fn config_text(&self, acs: &TestAcs, extra_agent: &str) -> String {
-        format!(
-            r#"
-[acs]
-url = "{url}"
-[device]
-manufacturer = "cpekit"
-oui = "00D09E"
-product_class = "Gateway"
-serial_number = "CPE0001"
-software_version = "3.0.21"
-[agent]
-state_dir = "{state}"
-install_root = "{root}"
-retry_base_seconds = 0.05
-retry_max_seconds = 0.2
-response_timeout_seconds = 5
-poll_interval_ms = 50
-transfer_stall_timeout_seconds = 10
-{extra_agent}
-[trust]
-packages = ["{ca}"]
-"#,
-            url = acs.url,
-            state = self.dir().join("state").display(),
-            root = self.root.display(),
-            ca = keys().join("ca.pem").display(),
-        )
+        let agent = format!("install_root = \"{}\"\ntransfer_stall_timeout_seconds = 10\n{extra_agent}", self.root.display());
+        let trust = format!("[trust]\npackages = [\"{}\"]", keys().join("ca.pem").display());
+        support::config::agent_toml(&acs.url, self.dir(), "", &agent, &trust)
     }
 
     fn config(&self, acs: &TestAcs, extra_agent: &str) -> AgentConfig {

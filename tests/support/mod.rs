@@ -1,3 +1,4 @@
 pub mod acs;
+pub mod config;
 pub mod files;
 pub mod tls;

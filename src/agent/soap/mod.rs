@@ -9,6 +9,9 @@
 //! `soapenc:arrayType`.
 
 pub mod message;
+#[cfg(any(test, feature = "soap-samples"))]
+#[doc(hidden)]
+pub mod samples;
 mod xml;
 
 pub use message::*;
