@@ -1062,22 +1062,10 @@ impl Extension for Transfers {
                 match check_download(a, &self.settings, free, self.queue.is_full()) {
                     Err(f) => Body::Fault(f),
                     Ok(_) => {
-                        let job = Job {
-                            id: 0,
-                            direction: Direction::Download,
-                            command_key: a.command_key.clone(),
-                            file_type: a.file_type.clone(),
-                            url: a.url.trim().to_string(),
-                            username: a.username.clone(),
-                            password: a.password.clone(),
-                            file_size: a.file_size,
-                            target_file_name: a.target_file_name.clone(),
-                            // A.3.2.8: DelaySeconds 0 runs right after this
-                            // session; > 0 never in it (the queue runs
-                            // between sessions only).
-                            due_ms: unix_ms() + 1000 * u64::from(a.delay_seconds),
-                            status: Status::Queued,
-                        };
+                        // A.3.2.8: DelaySeconds 0 runs right after this
+                        // session; > 0 never in it (the queue runs between
+                        // sessions only).
+                        let job = Job::download(a, unix_ms());
                         match self.accept(job) {
                             // Table 28 Status 1: TransferComplete follows.
                             Ok(()) => Body::DownloadResponse { status: 1, start_time: UNKNOWN_TIME.into(), complete_time: UNKNOWN_TIME.into() },
@@ -1089,19 +1077,7 @@ impl Extension for Transfers {
             Body::Upload(a) => match check_upload(a, &self.settings, self.queue.is_full()) {
                 Err(f) => Body::Fault(f),
                 Ok(()) => {
-                    let job = Job {
-                        id: 0,
-                        direction: Direction::Upload,
-                        command_key: a.command_key.clone(),
-                        file_type: a.file_type.clone(),
-                        url: a.url.trim().to_string(),
-                        username: a.username.clone(),
-                        password: a.password.clone(),
-                        file_size: 0,
-                        target_file_name: String::new(),
-                        due_ms: unix_ms() + 1000 * u64::from(a.delay_seconds),
-                        status: Status::Queued,
-                    };
+                    let job = Job::upload(a, unix_ms());
                     match self.accept(job) {
                         Ok(()) => Body::UploadResponse { status: 1, start_time: UNKNOWN_TIME.into(), complete_time: UNKNOWN_TIME.into() },
                         Err(f) => Body::Fault(f),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::soap::{Body, QueuedTransfer, TransferFault};
+use crate::agent::soap::{Body, DownloadArgs, QueuedTransfer, TransferFault, UploadArgs};
 
 /// A.4.1.1 Table 40: TransferList is QueuedTransferStruct[16]; more
 /// unfinished transfers than that are refused.
@@ -67,6 +67,43 @@ pub struct Job {
     /// Not before this time (Unix milliseconds): DelaySeconds after the request.
     pub due_ms: u64,
     pub status: Status,
+}
+
+impl Job {
+    /// A just-accepted Download (queue id assigned by the queue), due
+    /// DelaySeconds after `now_ms`.
+    pub fn download(a: &DownloadArgs, now_ms: u64) -> Job {
+        Job {
+            id: 0,
+            direction: Direction::Download,
+            command_key: a.command_key.clone(),
+            file_type: a.file_type.clone(),
+            url: a.url.trim().to_string(),
+            username: a.username.clone(),
+            password: a.password.clone(),
+            file_size: a.file_size,
+            target_file_name: a.target_file_name.clone(),
+            due_ms: now_ms + 1000 * u64::from(a.delay_seconds),
+            status: Status::Queued,
+        }
+    }
+
+    /// A just-accepted Upload, due DelaySeconds after `now_ms`.
+    pub fn upload(a: &UploadArgs, now_ms: u64) -> Job {
+        Job {
+            id: 0,
+            direction: Direction::Upload,
+            command_key: a.command_key.clone(),
+            file_type: a.file_type.clone(),
+            url: a.url.trim().to_string(),
+            username: a.username.clone(),
+            password: a.password.clone(),
+            file_size: 0,
+            target_file_name: String::new(),
+            due_ms: now_ms + 1000 * u64::from(a.delay_seconds),
+            status: Status::Queued,
+        }
+    }
 }
 
 impl Job {
