@@ -299,12 +299,8 @@ fn local_provisioning_code_change_and_expiry_take_effect_without_restart() {
     acs.push_script(vec![set_vouchers(vec![v]), gpv(ENABLED)]);
     let cfg = config(d.path(), &acs);
     let state_dir = cfg.agent.state_dir.clone();
-    let mut agent = Agent::new(cfg).unwrap();
-    let tx = agent.trigger_sender();
-    let h = std::thread::spawn(move || {
-        agent.run(false, 1).unwrap();
-        agent
-    });
+    let agent = Agent::new(cfg).unwrap();
+    let (tx, h) = support::run_in_background(agent);
     assert!(acs.wait_sessions(1, Duration::from_secs(10)));
     // `cpekit agent set` on the device: a new provider. ProvisioningCode
     // is "inform on change" (Table 33): that alone starts a session.

@@ -305,13 +305,9 @@ impl CrAgent {
             list: vec![pv(&format!("{MS}ConnectionRequestUsername"), "acs", "xsd:string"), pv(&format!("{MS}ConnectionRequestPassword"), "crpw", "xsd:string")],
             parameter_key: "cr".into(),
         })]);
-        let mut agent = Agent::new(config(d.path(), acs, "connection_request = \"127.0.0.1:0\"", ("", ""))).unwrap();
+        let agent = Agent::new(config(d.path(), acs, "connection_request = \"127.0.0.1:0\"", ("", ""))).unwrap();
         let url = agent.connection_request_url().expect("ConnectionRequestURL set");
-        let tx = agent.trigger_sender();
-        let thread = std::thread::spawn(move || {
-            agent.run(false, 1).unwrap();
-            agent
-        });
+        let (tx, thread) = support::run_in_background(agent);
         assert!(acs.wait_sessions(1, Duration::from_secs(10)));
         CrAgent { _dir: d, url, tx, thread }
     }
@@ -374,12 +370,8 @@ fn external_change_triggers_active_notification_acs_change_does_not() {
     ]);
     let cfg = config(d.path(), &acs, "", ("", ""));
     let state_dir = cfg.agent.state_dir.clone();
-    let mut agent = Agent::new(cfg).unwrap();
-    let tx = agent.trigger_sender();
-    let h = std::thread::spawn(move || {
-        agent.run(false, 1).unwrap();
-        agent
-    });
+    let agent = Agent::new(cfg).unwrap();
+    let (tx, h) = support::run_in_background(agent);
     assert!(acs.wait_sessions(1, Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(acs.sessions().len(), 1, "ACS-made changes never notify");
@@ -405,12 +397,8 @@ fn periodic_informs() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
     let cfg = config(d.path(), &acs, "periodic_inform_interval = 1", ("", ""));
-    let mut agent = Agent::new(cfg).unwrap();
-    let tx = agent.trigger_sender();
-    let h = std::thread::spawn(move || {
-        agent.run(false, 1).unwrap();
-        agent
-    });
+    let agent = Agent::new(cfg).unwrap();
+    let (tx, h) = support::run_in_background(agent);
     assert!(acs.wait_sessions(3, Duration::from_secs(10)));
     tx.send(Trigger::Stop).unwrap();
     h.join().unwrap();
