@@ -11,9 +11,9 @@ mod acs;
 use std::time::Duration;
 
 use acs::{Step, TestAcs};
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::runner::Agent;
-use cpekit::agent::soap::{Body, ParameterValue};
+use agent::config::AgentConfig;
+use agent::runner::Agent;
+use agent::soap::{Body, ParameterValue};
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cpekit::agent::soap::{self, Body, DownloadArgs};
+use agent::soap::{self, Body, DownloadArgs};
 
 fn serve_file(mut s: TcpStream, dir: &Path) -> std::io::Result<()> {
     let mut r = BufReader::new(s.try_clone()?);

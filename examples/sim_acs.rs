@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cpekit::agent::soap::{self, Body};
+use agent::soap::{self, Body};
 
 /// The text of the first `<tag>...</tag>` (our emitter's layout).
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {

@@ -3,14 +3,14 @@
 
 use anyhow::{bail, Context, Result};
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::cpe_requests::{self, DownloadRequest};
+use agent::config::AgentConfig;
+use agent::cpe_requests::{self, DownloadRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cpekit::agent::runner::{self, Agent, LocalChange};
-use cpekit::agent::simulate::{self, SimOptions};
+use agent::runner::{self, Agent, LocalChange};
+use agent::simulate::{self, SimOptions};
 
 use crate::cli::{AgentArgs, AgentCommand, AgentSimulateArgs};
 use crate::exit;
@@ -19,7 +19,7 @@ pub fn run(a: AgentArgs) -> Result<u8> {
     match a.command {
         Some(AgentCommand::Set(s)) => {
             let cfg = AgentConfig::load(&s.config)?;
-            let schema = cpekit::agent::datamodel::Schema::igd();
+            let schema = agent::datamodel::Schema::igd();
             let def = schema.param(&s.name).with_context(|| format!("{}: no such parameter in InternetGatewayDevice:1.0", s.name))?;
             if let Err(e) = def.validate(&s.value) {
                 bail!("{}: invalid value {:?}: {e:?}", s.name, s.value);
@@ -67,7 +67,7 @@ fn seconds(name: &str, v: f64) -> Result<Duration> {
 
 fn simulate(s: AgentSimulateArgs) -> Result<u8> {
     // Per-identity start-up notices would drown the summary lines.
-    init_logging("warn,cpekit::agent::datamodel::store=error");
+    init_logging("warn,agent::datamodel::store=error");
     let cfg = AgentConfig::load(&s.config)?;
     let opts = SimOptions {
         count: s.count as usize,

@@ -1,7 +1,7 @@
-//! `cpekit install`: a thin CLI over `cpekit::install`.
+//! `cpekit install`: a thin CLI over `install`.
 
 use anyhow::{bail, Context, Result};
-use cpekit::install::{self, DeviceConfig, IgnoreVendor, InstallOptions, Recovery, SystemClock};
+use install::{self, DeviceConfig, IgnoreVendor, InstallOptions, Recovery, SystemClock};
 use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 

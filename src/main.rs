@@ -81,8 +81,8 @@ fn classify(e: &anyhow::Error) -> u8 {
                 _ => exit::VERIFY_FAILED,
             };
         }
-        if let Some(i) = cause.downcast_ref::<cpekit::install::InstallError>() {
-            use cpekit::install::InstallError as I;
+        if let Some(i) = cause.downcast_ref::<install::InstallError>() {
+            use install::InstallError as I;
             return match i {
                 I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => exit::REJECTED,
                 I::Untrusted(_) => exit::VERIFY_FAILED,
@@ -104,7 +104,7 @@ fn classify(e: &anyhow::Error) -> u8 {
                 pkgfmt::Error::Io(_) => exit::RUNTIME,
             };
         }
-        if cause.is::<cpekit::agent::config::ConfigError>() {
+        if cause.is::<agent::config::ConfigError>() {
             return exit::MALFORMED;
         }
         if cause.is::<pkgfmt::ParseError>() || cause.is::<pkgfmt::signature::SignatureError>() || cause.is::<manifest::ManifestError>() {

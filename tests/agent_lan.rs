@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::progress::{Phase, Progress};
-use cpekit::agent::runner::{Agent, Trigger};
-use cpekit::agent::soap::{Arg, Body, Fault};
+use agent::config::AgentConfig;
+use agent::progress::{Phase, Progress};
+use agent::runner::{Agent, Trigger};
+use agent::soap::{Arg, Body, Fault};
 use support::acs::{Step, TestAcs};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
@@ -141,7 +141,7 @@ fn kick_runs_a_kicked_session_and_redirects_to_next_url() {
     // D.3 step 4: the ACS may use the kicked session for other RPCs too.
     acs.push_script(vec![Step::one(Body::GetParameterValues { names: vec![format!("{MS}KickURL")] })]);
     let next = "http://web.example/account?step=2";
-    let url = format!("{}?command=identify&arg=user%3D42+%26+more&next={}", agent.kick_url, cpekit::agent::lan::url_encode(next));
+    let url = format!("{}?command=identify&arg=user%3D42+%26+more&next={}", agent.kick_url, agent::lan::url_encode(next));
     let r = request("GET", &url, &[("Referer", "http://web.example/start")]);
     // D.3 step 5: redirect to the ACS's NextURL.
     assert_eq!(r.status, 302, "{r:?}");
@@ -232,7 +232,7 @@ fn lan_server_bounds_heads_and_connections() {
     // A GET with a body is refused.
     assert_eq!(request("GET", &agent.progress_url, &[("Content-Length", "3")]).status, 400);
     // Idle connections hold a worker each, up to the cap; one more gets 503.
-    let mut idle: Vec<TcpStream> = (0..cpekit::agent::lan::MAX_CONNECTIONS).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let mut idle: Vec<TcpStream> = (0..agent::lan::MAX_CONNECTIONS).map(|_| TcpStream::connect(&addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     // The workers of the two requests above may still be closing (on a
     // loaded machine): a connection that finds a free slot gets no answer
@@ -493,7 +493,7 @@ fn chromium_kick_lands_on_the_next_url_page() {
     let (site, landing, site_thread) = web_site();
     let agent = Running::start(config(d.path(), &acs, "kick_limit_per_hour = 1"));
     assert!(acs.wait_sessions(1, Duration::from_secs(10)));
-    let kick = format!("{}?command=identify&arg=browser&next={}", agent.kick_url, cpekit::agent::lan::url_encode(&landing));
+    let kick = format!("{}?command=identify&arg=browser&next={}", agent.kick_url, agent::lan::url_encode(&landing));
     let dom = chromium(&["--dump-dom", &kick]);
     // The browser followed the 302 to the NextURL (with the ACS's token).
     assert!(dom.contains("<h1 id=\"landed\">Welcome back, CPE0001</h1>"), "{dom}");

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::runner::{self, Agent, LocalChange, Trigger};
-use cpekit::agent::soap::{Body, OptionStruct, ParameterValue};
+use agent::config::AgentConfig;
+use agent::runner::{self, Agent, LocalChange, Trigger};
+use agent::soap::{Body, OptionStruct, ParameterValue};
 use support::acs::{Step, TestAcs};
 use time::OffsetDateTime;
 use vouchers::{DeviceId, DurationUnits, Mode, VoucherOption};

@@ -9,10 +9,10 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::digest;
-use cpekit::agent::runner::{self, Agent, LocalChange, Trigger};
-use cpekit::agent::soap::{Body, ParameterValue, SetAttributes};
+use agent::config::AgentConfig;
+use agent::digest;
+use agent::runner::{self, Agent, LocalChange, Trigger};
+use agent::soap::{Body, ParameterValue, SetAttributes};
 use support::acs::{AuthMode, Step, TestAcs};
 
 const IGD: &str = "InternetGatewayDevice.";

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::simulate::{self, SimOptions};
-use cpekit::agent::soap::Body;
+use agent::config::AgentConfig;
+use agent::simulate::{self, SimOptions};
+use agent::soap::Body;
 use support::acs::TestAcs;
 
 fn config_file(dir: &Path, acs: &TestAcs, interval: u32, extra: &str) -> std::path::PathBuf {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::progress::Phase;
-use cpekit::agent::runner::Agent;
-use cpekit::agent::soap::{Body, DownloadArgs, Event, ParameterValue, UploadArgs};
+use agent::config::AgentConfig;
+use agent::progress::Phase;
+use agent::runner::Agent;
+use agent::soap::{Body, DownloadArgs, Event, ParameterValue, UploadArgs};
 use pkgfmt::{Builder, Command, FileCommand, PayloadSource};
 use support::acs::{SessionLog, Step, TestAcs};
 use support::files::{Auth, FileServer, Route};
@@ -750,7 +750,7 @@ fn sessions_go_on_during_a_download_which_shows_as_in_progress() {
     let mid = progress.snapshot();
     assert_eq!(mid.phase, Phase::Downloading);
     assert_eq!((mid.command_key.as_str(), mid.total), ("bg", pkg.len() as u64));
-    tx.send(cpekit::agent::runner::Trigger::ConnectionRequest).unwrap();
+    tx.send(agent::runner::Trigger::ConnectionRequest).unwrap();
     let gqt = |s: &SessionLog| {
         s.responses().into_iter().find_map(|b| match b {
             Body::GetQueuedTransfersResponse { transfers } => Some(transfers),

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cpekit::agent::config::AgentConfig;
-use cpekit::agent::runner::{Agent, Trigger};
-use cpekit::agent::soap::{Body, SetAttributes};
+use agent::config::AgentConfig;
+use agent::runner::{Agent, Trigger};
+use agent::soap::{Body, SetAttributes};
 use support::acs::{Step, TestAcs};
 use support::tls::{pki, tls_front};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 
-use cpekit::install::{self, DeviceConfig, IgnoreVendor, InstallError, InstallOptions, SystemClock};
+use install::{self, DeviceConfig, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand};
 
 fn file(path: &str, flags: u32) -> Command {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use cpekit::agent::soap::*;
+use agent::soap::*;
 
 fn schema() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/bbf/cwmp-1-0-local.xsd")
@@ -204,7 +204,7 @@ fn emitted_covers_every_variant() {
 
 /// Responses the RPC handlers produce for the whole generated IGD tree.
 fn from_handlers() -> Vec<Body> {
-    use cpekit::agent::datamodel::{store::Store, Schema};
+    use agent::datamodel::{store::Store, Schema};
     let schema = Schema::igd();
     let mut st = Store::new(schema);
     let reqs = [
@@ -218,13 +218,13 @@ fn from_handlers() -> Vec<Body> {
             parameter_key: "k".into(),
         },
     ];
-    let mut out: Vec<Body> = reqs.iter().map(|r| cpekit::agent::rpc::handle(schema, &mut st, r).0).collect();
+    let mut out: Vec<Body> = reqs.iter().map(|r| agent::rpc::handle(schema, &mut st, r).0).collect();
     let dev = DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "1".into() };
     let ev = vec![Event { code: "1 BOOT".into(), command_key: String::new() }];
-    out.push(cpekit::agent::session::inform_body(
+    out.push(agent::session::inform_body(
         schema,
         &st,
-        cpekit::agent::session::InformArgs { device: dev, events: ev, retry_count: 2, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 },
+        agent::session::InformArgs { device: dev, events: ev, retry_count: 2, current_time: "2026-11-24T12:00:00Z".into(), max_envelopes: 1 },
         &[],
     ));
     out

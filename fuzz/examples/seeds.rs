@@ -11,9 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cpekit::agent::digest::{self, Algorithm, Challenge, Server};
-use cpekit::agent::soap::samples::{samples, NASTY};
-use cpekit::agent::soap::*;
+use agent::digest::{self, Algorithm, Challenge, Server};
+use agent::soap::samples::{samples, NASTY};
+use agent::soap::*;
 use vouchers::{DeviceId as VDeviceId, DurationUnits, Mode, VoucherOption};
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {

@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use cpekit::agent::digest::{self, Scheme, Server, Verdict, MAX_HEADER_LEN};
+use agent::digest::{self, Scheme, Server, Verdict, MAX_HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

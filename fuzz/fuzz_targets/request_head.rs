@@ -14,8 +14,8 @@
 
 use std::time::{Duration, Instant};
 
-use cpekit::agent::connreq::{self, parse_head, HeadError, Policy, MAX_HEAD_LEN};
-use cpekit::agent::lan;
+use agent::connreq::{self, parse_head, HeadError, Policy, MAX_HEAD_LEN};
+use agent::lan;
 use libfuzzer_sys::fuzz_target;
 
 /// connreq's MAX_HEADERS (private).

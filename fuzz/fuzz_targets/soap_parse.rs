@@ -10,7 +10,7 @@
 //! `Body::Fault`, whose round trip is covered when the input is a SOAP Fault.
 #![no_main]
 
-use cpekit::agent::soap;
+use agent::soap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

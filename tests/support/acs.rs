@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cpekit::agent::digest;
-use cpekit::agent::soap::{self, Body, Envelope, Fault};
+use agent::digest;
+use agent::soap::{self, Body, Envelope, Fault};
 
 /// One step of a session script: the envelopes of one HTTP response.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cpekit::agent::digest;
+use agent::digest;
 
 #[derive(Debug, Clone)]
 pub enum Auth {

@@ -7,8 +7,8 @@ pub mod tls;
 /// the sender, then join to get it back.
 #[allow(dead_code)] // not every test binary uses it
 pub fn run_in_background(
-    mut agent: cpekit::agent::runner::Agent,
-) -> (std::sync::mpsc::Sender<cpekit::agent::runner::Trigger>, std::thread::JoinHandle<cpekit::agent::runner::Agent>) {
+    mut agent: agent::runner::Agent,
+) -> (std::sync::mpsc::Sender<agent::runner::Trigger>, std::thread::JoinHandle<agent::runner::Agent>) {
     let tx = agent.trigger_sender();
     let h = std::thread::spawn(move || {
         agent.run(false, 1).unwrap();

@@ -245,10 +245,10 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::datamodel::hooks::{HookConfig, Hooks};
-    use crate::agent::datamodel::Schema;
-    use crate::agent::rpc;
-    use crate::agent::soap::{Body, ParameterValue, SetAttributes};
+    use crate::datamodel::hooks::{HookConfig, Hooks};
+    use crate::datamodel::Schema;
+    use crate::rpc;
+    use crate::soap::{Body, ParameterValue, SetAttributes};
 
     const PII: &str = "InternetGatewayDevice.ManagementServer.PeriodicInformInterval";
     const URL: &str = "InternetGatewayDevice.ManagementServer.URL";

@@ -249,7 +249,7 @@ mod tests {
     }
 
     fn vendor_schema() -> &'static Schema {
-        use crate::agent::datamodel::{BaseType, VendorParameter};
+        use crate::datamodel::{BaseType, VendorParameter};
         static S: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
         S.get_or_init(|| {
             Schema::igd_with(&[
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn hooked_parameters_through_the_rpcs() {
-        use crate::agent::datamodel::hooks::{HookConfig, Hooks};
+        use crate::datamodel::hooks::{HookConfig, Hooks};
         let schema = Schema::igd();
         let d = tempfile::tempdir().unwrap();
         let pc_file = d.path().join("pc");

@@ -536,7 +536,7 @@ impl Agent {
         if cpe.has_kicks() {
             // Table 35: "5 KICKED", for this session only (a failed kick is
             // answered with the error page, never retried).
-            inform_events.push(crate::agent::soap::Event { code: cpe_requests::KICKED_EVENT.into(), command_key: String::new() });
+            inform_events.push(crate::soap::Event { code: cpe_requests::KICKED_EVENT.into(), command_key: String::new() });
         }
         let args = InformArgs {
             device: self.cfg.device_id(),

@@ -406,7 +406,7 @@ impl<H: Handler> Session<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::soap::Fault;
+    use crate::soap::Fault;
 
     fn device() -> DeviceId {
         DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "CPE0001".into() }

@@ -237,8 +237,8 @@ impl Extension for CpeRequests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::lan::{KickArgs, KickReplier};
-    use crate::agent::soap::Fault;
+    use crate::lan::{KickArgs, KickReplier};
+    use crate::soap::Fault;
     use std::time::Duration;
 
     #[test]
@@ -288,8 +288,8 @@ mod tests {
         let schema = Schema::igd();
         let mut store = Store::new(schema);
         let mut x = CpeRequests::default();
-        let mut h = crate::agent::session::ParameterHandler::new(schema, &mut store).with(&mut x);
-        use crate::agent::session::Handler;
+        let mut h = crate::session::ParameterHandler::new(schema, &mut store).with(&mut x);
+        use crate::session::Handler;
         let Body::GetRPCMethodsResponse { methods } = h.request(&Body::GetRPCMethods) else { panic!() };
         assert!(methods.iter().any(|m| m == "GetParameterValues"));
         assert!(!methods.iter().any(|m| m == "Kicked" || m == "RequestDownload"), "{methods:?}");

@@ -1,5 +1,5 @@
 //! File transfers and the other "do it after the session" CPE methods, as
-//! a [`session::Extension`](crate::agent::session::Extension):
+//! a [`session::Extension`](crate::session::Extension):
 //!
 //! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
 //!   with Status 1; started after the session ends (DelaySeconds later,
@@ -10,7 +10,7 @@
 //!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
 //!   until the ACS acknowledges it — across restarts and power loss.
 //!   FileType 1 and 2 are Annex E signed packages, streamed straight into
-//!   the installer engine ([`crate::install`]): the 150 KB prefix is
+//!   the installer engine ([`install`]): the 150 KB prefix is
 //!   verified against `[trust] packages` before the payload is read (E.5),
 //!   preconditions (E.4.10) use DeviceInfo.SoftwareVersion, the E.4.7
 //!   timeouts run during the rest of the download, every payload hash is
@@ -31,16 +31,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 use x509_cert::Certificate;
 
-use crate::agent::config::AgentConfig;
-use crate::agent::datamodel::store::{self, Store};
-use crate::agent::datamodel::Schema;
-use crate::agent::progress::{Phase, Progress};
-use crate::agent::rpc::Effects;
-use crate::agent::runner::now_rfc3339;
-use crate::agent::session::Extension;
-use crate::agent::soap::{Body, DownloadArgs, Fault, UploadArgs};
-use crate::agent::state::AgentState;
-use crate::install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
+use crate::config::AgentConfig;
+use crate::datamodel::store::{self, Store};
+use crate::datamodel::Schema;
+use crate::progress::{Phase, Progress};
+use crate::rpc::Effects;
+use crate::runner::now_rfc3339;
+use crate::session::Extension;
+use crate::soap::{Body, DownloadArgs, Fault, UploadArgs};
+use crate::state::AgentState;
+use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
 use self::http::{Client, FetchError};
 use self::queue::{Direction, InstalledVersion, Job, Queue, ScheduledInform, Status, UNKNOWN_TIME};
@@ -89,7 +89,7 @@ pub struct Settings {
     pub upload_config_file: Option<PathBuf>,
     pub upload_log_file: Option<PathBuf>,
     /// HTTP method of Uploads (`[agent] upload_method`).
-    pub upload_method: crate::agent::config::UploadMethod,
+    pub upload_method: crate::config::UploadMethod,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Give a transfer up after this long without data.
     pub stall: Duration,
@@ -115,7 +115,7 @@ impl Settings {
         let a = &cfg.agent;
         let ca = a.transfer_ca_file.as_ref().or(cfg.acs.ca_file.as_ref());
         let tls = match ca {
-            Some(f) => Some(crate::agent::http::tls_config(f).map_err(|e| TransferError::Tls(e.to_string()))?),
+            Some(f) => Some(crate::http::tls_config(f).map_err(|e| TransferError::Tls(e.to_string()))?),
             None => None,
         };
         Ok(Settings {
@@ -430,7 +430,7 @@ impl Transfers {
             // If they are still unacknowledged after this session, the
             // next attempt waits (A.5.3 exponential back-off).
             self.tc_attempts += 1;
-            let wait = crate::agent::runner::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
+            let wait = crate::runner::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
             self.tc_retry_at = Some(Instant::now() + wait);
         }
         r

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::soap::{Body, DownloadArgs, QueuedTransfer, TransferFault, UploadArgs};
+use crate::soap::{Body, DownloadArgs, QueuedTransfer, TransferFault, UploadArgs};
 
 /// A.4.1.1 Table 40: TransferList is QueuedTransferStruct[16]; more
 /// unfinished transfers than that are refused.
@@ -177,7 +177,7 @@ impl Queue {
     }
 
     pub fn save(&self) -> std::io::Result<()> {
-        crate::agent::state::write_json_atomic(&self.path, &self.data)
+        crate::state::write_json_atomic(&self.path, &self.data)
     }
 
     pub fn jobs(&self) -> &[Job] {

@@ -482,7 +482,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::digest::{digest_authorization, pick, Challenge, Scheme};
+    use crate::digest::{digest_authorization, pick, Challenge, Scheme};
     use std::io::BufRead;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -2,10 +2,10 @@
 //! A.4.1.5, A.5.1), fault strings, and the extension's answers.
 
 use super::*;
-use crate::agent::soap::Fault;
+use crate::soap::Fault;
 
 fn settings(dir: &Path) -> Settings {
-    let ca = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/ca.pem")).unwrap();
+    let ca = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys/ca.pem")).unwrap();
     Settings {
         state_dir: dir.to_path_buf(),
         install_root: Some(dir.join("root")),
@@ -325,7 +325,7 @@ fn settings_from_config_name_bad_trust_files() {
     std::fs::write(&f, text("\"empty.pem\"")).unwrap();
     let e = Settings::from_config(&AgentConfig::load(&f).unwrap()).err().expect("no certificates");
     assert!(e.to_string().contains("empty.pem"), "{e}");
-    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/ca.pem");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys/ca.pem");
     std::fs::write(&f, text(&format!("\"{}\"", ca.display()))).unwrap();
     let s = Settings::from_config(&AgentConfig::load(&f).unwrap()).unwrap();
     assert_eq!(s.trust.len(), 1);

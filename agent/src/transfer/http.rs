@@ -1,7 +1,7 @@
 //! The file-transfer client (A.3.2.8 / A.4.1.5: "HTTP transport MUST be
 //! supported"): HTTP and HTTPS GET and PUT with the Download/Upload
 //! Username and Password answering a Basic or Digest challenge (3.4.4
-//! schemes, reused from [`crate::agent::digest`]).
+//! schemes, reused from [`crate::digest`]).
 //!
 //! A GET body is read by a helper thread into a small bounded channel, so
 //! the reading side ([`BodyReader`]) never blocks longer than a tick: the
@@ -14,8 +14,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::agent::digest::{self, Scheme};
-use crate::agent::progress::Progress;
+use crate::digest::{self, Scheme};
+use crate::progress::Progress;
 
 /// Why a transfer's HTTP exchange failed. `fault_code` maps it to the
 /// A.5.1 code for a download; uploads map 9010 to 9011.
