@@ -4,7 +4,7 @@
 //! > Table 68." — Type, Command name; 23 and 24 are reserved, and
 //! > "1000-9999: Vendor-specific commands".
 //!
-//! [`table_68!`] is the only list of command types: each row gives the
+//! `table_68!` is the only list of command types: each row gives the
 //! variant, its Type number, its Table 68 name and the Rust type of its
 //! Value field (the layouts of Tables 69–77; none for commands whose
 //! Length "MUST be 0"). Like rustls's `enum_builder!`, a row is written

@@ -16,7 +16,7 @@ use crate::command_type::CommandType;
 /// ignored by the recipient (the installer's job, not the codec's).
 ///
 /// The Value is 8 octets and `(len - 8) / 4` attributes; a length that is
-/// not 8 plus a multiple of 4 leaves octets over, which the [`Reader`] rejects.
+/// not 8 plus a multiple of 4 leaves octets over, which the codec's `Reader` rejects.
 #[binrw]
 #[brw(big)]
 #[br(import(len: usize))]

@@ -7,7 +7,7 @@
 //!
 //! [`Command`] is generated from the one Table 68 declaration in
 //! [`crate::command_type`]; each row names the Rust type of its Value
-//! field, and each such type implements [`ValueLayout`] in a file named
+//! field, and each such type implements `ValueLayout` in a file named
 //! after its table.
 
 mod attributes;

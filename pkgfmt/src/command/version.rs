@@ -18,7 +18,7 @@ use crate::command_type::CommandType;
 
 /// A hierarchical version number such as `1.0.20.3` (Table 74). The
 /// Value holds `len / 4` elements; a length that is not a multiple of 4
-/// leaves octets over, which the [`Reader`] rejects.
+/// leaves octets over, which the codec's `Reader` rejects.
 #[binrw]
 #[brw(big)]
 #[br(import(len: usize))]

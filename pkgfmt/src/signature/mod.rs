@@ -6,8 +6,8 @@
 //! * "The contentType element of the contentInfo MUST indicate type data"
 //!   and "The content element ... MUST be empty": [`SignatureBlock::parse`].
 //! * "The digestAlgorithm used for each signature MUST be of type SHA-1" and
-//!   "The digestEncryptionAlgorithm ... MUST be of type RSA": [`verify`].
-//! * "If there are no signatures ... [it] can be pre-computed as a fixed
+//!   "The digestEncryptionAlgorithm ... MUST be of type RSA": [`SignatureBlock::verify`].
+//! * "If there are no signatures ... \[it\] can be pre-computed as a fixed
 //!   sequence of bytes": [`EMPTY_SIGNATURE_BLOCK`].
 //! * "at least one of the signatures must be successfully validated":
 //!   [`VerifyReport::is_trusted`], which also requires a path to a trust
