@@ -283,7 +283,7 @@ cwmp_messages! {
         FactoryResetResponse,
 
         // A.3.3, A.4.2: requests to the ACS, and their responses.
-        /// A.3.3.1 Table 31. Event is EventStruct[16] in the table, [64] in
+        /// A.3.3.1 Table 31. Event is `EventStruct[16]` in the table, `[64]` in
         /// the schema; the schema's bound is applied.
         Inform {
             device_id: DeviceId => DeviceId: DeviceId,
