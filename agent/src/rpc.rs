@@ -55,7 +55,7 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         Body::GetParameterValues { names } => {
             let mut list = Vec::new();
             for n in names {
-                match store.values_under(n) {
+                match store.values_under(schema, n) {
                     Ok(v) => list.extend(v.into_iter().map(|(name, value)| {
                         let xsd_type = schema.param(&name).map(|d| d.ty.xsd()).unwrap_or("xsd:string").to_string();
                         ParameterValue { name, value, xsd_type }
@@ -91,7 +91,7 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
             // Validate all, then apply all.
             let mut targets = Vec::with_capacity(list.len());
             for a in list {
-                let names = match store.params_under(&a.name) {
+                let names = match store.params_under(schema, &a.name) {
                     Ok(t) => t,
                     Err(r) => return (fault(r), fx),
                 };
@@ -125,7 +125,7 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         Body::GetParameterAttributes { names } => {
             let mut list = Vec::new();
             for n in names {
-                match store.params_under(n) {
+                match store.params_under(schema, n) {
                     Ok(v) => list.extend(v.into_iter().map(|name| {
                         let a = store.attributes.get(&name).cloned().unwrap_or_default();
                         ParameterAttribute { name, notification: a.notification, access_list: a.access_list }

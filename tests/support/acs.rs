@@ -12,7 +12,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,9 @@ pub struct AcsState {
     pub transfer_complete_faults: u32,
     pub posts: Vec<Post>,
     pub sessions: Vec<SessionLog>,
+    /// Conversations for the coming sessions, after their scripts.
+    conversations: VecDeque<ConversationEnd>,
+    conversation: Option<ConversationEnd>,
     current: Option<VecDeque<Step>>,
     outstanding: usize,
     next_id: u64,
@@ -126,6 +129,33 @@ pub struct AcsState {
 
 /// A test's answer to a CPE request.
 pub type CpeAnswer = Arc<dyn Fn(&Body) -> Option<Body> + Send + Sync>;
+
+/// The ACS's side of a session driven step by step by a test thread: each
+/// request is decided after seeing the CPE's previous response, as a real
+/// ACS walking the tree does (GenieACS: GetParameterNames NextLevel=true on
+/// every partial path it is given).
+pub struct Conversation {
+    requests: mpsc::Sender<Body>,
+    responses: mpsc::Receiver<Body>,
+}
+
+/// The test ACS's end of a [`Conversation`].
+struct ConversationEnd {
+    requests: mpsc::Receiver<Body>,
+    responses: mpsc::Sender<Body>,
+}
+
+impl Conversation {
+    /// Send one request in the session and wait for the CPE's answer (a
+    /// response or a Fault).
+    pub fn call(&self, req: Body) -> Body {
+        self.requests.send(req).expect("the session is over");
+        self.responses.recv_timeout(Duration::from_secs(20)).expect("no answer from the CPE within 20 s")
+    }
+
+    /// No more requests: the ACS ends the session (dropping it does too).
+    pub fn end(self) {}
+}
 
 pub struct TestAcs {
     pub url: String,
@@ -161,6 +191,15 @@ impl TestAcs {
             s.digest = matches!(mode, AuthMode::Digest { .. }).then(|| digest::Server::new("cpekit-test-acs"));
             s.auth = Some(mode);
         });
+    }
+
+    /// The next session (after the scripts already queued) is driven by
+    /// the returned [`Conversation`].
+    pub fn converse(&self) -> Conversation {
+        let (rq_tx, rq_rx) = mpsc::channel();
+        let (rs_tx, rs_rx) = mpsc::channel();
+        self.with(|s| s.conversations.push_back(ConversationEnd { requests: rq_rx, responses: rs_tx }));
+        Conversation { requests: rq_tx, responses: rs_rx }
     }
 
     pub fn sessions(&self) -> Vec<SessionLog> {
@@ -371,8 +410,13 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
         }
         let n = s.sessions.len() + 1;
         s.sessions.push(SessionLog { inform: Some(env), ..Default::default() });
-        let script = s.scripts.pop_front().unwrap_or_default();
-        s.current = Some(script.into());
+        match s.scripts.pop_front() {
+            Some(script) => s.current = Some(script.into()),
+            None => {
+                s.current = Some(VecDeque::new());
+                s.conversation = s.conversations.pop_front();
+            }
+        }
         s.outstanding = 0;
         let max = s.max_envelopes;
         drop(s);
@@ -399,6 +443,9 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
             reply.push_str(&soap::to_xml(e.id.as_deref(), false, &a));
         } else {
             s.outstanding = s.outstanding.saturating_sub(1);
+            if let (Some(c), Ok(b)) = (s.conversation.as_ref(), &e.body) {
+                let _ = c.responses.send(b.clone());
+            }
         }
         if let Some(log) = s.sessions.last_mut() {
             log.received.push(e);
@@ -417,6 +464,28 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
                 s.outstanding = k;
                 if let Some(log) = s.sessions.last_mut() {
                     log.sent_requests.extend(step.requests);
+                }
+            }
+            // A conversation decides the next request (it may take a while:
+            // the lock is released meanwhile).
+            None if s.conversation.is_some() => {
+                let c = s.conversation.take().unwrap();
+                drop(s);
+                let next = c.requests.recv_timeout(Duration::from_secs(20)).ok();
+                s = st.lock().unwrap();
+                match next {
+                    Some(r) => {
+                        s.next_id += 1;
+                        let id = format!("acs-{}", s.next_id);
+                        reply.push_str(&envelope(&id, &r, false));
+                        s.outstanding = 1;
+                        if let Some(log) = s.sessions.last_mut() {
+                            log.sent_requests.push(r);
+                        }
+                        s.conversation = Some(c);
+                    }
+                    None if reply.is_empty() => s.current = None,
+                    None => {}
                 }
             }
             // Nothing more to send: our empty response ends the session

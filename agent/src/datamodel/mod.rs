@@ -148,6 +148,15 @@ impl Schema {
     pub fn object(&self, path: &str) -> Option<&ObjectDef> {
         self.objects_by_path.get(&template_of(path)).map(|i| &self.objects[*i])
     }
+
+    /// The tables directly inside the object `template` ("A.{i}.B."): the
+    /// names ("Name.") of its multi-instance children "A.{i}.B.Name.{i}.".
+    pub fn child_tables<'s>(&'s self, template: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.objects.iter().filter(|o| o.multi_instance).filter_map(move |o| {
+            let rest = o.path.strip_prefix(template)?.strip_suffix("{i}.")?;
+            (rest.len() > 1 && rest.matches('.').count() == 1).then_some(rest)
+        })
+    }
 }
 
 fn param_def(path: String, writable: bool, syntax: Node<'_, '_>, types: &HashMap<&str, Node<'_, '_>>) -> Result<ParamDef, String> {

@@ -119,6 +119,9 @@ impl Store {
         for o in instances {
             self.instantiate(schema, &template_of(&o), &o);
         }
+        for t in self.tables(schema) {
+            self.update_count(schema, &t);
+        }
     }
 
     /// Take values from `hooks` from now on.
@@ -178,10 +181,12 @@ impl Store {
         }
     }
 
-    /// The parameters named by `name`: itself, or all below a partial path.
-    pub fn params_under(&self, name: &str) -> Result<Vec<String>, Refusal> {
+    /// The parameters named by `name`: itself, or all below a partial path
+    /// (an object, or a table: A.3.2.3 lists tables as partial paths, so
+    /// they are valid partial paths for the other RPCs too).
+    pub fn params_under(&self, schema: &Schema, name: &str) -> Result<Vec<String>, Refusal> {
         if name.is_empty() || name.ends_with('.') {
-            if !name.is_empty() && !self.objects.contains(name) {
+            if !name.is_empty() && !self.objects.contains(name) && !self.is_table(schema, name) {
                 return Err(refuse(9005, format!("Invalid parameter name: {name}")));
             }
             Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).map(|(k, _)| k.clone()).collect())
@@ -194,8 +199,8 @@ impl Store {
 
     /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
     /// path. A failing hook makes the whole request fail with 9002.
-    pub fn values_under(&self, name: &str) -> Result<Vec<(String, String)>, Refusal> {
-        self.params_under(name)?
+    pub fn values_under(&self, schema: &Schema, name: &str) -> Result<Vec<(String, String)>, Refusal> {
+        self.params_under(schema, name)?
             .into_iter()
             .map(|k| match self.try_get(&k) {
                 Ok(v) => Ok((k, v.unwrap_or_default())),
@@ -210,9 +215,38 @@ impl Store {
         schema.param(path).is_some_and(|d| d.writable) && self.hooks.as_ref().and_then(|h| h.settable(path)).unwrap_or(true)
     }
 
-    /// A.3.2.3 GetParameterNames.
+    /// The table objects of the tree ("A.B.", the path AddObject takes):
+    /// one for each multi-instance object of the schema whose parent
+    /// object exists, whether or not it has instances.
+    pub fn tables(&self, schema: &Schema) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for o in &self.objects {
+            let t = template_of(o);
+            out.extend(schema.child_tables(&t).map(|name| format!("{o}{name}")));
+        }
+        out
+    }
+
+    /// Whether `path` ("A.B.") is a table of the tree (see [`Store::tables`]).
+    pub fn is_table(&self, schema: &Schema, path: &str) -> bool {
+        let Some((parent, _)) = path.strip_suffix('.').and_then(|p| p.rsplit_once('.')) else { return false };
+        schema.object(&format!("{}{{i}}.", template_of(path))).is_some_and(|d| d.multi_instance) && self.objects.contains(&format!("{parent}."))
+    }
+
+    /// A.3.2.3 GetParameterNames. Objects, tables and instances are listed
+    /// as partial paths; Table 16: a table's Writable says whether AddObject
+    /// may add instances to it, an instance's whether DeleteObject may
+    /// remove it; other objects are not writable.
     pub fn names(&self, schema: &Schema, path: &str, next_level: bool) -> Result<Vec<(String, bool)>, Refusal> {
-        let writable_obj = |o: &str| schema.object(o).is_some_and(|d| d.writable && d.multi_instance && !o.ends_with(".{i}."));
+        let tables = self.tables(schema);
+        let writable_obj = |o: &str| {
+            if tables.contains(o) {
+                schema.object(&format!("{}{{i}}.", template_of(o))).is_some_and(|d| d.writable)
+            } else {
+                // An instance: its own template is the multi-instance object.
+                schema.object(o).is_some_and(|d| d.writable && d.multi_instance)
+            }
+        };
         let writable_param = |p: &str| self.writable(schema, p);
         if !path.is_empty() && !path.ends_with('.') {
             if !self.values.contains_key(path) {
@@ -223,7 +257,7 @@ impl Store {
             }
             return Ok(vec![(path.to_string(), writable_param(path))]);
         }
-        if !path.is_empty() && !self.objects.contains(path) {
+        if !path.is_empty() && !self.objects.contains(path) && !tables.contains(path) {
             return Err(refuse(9005, format!("Invalid parameter name: {path}")));
         }
         let depth = |s: &str| s.trim_end_matches('.').matches('.').count();
@@ -232,12 +266,14 @@ impl Store {
         if !next_level && !path.is_empty() {
             out.push((path.to_string(), writable_obj(path)));
         }
+        let under = |n: &&String| n.starts_with(path) && n.as_str() != path;
         let mut entries: Vec<(String, bool)> = self
             .objects
             .iter()
-            .filter(|o| o.starts_with(path) && o.as_str() != path)
+            .chain(tables.iter())
+            .filter(under)
             .map(|o| (o.clone(), writable_obj(o)))
-            .chain(self.values.keys().filter(|k| k.starts_with(path)).map(|k| (k.clone(), writable_param(k))))
+            .chain(self.values.keys().filter(under).map(|k| (k.clone(), writable_param(k))))
             .filter(|(n, _)| {
                 if !next_level {
                     return true;
@@ -389,7 +425,7 @@ impl Store {
 
     /// Keep `…NumberOfEntries` equal to the table size.
     fn update_count(&mut self, schema: &Schema, table: &str) {
-        let Some(counter) = Store::count_parameter(schema, table) else { return };
+        let Some(counter) = Store::count_parameter(schema, table).filter(|c| schema.param(c).is_some()) else { return };
         let n = self.instances(table).len();
         self.values.insert(counter, n.to_string());
     }
@@ -437,6 +473,67 @@ mod tests {
         assert_eq!(s.add_object(schema, "InternetGatewayDevice.DeviceInfo.").unwrap_err().code, 9005);
     }
 
+    /// A.3.2.3 / Table 16 as an ACS discovering the tree sees it: tables
+    /// are listed (Writable = AddObject allowed), instances too (Writable =
+    /// DeleteObject allowed), with or without instances.
+    #[test]
+    fn tables_in_get_parameter_names() {
+        let schema = Schema::igd();
+        let mut s = Store::new(schema);
+        let l3 = "InternetGatewayDevice.Layer3Forwarding.";
+        let t = "InternetGatewayDevice.Layer3Forwarding.Forwarding.";
+        let names = |s: &Store, p: &str, nl: bool| s.names(schema, p, nl).unwrap();
+        assert_eq!(
+            names(&s, l3, true),
+            vec![(format!("{l3}DefaultConnectionService"), true), (format!("{l3}ForwardNumberOfEntries"), false), (t.to_string(), true)]
+        );
+        assert_eq!(names(&s, t, true), vec![]);
+        assert_eq!(names(&s, t, false), vec![(t.to_string(), true)]);
+        // A read-only table (instances are the device's): listed, not writable.
+        let igd = names(&s, "InternetGatewayDevice.", true);
+        assert!(igd.contains(&("InternetGatewayDevice.LANDevice.".to_string(), false)), "{igd:?}");
+        assert!(igd.contains(&("InternetGatewayDevice.WANDevice.".to_string(), false)));
+        // The whole tree lists the tables too.
+        let all = names(&s, "", false);
+        assert!(all.contains(&(t.to_string(), true)));
+        // Other RPCs accept the table as a partial path.
+        assert_eq!(s.values_under(schema, t).unwrap(), vec![]);
+        assert_eq!(s.params_under(schema, "InternetGatewayDevice.LANDevice.").unwrap(), Vec::<String>::new());
+        assert_eq!(s.params_under(schema, "InternetGatewayDevice.LANDevice.1.").unwrap_err().code, 9005);
+        // Add: the instance appears in the next listing, deletable.
+        let n = s.add_object(schema, t).unwrap();
+        let inst = format!("{t}{n}.");
+        assert_eq!(names(&s, t, true), vec![(inst.clone(), true)]);
+        let below = names(&s, &inst, true);
+        assert!(below.contains(&(format!("{inst}Enable"), true)) && below.contains(&(format!("{inst}Status"), false)), "{below:?}");
+        assert_eq!(s.values_under(schema, t).unwrap().len(), below.len());
+        assert_eq!(s.get(&format!("{l3}ForwardNumberOfEntries")).unwrap(), "1");
+        assert!(names(&s, "", false).contains(&(inst.clone(), true)));
+        // Delete: gone from the listing, the table stays.
+        s.delete_object(schema, &inst).unwrap();
+        assert_eq!(names(&s, t, true), vec![]);
+        assert_eq!(s.names(schema, &inst, true).unwrap_err().code, 9005);
+        assert_eq!(s.get(&format!("{l3}ForwardNumberOfEntries")).unwrap(), "0");
+        // Nested tables exist only below an existing instance.
+        assert!(!s.is_table(schema, "InternetGatewayDevice.LANDevice.1.Hosts.Host."));
+        assert!(s.is_table(schema, t));
+        assert!(!s.is_table(schema, "InternetGatewayDevice.DeviceInfo."));
+    }
+
+    #[test]
+    fn counts_follow_the_instances_of_a_loaded_tree() {
+        let schema = Schema::igd();
+        let mut s = Store::new(schema);
+        let t = "InternetGatewayDevice.Layer3Forwarding.Forwarding.";
+        s.add_object(schema, t).unwrap();
+        s.add_object(schema, t).unwrap();
+        // A stale counter (e.g. a tree edited by hand) is corrected.
+        s.values.insert("InternetGatewayDevice.Layer3Forwarding.ForwardNumberOfEntries".into(), "7".into());
+        s.complete(schema);
+        assert_eq!(s.get("InternetGatewayDevice.Layer3Forwarding.ForwardNumberOfEntries").unwrap(), "2");
+        assert_eq!(s.get("InternetGatewayDevice.LANDeviceNumberOfEntries").unwrap(), "0");
+    }
+
     #[test]
     fn set_checks_and_passwords() {
         let schema = Schema::igd();
@@ -450,7 +547,7 @@ mod tests {
         let mut s = s;
         s.set(&format!("{ms}Password"), "secret");
         assert_eq!(s.get(&format!("{ms}Password")).unwrap(), "");
-        assert_eq!(s.values_under(ms).unwrap().iter().find(|(k, _)| k.ends_with(".Password")).unwrap().1, "");
+        assert_eq!(s.values_under(schema, ms).unwrap().iter().find(|(k, _)| k.ends_with(".Password")).unwrap().1, "");
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! The agent on a device managed by a real ACS (issue 13), end to end over
+//! HTTP on loopback against the in-repo test ACS (tests/support/acs.rs):
+//! tables discovered and managed the way GenieACS does it. Every envelope
+//! the agent posts is validated against cwmp-1-0.xsd.
+
+mod support;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+use agent::config::AgentConfig;
+use agent::runner::Agent;
+use agent::soap::{Body, ParameterInfo, ParameterValue};
+use support::acs::{Conversation, TestAcs};
+
+const IGD: &str = "InternetGatewayDevice.";
+
+fn config(dir: &Path, acs: &TestAcs, agent_extra: &str, tail: &str) -> AgentConfig {
+    let f = dir.join("agent.toml");
+    std::fs::write(&f, support::config::agent_toml(&acs.url, dir, "", agent_extra, tail)).unwrap();
+    AgentConfig::load(&f).unwrap()
+}
+
+fn pv(n: &str, v: &str, t: &str) -> ParameterValue {
+    ParameterValue { name: n.into(), value: v.into(), xsd_type: t.into() }
+}
+
+fn gpn(c: &Conversation, path: &str, next_level: bool) -> Vec<ParameterInfo> {
+    match c.call(Body::GetParameterNames { path: path.into(), next_level }) {
+        Body::GetParameterNamesResponse { list } => list,
+        other => panic!("GetParameterNames {path:?}: {other:?}"),
+    }
+}
+
+fn gpv(c: &Conversation, names: &[&str]) -> BTreeMap<String, String> {
+    match c.call(Body::GetParameterValues { names: names.iter().map(|s| s.to_string()).collect() }) {
+        Body::GetParameterValuesResponse { list } => list.into_iter().map(|p| (p.name, p.value)).collect(),
+        other => panic!("GetParameterValues {names:?}: {other:?}"),
+    }
+}
+
+/// GenieACS's discovery: GetParameterNames with NextLevel=true from the
+/// root, then on every partial path listed. Returns every name with its
+/// Writable flag.
+fn discover(c: &Conversation) -> BTreeMap<String, bool> {
+    let mut seen = BTreeMap::new();
+    let mut queue = VecDeque::from([String::new()]);
+    while let Some(path) = queue.pop_front() {
+        for p in gpn(c, &path, true) {
+            assert!(p.name.starts_with(&path) && p.name != path, "{p:?} is not one level below {path:?}");
+            let rest = p.name[path.len()..].trim_end_matches('.');
+            assert!(!rest.is_empty() && !rest.contains('.'), "{} is more than one level below {path:?}", p.name);
+            if p.name.ends_with('.') {
+                queue.push_back(p.name.clone());
+            }
+            assert!(seen.insert(p.name.clone(), p.writable).is_none(), "{} listed twice", p.name);
+        }
+    }
+    seen
+}
+
+/// A GPN-driven walk from the root finds the Forwarding table (listed as a
+/// writable object although empty), adds a row, sees it in the next GPN,
+/// sets its parameters, deletes it; NumberOfEntries follows.
+#[test]
+fn discovery_walk_adds_sets_and_deletes_a_table_row() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let conv = acs.converse();
+    let mut agent = Agent::new(config(d.path(), &acs, "", "")).unwrap();
+    let runner = std::thread::spawn(move || {
+        agent.run(true, 3).unwrap();
+        agent
+    });
+
+    let tree = discover(&conv);
+    let l3 = format!("{IGD}Layer3Forwarding.");
+    let table = format!("{l3}Forwarding.");
+    // Table 16: a table's Writable = AddObject allowed.
+    assert_eq!(tree.get(&table), Some(&true), "the empty Forwarding table is discovered as a writable object");
+    assert_eq!(tree.get(&format!("{IGD}LANDevice.")), Some(&false), "LANDevice instances are the device's: no AddObject");
+    assert_eq!(tree.get(&format!("{IGD}DeviceInfo.")), Some(&false));
+    assert_eq!(tree.get(&format!("{IGD}ManagementServer.PeriodicInformInterval")), Some(&true));
+    let params: Vec<&String> = tree.keys().filter(|k| !k.ends_with('.')).collect();
+    assert!(params.len() > 50, "{}", params.len());
+    // The values of everything discovered, as GenieACS refreshes them.
+    let values = gpv(&conv, &[IGD]);
+    assert_eq!(values.len(), params.len(), "GPV of the root returns exactly the parameters GPN listed");
+    assert_eq!(values[&format!("{l3}ForwardNumberOfEntries")], "0");
+
+    let n = match conv.call(Body::AddObject { object_name: table.clone(), parameter_key: "add-1".into() }) {
+        Body::AddObjectResponse { instance_number, status: 0 } => instance_number,
+        other => panic!("{other:?}"),
+    };
+    let row = format!("{table}{n}.");
+    // GenieACS refreshes the table after AddObject.
+    assert_eq!(gpn(&conv, &table, true), vec![ParameterInfo { name: row.clone(), writable: true }], "the new instance, deletable");
+    let fields = gpn(&conv, &row, true);
+    for (f, w) in [("Enable", true), ("Status", false), ("DestIPAddress", true), ("GatewayIPAddress", true)] {
+        assert!(fields.contains(&ParameterInfo { name: format!("{row}{f}"), writable: w }), "{f}: {fields:?}");
+    }
+    assert_eq!(gpv(&conv, &[&format!("{l3}ForwardNumberOfEntries")])[&format!("{l3}ForwardNumberOfEntries")], "1");
+    let set = Body::SetParameterValues {
+        list: vec![
+            pv(&format!("{row}Enable"), "true", "xsd:boolean"),
+            pv(&format!("{row}DestIPAddress"), "198.51.100.0", "xsd:string"),
+            pv(&format!("{row}DestSubnetMask"), "255.255.255.0", "xsd:string"),
+            pv(&format!("{row}GatewayIPAddress"), "192.0.2.1", "xsd:string"),
+        ],
+        parameter_key: "set-1".into(),
+    };
+    assert_eq!(conv.call(set), Body::SetParameterValuesResponse { status: 0 });
+    let v = gpv(&conv, &[&row]);
+    assert_eq!(v[&format!("{row}Enable")], "true");
+    assert_eq!(v[&format!("{row}DestIPAddress")], "198.51.100.0");
+    assert_eq!(v[&format!("{row}GatewayIPAddress")], "192.0.2.1");
+    // The table as a partial path of GPV lists the row's values too.
+    assert_eq!(gpv(&conv, &[&table]), v);
+
+    assert_eq!(conv.call(Body::DeleteObject { object_name: row.clone(), parameter_key: "del-1".into() }), Body::DeleteObjectResponse { status: 0 });
+    assert_eq!(gpn(&conv, &table, true), vec![], "the deleted row is gone, the table stays");
+    assert_eq!(gpn(&conv, &l3, true).iter().find(|p| p.name == table), Some(&ParameterInfo { name: table.clone(), writable: true }));
+    assert!(matches!(conv.call(Body::GetParameterNames { path: row.clone(), next_level: true }), Body::Fault(f) if f.code == 9005));
+    assert_eq!(gpv(&conv, &[&format!("{l3}ForwardNumberOfEntries")])[&format!("{l3}ForwardNumberOfEntries")], "0");
+    // A second walk sees the same tree as the first.
+    assert_eq!(discover(&conv), tree);
+    conv.end();
+
+    let agent = runner.join().unwrap();
+    assert_eq!(agent.store.get(&format!("{IGD}ManagementServer.ParameterKey")).as_deref(), Some("del-1"));
+    assert!(acs.wait_sessions(1, Duration::from_secs(5)));
+    // The Inform and one response per request, all schema-valid.
+    let requests = acs.sessions()[0].sent_requests.len();
+    assert!(requests > 30, "{requests}");
+    assert_eq!(acs.validate_all(), requests + 1);
+}
