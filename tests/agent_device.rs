@@ -12,7 +12,7 @@ use std::time::Duration;
 use agent::config::AgentConfig;
 use agent::runner::Agent;
 use agent::soap::{Body, ParameterInfo, ParameterValue};
-use support::acs::{Conversation, TestAcs};
+use support::acs::{Conversation, Step, TestAcs};
 
 const IGD: &str = "InternetGatewayDevice.";
 
@@ -134,4 +134,41 @@ fn discovery_walk_adds_sets_and_deletes_a_table_row() {
     let requests = acs.sessions()[0].sent_requests.len();
     assert!(requests > 30, "{requests}");
     assert_eq!(acs.validate_all(), requests + 1);
+}
+
+/// B IPPingDiagnostics: requested in one session, run after it (a real
+/// ICMP echo to 127.0.0.1), reported in a new session with "8 DIAGNOSTICS
+/// COMPLETE", results readable by the ACS.
+#[test]
+fn ip_ping_diagnostics_complete_in_a_new_session() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let ping = format!("{IGD}IPPingDiagnostics.");
+    let p = |n: &str| format!("{ping}{n}");
+    acs.push_script(vec![Step::one(Body::SetParameterValues {
+        list: vec![
+            pv(&p("Host"), "127.0.0.1", "xsd:string"),
+            pv(&p("NumberOfRepetitions"), "3", "xsd:unsignedInt"),
+            pv(&p("Timeout"), "2000", "xsd:unsignedInt"),
+            pv(&p("DiagnosticsState"), "Requested", "xsd:string"),
+        ],
+        parameter_key: "ping-1".into(),
+    })]);
+    acs.push_script(vec![Step::one(Body::GetParameterValues { names: vec![ping.clone()] })]);
+    let mut agent = Agent::new(config(d.path(), &acs, "", "")).unwrap();
+    agent.run(true, 3).unwrap();
+
+    let s = acs.sessions();
+    assert_eq!(s.len(), 2, "one session to request, one to report");
+    assert_eq!(s[0].responses(), vec![Body::SetParameterValuesResponse { status: 0 }]);
+    assert_eq!(s[1].events(), vec!["8 DIAGNOSTICS COMPLETE"]);
+    let Body::GetParameterValuesResponse { list } = &s[1].responses()[0] else { panic!("{:?}", s[1].responses()) };
+    let v: BTreeMap<&str, &str> = list.iter().map(|p| (&p.name[ping.len()..], p.value.as_str())).collect();
+    assert_eq!(v["DiagnosticsState"], "Complete");
+    let success: u32 = v["SuccessCount"].parse().unwrap();
+    assert!(success > 0, "{v:?}");
+    assert_eq!(success + v["FailureCount"].parse::<u32>().unwrap(), 3);
+    assert!(v["MinimumResponseTmie"].parse::<u32>().unwrap() <= v["MaximumResponseTime"].parse::<u32>().unwrap());
+    assert!(agent.state.pending_events.is_empty());
+    assert!(acs.validate_all() >= 4);
 }

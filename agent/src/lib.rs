@@ -4,6 +4,7 @@
 //! * [`datamodel`] — the InternetGatewayDevice:1.0 schema generated from the
 //!   BBF XML, the parameter tree and its value hooks;
 //! * [`rpc`] — the CPE side of the parameter RPCs;
+//! * [`diagnostics`] — IPPingDiagnostics and WANATMF5LoopbackDiagnostics (Appendix B);
 //! * [`session`] — one transaction session as a sans-IO state machine (3.7);
 //! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
 //!   authentication (3.4);
@@ -23,6 +24,7 @@ pub mod config;
 pub mod connreq;
 pub mod cpe_requests;
 pub mod datamodel;
+pub mod diagnostics;
 pub mod digest;
 pub mod http;
 pub mod lan;

@@ -72,6 +72,9 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
         Body::SetParameterValues { list, parameter_key } => {
             // All or nothing (A.3.2.1): Store::set_values checks everything
             // first and undoes a partly applied request if a set hook fails.
+            if let Some(r) = list.iter().find_map(|p| crate::diagnostics::refuse_request(store, &p.name, &p.value)) {
+                return (fault(r), fx);
+            }
             let entries: Vec<(String, String, String)> = list.iter().map(|p| (p.name.clone(), p.value.clone(), p.xsd_type.clone())).collect();
             match store.set_values(schema, &entries) {
                 Ok(()) => {}

@@ -29,6 +29,7 @@ use super::cpe_requests::{self, CpeRequests};
 use super::datamodel::hooks::Hooks;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
+use super::diagnostics::{self, Diagnostics};
 use super::http::{self, AcsConnection, HttpConfig, TransportError};
 use super::lan::{self, KickError, KickRequest, LanServer};
 use super::options::Options;
@@ -202,6 +203,8 @@ pub struct Agent {
     pub transfers: Transfers,
     /// Vouchers and Options (A.4.1.3–A.4.1.4, Appendix C).
     pub options: Options,
+    /// IPPingDiagnostics (Appendix B).
+    pub diagnostics: Diagnostics,
     observer: Option<SessionObserver>,
 }
 
@@ -252,6 +255,10 @@ impl Agent {
         let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
         options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
         let (tx, rx) = mpsc::channel();
+        let wake = tx.clone();
+        let diagnostics = Diagnostics::new(Arc::new(move || {
+            let _ = wake.send(Trigger::LocalChange);
+        }));
         let mut agent = Agent {
             schema,
             store,
@@ -273,6 +280,7 @@ impl Agent {
             progress,
             transfers,
             options,
+            diagnostics,
             observer: None,
             cfg,
         };
@@ -574,6 +582,7 @@ impl Agent {
             self.last_inform = SystemTime::now();
         }
         self.state.notifier.acs_changed(&self.store, effects.acs_changed());
+        self.diagnostics.acs_changed(&effects.changed);
         self.after_acs_changes(&effects.changed);
         let outcome = match r {
             Ok(acs_requests) => {
@@ -638,6 +647,17 @@ impl Agent {
         Ok(())
     }
 
+    /// Between sessions (B: "after completion of the communication
+    /// session"): start a requested IPPingDiagnostics test; when one ends,
+    /// "8 DIAGNOSTICS COMPLETE" is due.
+    pub fn poll_diagnostics(&mut self) -> Result<(), AgentError> {
+        if self.diagnostics.poll(&mut self.store).completed {
+            self.state.add_event(diagnostics::DIAGNOSTICS_COMPLETE, "");
+            self.persist()?;
+        }
+        Ok(())
+    }
+
     /// A.4.1.6: the persisted tree and state are gone; start over as on a
     /// first start (0 BOOTSTRAP), keeping the running Connection Request
     /// server and its URL.
@@ -671,6 +691,7 @@ impl Agent {
             self.apply_local_changes()?;
             self.queue_cpe_requests();
             self.poll_transfers()?;
+            self.poll_diagnostics()?;
             self.refresh_options()?;
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {
@@ -684,7 +705,7 @@ impl Agent {
                 }
                 continue;
             }
-            if once && self.state.pending_events.is_empty() && !self.transfers.busy() {
+            if once && self.state.pending_events.is_empty() && !self.transfers.busy() && !self.diagnostics.busy() {
                 return Ok(());
             }
             // Sleep until the next reason to act.

@@ -54,6 +54,10 @@ pub struct ParamDef {
     pub list: bool,
     pub max_length: Option<u32>,
     pub enumerations: Vec<String>,
+    /// Enumeration values the CPE reports but the ACS may not write (BBF
+    /// `access="readOnly"`; e.g. B IPPingDiagnostics.DiagnosticsState:
+    /// "When writing, the only allowed value is Requested").
+    pub read_only_values: Vec<String>,
     /// Inclusive ranges (min, max); empty = unrestricted.
     pub ranges: Vec<(Option<i64>, Option<i64>)>,
     /// The value a new instance starts with; `None` = the type's neutral
@@ -162,7 +166,17 @@ impl Schema {
 fn param_def(path: String, writable: bool, syntax: Node<'_, '_>, types: &HashMap<&str, Node<'_, '_>>) -> Result<ParamDef, String> {
     let list = el(syntax, "list").is_some();
     let mut base = syntax.children().find(|c| c.is_element() && c.tag_name().name() != "list" && c.tag_name().name() != "default");
-    let mut def = ParamDef { path, writable, ty: BaseType::String, list, max_length: None, enumerations: Vec::new(), ranges: Vec::new(), default: None };
+    let mut def = ParamDef {
+        path,
+        writable,
+        ty: BaseType::String,
+        list,
+        max_length: None,
+        enumerations: Vec::new(),
+        read_only_values: Vec::new(),
+        ranges: Vec::new(),
+        default: None,
+    };
     // A dataType reference: take the restrictions of the named type, then
     // any given at the use site.
     let mut layers = Vec::new();
@@ -187,7 +201,13 @@ fn param_def(path: String, writable: bool, syntax: Node<'_, '_>, types: &HashMap
         for r in b.children().filter(|c| c.is_element()) {
             match r.tag_name().name() {
                 "size" => def.max_length = num(r.attribute("maxLength")).map(|v| v as u32).or(def.max_length),
-                "enumeration" => def.enumerations.push(r.attribute("value").unwrap_or_default().to_string()),
+                "enumeration" => {
+                    let v = r.attribute("value").unwrap_or_default().to_string();
+                    if r.attribute("access") == Some("readOnly") {
+                        def.read_only_values.push(v.clone());
+                    }
+                    def.enumerations.push(v);
+                }
                 "range" => def.ranges.push((num(r.attribute("minInclusive")), num(r.attribute("maxInclusive")))),
                 _ => {}
             }
@@ -374,6 +394,7 @@ impl Schema {
             list: false,
             max_length: None,
             enumerations: Vec::new(),
+            read_only_values: Vec::new(),
             ranges: Vec::new(),
             default: v.default.clone(),
         };

@@ -302,7 +302,11 @@ impl Store {
         if !given.is_empty() && given != want && !(want == "string" && def.list) {
             return Err(refuse(9006, format!("Invalid parameter type: {given}, expected {want}")));
         }
-        def.validate(value).map_err(|e| refuse(9007, format!("Invalid parameter value: {}", e.reason)))
+        def.validate(value).map_err(|e| refuse(9007, format!("Invalid parameter value: {}", e.reason)))?;
+        if def.read_only_values.iter().any(|v| v == value) {
+            return Err(refuse(9007, format!("Invalid parameter value: {value:?} is reported by the CPE, not written by the ACS")));
+        }
+        Ok(())
     }
 
     /// Set a value (no checks: see [`Store::check_set`]), through the
@@ -544,6 +548,12 @@ mod tests {
         assert_eq!(s.check_set(schema, &format!("{ms}PeriodicInformInterval"), "30", "xsd:boolean").unwrap_err().code, 9006);
         assert_eq!(s.check_set(schema, "InternetGatewayDevice.DeviceInfo.Manufacturer", "x", "xsd:string").unwrap_err().code, 9008);
         assert_eq!(s.check_set(schema, "InternetGatewayDevice.Bogus", "x", "xsd:string").unwrap_err().code, 9005);
+        // B: "When writing, the only allowed value is Requested".
+        let ds = "InternetGatewayDevice.IPPingDiagnostics.DiagnosticsState";
+        assert!(s.check_set(schema, ds, "Requested", "xsd:string").is_ok());
+        for v in ["None", "Complete", "Error_CannotResolveHostName"] {
+            assert_eq!(s.check_set(schema, ds, v, "xsd:string").unwrap_err().code, 9007, "{v}");
+        }
         let mut s = s;
         s.set(&format!("{ms}Password"), "secret");
         assert_eq!(s.get(&format!("{ms}Password")).unwrap(), "");
