@@ -125,7 +125,7 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 
 /// A signer: private key, certificate and chain (`package build`, `package
 /// sign`, `voucher sign`). One --key/--cert pair, required; `package build`
-/// takes any number of pairs, none included ([`repeatable`]).
+/// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
     /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
@@ -149,10 +149,13 @@ impl SignerArgs {
     }
 }
 
-/// `mut_arg` for [`SignerArgs`]' --key and --cert where a command takes any
-/// number of signers.
-fn repeatable(a: Arg) -> Arg {
-    a.required(false).action(ArgAction::Append)
+/// `mut_args` for a command that takes any number of signers, none
+/// included: [`SignerArgs`]' --key and --cert become optional and repeatable.
+fn any_number_of_signers(a: Arg) -> Arg {
+    match a.get_id().as_str() {
+        "keys" | "certs" => a.required(false).action(ArgAction::Append),
+        _ => a,
+    }
 }
 
 /// A package signer (`package build`, `package sign`): [`SignerArgs`] and
@@ -177,7 +180,7 @@ pub struct AgentConfigArgs {
 // Commands.
 
 #[derive(Debug, Args)]
-#[command(mut_arg("keys", repeatable), mut_arg("certs", repeatable))]
+#[command(mut_args(any_number_of_signers))]
 pub struct BuildArgs {
     /// TOML manifest describing every command (see MANIFEST FORMAT).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "from_dir", required_unless_present = "from_dir")]
@@ -523,4 +526,53 @@ pub struct AgentSetArgs {
     pub name: String,
     /// New value.
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cpekit").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shared_groups_keep_each_commands_rules() {
+        // --trust: required for the verify commands, optional for install.
+        assert!(parse(&["package", "verify", "p"]).is_err());
+        assert!(parse(&["voucher", "verify", "v", "--oui", "X", "--product-class", "P", "--serial", "S"]).is_err());
+        assert!(parse(&["install", "p", "--root", "r"]).is_ok());
+        // --key/--cert: any number of pairs for build, exactly one for the others.
+        assert!(parse(&["package", "build", "--manifest", "m", "-o", "o"]).is_ok());
+        let Ok(Cli { command: TopCommand::Package(PackageCommand::Build(b)) }) =
+            parse(&["package", "build", "--manifest", "m", "-o", "o", "--key", "a", "--cert", "b", "--key", "c", "--cert", "d"])
+        else {
+            panic!("two signers")
+        };
+        assert_eq!(b.signers.signer.pairs().unwrap(), [(Path::new("a"), Path::new("b")), (Path::new("c"), Path::new("d"))]);
+        assert!(parse(&["package", "sign", "p"]).is_err());
+        assert!(parse(&["package", "sign", "p", "--key", "a", "--cert", "b", "--key", "c", "--cert", "d"]).is_err());
+        assert!(parse(&["voucher", "sign", "--key", "a", "--cert", "b", "--options", "o", "-o", "x"]).is_ok());
+        // --config: required without a subcommand, and by each subcommand.
+        assert!(parse(&["agent"]).is_err());
+        assert!(parse(&["agent", "--config", "c"]).is_ok());
+        assert!(parse(&["agent", "set", "N", "V"]).is_err());
+        assert!(parse(&["agent", "set", "--config", "c", "N", "V"]).is_ok());
+    }
+
+    #[test]
+    fn json_is_wanted_wherever_output_args_are_flattened() {
+        let wants = |args: &[&str]| wants_json(&Cli::command().try_get_matches_from(std::iter::once("cpekit").chain(args.iter().copied())).unwrap());
+        assert!(wants(&["package", "inspect", "p", "--json"]));
+        assert!(wants(&["agent", "simulate", "--config", "c", "--count", "1", "--json"]));
+        assert!(!wants(&["package", "inspect", "p"]));
+        assert!(!wants(&["package", "dump", "p"]));
+    }
 }
