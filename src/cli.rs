@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 /// Shown at the end of `--help`; the man pages carry a full EXIT STATUS
-/// section (see `man.rs`).
+/// section. The codes come from `exit::status` (a unit test there checks
+/// that this text and the per-command summaries agree).
 pub const EXIT_STATUS: &str = "\
 Exit status: 0 success, 1 verification failed (untrusted, unsigned, hash
 mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error,
