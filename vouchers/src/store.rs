@@ -36,6 +36,15 @@ pub enum ApplyError {
     Io { path: String, error: String },
 }
 
+impl foundation::Kind for ApplyError {
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            ApplyError::RequestDenied(_) => foundation::ErrorKind::Rejected,
+            ApplyError::NoNetworkTime | ApplyError::Io { .. } => foundation::ErrorKind::Runtime,
+        }
+    }
+}
+
 impl ApplyError {
     /// The CWMP fault code for SetVouchers.
     pub fn fault_code(&self) -> u32 {
