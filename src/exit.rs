@@ -107,12 +107,12 @@ fn cause_kind(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         .or_else(|| ask::<vouchers::VoucherError>(cause))
         .or_else(|| ask::<agent::config::ConfigError>(cause))
         .or_else(|| ask::<agent::cpe_requests::RequestDownloadError>(cause))
-        // Until `install` and `pkgfmt` implement `Kind` (issue 9), their
-        // errors are classified below; each line then becomes `ask::<T>`.
+        .or_else(|| ask::<pkgfmt::Error>(cause))
+        .or_else(|| ask::<pkgfmt::ParseError>(cause))
+        .or_else(|| ask::<pkgfmt::signature::SignatureError>(cause))
+        // Until `install` implements `Kind` (issue 9), its errors are
+        // classified below; the line then becomes `ask::<T>`.
         .or_else(|| cause.downcast_ref::<install::InstallError>().map(interim::install))
-        .or_else(|| cause.downcast_ref::<pkgfmt::Error>().map(interim::pkgfmt))
-        .or_else(|| cause.downcast_ref::<pkgfmt::ParseError>().map(|_| ErrorKind::Malformed))
-        .or_else(|| cause.downcast_ref::<pkgfmt::signature::SignatureError>().map(|_| ErrorKind::Malformed))
 }
 
 /// The kinds of `install` and `pkgfmt` errors, until those crates say them.
@@ -124,17 +124,8 @@ mod interim {
         match e {
             I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => ErrorKind::Rejected,
             I::Untrusted(_) => ErrorKind::VerifyFailed,
-            I::Package(p) => pkgfmt(p),
+            I::Package(p) => foundation::Kind::kind(p),
             I::Timeout(_) | I::Io(_) | I::RolledBack(_) => ErrorKind::Runtime,
-        }
-    }
-
-    pub fn pkgfmt(e: &pkgfmt::Error) -> ErrorKind {
-        use pkgfmt::Error as P;
-        match e {
-            P::Parse(_) | P::Signature(_) | P::Build(_) => ErrorKind::Malformed,
-            P::HashMismatch { .. } | P::PayloadTruncated { .. } | P::PayloadTooLong { .. } | P::Untrusted(_) => ErrorKind::VerifyFailed,
-            P::Io(_) => ErrorKind::Runtime,
         }
     }
 }
