@@ -193,16 +193,19 @@ pub fn signer_json(s: &SignerSummary) -> Value {
     })
 }
 
-/// Write `bytes` to `out` atomically: temp file in the same directory,
-/// fsync, rename.
+/// Write `out` atomically and durably through `write`
+/// ([`foundation::durable::write_atomic_with`]): `out` is replaced only
+/// once `write` succeeded, so `write` may stream from `out` itself (signing
+/// in place), and a refused write leaves it untouched. The file keeps the
+/// mode of the one it replaces (a new one: `0o666` less the umask).
 pub fn atomic_write(out: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".cpekit-").tempfile_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    write(tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    // `write`'s own errors come back as they are; the file system's get the path.
+    let mut in_write = false;
+    foundation::durable::write_atomic_with(out, foundation::durable::Mode::Inherit, |f| write(f).inspect_err(|_| in_write = true)).map_err(|e| {
+        if in_write {
+            e
+        } else {
+            e.context(format!("writing {}", out.display()))
+        }
+    })
 }
