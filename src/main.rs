@@ -76,7 +76,14 @@ fn classify(e: &anyhow::Error) -> u8 {
         if let Some(v) = cause.downcast_ref::<vouchers::VoucherError>() {
             use vouchers::VoucherError as V;
             return match v {
-                V::Xml(_) | V::Structure(_) | V::Field { .. } | V::Base64(_) | V::Key(_) => exit::MALFORMED,
+                V::Xml(_)
+                | V::Structure(_)
+                | V::Field { .. }
+                | V::Base64(_)
+                | V::Key(_)
+                | V::Limit(_)
+                | V::TooManyReferences { .. }
+                | V::TooManyCertificates { .. } => exit::MALFORMED,
                 V::Xmlsec(_) => exit::RUNTIME,
                 _ => exit::VERIFY_FAILED,
             };

@@ -30,4 +30,21 @@ pub enum VoucherError {
     Key(String),
     #[error("not Base64: {0}")]
     Base64(String),
+    /// Refused by the streaming scan before any parser ran (a limit of
+    /// [`crate::limits`], named in the message).
+    #[error("voucher refused before parsing: {0}")]
+    Limit(foundation::XmlLimitError),
+    #[error("SignedInfo has {count} References, more than the limit of {limit} (one per Option, C.3); none was digested")]
+    TooManyReferences { count: usize, limit: usize },
+    #[error("KeyInfo has {count} certificates, more than the limit of {limit}")]
+    TooManyCertificates { count: usize, limit: usize },
+}
+
+impl From<foundation::XmlLimitError> for VoucherError {
+    fn from(e: foundation::XmlLimitError) -> VoucherError {
+        match e {
+            foundation::XmlLimitError::Doctype { .. } => VoucherError::Doctype,
+            e => VoucherError::Limit(e),
+        }
+    }
 }
