@@ -192,7 +192,7 @@ unsafe fn signed_info_verifies(doc: &libxml::tree::Document, key: b::xmlSecKeyPt
         return Err(VoucherError::Xmlsec("cannot canonicalise SignedInfo".into()));
     }
     if b::xmlSecTransformVerifyNodeContent(sign, value, ctx) < 0 {
-        return Err(VoucherError::BadSignature("the SignatureValue is not a Base64 signature value".into()));
+        return Err(VoucherError::BadSignature("the SignatureValue is not Base64 or not a signature value for the signer's key".into()));
     }
     Ok((*sign).status == b::xmlSecTransformStatus_xmlSecTransformStatusOk)
 }
