@@ -223,8 +223,9 @@ fn reused_verifier_checks_every_signature_with_the_cached_key() {
     let borrowed = rogue.replace(&cert_b64(&rogue), &cert_b64(&xml));
     assert_ne!(borrowed, rogue);
     assert!(matches!(v.verify(borrowed.as_bytes(), None), Err(VoucherError::BadSignature(_))), "{:?}", v.verify(borrowed.as_bytes(), None));
-    // Two unrelated certificates (no single signer): libxmlsec1 picks the
-    // key from KeyInfo and the chain is checked afterwards; the trusted
+    // Two unrelated certificates (no single signer): each is tried as the
+    // signer (its chain to our anchors, then its key on the SignatureValue
+    // over SignedInfo) before anything is digested; the trusted
     // voucher with the rogue certificate added beside its own still verifies,
     // the rogue voucher with the trusted certificate added is still refused.
     let both = xml.replace("</X509Data>", &format!("<X509Certificate>{}</X509Certificate></X509Data>", cert_b64(&rogue)));
