@@ -9,7 +9,7 @@ pub mod verify;
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use pkgfmt::signature::{load_certs_pem, load_private_key_pem, SignatureBlock, SignerSummary};
