@@ -6,8 +6,9 @@
 //! * [`rpc`] — the CPE side of the parameter RPCs;
 //! * [`diagnostics`] — IPPingDiagnostics and WANATMF5LoopbackDiagnostics (Appendix B);
 //! * [`session`] — one transaction session as a sans-IO state machine (3.7);
-//! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
-//!   authentication (3.4);
+//! * [`http`] / [`digest`] / [`auth`] — the HTTP client side of a session,
+//!   HTTP authentication (3.4) and the authenticated request both the
+//!   session and the transfer clients make;
 //! * [`connreq`] — the Connection Request server (3.2.2);
 //! * [`tcp_server`] — the accept loop, connection cap and clean close shared
 //!   by the Connection Request and LAN servers;
@@ -20,6 +21,7 @@
 //! * [`simulate`] — many CPE identities in one process (ACS load tests);
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
+pub mod auth;
 pub mod config;
 pub mod connreq;
 pub mod cpe_requests;
