@@ -25,6 +25,7 @@
 //!   what it was.
 
 pub mod ping;
+pub mod ping_command;
 
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;

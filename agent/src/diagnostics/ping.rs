@@ -7,7 +7,8 @@
 //!    allowed when the agent's group is in `net.ipv4.ping_group_range`;
 //! 2. a raw ICMP socket, allowed with `CAP_NET_RAW` (an agent running as
 //!    root, as on most CPEs);
-//! 3. (not yet) the system `ping`.
+//! 3. the system `ping` (iputils or BusyBox, [`super::ping_command`]),
+//!    whose output is parsed; also used for IPv6 destinations.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -88,8 +89,7 @@ pub fn run(req: &Request) -> Result<Outcome, PingError> {
         }
         IpAddr::V6(_) => (io::Error::other("IPv6: left to the ping command"), io::Error::other("IPv6: left to the ping command")),
     };
-    let _ = (target, &req);
-    Err(PingError::Unavailable { dgram, raw, command: "not tried".into() })
+    super::ping_command::run(target, &req).map_err(|command| PingError::Unavailable { dgram, raw, command })
 }
 
 fn resolve(host: &str) -> Result<IpAddr, PingError> {
