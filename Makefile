@@ -9,8 +9,9 @@ CARGO ?= cargo
 # interop), libxml2-utils (xmllint: every emitted CWMP envelope is validated
 # against the BBF schema), chromium (headless tests of the LAN pages),
 # iputils-ping (IPPingDiagnostics falls back to it without ICMP sockets),
-# systemd (systemd-analyze verify of packaging/cpekit-agent.service).
-DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium iputils-ping systemd
+# systemd (systemd-analyze verify of packaging/cpekit-agent.service),
+# python3 (the example data-model provider the tests run).
+DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium iputils-ping systemd python3
 DEMO_DIR := target/demo
 
 .PHONY: all deps build test demo man fuzz bench-verify bench-install bench-download bench-voucher keys clean

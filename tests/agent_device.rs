@@ -172,3 +172,88 @@ fn ip_ping_diagnostics_complete_in_a_new_session() {
     assert!(agent.state.pending_events.is_empty());
     assert!(acs.validate_all() >= 4);
 }
+
+fn write_arp(path: &Path, hosts: &[(&str, &str)]) {
+    let mut t = String::from("IP address       HW type     Flags       HW address            Mask     Device\n");
+    for (ip, mac) in hosts {
+        t.push_str(&format!("{ip:<16} 0x1         0x2         {mac}     *        br-test\n"));
+    }
+    // Another interface's neighbour and an incomplete entry are no hosts.
+    t.push_str("192.0.2.99       0x1         0x2         02:00:00:00:00:99     *        eth9\n");
+    t.push_str("192.168.1.77     0x1         0x0         00:00:00:00:00:00     *        br-test\n");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, t).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A provider (the shipped example, examples/provider/hosts-provider.py)
+/// serves a dynamic Hosts table: the ACS discovers the hosts, asks for
+/// active notification of a host's address; when the neighbour table
+/// changes the provider pushes it and the agent opens a session with
+/// "4 VALUE CHANGE" carrying the new address, and lists the new host.
+#[test]
+fn provider_hosts_table_and_pushed_value_change() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let arp = d.path().join("arp");
+    write_arp(&arp, &[("192.168.1.20", "02:00:00:00:00:02"), ("192.168.1.10", "02:00:00:00:00:01")]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/provider/hosts-provider.py");
+    let hosts = format!("{IGD}LANDevice.1.Hosts.");
+    let tail = format!(
+        "[[providers]]\nsubtree = \"{hosts}\"\ntimeout_ms = 10000\ncommand = [\"{}\", \"--arp\", \"{}\", \"--interface\", \"br-test\", \"--interval\", \"0.1\"]\n",
+        script.display(),
+        arp.display()
+    );
+    let first = acs.converse();
+    let second = acs.converse();
+    let agent = Agent::new(config(d.path(), &acs, "", &tail)).unwrap();
+    let (tx, runner) = support::run_in_background(agent);
+
+    // Session 1: GenieACS's discovery finds LANDevice.1 (created for the
+    // provider's subtree) and the provider's hosts, not writable.
+    let tree = discover(&first);
+    let table = format!("{hosts}Host.");
+    assert_eq!(tree.get(&table), Some(&false), "Hosts.Host. is listed, read-only (no AddObject)");
+    assert_eq!(tree.get(&format!("{table}1.")), Some(&false));
+    assert_eq!(tree.get(&format!("{table}2.")), Some(&false));
+    assert!(!tree.contains_key(&format!("{table}3.")));
+    let v = gpv(&first, &[&hosts, &format!("{IGD}LANDeviceNumberOfEntries")]);
+    assert_eq!(v[&format!("{hosts}HostNumberOfEntries")], "2");
+    assert_eq!(v[&format!("{IGD}LANDeviceNumberOfEntries")], "1");
+    assert_eq!((v[&format!("{table}1.MACAddress")].as_str(), v[&format!("{table}1.IPAddress")].as_str()), ("02:00:00:00:00:01", "192.168.1.10"));
+    assert_eq!(v[&format!("{table}2.IPAddress")], "192.168.1.20");
+    assert_eq!(v[&format!("{table}2.Active")], "true");
+    // Read-only: SetParameterValues refused per parameter.
+    match first.call(Body::SetParameterValues { list: vec![pv(&format!("{table}1.HostName"), "x", "xsd:string")], parameter_key: "".into() }) {
+        Body::Fault(f) => assert_eq!((f.code, f.set_parameter_values[0].code), (9003, 9008)),
+        other => panic!("{other:?}"),
+    }
+    let ip1 = format!("{table}1.IPAddress");
+    let spa = Body::SetParameterAttributes {
+        list: vec![agent::soap::SetAttributes {
+            name: ip1.clone(),
+            notification_change: true,
+            notification: 2,
+            access_list_change: false,
+            access_list: vec![],
+        }],
+    };
+    assert_eq!(first.call(spa), Body::SetParameterAttributesResponse);
+    first.end();
+    assert!(acs.wait_sessions(1, Duration::from_secs(10)));
+
+    // The neighbour table changes: host 1 gets a new address, a third host comes.
+    write_arp(&arp, &[("192.168.1.20", "02:00:00:00:00:02"), ("192.168.1.11", "02:00:00:00:00:01"), ("192.168.1.30", "02:00:00:00:00:03")]);
+    let names = gpn(&second, &table, true);
+    assert_eq!(names.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec![format!("{table}1."), format!("{table}2."), format!("{table}3.")]);
+    assert_eq!(gpv(&second, &[&format!("{table}3.IPAddress")])[&format!("{table}3.IPAddress")], "192.168.1.30");
+    second.end();
+    assert!(acs.wait_sessions(2, Duration::from_secs(10)));
+    tx.send(agent::runner::Trigger::Stop).unwrap();
+    runner.join().unwrap();
+
+    let s = acs.sessions();
+    assert_eq!(s[1].events(), vec!["4 VALUE CHANGE"]);
+    assert_eq!(s[1].inform_param(&ip1).as_deref(), Some("192.168.1.11"), "the pushed value in the Inform");
+    assert!(acs.validate_all() > 20);
+}

@@ -88,6 +88,10 @@ pub struct AgentConfig {
     /// `X_<OUI>_` vendor parameters added to the data model (B.2.2).
     #[serde(default)]
     pub vendor_parameters: Vec<super::datamodel::VendorParameter>,
+    /// Subtrees served by provider processes (see `datamodel::provider`
+    /// and docs/provider-protocol.md).
+    #[serde(default)]
+    pub providers: Vec<super::datamodel::provider::ProviderConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -30,6 +30,7 @@ use super::config::AgentConfig;
 use super::connreq::{self, ConnectionRequestServer};
 use super::cpe_requests::{self, CpeRequests};
 use super::datamodel::hooks::Hooks;
+use super::datamodel::provider::Providers;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
 use super::diagnostics::{self, Diagnostics};
@@ -217,6 +218,10 @@ impl Agent {
         store.complete(schema);
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
+        // Provider processes start now; their instances are listed below.
+        let hooked: Vec<String> = cfg.hooks.iter().map(|h| h.parameter.clone()).collect();
+        let providers = Arc::new(Providers::start(schema, &cfg.providers, &hooked).map_err(|e| AgentError::Config(e.to_string()))?);
+        store.attach_providers(schema, providers.clone());
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
         let progress = super::progress::Progress::new();
@@ -243,6 +248,10 @@ impl Agent {
         // told to anyone, so nothing can authenticate (3.2.2).
         let cr_secret = random::hex_secret(16)?;
         let (tx, rx) = mpsc::channel();
+        let wake = tx.clone();
+        providers.set_wake(Arc::new(move || {
+            let _ = wake.send(Trigger::LocalChange);
+        }));
         let wake = tx.clone();
         let diagnostics = Diagnostics::new(Arc::new(move || {
             let _ = wake.send(Trigger::LocalChange);
@@ -277,6 +286,7 @@ impl Agent {
         agent.start_connection_request_server()?;
         agent.start_lan_server()?;
         agent.reschedule_periodic();
+        agent.store.refresh_instances(schema, true);
         agent.persist()?;
         Ok(agent)
     }
@@ -518,6 +528,8 @@ impl Agent {
     /// and a retry is scheduled with back-off.
     pub fn run_session(&mut self) -> Result<SessionReport, AgentError> {
         self.http.url = Agent::acs_url_of(&self.store);
+        // The ACS sees the providers' instances as they are now.
+        self.store.refresh_instances(self.schema, true);
         let extra = self.state.notifier.pending_inform_parameters();
         if !extra.is_empty() {
             // A.3.3.1: any notified change is reported with 4 VALUE CHANGE.
@@ -637,6 +649,20 @@ impl Agent {
         Ok(())
     }
 
+    /// What providers pushed: instances to list again (the tree follows),
+    /// a diagnostic they ran is complete ("8 DIAGNOSTICS COMPLETE").
+    pub fn poll_providers(&mut self) -> Result<(), AgentError> {
+        let mut dirty = self.store.refresh_instances(self.schema, false);
+        if self.store.providers().is_some_and(|p| p.take_diagnostics_complete()) {
+            self.state.add_event(diagnostics::DIAGNOSTICS_COMPLETE, "");
+            dirty = true;
+        }
+        if dirty {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
     /// Between sessions (B: "after completion of the communication
     /// session"): start a requested IPPingDiagnostics test; when one ends,
     /// "8 DIAGNOSTICS COMPLETE" is due.
@@ -657,6 +683,11 @@ impl Agent {
         store.complete(self.schema);
         let hooks = Hooks::new(self.schema, &self.cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
+        // The same provider processes serve the new tree.
+        if let Some(p) = self.store.providers() {
+            store.attach_providers(self.schema, p.clone());
+            store.refresh_instances(self.schema, true);
+        }
         let mut state = AgentState::default();
         Agent::seed(&self.cfg, &mut store, &mut state, true);
         if let Some(url) = cr_url {
@@ -682,6 +713,7 @@ impl Agent {
             self.queue_cpe_requests();
             self.poll_transfers()?;
             self.poll_diagnostics()?;
+            self.poll_providers()?;
             self.refresh_options()?;
             self.poll_notifications();
             if self.next_periodic.is_some_and(|t| SystemTime::now() >= t) {

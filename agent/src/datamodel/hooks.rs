@@ -103,7 +103,8 @@ pub enum HookConfigError {
     BadTimeout(String),
 }
 
-/// Why a hook could not produce or apply a value (sent as fault 9002).
+/// Why a hook (or a provider) could not produce or apply a value (sent as
+/// fault 9002, or the provider's own fault).
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("hook for {parameter}: cannot run {program:?}: {source}")]
@@ -120,6 +121,9 @@ pub enum HookError {
     Invalid(InvalidValue),
     #[error("hook for {parameter}: read-only (no set command)")]
     ReadOnly { parameter: String },
+    /// The parameter's value comes from a data-model provider.
+    #[error(transparent)]
+    Provider(#[from] super::provider::ProviderError),
 }
 
 /// Where the built-ins get the time from (injectable for tests).

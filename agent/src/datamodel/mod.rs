@@ -6,6 +6,7 @@
 
 pub mod hooks;
 pub mod notify;
+pub mod provider;
 pub mod store;
 
 use std::collections::HashMap;

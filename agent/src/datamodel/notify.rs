@@ -150,7 +150,7 @@ impl Notifier {
         self.default_wan_ip = wan;
         self.polled = true;
         for (p, active) in watched {
-            let v = match store.try_get(&p) {
+            let v = match store.observe(&p) {
                 Ok(Some(v)) => v,
                 Ok(None) => continue,
                 Err(e) => {
@@ -211,7 +211,7 @@ impl Notifier {
             self.baseline.remove(n);
             return;
         }
-        match store.try_get(n) {
+        match store.observe(n) {
             Ok(Some(v)) => {
                 self.baseline.insert(n.to_string(), v);
             }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::hooks::{HookError, Hooks};
+use super::provider::{ProviderError, Providers};
 use super::{template_of, BaseType, ParamDef, Schema};
 
 /// Notification and AccessList of one parameter (A.3.2.4).
@@ -34,7 +35,8 @@ fn refuse(code: u32, message: impl Into<String>) -> Refusal {
 pub enum SetFault {
     /// Per-parameter faults, sent inside 9003 Invalid arguments.
     Invalid(Vec<(String, Refusal)>),
-    /// A fault for the whole request (9002).
+    /// A fault for the whole request (9002 Internal error, or what a
+    /// provider refused the request with, e.g. 9001 Request denied).
     Internal(Refusal),
 }
 
@@ -54,6 +56,9 @@ pub struct Store {
     /// Not persisted: attached again at each start.
     #[serde(skip)]
     hooks: Option<Arc<Hooks>>,
+    /// Not persisted: attached again at each start.
+    #[serde(skip)]
+    providers: Option<Arc<Providers>>,
 }
 
 /// A.3.2.1: password parameters read back as empty strings.
@@ -133,6 +138,128 @@ impl Store {
         self.hooks.as_deref()
     }
 
+    /// Take the values and instances of the providers' subtrees from them
+    /// from now on. Instances on the way to a subtree (`LANDevice.1.` for
+    /// `LANDevice.1.Hosts.`) are created if missing; the providers' own
+    /// instances are listed by [`Store::refresh_instances`].
+    pub fn attach_providers(&mut self, schema: &Schema, providers: Arc<Providers>) {
+        let subtrees: Vec<String> = providers.subtrees().map(str::to_string).collect();
+        self.providers = Some(providers);
+        for s in subtrees {
+            self.ensure_path(schema, &s);
+        }
+    }
+
+    pub fn providers(&self) -> Option<&Arc<Providers>> {
+        self.providers.as_ref()
+    }
+
+    /// Whether `path` (parameter, object or table) is in a provider's subtree.
+    pub fn served_by_provider(&self, path: &str) -> bool {
+        self.providers.as_ref().is_some_and(|p| p.owner(path).is_some())
+    }
+
+    fn provider_for(&self, path: &str) -> Option<&Arc<Providers>> {
+        self.providers.as_ref().filter(|p| p.owner(path).is_some())
+    }
+
+    /// Create the missing instances on the way to the object `path`.
+    fn ensure_path(&mut self, schema: &Schema, path: &str) {
+        let mut prefix = String::new();
+        for c in path.trim_end_matches('.').split('.') {
+            let table = prefix.clone();
+            prefix = format!("{prefix}{c}.");
+            let is_instance = schema.object(&prefix).is_some_and(|d| d.multi_instance) && c.bytes().all(|b| b.is_ascii_digit());
+            if is_instance && !self.objects.contains(&prefix) && self.parent_exists(&table) {
+                self.instantiate(schema, &template_of(&prefix), &prefix);
+                self.update_count(schema, &table);
+            }
+        }
+    }
+
+    /// The object holding the table `table` ("A.B." → "A.") exists.
+    fn parent_exists(&self, table: &str) -> bool {
+        let parent = table.trim_end_matches('.').rsplit_once('.').map(|(p, _)| format!("{p}.")).unwrap_or_default();
+        !parent.is_empty() && self.objects.contains(&parent)
+    }
+
+    /// Bring the instances in the providers' subtrees in line with what the
+    /// providers list: always with `force`, else only when a provider
+    /// reported a change (or was restarted). Whether the tree changed.
+    pub fn refresh_instances(&mut self, schema: &Schema, force: bool) -> bool {
+        let Some(p) = self.providers.clone() else { return false };
+        if !p.take_instances_changed() && !force {
+            return false;
+        }
+        let mut changed = false;
+        for (subtree, provider) in p.entries() {
+            match provider.instances(subtree) {
+                Ok(list) => changed |= self.sync_instances(schema, subtree, list),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        changed
+    }
+
+    /// Make the instances inside `subtree` exactly `list` (instance paths
+    /// "A.B.3."; others are ignored with a warning).
+    fn sync_instances(&mut self, schema: &Schema, subtree: &str, list: Vec<String>) -> bool {
+        let is_instance = |o: &str| {
+            o.len() > subtree.len()
+                && o.starts_with(subtree)
+                && o.ends_with('.')
+                && !o.contains("..")
+                && o.trim_end_matches('.').rsplit('.').next().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
+                && schema.object(o).is_some_and(|d| d.multi_instance)
+        };
+        let (want, bad): (Vec<String>, Vec<String>) = list.into_iter().partition(|o| is_instance(o));
+        let want: BTreeSet<String> = want.into_iter().collect();
+        if !bad.is_empty() {
+            tracing::warn!(subtree, "provider listed objects that are not instances in its subtree, ignored: {bad:?}");
+        }
+        let table_of = |o: &str| o.trim_end_matches('.').rsplit_once('.').map(|(t, _)| format!("{t}.")).unwrap_or_default();
+        let mut touched = BTreeSet::new();
+        let gone: Vec<String> = self.objects.iter().filter(|o| is_instance(o) && !want.contains(*o)).cloned().collect();
+        for o in gone {
+            self.objects.retain(|x| !x.starts_with(&o));
+            self.values.retain(|k, _| !k.starts_with(&o));
+            self.attributes.retain(|k, _| !k.starts_with(&o));
+            touched.insert(table_of(&o));
+        }
+        let mut new: Vec<&String> = want.iter().filter(|o| !self.objects.contains(*o)).collect();
+        // Parents before children.
+        new.sort_by_key(|o| o.matches('.').count());
+        for o in new {
+            let table = table_of(o);
+            if !self.parent_exists(&table) {
+                tracing::warn!(subtree, "provider listed {o} whose parent does not exist, ignored");
+                continue;
+            }
+            self.instantiate(schema, &template_of(o), o);
+            touched.insert(table);
+        }
+        let changed = !touched.is_empty();
+        for t in touched {
+            self.update_count(schema, &t);
+        }
+        changed
+    }
+
+    /// The value last seen, for change notification (3.2.1): for a
+    /// provided parameter, what its provider last pushed (or gave when
+    /// read) — providers are not polled; else as [`Store::try_get`].
+    pub fn observe(&self, path: &str) -> Result<Option<String>, HookError> {
+        if let Some(p) = self.provider_for(path) {
+            if !self.values.contains_key(path) {
+                return Ok(None);
+            }
+            if let Some(v) = p.observed(path) {
+                return Ok(Some(if is_password(path) { String::new() } else { v }));
+            }
+        }
+        self.try_get(path)
+    }
+
     pub fn load(path: &Path) -> std::io::Result<Option<Store>> {
         match std::fs::read(path) {
             Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
@@ -162,9 +289,14 @@ impl Store {
         Ok(self.raw_get(path)?.map(|v| if is_password(path) { String::new() } else { v }))
     }
 
-    /// The real value (passwords included), read through the hooks.
+    /// The real value (passwords included), read through the hooks or
+    /// the parameter's provider.
     pub fn raw_get(&self, path: &str) -> Result<Option<String>, HookError> {
         let Some(stored) = self.values.get(path) else { return Ok(None) };
+        if let Some(p) = self.provider_for(path) {
+            let mut v = p.get(&[path.to_string()])?;
+            return Ok(Some(v.remove(path).unwrap_or_else(|| stored.clone())));
+        }
         let lookup = |p: &str| self.values.get(p).cloned();
         match self.hooks.as_ref().and_then(|h| h.get(path, &lookup)) {
             Some(v) => v.map(Some),
@@ -189,13 +321,27 @@ impl Store {
     }
 
     /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
-    /// path. A failing hook makes the whole request fail with 9002.
+    /// path. Provided parameters are read in one call per provider. A
+    /// failing hook or provider makes the whole request fail (9002, or the
+    /// provider's fault).
     pub fn values_under(&self, schema: &Schema, name: &str) -> Result<Vec<(String, String)>, Refusal> {
-        self.params_under(schema, name)?
+        let names = self.params_under(schema, name)?;
+        let provided: Vec<String> = names.iter().filter(|n| self.served_by_provider(n)).cloned().collect();
+        let mut from_providers = match (&self.providers, provided.is_empty()) {
+            (Some(p), false) => p.get(&provided).map_err(|e| e.refusal())?,
+            _ => BTreeMap::new(),
+        };
+        names
             .into_iter()
-            .map(|k| match self.try_get(&k) {
-                Ok(v) => Ok((k, v.unwrap_or_default())),
-                Err(e) => Err(refuse(9002, format!("Internal error: {e}"))),
+            .map(|k| {
+                if self.served_by_provider(&k) {
+                    let v = from_providers.remove(&k).or_else(|| self.values.get(&k).cloned()).unwrap_or_default();
+                    return Ok((k.clone(), if is_password(&k) { String::new() } else { v }));
+                }
+                match self.try_get(&k) {
+                    Ok(v) => Ok((k, v.unwrap_or_default())),
+                    Err(e) => Err(refuse(9002, format!("Internal error: {e}"))),
+                }
             })
             .collect()
     }
@@ -312,7 +458,13 @@ impl Store {
     /// Set a value (no checks), through the parameter's set hook if it has
     /// one; the value is recorded only once the hook succeeded.
     pub fn try_set(&mut self, name: &str, value: &str) -> Result<(), HookError> {
-        if let Some(r) = self.hooks.as_ref().and_then(|h| h.set(name, value)) {
+        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(name)) {
+            let v = [(name.to_string(), value.to_string())];
+            p.set(&v)?;
+            if let Some(all) = &self.providers {
+                all.applied(&v);
+            }
+        } else if let Some(r) = self.hooks.as_ref().and_then(|h| h.set(name, value)) {
             r?;
         }
         self.values.insert(name.to_string(), value.to_string());
@@ -321,10 +473,13 @@ impl Store {
 
     /// A.3.2.1 SetParameterValues, applied all or none: every entry is
     /// checked first (per-entry faults 9005–9008 inside 9003), and the
-    /// current values are read (a failing get hook: 9002). Then values
-    /// are applied in order; if a set hook fails, the entries already
-    /// applied are set back to their old values (set hooks run again with
-    /// the old value) and 9002 is returned.
+    /// current values are read (a failing get hook: 9002). Then the
+    /// provided entries go to their providers, one `set` per provider
+    /// (each applies all or none; its refusal, with per-parameter faults,
+    /// is the request's), then the other values are applied in order. If a
+    /// provider or set hook fails, what was already applied is set back to
+    /// the old values (providers and set hooks are called again with them)
+    /// and the failure is returned.
     ///
     /// Limit: the rollback is best effort. A script that applied a value
     /// but reported failure, or whose restore itself fails, can leave the
@@ -342,26 +497,69 @@ impl Store {
         if !faults.is_empty() {
             return Err(SetFault::Invalid(faults));
         }
-        let mut old = Vec::with_capacity(list.len());
+        // The old values, for a rollback (provided ones in one call each).
+        let provided: Vec<String> = list.iter().map(|(n, _, _)| n.clone()).filter(|n| self.served_by_provider(n)).collect();
+        let from_providers = match (&self.providers, provided.is_empty()) {
+            (Some(p), false) => p.get(&provided).map_err(|e| SetFault::Internal(e.refusal()))?,
+            _ => BTreeMap::new(),
+        };
+        let mut old = BTreeMap::new();
         for (name, _, _) in list {
-            match self.raw_get(name) {
-                Ok(v) => old.push(v.unwrap_or_default()),
-                Err(e) => return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}")))),
+            let v = if self.served_by_provider(name) {
+                from_providers.get(name).or(self.values.get(name)).cloned().unwrap_or_default()
+            } else {
+                self.raw_get(name).map_err(|e| SetFault::Internal(refuse(9002, format!("Internal error: {e}"))))?.unwrap_or_default()
+            };
+            old.insert(name.clone(), v);
+        }
+        // Provided entries, one set per provider, all or none each.
+        let mut groups: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+        let mut local = Vec::new();
+        for (name, value, _) in list {
+            match self.providers.as_ref().and_then(|p| p.owner(name)) {
+                Some((i, _)) => groups.entry(i).or_default().push((name.clone(), value.clone())),
+                None => local.push((name.clone(), value.clone())),
             }
         }
-        for (i, (name, value, _)) in list.iter().enumerate() {
+        let mut applied: Vec<(String, String)> = Vec::new();
+        let providers = self.providers.clone();
+        for (i, entries) in &groups {
+            let p = providers.as_ref().and_then(|p| p.entries().nth(*i)).map(|(_, p)| p.clone()).expect("grouped by owner");
+            if let Err(e) = p.set(entries) {
+                self.roll_back(&applied, &old);
+                return Err(match e {
+                    ProviderError::Fault { faults, .. } if !faults.is_empty() => SetFault::Invalid(faults),
+                    e => SetFault::Internal(e.refusal()),
+                });
+            }
+            if let Some(all) = &providers {
+                all.applied(entries);
+            }
+            for (n, v) in entries {
+                self.values.insert(n.clone(), v.clone());
+            }
+            applied.extend(entries.iter().cloned());
+        }
+        for (name, value) in &local {
             if let Err(e) = self.try_set(name, value) {
-                for (j, (n, _, _)) in list[..i].iter().enumerate().rev() {
-                    if let Err(re) = self.try_set(n, &old[j]) {
-                        tracing::error!("SetParameterValues rollback of {n} failed: {re}");
-                        // Still record the old value as ours.
-                        self.values.insert(n.clone(), old[j].clone());
-                    }
-                }
+                self.roll_back(&applied, &old);
                 return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}"))));
             }
+            applied.push((name.clone(), value.clone()));
         }
         Ok(())
+    }
+
+    /// Set `applied` back to their `old` values (last first), best effort.
+    fn roll_back(&mut self, applied: &[(String, String)], old: &BTreeMap<String, String>) {
+        for (n, _) in applied.iter().rev() {
+            let Some(o) = old.get(n) else { continue };
+            if let Err(re) = self.try_set(n, o) {
+                tracing::error!("SetParameterValues rollback of {n} failed: {re}");
+                // Still record the old value as ours.
+                self.values.insert(n.clone(), o.clone());
+            }
+        }
     }
 
     /// The `…NumberOfEntries` parameter counting the table `table` ("A.B.").
@@ -388,6 +586,17 @@ impl Store {
                 return Err(refuse(9004, "Resources exceeded: table is full"));
             }
         }
+        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(path)) {
+            // The provider numbers its instances.
+            let n = p.add(path).map_err(|e| e.refusal())?;
+            let object = format!("{path}{n}.");
+            if self.objects.contains(&object) {
+                return Err(refuse(9002, format!("Internal error: the provider added {object}, which exists already")));
+            }
+            self.instantiate(schema, &template, &object);
+            self.update_count(schema, path);
+            return Ok(n);
+        }
         let next = self.next_instance.entry(path.to_string()).or_insert(1);
         let n = *next;
         *next += 1;
@@ -401,6 +610,9 @@ impl Store {
         let def = schema.object(path).filter(|d| d.multi_instance).ok_or_else(|| refuse(9005, format!("{path} is not an object instance")))?;
         if !def.writable || !self.objects.contains(path) {
             return Err(refuse(9005, format!("{path} cannot be deleted")));
+        }
+        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(path)) {
+            p.delete(path).map_err(|e| e.refusal())?;
         }
         self.objects.retain(|o| !o.starts_with(path));
         self.values.retain(|k, _| !k.starts_with(path));

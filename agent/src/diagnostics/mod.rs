@@ -44,7 +44,7 @@ const REQUESTED: &str = "Requested";
 /// Whether setting `name` to `value` must be refused (9001): an ATM F5
 /// loopback test the agent cannot run.
 pub fn refuse_request(store: &Store, name: &str, value: &str) -> Option<Refusal> {
-    (value == REQUESTED && template_of(name) == ATM_F5 && store.values.contains_key(name)).then(|| Refusal {
+    (value == REQUESTED && template_of(name) == ATM_F5 && store.values.contains_key(name) && !store.served_by_provider(name)).then(|| Refusal {
         code: 9001,
         message: "Request denied: this device has no ATM link for an F5 loopback test (WANATMF5LoopbackDiagnostics needs a data-model provider)".into(),
     })
@@ -108,7 +108,9 @@ impl Diagnostics {
                 }
             }
         }
-        if self.running.is_none() && store.values.get(&p("DiagnosticsState")).is_some_and(|v| v == REQUESTED) {
+        // A provider serving IPPingDiagnostics runs the test itself.
+        let ours = !store.served_by_provider(IP_PING);
+        if ours && self.running.is_none() && store.values.get(&p("DiagnosticsState")).is_some_and(|v| v == REQUESTED) {
             let req = request(store);
             tracing::info!(host = %req.host, repetitions = req.repetitions, "IPPingDiagnostics started");
             let (tx, rx) = mpsc::channel();
