@@ -180,14 +180,27 @@ fn demo_cleans_up_on_interrupt() {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut child = demo(&demo_dir, &wrapper).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut cmd = demo(&demo_dir, &wrapper);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // As from a terminal: SIGINT not ignored, whatever our parent does.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     let t = Instant::now();
-    while !pid_file.exists() {
+    // Whole once it ends with the newline (`echo` creates the file first).
+    let pid_written = || std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'));
+    while !pid_written() {
         assert!(t.elapsed() < Duration::from_secs(30), "the demo never started the agent");
         assert!(child.try_wait().unwrap().is_none(), "the demo ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let agent_pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let agent_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let agent_pid = agent_pid.to_string();
     assert!(Path::new("/proc").join(&agent_pid).exists());
     let running = leftovers(&demo_dir);
     assert!(running.iter().any(|p| p.contains("cpekit-lab-acs")), "the lab ACS runs: {running:?}");
