@@ -16,8 +16,9 @@
 //!
 //! Layout, as in [`super::connreq`]: the request decision ([`Pages`]) is
 //! sans-IO apart from the kick hand-off; [`LanServer`] is the thin socket
-//! layer (a std::net loop with bounded request heads, read deadlines and a
-//! connection cap, for the reasons given in connreq.rs). The server only
+//! layer (a std::net loop with request heads bounded by
+//! [`http_head`](super::http_head), read deadlines and a connection cap, for
+//! the reasons given in connreq.rs). The server only
 //! *queues* a kick: the agent's main loop runs the session when no other
 //! session is in progress and answers through a [`KickReplier`].
 
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::connreq::{parse_head, HeadError, RequestHead};
+use super::http_head::{parse_head, HeadError, RequestHead};
 use super::progress::{Phase, Progress, Snapshot};
 use super::soap::Body;
 use super::tcp_server::{send_and_close, Limits, TcpServer};

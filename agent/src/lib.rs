@@ -8,6 +8,7 @@
 //! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
 //!   authentication (3.4);
 //! * [`connreq`] — the Connection Request server (3.2.2);
+//! * [`http_head`] — the bounded HTTP request-head parser both servers use;
 //! * [`tcp_server`] — the accept loop, connection cap and clean close shared
 //!   by the Connection Request and LAN servers;
 //! * [`lan`] — the LAN web server: KickURL and DownloadProgressURL (Appendix D);
@@ -25,6 +26,7 @@ pub mod cpe_requests;
 pub mod datamodel;
 pub mod digest;
 pub mod http;
+pub mod http_head;
 pub mod lan;
 pub mod options;
 pub mod progress;
