@@ -15,6 +15,8 @@
 //! * [`cpe_requests`] — the CPE's Kicked and RequestDownload calls (A.4.2);
 //! * [`transfer`] — Download/Upload, TransferComplete, GetQueuedTransfers,
 //!   ScheduleInform, Reboot, FactoryReset and their persisted queue;
+//! * [`device_command`] — the configured vendor handler, reboot and factory
+//!   reset commands, run with a deadline;
 //! * [`options`] — SetVouchers / GetOptions and EnabledOptions (A.4.1.3–A.4.1.4, Appendix C);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
 //! * [`simulate`] — many CPE identities in one process (ACS load tests);
@@ -24,6 +26,7 @@ pub mod config;
 pub mod connreq;
 pub mod cpe_requests;
 pub mod datamodel;
+pub mod device_command;
 pub mod digest;
 pub mod http;
 pub mod http_head;

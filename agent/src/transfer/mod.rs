@@ -34,6 +34,7 @@ use x509_cert::Certificate;
 use crate::config::AgentConfig;
 use crate::datamodel::store::{self, Store};
 use crate::datamodel::Schema;
+use crate::device_command::run_command;
 use crate::progress::{Phase, Progress};
 use crate::rpc::Effects;
 use crate::runner::now_rfc3339;
@@ -867,68 +868,6 @@ fn copy_interruptible<R: std::io::Read, W: std::io::Write>(r: &mut R, w: &mut W)
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-    }
-}
-
-/// How long a configured command (vendor handler, reboot, factory reset
-/// hook) may run before it is killed with its process group.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Run a configured command (argv), with extra arguments and environment;
-/// a non-zero exit (or running past [`COMMAND_TIMEOUT`]) is an error
-/// carrying its stderr.
-pub fn run_command(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)]) -> Result<(), String> {
-    run_command_for(argv, extra, envs, COMMAND_TIMEOUT)
-}
-
-fn run_command_for(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)], timeout: Duration) -> Result<(), String> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
-    let Some((prog, args)) = argv.split_first() else { return Err("empty command".into()) };
-    let mut child = std::process::Command::new(prog)
-        .args(args)
-        .args(extra)
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        // Its own process group: a timeout kills whatever it started.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    let mut stderr = child.stderr.take();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.take(64 * 1024).read_to_end(&mut out);
-        }
-        let _ = tx.send(out);
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
-                // SAFETY: kill(2) on the child's own process group.
-                unsafe {
-                    libc::kill(-(child.id() as i32), libc::SIGKILL);
-                }
-                let _ = child.wait();
-                return Err(format!("{prog} did not finish within {timeout:?} and was killed"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{prog}: {e}")),
-        }
-    };
-    // A background process it left behind may hold stderr open: do not wait for it.
-    let err = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
-    if status.success() {
-        Ok(())
-    } else {
-        let err = String::from_utf8_lossy(&err);
-        let err = err.trim();
-        Err(format!("{prog} exited with {status}{}{err}", if err.is_empty() { "" } else { ": " }))
     }
 }
 
