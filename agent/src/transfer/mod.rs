@@ -1,5 +1,5 @@
-//! File transfers and the other "do it after the session" CPE methods, as
-//! a [`session::Extension`](crate::session::Extension):
+//! File transfers (TR-069 Appendix A), as a
+//! [`session::Extension`](crate::session::Extension):
 //!
 //! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
 //!   with Status 1; started after the session ends (DelaySeconds later,
@@ -18,8 +18,13 @@
 //!   "X <OUI> ..." vendor types) go to `[agent] vendor_config_command`.
 //! * Upload (A.4.1.5): HTTP PUT of the configuration (a JSON dump of the
 //!   parameter tree, or a configured file) or of a configured log file.
-//! * GetQueuedTransfers (A.4.1.1), ScheduleInform (A.4.1.2), Reboot
-//!   (A.3.2.9) and FactoryReset (A.4.1.6).
+//! * GetQueuedTransfers (A.4.1.1): the queue's transfers and their states.
+//!
+//! The extension also answers the [device actions](crate::device_actions)
+//! (Reboot A.3.2.9, FactoryReset A.4.1.6, ScheduleInform A.4.1.2) and
+//! carries them out between sessions: they are persisted with the queue,
+//! a Reboot or FactoryReset waits for the running transfer to end, and a
+//! FactoryReset empties the queue.
 
 pub mod http;
 pub mod queue;
@@ -34,6 +39,7 @@ use x509_cert::Certificate;
 use crate::config::AgentConfig;
 use crate::datamodel::store::{self, Store};
 use crate::datamodel::Schema;
+use crate::device_actions;
 use crate::device_command::run_command;
 use crate::progress::{Phase, Progress};
 use crate::rpc::Effects;
@@ -44,12 +50,13 @@ use crate::state::AgentState;
 use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
 use self::http::{Client, FetchError};
-use self::queue::{Direction, InstalledVersion, Job, Queue, ScheduledInform, Status, UNKNOWN_TIME};
+use self::queue::{Direction, InstalledVersion, Job, Queue, Status, UNKNOWN_TIME};
 
 /// DeviceInfo.SoftwareVersion: the device's version for E.4.10.
 pub const SOFTWARE_VERSION: &str = "InternetGatewayDevice.DeviceInfo.SoftwareVersion";
 
-/// The methods this extension adds (A.3.2.1 GetRPCMethods).
+/// The methods this extension adds (A.3.2.1 GetRPCMethods): the transfer
+/// methods and the [`device_actions::METHODS`].
 pub const METHODS: &[&str] = &["Download", "Reboot", "GetQueuedTransfers", "ScheduleInform", "Upload", "FactoryReset"];
 
 /// Table 38: FaultString is string(256).
@@ -346,11 +353,7 @@ impl Transfers {
     /// At agent start: finish what a crash or power loss interrupted, queue
     /// the events of unreported transfers, restore an installed version.
     pub fn on_start(&mut self, state: &mut AgentState, store: &mut Store) -> Result<(), TransferError> {
-        // A.3.2.9: a Reboot accepted before the agent stopped: this start
-        // is that reboot ("1 BOOT" is queued by the runner).
-        if let Some(key) = self.queue.data.reboot.take() {
-            state.add_event("M Reboot", &key);
-        }
+        self.queue.data.actions.on_start(state);
         // An install cut short by a crash: back to the complete old (or new)
         // tree. What the installer's state directory held tells how far it got.
         let mut recovered = None;
@@ -445,7 +448,7 @@ impl Transfers {
     /// How long the main loop may sleep before [`Transfers::poll`] has work.
     pub fn next_wakeup(&self) -> Option<Duration> {
         let mut w = self.queue.next_wakeup().map(|due| Duration::from_millis(due.saturating_sub(unix_ms())));
-        if self.queue.data.reboot.is_some() || self.queue.data.factory_reset {
+        if self.queue.data.actions.reboot.is_some() || self.queue.data.actions.factory_reset {
             w = Some(Duration::ZERO);
         }
         if self.worker.is_some() {
@@ -468,13 +471,9 @@ impl Transfers {
         let now = unix_ms();
 
         // A.4.1.2: "3 SCHEDULED" with "M ScheduleInform" and its CommandKey.
-        let due = self.queue.take_due_informs(now);
+        let due = self.queue.data.actions.take_due_informs(now);
         if !due.is_empty() {
-            for s in &due {
-                info!(command_key = %s.command_key, "scheduled Inform due");
-                state.add_event("3 SCHEDULED", "");
-                state.add_event("M ScheduleInform", &s.command_key);
-            }
+            device_actions::queue_scheduled_inform_events(state, &due);
             // Events first: a crash in between repeats them, never loses them.
             self.save_state(state)?;
             self.save_queue()?;
@@ -491,20 +490,20 @@ impl Transfers {
         // Reboot and FactoryReset wait for a running transfer to end.
         if self.worker.is_none() {
             // A.4.1.6.
-            if self.queue.data.factory_reset {
+            if self.queue.data.actions.factory_reset {
                 self.factory_reset()?;
                 out.factory_reset = true;
                 return Ok(out);
             }
             // A.3.2.9: the response went out in a session that has ended.
-            if let Some(key) = self.queue.data.reboot.clone() {
+            if let Some(key) = self.queue.data.actions.reboot.clone() {
                 state.add_event("M Reboot", &key);
                 if !rebooted {
                     self.reboot(state, "Reboot method")?;
                     rebooted = true;
                 }
                 self.save_state(state)?;
-                self.queue.data.reboot = None;
+                self.queue.data.actions.reboot = None;
                 self.save_queue()?;
             }
             // The next due transfer (not right after a reboot: that is the
@@ -618,45 +617,15 @@ impl Transfers {
         Ok((changed, outcome.reboot))
     }
 
-    /// Run `[agent] reboot_command` (absent: log only). "1 BOOT" is queued
-    /// and persisted first: the next Inform reports it whether the process
-    /// survives the reboot or starts again.
-    fn reboot(&mut self, state: &mut AgentState, why: &str) -> Result<(), TransferError> {
-        state.add_event("1 BOOT", "");
-        self.save_state(state)?;
-        match &self.settings.reboot_command {
-            Some(cmd) => {
-                info!(?cmd, "rebooting: {why}");
-                if let Err(e) = run_command(cmd, &[], &[]) {
-                    warn!("reboot command failed: {e}");
-                }
-            }
-            None => info!("reboot requested ({why}) but no [agent] reboot_command is configured"),
-        }
-        Ok(())
+    /// Reboot with `[agent] reboot_command` (see [`device_actions::reboot`]).
+    fn reboot(&self, state: &mut AgentState, why: &str) -> Result<(), TransferError> {
+        device_actions::reboot(self.settings.reboot_command.as_deref(), state, why, |s| self.save_state(s))
     }
 
     /// A.4.1.6: run the hook, wipe the persisted tree, state and queue. The
     /// runner then re-initialises (0 BOOTSTRAP).
     fn factory_reset(&mut self) -> Result<(), TransferError> {
-        if let Some(cmd) = &self.settings.factory_reset_command {
-            info!(?cmd, "factory reset: running the hook");
-            if let Err(e) = run_command(cmd, &[], &[]) {
-                warn!("factory reset command failed: {e}");
-            }
-        } else {
-            info!("factory reset");
-        }
-        let d = &self.settings.state_dir;
-        for f in ["parameters.json", "agent.json"] {
-            match std::fs::remove_file(d.join(f)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => warn!("factory reset: removing {f}: {e}"),
-            }
-        }
-        let _ = std::fs::remove_dir_all(d.join("local"));
-        let _ = std::fs::remove_dir_all(self.settings.spool_dir());
+        device_actions::factory_reset(self.settings.factory_reset_command.as_deref(), &self.settings.state_dir, &[&self.settings.spool_dir()]);
         // The installed software stays installed: its version survives.
         let installed = self.queue.data.installed_version.take();
         self.queue.data = queue::QueueData { installed_version: installed, ..Default::default() };
@@ -1024,48 +993,20 @@ impl Extension for Transfers {
                 }
             },
             Body::GetQueuedTransfers => Body::GetQueuedTransfersResponse { transfers: self.queue.queued_transfers() },
-            Body::ScheduleInform { delay_seconds, command_key } => {
-                // Table 42: "This argument must be greater than zero."
-                if *delay_seconds == 0 {
-                    Body::Fault(fault(9003, "DelaySeconds must be greater than zero"))
-                } else if command_key.chars().count() > 32 {
-                    Body::Fault(fault(9003, "CommandKey is longer than 32 characters"))
-                } else {
-                    self.queue
-                        .data
-                        .scheduled_informs
-                        .push(ScheduledInform { due_ms: unix_ms() + 1000 * u64::from(*delay_seconds), command_key: command_key.clone() });
-                    match self.save_queue() {
-                        Ok(()) => Body::ScheduleInformResponse,
+            // Reboot, FactoryReset, ScheduleInform: persisted before the answer.
+            other => {
+                let before = self.queue.data.actions.clone();
+                match self.queue.data.actions.accept(other, unix_ms())? {
+                    Err(f) => Body::Fault(f),
+                    Ok(accepted) => match self.save_queue() {
+                        Ok(()) => accepted.response,
                         Err(e) => {
-                            self.queue.data.scheduled_informs.pop();
-                            Body::Fault(fault(9002, format!("cannot persist the scheduled Inform: {e}")))
+                            self.queue.data.actions = before;
+                            Body::Fault(fault(9002, format!("cannot persist {}: {e}", accepted.what)))
                         }
-                    }
+                    },
                 }
             }
-            Body::Reboot { command_key } => {
-                // A.3.2.9: respond first; the reboot follows the session.
-                let before = self.queue.data.reboot.replace(command_key.clone());
-                match self.save_queue() {
-                    Ok(()) => Body::RebootResponse,
-                    Err(e) => {
-                        self.queue.data.reboot = before;
-                        Body::Fault(fault(9002, format!("cannot persist the reboot: {e}")))
-                    }
-                }
-            }
-            Body::FactoryReset => {
-                self.queue.data.factory_reset = true;
-                match self.save_queue() {
-                    Ok(()) => Body::FactoryResetResponse,
-                    Err(e) => {
-                        self.queue.data.factory_reset = false;
-                        Body::Fault(fault(9002, format!("cannot persist the factory reset: {e}")))
-                    }
-                }
-            }
-            _ => return None,
         };
         Some(resp)
     }

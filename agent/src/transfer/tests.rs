@@ -149,13 +149,32 @@ fn extension_answers_and_persists_before_answering() {
     // Everything accepted is on disk already.
     let q = Queue::load(&d.path().join("transfers.json")).unwrap();
     assert_eq!(q.jobs().len(), 1);
-    assert_eq!(q.data.scheduled_informs[0].command_key, "s");
-    assert_eq!(q.data.reboot.as_deref(), Some("r"));
+    assert_eq!(q.data.actions.scheduled_informs[0].command_key, "s");
+    assert_eq!(q.data.actions.reboot.as_deref(), Some("r"));
     // Not ours.
     let schema = Schema::igd();
     let mut store = Store::new(schema);
     assert!(t.request(schema, &mut store, &Body::GetParameterNames { path: String::new(), next_level: true }, &mut Effects::default()).is_none());
     assert!(METHODS.contains(&"GetQueuedTransfers"));
+    assert!(device_actions::METHODS.iter().all(|m| METHODS.contains(m)));
+}
+
+#[test]
+fn device_action_that_cannot_be_persisted_is_refused_and_forgotten() {
+    let d = tempfile::tempdir().unwrap();
+    let mut t = transfers(d.path());
+    t.queue = Queue::load(&d.path().join("missing-dir/transfers.json")).unwrap();
+    for (req, what) in [
+        (Body::Reboot { command_key: "r".into() }, "the reboot"),
+        (Body::FactoryReset, "the factory reset"),
+        (Body::ScheduleInform { delay_seconds: 5, command_key: "s".into() }, "the scheduled Inform"),
+    ] {
+        match ask(&mut t, req) {
+            Body::Fault(f) => assert!(f.code == 9002 && f.string.starts_with(&format!("cannot persist {what}: ")), "{f:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(t.queue.data.actions, Default::default(), "nothing accepted that is not on disk");
 }
 
 #[test]
@@ -165,7 +184,7 @@ fn reboot_and_scheduled_inform_events_via_poll() {
     let marker = d.path().join("rebooted");
     t.settings.reboot_command = Some(vec!["touch".into(), marker.display().to_string()]);
     ask(&mut t, Body::Reboot { command_key: "rk".into() });
-    t.queue.data.scheduled_informs.push(ScheduledInform { due_ms: 0, command_key: "sk".into() });
+    t.queue.data.actions.scheduled_informs.push(device_actions::ScheduledInform { due_ms: 0, command_key: "sk".into() });
     let schema = Schema::igd();
     let mut store = Store::new(schema);
     let mut state = AgentState::default();
@@ -193,7 +212,7 @@ fn reboot_accepted_before_a_crash_is_reported_at_start() {
     let mut store = Store::new(Schema::igd());
     t.on_start(&mut state, &mut store).unwrap();
     assert!(state.pending_events.iter().any(|e| e.code == "M Reboot" && e.command_key == "rk"));
-    assert!(t.queue.data.reboot.is_none());
+    assert!(t.queue.data.actions.reboot.is_none());
 }
 
 #[test]
