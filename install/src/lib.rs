@@ -15,6 +15,7 @@
 //!    aside), fsync, commit; [`recover`] finishes or rolls back an
 //!    interrupted install.
 
+pub mod failpoint;
 pub mod journal;
 pub mod path;
 pub mod plan;
@@ -37,7 +38,8 @@ pub use plan::{Action, Plan};
 pub use precondition::DeviceConfig;
 pub use timeout::{Clock, DownloadTimer, SystemClock, TimeoutExpired, Timeouts};
 
-use journal::{FailPoints, Journal, Op, StateDir};
+use failpoint::FailPoints;
+use journal::{Journal, Op, StateDir};
 
 /// Why an install did not happen. In every case the root is unchanged.
 #[derive(Debug, thiserror::Error)]
