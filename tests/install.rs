@@ -335,7 +335,8 @@ fn trailing_bytes_after_an_interrupted_read_are_refused() {
 }
 
 /// SIGKILL the installer at every fail point; after `--recover` the tree is
-/// exactly the old or exactly the new one.
+/// exactly the old or exactly the new one. (The `cpekit` built for the tests
+/// has the install crate's `failpoints` feature: see the root Cargo.toml.)
 #[test]
 fn crash_injection_recovers_old_or_new_tree() {
     let bin = env!("CARGO_BIN_EXE_cpekit");
