@@ -47,6 +47,7 @@ use crate::runner::now_rfc3339;
 use crate::session::Extension;
 use crate::soap::{Body, DownloadArgs, Fault, UploadArgs};
 use crate::state::AgentState;
+use foundation::error_kind::chain;
 use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
 use self::http::{Client, FetchError};
@@ -273,8 +274,8 @@ pub fn install_fault(e: &InstallError) -> String {
         }
         InstallError::Package(p) => format!("malformed package: {p}"),
         InstallError::Timeout(t) => format!("download aborted: {t}"),
-        InstallError::Io(m) if m.starts_with("reading the payload") => format!("download failed: {m}"),
-        other => format!("install failed: {other}"),
+        InstallError::Io(e @ install::IoError::ReadPayload(_)) => format!("download failed: {}", chain(e)),
+        other => format!("install failed: {}", chain(other)),
     };
     truncate(s)
 }
@@ -379,7 +380,7 @@ impl Transfers {
             // No installer state at all: it stopped before the install
             // began, or after it had finished and cleaned up.
             Some(Ok(_)) | None => install_why.push_str("; the install root is consistent (unchanged, unless the install had just finished)"),
-            Some(Err(e)) => install_why.push_str(&format!("; recovering the install root failed: {e}")),
+            Some(Err(e)) => install_why.push_str(&format!("; recovering the install root failed: {}", chain(e))),
         }
         let ids = self.queue.interrupted(&now_rfc3339(), |j| match classify(&j.file_type) {
             Some(DownloadKind::Package) if j.direction == Direction::Download => format!("{why}{install_why}"),

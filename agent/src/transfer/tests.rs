@@ -104,6 +104,11 @@ fn install_faults_are_helpful_and_bounded() {
     let m =
         install_fault(&InstallError::Package(pkgfmt::Error::HashMismatch { index: 4, path: "/bin/app".into(), expected: "aa".into(), actual: "bb".into() }));
     assert!(m.contains("payload hash mismatch in file /bin/app"), "{m}");
+    let m = install_fault(&install::IoError::ReadPayload(std::io::Error::other("receiving from the file server after 10 bytes: reset")).into());
+    assert_eq!(m, "download failed: reading the payload: receiving from the file server after 10 bytes: reset");
+    let m =
+        install_fault(&InstallError::RolledBack(Box::new(install::IoError::Op { context: "committing".into(), source: std::io::Error::other("EIO") }.into())));
+    assert_eq!(m, "install failed: install failed while applying and was rolled back: committing: EIO", "with its causes");
     let m = install_fault(&InstallError::Rejected { index: 0, reason: "x".repeat(1000) });
     assert!(m.len() <= MAX_FAULT_STRING, "{}", m.len());
     assert!(m.ends_with("..."));
