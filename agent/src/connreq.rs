@@ -8,12 +8,12 @@
 //! loop decides when to start the session (3.2.2: a session in progress MUST
 //! NOT be terminated because of a Connection Request).
 //!
-//! Layout: [`parse_head`](crate::http_head::parse_head) and [`Policy`] are
-//! sans-IO (request parsing and the accept/deny decision); [`ConnectionRequestServer`] is the thin socket
-//! layer. The server is a small std::net loop rather than tiny_http because
-//! tiny_http 0.12 neither bounds request-header lines nor applies read
-//! timeouts, and a CPE must not let a few idle or endless connections pin
-//! memory or threads.
+//! Layout: [`parse_head`] (from [`http_head`](crate::http_head)) and
+//! [`Policy`] are sans-IO (request parsing and the accept/deny decision);
+//! [`ConnectionRequestServer`] is the thin socket layer. The server is a
+//! small std::net loop rather than tiny_http because tiny_http 0.12 neither
+//! bounds request-header lines nor applies read timeouts, and a CPE must not
+//! let a few idle or endless connections pin memory or threads.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

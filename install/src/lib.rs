@@ -14,12 +14,16 @@
 //! 4. fsync, journal the plan, apply it (replaced/removed files moved
 //!    aside), fsync, commit; [`recover`] finishes or rolls back an
 //!    interrupted install.
+//!
+//! An [`Observer`](progress::Observer) in [`InstallOptions`] hears of the
+//! steps as they happen (see [`progress`]).
 
 pub mod failpoint;
 pub mod journal;
 pub mod path;
 pub mod plan;
 pub mod precondition;
+pub mod progress;
 pub mod timeout;
 
 use std::collections::HashMap;
@@ -27,6 +31,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pkgfmt::signature::VerifyOptions;
 use pkgfmt::{Command, PayloadVerifier, Prefix, DEFAULT_PREFIX_LIMIT};
@@ -161,7 +166,7 @@ impl VendorHandler for IgnoreVendor {
 }
 
 /// Where and how to install.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InstallOptions {
     /// The target tree; package paths are relative to it.
     pub root: PathBuf,
@@ -176,6 +181,39 @@ pub struct InstallOptions {
     pub device: DeviceConfig,
     /// Plan and verify only; change nothing.
     pub dry_run: bool,
+    /// Told of the install's phases and bytes as it goes.
+    pub observer: Option<Arc<dyn progress::Observer>>,
+}
+
+impl std::fmt::Debug for InstallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallOptions")
+            .field("root", &self.root)
+            .field("state_dir", &self.state_dir)
+            .field("trust", &self.trust)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("verify", &self.verify)
+            .field("device", &self.device)
+            .field("dry_run", &self.dry_run)
+            .field("observer", &self.observer.as_ref().map(|_| "..."))
+            .finish()
+    }
+}
+
+/// Reports to the [`InstallOptions::observer`], if any.
+struct Reporter<'a> {
+    observer: Option<&'a dyn progress::Observer>,
+    /// Bytes of the prefix, and of the whole package.
+    prefix_len: u64,
+    total: u64,
+}
+
+impl Reporter<'_> {
+    fn report(&self, phase: progress::Phase, done: u64) {
+        if let Some(o) = self.observer {
+            o.progress(progress::Progress { phase, done, total: self.total });
+        }
+    }
 }
 
 /// The outcome of a successful install (or dry run).
@@ -237,6 +275,9 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
 
     // 1. Prefix and signatures (E.5: validate before processing commands).
     let prefix = Prefix::read_from(pkg, DEFAULT_PREFIX_LIMIT)?;
+    let prefix_len = prefix.payload_offset();
+    let reporter = Reporter { observer: opts.observer.as_deref(), prefix_len, total: prefix_len + prefix.header.payload_length as u64 };
+    reporter.report(progress::Phase::VerifyingPrefix, prefix_len);
     let signer = check_trust(&prefix, opts)?;
 
     // 2. Preconditions and plan.
@@ -278,7 +319,7 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
         fs::create_dir_all(st.backup()).map_err(io("creating the backup directory"))?;
     }
     let mut fp = FailPoints::from_env();
-    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp);
+    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp, &reporter);
     if let Err(e) = staged {
         let _ = journal::cleanup(&st);
         return Err(e);
@@ -290,6 +331,7 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     }
 
     // 4. Journal, apply, commit.
+    reporter.report(progress::Phase::Committing, reporter.total);
     let result = apply_plan(&plan, &root, &st, &mut fp);
     if let Err(e) = result {
         return match journal::recover(&st, &root, &mut FailPoints::none()) {
@@ -324,6 +366,7 @@ fn check_trust(prefix: &Prefix, opts: &InstallOptions) -> Result<Option<String>,
 
 /// Stream the payload once through the hash verifier, writing the files
 /// in `stage` to the staging directory, under the E.4.7 timeouts.
+#[allow(clippy::too_many_arguments)] // the package, where to, the clock, and two hooks
 fn stream_payload<R: Read>(
     r: &mut R,
     prefix: &Prefix,
@@ -332,6 +375,7 @@ fn stream_payload<R: Read>(
     clock: &dyn Clock,
     started: std::time::Instant,
     fp: &mut FailPoints,
+    reporter: &Reporter<'_>,
 ) -> Result<(), InstallError> {
     let total = prefix.header.payload_length as u64;
     let mut files: HashMap<usize, fs::File> = HashMap::new();
@@ -344,6 +388,7 @@ fn stream_payload<R: Read>(
     let mut processed = 0usize;
     let mut v = PayloadVerifier::new(&prefix.commands, total);
     let mut buf = vec![0u8; pkgfmt::payload::STREAM_CHUNK];
+    reporter.report(progress::Phase::StreamingPayload, reporter.prefix_len);
     loop {
         timer.check(clock.now())?;
         let want = (total - v.position()).min(buf.len() as u64) as usize;
@@ -362,6 +407,7 @@ fn stream_payload<R: Read>(
             Some(f) => f.write_all(bytes),
             None => Ok(()),
         })?;
+        reporter.report(progress::Phase::StreamingPayload, reporter.prefix_len + v.position());
         // Figure 9: commands count as processed, in order, once their
         // payload file (if any) has fully arrived.
         let done: std::collections::HashSet<usize> = v.completed().iter().map(|d| d.index).collect();

@@ -10,7 +10,8 @@
 //!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
 //!   until the ACS acknowledges it — across restarts and power loss.
 //!   FileType 1 and 2 are Annex E signed packages, streamed straight into
-//!   the installer engine ([`install`]): the 150 KB prefix is
+//!   the installer engine ([`install`]), whose progress shows on the LAN
+//!   progress page: the 150 KB prefix is
 //!   verified against `[trust] packages` before the payload is read (E.5),
 //!   preconditions (E.4.10) use DeviceInfo.SoftwareVersion, the E.4.7
 //!   timeouts run during the rest of the download, every payload hash is
@@ -688,10 +689,9 @@ impl Exec {
             verify: Default::default(),
             device: install::DeviceConfig { current_version: current_version.parse().ok(), ..Default::default() },
             dry_run: false,
+            observer: Some(install_observer(self.progress.clone())),
         };
-        let length = body.length;
-        let mut watched = Watch::new(&mut body, length, self.progress.clone());
-        match install::install(&mut watched, &opts, &mut IgnoreVendor, &SystemClock) {
+        match install::install(&mut body, &opts, &mut IgnoreVendor, &SystemClock) {
             Ok(report) => {
                 for e in &report.vendor_errors {
                     warn!("package vendor command: {e}");
@@ -841,122 +841,25 @@ fn copy_interruptible<R: std::io::Read, W: std::io::Write>(r: &mut R, w: &mut W)
     }
 }
 
-/// Where the E.5 prefix (header, command list, signature block) of a
-/// package stream ends, learnt from the bytes as they pass (sans-IO; keeps
-/// at most the header and command list, < 64 KiB + 30 bytes).
-#[derive(Debug, Default)]
-pub struct PrefixTracker {
-    head: Vec<u8>,
-    seen: u64,
-    len: Option<u64>,
-    failed: bool,
-}
-
-impl PrefixTracker {
-    /// Bytes of `head` needed for the next step: the header, then up to
-    /// the first six bytes of the signature block.
-    fn want(&self) -> usize {
-        use pkgfmt::header::HEADER_LEN;
-        if self.head.len() < HEADER_LEN {
-            return HEADER_LEN;
-        }
-        // E.3 header: Command List Length is the big-endian u32 at offset 16.
-        let list_len = u32::from_be_bytes([self.head[16], self.head[17], self.head[18], self.head[19]]);
-        HEADER_LEN + list_len as usize + 6
-    }
-
-    /// Feed the next bytes of the stream.
-    pub fn feed(&mut self, mut data: &[u8]) {
-        self.seen += data.len() as u64;
-        while self.len.is_none() && !self.failed && !data.is_empty() {
-            let want = self.want();
-            let take = want.saturating_sub(self.head.len()).min(data.len());
-            self.head.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.head.len() < want {
-                continue;
-            }
-            if want == pkgfmt::header::HEADER_LEN {
-                // E.3: the command list is shorter than 2^16 octets; anything
-                // else is not a package (the installer will say so).
-                if self.want() - pkgfmt::header::HEADER_LEN - 6 >= 1 << 16 {
-                    self.failed = true;
-                }
-                continue;
-            }
-            // DER identifier and definite length of the SignedData (E.5).
-            let probe = &self.head[want - 6..want];
-            let total = match probe[1] {
-                n @ 0..=0x7f => Some(2 + u64::from(n)),
-                n @ 0x81..=0x84 => {
-                    let k = (n & 0x7f) as usize;
-                    Some(2 + k as u64 + probe[2..2 + k].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)))
-                }
-                _ => None,
+/// The installer's progress on the transfer's [`Progress`] (the LAN
+/// DownloadProgressURL page): Verifying while it checks the package prefix
+/// (E.5: signatures and preconditions before any payload), Downloading
+/// while the payload streams, Installing once it commits. The package's own
+/// length fills in the total when neither FileSize nor Content-Length did.
+fn install_observer(progress: Progress) -> Arc<dyn install::progress::Observer> {
+    use install::progress::Phase as I;
+    Arc::new(move |p: install::progress::Progress| {
+        progress.update(|s| {
+            s.phase = match p.phase {
+                I::VerifyingPrefix => Phase::Verifying,
+                I::StreamingPayload => Phase::Downloading,
+                I::Committing => Phase::Installing,
             };
-            match total {
-                Some(t) if probe[0] == 0x30 => self.len = Some((want - 6) as u64 + t),
-                _ => self.failed = true,
+            if s.total == 0 {
+                s.total = p.total;
             }
-            self.head = Vec::new();
-        }
-    }
-
-    /// The prefix length, once known.
-    pub fn prefix_len(&self) -> Option<u64> {
-        self.len
-    }
-
-    /// The whole prefix has passed.
-    pub fn complete(&self) -> bool {
-        self.len.is_some_and(|l| self.seen >= l)
-    }
-}
-
-/// Follows a package stream into the installer for the progress phases:
-/// Downloading; Verifying from the moment the whole prefix has arrived
-/// until the installer asks for payload (E.5: it verifies first);
-/// Installing once the body has ended.
-struct Watch<R> {
-    inner: R,
-    /// Content-Length, if known.
-    length: Option<u64>,
-    bytes: u64,
-    progress: Progress,
-    prefix: PrefixTracker,
-    verifying: bool,
-    done: bool,
-}
-
-impl<R: std::io::Read> Watch<R> {
-    fn new(inner: R, length: Option<u64>, progress: Progress) -> Self {
-        Watch { inner, length, bytes: 0, progress, prefix: PrefixTracker::default(), verifying: false, done: false }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Watch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.verifying {
-            // Asked for more: the signatures and preconditions passed.
-            self.verifying = false;
-            self.progress.update(|s| s.phase = Phase::Downloading);
-        }
-        let was_complete = self.prefix.complete();
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        self.prefix.feed(&buf[..n]);
-        if !was_complete && self.prefix.complete() && n > 0 {
-            self.verifying = true;
-            self.progress.update(|s| s.phase = Phase::Verifying);
-        }
-        let complete = n == 0 || self.length.is_some_and(|l| self.bytes >= l);
-        if complete && !self.done {
-            self.done = true;
-            self.verifying = false;
-            self.progress.update(|s| s.phase = Phase::Installing);
-        }
-        Ok(n)
-    }
+        })
+    })
 }
 
 impl Extension for Transfers {

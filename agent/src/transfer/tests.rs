@@ -249,62 +249,25 @@ fn config_dump_hides_passwords() {
 }
 
 #[test]
-fn prefix_tracker_finds_the_end_of_the_signature_block() {
-    let mut b = pkgfmt::Builder::new();
-    b.command(pkgfmt::Command::Version("1.2".into()));
-    b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0 }),
-        pkgfmt::PayloadSource::Bytes(vec![9u8; 1000]),
-    )
-    .unwrap();
-    let built = b.build(|_, _| {}).unwrap();
-    let mut pkg = Vec::new();
-    built.write_to(&mut pkg, |_, _| {}).unwrap();
-    let expected = built.prefix.payload_offset();
-    // Any split of the stream gives the same answer.
-    for chunk in [1usize, 5, 24, 29, 100, pkg.len()] {
-        let mut t = PrefixTracker::default();
-        let mut fed = 0u64;
-        for c in pkg.chunks(chunk) {
-            t.feed(c);
-            fed += c.len() as u64;
-            assert_eq!(t.complete(), fed >= expected, "chunk {chunk}, fed {fed}");
-        }
-        assert_eq!(t.prefix_len(), Some(expected), "chunk {chunk}");
-    }
-    // Not a package: never complete, never panics.
-    let mut t = PrefixTracker::default();
-    t.feed(&[0xffu8; 100]);
-    t.feed(&[0u8; 70_000]);
-    assert!(!t.complete());
-    assert!(t.head.len() <= 24, "nothing kept for a bogus Command List Length");
-}
-
-#[test]
-fn watch_reports_verifying_between_prefix_and_payload() {
-    use std::io::Read;
-    let mut b = pkgfmt::Builder::new();
-    b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0 }),
-        pkgfmt::PayloadSource::Bytes(vec![1u8; 64]),
-    )
-    .unwrap();
-    let built = b.build(|_, _| {}).unwrap();
-    let mut pkg = Vec::new();
-    built.write_to(&mut pkg, |_, _| {}).unwrap();
-    let prefix_len = built.prefix.payload_offset() as usize;
+fn installer_phases_show_on_the_progress_page() {
+    use install::progress::{Phase as I, Progress as P};
     let p = Progress::new();
-    let mut w = Watch::new(&pkg[..], Some(pkg.len() as u64), p.clone());
-    // The installer reads exactly the prefix first (Prefix::read_from).
-    let mut prefix = vec![0u8; prefix_len];
-    w.read_exact(&mut prefix).unwrap();
+    p.update(|s| s.phase = Phase::Downloading);
+    let o = install_observer(p.clone());
+    // The installer has read the prefix: it verifies before asking for payload.
+    o.progress(P { phase: I::VerifyingPrefix, done: 100, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Verifying);
-    let mut one = [0u8; 10];
-    w.read_exact(&mut one).unwrap();
+    assert_eq!(p.snapshot().total, 1000, "the package's length when the server gave none");
+    o.progress(P { phase: I::StreamingPayload, done: 100, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Downloading, "payload requested: verification passed");
-    let mut rest = Vec::new();
-    w.read_to_end(&mut rest).unwrap();
+    o.progress(P { phase: I::StreamingPayload, done: 1000, total: 1000 });
+    o.progress(P { phase: I::Committing, done: 1000, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Installing);
+    // A FileSize or Content-Length already known stays.
+    let p = Progress::new();
+    p.update(|s| s.total = 5000);
+    install_observer(p.clone()).progress(P { phase: I::VerifyingPrefix, done: 100, total: 1000 });
+    assert_eq!(p.snapshot().total, 5000);
 }
 
 #[test]
