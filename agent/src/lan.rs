@@ -11,8 +11,9 @@
 //!   Kicked method calls ... per hour") the browser is redirected to an
 //!   error page on the CPE itself (A.4.2.1).
 //! * **DownloadProgressURL** (`/progress`, `/progress.json`, B Table 61): the
-//!   running download's progress from the shared [`Progress`] handle, as an
-//!   auto-refreshing HTML page and as JSON.
+//!   running download's progress from the shared [`Progress`] handle (bytes
+//!   as they arrive; for a signed package, the phase the installer reports),
+//!   as an auto-refreshing HTML page and as JSON.
 //!
 //! Layout, as in [`super::connreq`]: the request decision ([`Pages`]) is
 //! sans-IO apart from the kick hand-off; [`LanServer`] is the thin socket

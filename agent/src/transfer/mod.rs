@@ -1,25 +1,30 @@
 //! File transfers (TR-069 Appendix A), as a
 //! [`session::Extension`](crate::session::Extension):
 //!
-//! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
-//!   with Status 1; started after the session ends (DelaySeconds later,
-//!   never in the same session when DelaySeconds > 0) on a worker thread,
-//!   one transfer at a time, while later sessions (Connection Requests,
-//!   periodic Informs) go on; the outcome goes to the
-//!   ACS in a TransferComplete (A.3.3.2) in a new session with the events
-//!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
-//!   until the ACS acknowledges it — across restarts and power loss.
-//!   FileType 1 and 2 are Annex E signed packages, streamed straight into
-//!   the installer engine ([`install`]), whose progress shows on the LAN
-//!   progress page: the 150 KB prefix is
+//! * Download (A.3.2.8: "cause the CPE to download a specified file from the
+//!   designated location"): accepted into the persisted [`queue`] and
+//!   answered with Status 1; started after the session ends (DelaySeconds
+//!   later, never in the same session when DelaySeconds > 0) on a worker
+//!   thread, one transfer at a time, while later sessions (Connection
+//!   Requests, periodic Informs) go on. FileType 1 and 2 are Annex E signed
+//!   packages, streamed straight into the installer engine ([`install`]),
+//!   whose progress reports feed the LAN progress page: the 150 KB prefix is
 //!   verified against `[trust] packages` before the payload is read (E.5),
 //!   preconditions (E.4.10) use DeviceInfo.SoftwareVersion, the E.4.7
 //!   timeouts run during the rest of the download, every payload hash is
 //!   checked before anything in the install root changes. FileType 3 (and
 //!   "X <OUI> ..." vendor types) go to `[agent] vendor_config_command`.
-//! * Upload (A.4.1.5): HTTP PUT of the configuration (a JSON dump of the
-//!   parameter tree, or a configured file) or of a configured log file.
-//! * GetQueuedTransfers (A.4.1.1): the queue's transfers and their states.
+//! * Upload (A.4.1.5: "cause the CPE to upload a specified file to the
+//!   designated location"): HTTP PUT (or POST) of the configuration (a JSON
+//!   dump of the parameter tree, or a configured file) or of a configured
+//!   log file.
+//! * TransferComplete (A.3.3.2: "informs the server of the completion
+//!   (either successful or unsuccessful) of a file transfer"): sent "in any
+//!   subsequent session" with the events "7 TRANSFER COMPLETE" and
+//!   "M Download"/"M Upload" (Table 35); the transfer stays queued until the
+//!   ACS acknowledges it, across restarts and power loss.
+//! * GetQueuedTransfers (A.4.1.1: "the status of previously requested
+//!   downloads or uploads"): the queue's transfers and their states.
 //!
 //! The extension also answers the [device actions](crate::device_actions)
 //! (Reboot A.3.2.9, FactoryReset A.4.1.6, ScheduleInform A.4.1.2) and
