@@ -10,10 +10,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use agent::config::AgentConfig;
 use agent::simulate::{self, SimOptions};
 use agent::soap::Body;
+use assert_cmd::Command;
 use support::acs::TestAcs;
 
 fn config_file(dir: &Path, acs: &TestAcs, interval: u32, extra: &str) -> std::path::PathBuf {

@@ -131,12 +131,7 @@ impl foundation::Kind for InstallError {
         match self {
             I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => K::Rejected,
             I::Untrusted(_) => K::VerifyFailed,
-            // pkgfmt's own kinds, as the binary has always mapped them.
-            I::Package(p) => match p {
-                pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => K::Malformed,
-                pkgfmt::Error::Io(_) => K::Runtime,
-                _ => K::VerifyFailed,
-            },
+            I::Package(p) => p.kind(),
             I::Timeout(_) | I::Io(_) | I::RolledBack(_) => K::Runtime,
         }
     }
@@ -478,11 +473,11 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     }
     let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
     let text = serde_json::to_vec_pretty(&j).map_err(IoError::Journal)?;
-    journal::write_durable(&st.journal(), &text).map_err(io("writing the journal"))?;
+    foundation::durable::write_atomic(&st.journal(), &text).map_err(io("writing the journal"))?;
     fp.hit();
     if plan.has_unsafe {
         // E.4.3 Unsafe flag: the device is unsafe until commit or rollback.
-        journal::write_durable(&st.unsafe_marker(), b"install in progress\n").map_err(io("writing the unsafe marker"))?;
+        foundation::durable::write_atomic(&st.unsafe_marker(), b"install in progress\n").map_err(io("writing the unsafe marker"))?;
     }
     for op in &j.ops {
         // Re-check at apply time: the tree may have changed since planning.
@@ -494,7 +489,7 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     }
     journal::sync_fs(root).map_err(io("syncing the root"))?;
     fp.hit();
-    journal::write_durable(&st.committed(), b"committed\n").map_err(io("committing"))?;
+    foundation::durable::write_atomic(&st.committed(), b"committed\n").map_err(io("committing"))?;
     fp.hit();
     journal::cleanup(st).map_err(io("cleaning up after commit"))?;
     fp.hit();

@@ -1,7 +1,10 @@
 //! E.4: the command list as a whole — a sequence of TLVs, terminated by
-//! the end of the list or by an End command (E.4.2).
+//! the end of the list or by an End command (E.4.2: "if encountered a
+//! recipient MUST stop parsing the remainder of the command list portion of
+//! the package").
 
-use crate::command::{read_tlv, Command, TLV_LEN};
+use crate::codec::Reader;
+use crate::command::{Command, Tlv};
 use crate::error::{ParseError, ParseErrorKind};
 
 /// The decoded command list.
@@ -23,35 +26,26 @@ impl CommandList {
     /// absolute offset of the list in the package, used in errors.
     pub fn parse(bytes: &[u8], base: u64) -> Result<CommandList, ParseError> {
         let mut commands = Vec::new();
-        let mut pos = 0usize;
-        while pos < bytes.len() {
+        let mut r = Reader::new(bytes);
+        while !r.is_empty() {
             let index = commands.len();
-            let remaining = bytes.len() - pos;
             let err =
                 |rel: usize, kind, kind_code: Option<u32>| ParseError { offset: base + rel as u64, command_index: Some(index), command_type: kind_code, kind };
-            if remaining < TLV_LEN {
-                return Err(err(
-                    bytes.len(),
-                    ParseErrorKind::Truncated { what: "command Type/Length", needed: TLV_LEN as u64, available: remaining as u64 },
-                    None,
-                ));
-            }
-            let tlv = read_tlv(&bytes[pos..pos + TLV_LEN]);
-            let value_start = pos + TLV_LEN;
-            let value_room = (bytes.len() - value_start) as u32;
-            if tlv.length > value_room {
-                return Err(err(pos + 4, ParseErrorKind::CommandOverrun { length: tlv.length, remaining: value_room }, Some(tlv.kind)));
-            }
-            let value = &bytes[value_start..value_start + tlv.length as usize];
-            let cmd = Command::decode(tlv.kind, value).map_err(|(rel, kind)| err(value_start + rel as usize, kind, Some(tlv.kind)))?;
-            pos = value_start + value.len();
+            let tlv: Tlv = r.read().map_err(|(rel, kind)| err(rel, kind, None))?;
+            let value_start = r.position();
+            let remaining = r.remaining() as u32;
+            // Table 67: "The total length of the command is Length + 8 octets."
+            let Some(value) = r.take(tlv.length as usize) else {
+                return Err(err(value_start - 4, ParseErrorKind::CommandOverrun { length: tlv.length, remaining }, Some(tlv.kind)));
+            };
+            let cmd = Command::decode(tlv.kind, value).map_err(|(rel, kind)| err(value_start + rel, kind, Some(tlv.kind)))?;
             let end = cmd == Command::End;
             commands.push(cmd);
             if end {
                 break;
             }
         }
-        Ok(CommandList { commands, trailer: bytes[pos..].to_vec() })
+        Ok(CommandList { commands, trailer: r.rest().to_vec() })
     }
 
     /// Canonical encoding of every command, then the trailer.

@@ -1,8 +1,14 @@
 //! Typed errors. Parse errors carry the absolute byte offset in the package
 //! and, inside the command list, the zero-based index of the command.
+//!
+//! Every error type here implements [`foundation::Kind`], so that the
+//! `cpekit` binary decides exit codes without knowing these types.
 
 use std::fmt;
 
+use foundation::{ErrorKind, Kind};
+
+use crate::command_type::CommandType;
 use crate::signature::SignatureError;
 
 /// What was wrong with the bytes.
@@ -40,6 +46,10 @@ pub enum ParseErrorKind {
     PrefixTooLarge { limit: usize },
     #[error("trailing bytes: package is {actual} bytes but header, command list, signatures and payload account for {expected}")]
     TrailingBytes { expected: u64, actual: u64 },
+    /// A fixed layout failed to decode for a reason none of the above
+    /// names (the decoder's own message).
+    #[error("{what}: {detail}")]
+    Layout { what: &'static str, detail: String },
 }
 
 /// A strict-parsing failure with its location.
@@ -66,7 +76,7 @@ impl fmt::Display for ParseError {
         if let Some(i) = self.command_index {
             write!(f, ", command #{i}")?;
             if let Some(t) = self.command_type {
-                write!(f, " (type {t}, {})", crate::command::CommandType::name_of(t))?;
+                write!(f, " (type {t}, {})", CommandType::name_of(t))?;
             }
         }
         write!(f, ": {}", self.kind)
@@ -104,3 +114,55 @@ impl From<ParseError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Bytes that are not a well-formed package.
+impl Kind for ParseErrorKind {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Malformed
+    }
+}
+
+/// Bytes that are not a well-formed package.
+impl Kind for ParseError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Malformed
+    }
+}
+
+impl Kind for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Parse(_) | Error::Signature(_) | Error::Build(_) => ErrorKind::Malformed,
+            Error::HashMismatch { .. } | Error::PayloadTruncated { .. } | Error::PayloadTooLong { .. } | Error::Untrusted(_) => ErrorKind::VerifyFailed,
+            Error::Io(_) => ErrorKind::Runtime,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same mapping `cpekit`'s exit codes have used (EXIT STATUS in the man pages).
+    #[test]
+    fn kinds() {
+        let parse = ParseError::at(0, ParseErrorKind::UnsupportedMajor(2));
+        assert_eq!(parse.kind(), ErrorKind::Malformed);
+        assert_eq!(parse.kind.kind(), ErrorKind::Malformed);
+        assert_eq!(SignatureError::NotDetached.kind(), ErrorKind::Malformed);
+        let malformed = [Error::Parse(parse), Error::Signature(SignatureError::MessageDigestMismatch), Error::Build("too big".into())];
+        for e in malformed {
+            assert_eq!(e.kind(), ErrorKind::Malformed, "{e}");
+        }
+        let verify = [
+            Error::HashMismatch { index: 1, path: "/a".into(), expected: "00".into(), actual: "11".into() },
+            Error::PayloadTruncated { expected: 2, actual: 1 },
+            Error::PayloadTooLong { expected: 1 },
+            Error::Untrusted("no signer".into()),
+        ];
+        for e in verify {
+            assert_eq!(e.kind(), ErrorKind::VerifyFailed, "{e}");
+        }
+        assert_eq!(Error::Io(std::io::Error::other("disk")).kind(), ErrorKind::Runtime);
+    }
+}

@@ -1,8 +1,21 @@
 //! E.3, Table 66: the fixed 24-octet signed package header.
+//!
+//! > "The signed package header is a fixed-length 24-octet structure."
+//! > Preamble: "An interpreter of the signed package format MUST verify
+//! > that the preamble contains exactly this sequence of values for the
+//! > package to be considered valid." Major version: "An implementation
+//! > conforming to this specification has a major version of 1 (one).
+//! > Changes to the major version denote incompatible changes to this
+//! > format." Minor version: an implementation "should be capable of
+//! > interpreting packages encoded using a format with a different minor
+//! > version value." Command list length: "The command list length MUST be
+//! > less than 2^16."
 
-use binrw::{binrw, BinRead, BinWrite};
-use std::io::Cursor;
+use std::io::Read;
 
+use binrw::{binrw, BinResult};
+
+use crate::codec::{encode, Fixed, Reader};
 use crate::error::{ParseError, ParseErrorKind};
 
 /// Table 66 preamble: `32 57 49 52 45 5F 53 50` ("2WIRE_SP").
@@ -17,18 +30,50 @@ pub const MINOR_VERSION: u32 = 0;
 pub const MAX_COMMAND_LIST_LEN: u32 = 1 << 16;
 
 /// Table 66 — signed package header. All fields big-endian (E.2.1).
+///
+/// Reading checks the preamble, the major version and the command list
+/// length, in that (wire) order; any minor version is accepted.
 #[binrw]
-#[brw(big, magic = b"2WIRE_SP")]
+#[brw(big)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header {
+    /// Preamble: exactly [`PREAMBLE`].
+    #[br(temp, parse_with = preamble)]
+    #[bw(calc = PREAMBLE)]
+    preamble: [u8; 8],
     /// Incompatible format changes; must be 1.
+    #[br(try_map = |v: u32| if v == MAJOR_VERSION { Ok(v) } else { Err(ParseErrorKind::UnsupportedMajor(v)) })]
     pub major: u32,
     /// Compatible format changes; any value is accepted on input.
     pub minor: u32,
     /// Length in octets of the command list, `< 2^16`.
+    #[br(try_map = |v: u32| if v < MAX_COMMAND_LIST_LEN { Ok(v) } else { Err(ParseErrorKind::CommandListTooLong(v)) })]
     pub command_list_length: u32,
     /// Length in octets of the payload, including all files in it.
     pub payload_length: u32,
+}
+
+impl Fixed for Header {
+    const LEN: usize = HEADER_LEN;
+    const WHAT: &'static str = "header";
+}
+
+/// The preamble, reported as wrong as soon as the octets present differ
+/// from it, even when there are fewer than eight (a short file that is not
+/// a package at all says so, rather than that it is truncated).
+#[binrw::parser(reader)]
+fn preamble() -> BinResult<[u8; 8]> {
+    let pos = reader.stream_position()?;
+    let mut found = Vec::with_capacity(PREAMBLE.len());
+    reader.take(PREAMBLE.len() as u64).read_to_end(&mut found)?;
+    if !PREAMBLE.starts_with(&found) {
+        let hex: Vec<String> = found.iter().map(|b| format!("{b:02X}")).collect();
+        return Err(binrw::Error::Custom { pos, err: Box::new(ParseErrorKind::BadPreamble { found: hex.join(" ") }) });
+    }
+    if found.len() < PREAMBLE.len() {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
+    Ok(PREAMBLE)
 }
 
 impl Header {
@@ -38,41 +83,15 @@ impl Header {
     /// are accepted, as "compatible changes") and the command list shorter
     /// than 2^16 octets.
     pub fn parse(bytes: &[u8]) -> Result<Header, ParseError> {
-        if bytes.len() < HEADER_LEN {
-            // Report a wrong preamble before a short read if what we have already differs.
-            let n = bytes.len().min(8);
-            if bytes[..n] != PREAMBLE[..n] {
-                return Err(bad_preamble(&bytes[..n]));
-            }
-            return Err(ParseError::at(
-                bytes.len() as u64,
-                ParseErrorKind::Truncated { what: "header", needed: HEADER_LEN as u64, available: bytes.len() as u64 },
-            ));
-        }
-        if bytes[..8] != PREAMBLE {
-            return Err(bad_preamble(&bytes[..8]));
-        }
-        let h = Header::read(&mut Cursor::new(&bytes[..HEADER_LEN])).expect("24 bytes with a checked preamble always decode");
-        if h.major != MAJOR_VERSION {
-            return Err(ParseError::at(8, ParseErrorKind::UnsupportedMajor(h.major)));
-        }
-        if h.command_list_length >= MAX_COMMAND_LIST_LEN {
-            return Err(ParseError::at(16, ParseErrorKind::CommandListTooLong(h.command_list_length)));
-        }
-        Ok(h)
+        Reader::new(bytes).read().map_err(|(at, kind)| ParseError::at(at as u64, kind))
     }
 
     /// The 24 header octets.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
-        let mut c = Cursor::new(Vec::with_capacity(HEADER_LEN));
-        self.write(&mut c).expect("writing to a Vec cannot fail");
-        c.into_inner().try_into().expect("header is 24 bytes")
+        let mut out = [0u8; HEADER_LEN];
+        out.copy_from_slice(&encode(self));
+        out
     }
-}
-
-fn bad_preamble(found: &[u8]) -> ParseError {
-    let hex: Vec<String> = found.iter().map(|b| format!("{b:02X}")).collect();
-    ParseError::at(0, ParseErrorKind::BadPreamble { found: hex.join(" ") })
 }
 
 #[cfg(test)]
@@ -117,8 +136,19 @@ mod tests {
         h.command_list_length = 65536;
         let e = Header::parse(&h.to_bytes()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::CommandListTooLong(65536));
+        assert_eq!(e.offset, 16);
         h.command_list_length = 65535;
         assert!(Header::parse(&h.to_bytes()).is_ok());
+    }
+
+    #[test]
+    fn wrong_preamble_reported_even_when_short() {
+        let e = Header::parse(b"2WIRX").unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::BadPreamble { found: "32 57 49 52 58".into() });
+        assert_eq!(e.offset, 0);
+        let e = Header::parse(b"2WIRE").unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::Truncated { what: "header", needed: 24, available: 5 });
+        assert_eq!(e.offset, 5);
     }
 
     #[test]

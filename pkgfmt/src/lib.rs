@@ -12,10 +12,25 @@
 //! * [`package::Prefix`] holds everything the signatures cover; payload
 //!   hashes are checked by the sans-IO [`payload::PayloadVerifier`] in one
 //!   streaming pass, so memory does not grow with package size.
+//!
+//! Modules depend one way, each only on those listed before it:
+//!
+//! 1. [`signature`] — E.5, the PKCS #7 block (its own error type).
+//! 2. [`command_type`] — Table 68, declared once.
+//! 3. [`error`] — what was wrong and where.
+//! 4. `codec` — the one Reader for the fixed big-endian layouts.
+//! 5. [`header`] — E.3, Table 66.
+//! 6. [`command`] — E.4, Tables 67 and 69–77.
+//! 7. [`command_list`] — E.4, the list as a whole.
+//! 8. [`package`] — Figure 8: header, command list, signature block.
+//! 9. [`payload`] — E.4.3/E.5: streaming payload hashes.
+//! 10. [`builder`] — writing packages.
 
 pub mod builder;
+mod codec;
 pub mod command;
 pub mod command_list;
+pub mod command_type;
 pub mod error;
 pub mod header;
 pub mod package;

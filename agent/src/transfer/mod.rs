@@ -49,10 +49,10 @@ use crate::device_actions;
 use crate::device_command::run_command;
 use crate::progress::{Phase, Progress};
 use crate::rpc::Effects;
-use crate::runner::now_rfc3339;
 use crate::session::Extension;
 use crate::soap::{Body, DownloadArgs, Fault, UploadArgs};
 use crate::state::AgentState;
+use foundation::clock::now_rfc3339;
 use foundation::error_kind::chain;
 use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
@@ -441,7 +441,7 @@ impl Transfers {
             // If they are still unacknowledged after this session, the
             // next attempt waits (A.5.3 exponential back-off).
             self.tc_attempts += 1;
-            let wait = crate::runner::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
+            let wait = foundation::backoff::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
             self.tc_retry_at = Some(Instant::now() + wait);
         }
         r

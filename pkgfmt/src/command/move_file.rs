@@ -1,9 +1,14 @@
-//! E.4.5, Table 71 — Value format for the move commands.
+//! E.4.5, Table 71 — Value format for the move commands: Flags, Source
+//! Path Offset and Length, Destination Path Offset and Length (offsets
+//! "from the beginning of the Value field"), then the two paths.
 
 use binrw::binrw;
 
-use super::{field, read_fixed, utf8, write_fixed, ValueError, UNSAFE_FLAG};
+use super::value::{utf8, ValueLayout, UNSAFE_FLAG};
+use crate::codec::{encode, Fixed, Reader, ValueError};
+use crate::command_type::CommandType;
 
+/// The five fixed 32-bit fields of Table 71.
 #[binrw]
 #[brw(big)]
 struct MoveFields {
@@ -13,7 +18,11 @@ struct MoveFields {
     dst_offset: u32,
     dst_length: u32,
 }
-const FIXED: usize = 20;
+
+impl Fixed for MoveFields {
+    const LEN: usize = 20;
+    const WHAT: &'static str = "Move command fixed fields";
+}
 
 /// Move File, Move Versioned File.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,28 +39,27 @@ impl MoveCommand {
     pub fn is_unsafe(&self) -> bool {
         self.flags & UNSAFE_FLAG != 0
     }
+}
 
-    pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
-        let f: MoveFields = read_fixed(value, FIXED, "Move command fixed fields")?;
-        let src = field(value, FIXED, "Source Path", f.src_offset, f.src_length)?;
-        let dst = field(value, FIXED, "Destination Path", f.dst_offset, f.dst_length)?;
+impl ValueLayout for MoveCommand {
+    fn decode(_: CommandType, value: &[u8]) -> Result<Self, ValueError> {
+        let mut r = Reader::new(value);
+        let f: MoveFields = r.read()?;
+        let src = r.field("Source Path", f.src_offset, f.src_length)?;
+        let dst = r.field("Destination Path", f.dst_offset, f.dst_length)?;
         Ok(MoveCommand {
             flags: f.flags,
-            src: utf8(src, "Source Path").map_err(|(o, k)| (f.src_offset + o, k))?,
-            dst: utf8(dst, "Destination Path").map_err(|(o, k)| (f.dst_offset + o, k))?,
+            src: utf8(src, "Source Path").map_err(|(o, k)| (f.src_offset as usize + o, k))?,
+            dst: utf8(dst, "Destination Path").map_err(|(o, k)| (f.dst_offset as usize + o, k))?,
         })
     }
 
     /// Canonical layout: fixed fields, Source Path, Destination Path.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
+        let fixed = MoveFields::LEN as u32;
         let src_length = self.src.len() as u32;
-        let mut out = write_fixed(&MoveFields {
-            flags: self.flags,
-            src_offset: FIXED as u32,
-            src_length,
-            dst_offset: FIXED as u32 + src_length,
-            dst_length: self.dst.len() as u32,
-        });
+        let mut out =
+            encode(&MoveFields { flags: self.flags, src_offset: fixed, src_length, dst_offset: fixed + src_length, dst_length: self.dst.len() as u32 });
         out.extend_from_slice(self.src.as_bytes());
         out.extend_from_slice(self.dst.as_bytes());
         out
@@ -68,9 +76,9 @@ mod tests {
         let m = MoveCommand { flags: 1, src: "/a/x.001".into(), dst: "/b/y".into() };
         let b = m.encode();
         assert_eq!(b.len(), 20 + 8 + 4);
-        assert_eq!(MoveCommand::decode(&b).unwrap(), m);
+        assert_eq!(MoveCommand::decode(CommandType::MoveFile, &b).unwrap(), m);
         let mut bad = b.clone();
         bad[12..16].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(MoveCommand::decode(&bad).unwrap_err().1, ParseErrorKind::FieldOutOfBounds { field: "Destination Path", .. }));
+        assert!(matches!(MoveCommand::decode(CommandType::MoveFile, &bad).unwrap_err().1, ParseErrorKind::FieldOutOfBounds { field: "Destination Path", .. }));
     }
 }

@@ -1,9 +1,13 @@
-//! E.4.4, Table 70 — Value format for the remove commands.
+//! E.4.4, Table 70 — Value format for the remove commands: Flags, Path
+//! Offset ("from the beginning of the Value field"), Path Length, Path.
 
 use binrw::binrw;
 
-use super::{field, read_fixed, utf8, write_fixed, ValueError, UNSAFE_FLAG};
+use super::value::{utf8, ValueLayout, UNSAFE_FLAG};
+use crate::codec::{encode, Fixed, Reader, ValueError};
+use crate::command_type::CommandType;
 
+/// The three fixed 32-bit fields of Table 70.
 #[binrw]
 #[brw(big)]
 struct RemoveFields {
@@ -11,7 +15,11 @@ struct RemoveFields {
     path_offset: u32,
     path_length: u32,
 }
-const FIXED: usize = 12;
+
+impl Fixed for RemoveFields {
+    const LEN: usize = 12;
+    const WHAT: &'static str = "Remove command fixed fields";
+}
 
 /// Remove File, Remove Versioned File, Remove Sub-Tree.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,15 +34,18 @@ impl RemoveCommand {
     pub fn is_unsafe(&self) -> bool {
         self.flags & UNSAFE_FLAG != 0
     }
+}
 
-    pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
-        let f: RemoveFields = read_fixed(value, FIXED, "Remove command fixed fields")?;
-        let path = field(value, FIXED, "Path", f.path_offset, f.path_length)?;
-        Ok(RemoveCommand { flags: f.flags, path: utf8(path, "Path").map_err(|(o, k)| (f.path_offset + o, k))? })
+impl ValueLayout for RemoveCommand {
+    fn decode(_: CommandType, value: &[u8]) -> Result<Self, ValueError> {
+        let mut r = Reader::new(value);
+        let f: RemoveFields = r.read()?;
+        let path = r.field("Path", f.path_offset, f.path_length)?;
+        Ok(RemoveCommand { flags: f.flags, path: utf8(path, "Path").map_err(|(o, k)| (f.path_offset as usize + o, k))? })
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = write_fixed(&RemoveFields { flags: self.flags, path_offset: FIXED as u32, path_length: self.path.len() as u32 });
+    fn encode(&self) -> Vec<u8> {
+        let mut out = encode(&RemoveFields { flags: self.flags, path_offset: RemoveFields::LEN as u32, path_length: self.path.len() as u32 });
         out.extend_from_slice(self.path.as_bytes());
         out
     }
@@ -50,10 +61,10 @@ mod tests {
         let r = RemoveCommand { flags: 0, path: "/var/old".into() };
         let b = r.encode();
         assert_eq!(b.len(), 20);
-        assert_eq!(RemoveCommand::decode(&b).unwrap(), r);
+        assert_eq!(RemoveCommand::decode(CommandType::RemoveFile, &b).unwrap(), r);
         let mut bad = b.clone();
         bad[8..12].copy_from_slice(&9u32.to_be_bytes());
-        assert!(matches!(RemoveCommand::decode(&bad).unwrap_err().1, ParseErrorKind::FieldOutOfBounds { .. }));
-        assert!(RemoveCommand::decode(&b[..11]).is_err());
+        assert!(matches!(RemoveCommand::decode(CommandType::RemoveFile, &bad).unwrap_err().1, ParseErrorKind::FieldOutOfBounds { .. }));
+        assert!(RemoveCommand::decode(CommandType::RemoveFile, &b[..11]).is_err());
     }
 }

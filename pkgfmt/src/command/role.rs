@@ -1,7 +1,43 @@
 //! E.4.11, Table 75 — Value format for the role command.
+//!
+//! > "Values with 0xFF as their most significant octet are to be
+//! > interpreted as a vendor-specific Role. In this case, the subsequent
+//! > three octets contain the OUI ... When this value is used, the vendor
+//! > may define subsequent additional arguments to be included in this
+//! > command in order to specifically identify the role."
 
-use super::ValueError;
+use std::io::Cursor;
+
+use binrw::{binrw, BinRead, BinResult};
+
+use super::value::ValueLayout;
+use crate::codec::{encode, Reader, ValueError, WholeValue};
+use crate::command_type::CommandType;
 use crate::error::ParseErrorKind;
+
+/// Table 75: the Role field, then (vendor roles only) the vendor's
+/// arguments, up to the end of the Value.
+#[binrw]
+#[brw(big)]
+#[br(import(len: usize))]
+struct RoleValue {
+    code: u32,
+    #[br(count = len.saturating_sub(4))]
+    #[br(try_map = |args: Vec<u8>| if is_vendor(code) || args.is_empty() { Ok(args) } else { Err(ParseErrorKind::RoleArguments { role: code, extra: args.len() }) })]
+    args: Vec<u8>,
+}
+
+impl WholeValue for RoleValue {
+    const EXPECTED: &'static str = "at least 4";
+    fn read(cursor: &mut Cursor<&[u8]>, len: usize) -> BinResult<Self> {
+        <RoleValue as BinRead>::read_args(cursor, (len,))
+    }
+}
+
+/// Table 75: "Values with 0xFF as their most significant octet".
+fn is_vendor(code: u32) -> bool {
+    code >> 24 == 0xFF
+}
 
 /// Table 75 — the target application or purpose of the package.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,7 +76,7 @@ impl Role {
             2 => Role::SoftwareRecovery,
             3 => Role::WebContent,
             4 => Role::VendorConfiguration,
-            c if c >> 24 == 0xFF => {
+            c if is_vendor(c) => {
                 let b = c.to_be_bytes();
                 Role::Vendor { oui: [b[1], b[2], b[3]], args: Vec::new() }
             }
@@ -58,26 +94,23 @@ impl Role {
             Role::Reserved(_) => "Reserved",
         }
     }
+}
 
-    pub(crate) fn decode(value: &[u8]) -> Result<Self, ValueError> {
-        if value.len() < 4 {
-            return Err((0, ParseErrorKind::BadLength { command: "Role", expected: "at least 4", found: value.len() as u32 }));
-        }
-        let code = u32::from_be_bytes(value[..4].try_into().unwrap());
-        let extra = &value[4..];
-        match Role::from_code(code) {
-            Role::Vendor { oui, .. } => Ok(Role::Vendor { oui, args: extra.to_vec() }),
-            r if extra.is_empty() => Ok(r),
-            _ => Err((4, ParseErrorKind::RoleArguments { role: code, extra: extra.len() })),
-        }
+impl ValueLayout for Role {
+    fn decode(t: CommandType, value: &[u8]) -> Result<Self, ValueError> {
+        let v: RoleValue = Reader::new(value).read_whole(t.name())?;
+        Ok(match Role::from_code(v.code) {
+            Role::Vendor { oui, .. } => Role::Vendor { oui, args: v.args },
+            r => r,
+        })
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = self.code().to_be_bytes().to_vec();
-        if let Role::Vendor { args, .. } = self {
-            out.extend_from_slice(args);
-        }
-        out
+    fn encode(&self) -> Vec<u8> {
+        let args = match self {
+            Role::Vendor { args, .. } => args.clone(),
+            _ => Vec::new(),
+        };
+        encode(&RoleValue { code: self.code(), args })
     }
 }
 
@@ -87,12 +120,15 @@ mod tests {
 
     #[test]
     fn standard_and_vendor_roles() {
-        assert_eq!(Role::decode(&[0, 0, 0, 3]).unwrap(), Role::WebContent);
-        assert_eq!(Role::decode(&[0, 0, 0, 9]).unwrap(), Role::Reserved(9));
-        let v = Role::decode(&[0xFF, 0x00, 0x0D, 0x2B, 1, 2]).unwrap();
+        assert_eq!(Role::decode(CommandType::Role, &[0, 0, 0, 3]).unwrap(), Role::WebContent);
+        assert_eq!(Role::decode(CommandType::Role, &[0, 0, 0, 9]).unwrap(), Role::Reserved(9));
+        let v = Role::decode(CommandType::Role, &[0xFF, 0x00, 0x0D, 0x2B, 1, 2]).unwrap();
         assert_eq!(v, Role::Vendor { oui: [0, 0x0D, 0x2B], args: vec![1, 2] });
         assert_eq!(v.encode(), vec![0xFF, 0x00, 0x0D, 0x2B, 1, 2]);
-        assert!(Role::decode(&[0, 0, 0, 1, 5]).is_err());
-        assert!(Role::decode(&[0, 0, 1]).is_err());
+        assert!(Role::decode(CommandType::Role, &[0, 0, 0, 1, 5]).is_err());
+        assert!(Role::decode(CommandType::Role, &[0, 0, 1]).is_err());
+        assert_eq!(Role::decode(CommandType::Role, &[0, 0, 0, 1, 5]).unwrap_err(), (4, ParseErrorKind::RoleArguments { role: 1, extra: 1 }));
+        let e = Role::decode(CommandType::Role, &[0, 0, 1]).unwrap_err();
+        assert_eq!(e, (0, ParseErrorKind::BadLength { command: "Role", expected: "at least 4", found: 3 }));
     }
 }

@@ -1,26 +1,50 @@
 //! E.4.10, Table 74 — Minimum/Maximum Version: an array of 32-bit integers.
+//!
+//! > Version: "An array of integer elements indicating the version number.
+//! > This is considered a hierarchical version number (e.g., “1.0.20.3”),
+//! > where each successive integer represents a more minor element of the
+//! > version number."
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::io::Cursor;
 use std::str::FromStr;
 
-use super::ValueError;
-use crate::error::ParseErrorKind;
+use binrw::{binrw, BinRead, BinResult};
 
-/// A hierarchical version number such as `1.0.20.3` (Table 74).
+use super::value::ValueLayout;
+use crate::codec::{encode, Reader, ValueError, WholeValue};
+use crate::command_type::CommandType;
+
+/// A hierarchical version number such as `1.0.20.3` (Table 74). The
+/// Value holds `len / 4` elements; a length that is not a multiple of 4
+/// leaves octets over, which the codec's `Reader` rejects.
+#[binrw]
+#[brw(big)]
+#[br(import(len: usize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct VersionNumber(pub Vec<u32>);
+pub struct VersionNumber(#[br(count = len / 4)] pub Vec<u32>);
+
+impl WholeValue for VersionNumber {
+    const EXPECTED: &'static str = "a multiple of 4";
+    fn read(cursor: &mut Cursor<&[u8]>, len: usize) -> BinResult<Self> {
+        <VersionNumber as BinRead>::read_args(cursor, (len,))
+    }
+}
+
+impl ValueLayout for VersionNumber {
+    fn decode(t: CommandType, value: &[u8]) -> Result<Self, ValueError> {
+        VersionNumber::decode(t.name(), value)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+}
 
 impl VersionNumber {
     pub(crate) fn decode(command: &'static str, value: &[u8]) -> Result<Self, ValueError> {
-        if !value.len().is_multiple_of(4) {
-            return Err((0, ParseErrorKind::BadLength { command, expected: "a multiple of 4", found: value.len() as u32 }));
-        }
-        Ok(VersionNumber(value.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().unwrap())).collect()))
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|v| v.to_be_bytes()).collect()
+        Reader::new(value).read_whole(command)
     }
 
     /// E.4.10 Minimum Version procedure: does `actual` meet this minimum?
@@ -108,6 +132,9 @@ mod tests {
         assert_eq!(x.encode().len(), 16);
         assert_eq!(VersionNumber::decode("Minimum Version", &x.encode()).unwrap(), x);
         assert!(VersionNumber::decode("Minimum Version", &[0; 5]).is_err());
+        let e = VersionNumber::decode("Maximum Version", &[0; 7]).unwrap_err();
+        assert_eq!(e, (0, crate::error::ParseErrorKind::BadLength { command: "Maximum Version", expected: "a multiple of 4", found: 7 }));
+        assert_eq!(VersionNumber::decode("Minimum Version", &[]).unwrap(), VersionNumber(vec![]));
         assert_eq!(x.to_string(), "1.0.20.3");
         assert!("1..2".parse::<VersionNumber>().is_err());
     }

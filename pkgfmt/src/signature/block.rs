@@ -3,15 +3,17 @@
 //! byte-exact verification and for adding signers without disturbing the
 //! existing ones).
 
-use cms::signed_data::{SignerIdentifier, SignerInfo};
+use cms::signed_data::SignerIdentifier;
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
-use der::asn1::{AnyRef, ObjectIdentifier as Oid};
+use der::asn1::ObjectIdentifier as Oid;
 use der::{Decode, Encode, Tag, TagNumber, Tagged};
-use sha1::{Digest, Sha1};
 use x509_cert::Certificate;
 
+use super::cert::RawCert;
 use super::der_walk::{children, raw, single, tlv};
-use super::{oid_name, SignatureError};
+use super::error::SignatureError;
+use super::oid::oid_name;
+use super::signer::{sha1_algorithm_der, sign, RawSigner};
 
 /// E.5: "the content of an empty signature block is independent of the
 /// content of the package and thus can be pre-computed as a fixed sequence
@@ -27,23 +29,6 @@ pub const EMPTY_SIGNATURE_BLOCK: [u8; 37] = [
     0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01, // { data }, no content
     0x31, 0x00, // signerInfos: empty SET
 ];
-
-/// A certificate with the DER it arrived as.
-#[derive(Debug, Clone)]
-pub(crate) struct RawCert {
-    pub der: Vec<u8>,
-    pub cert: Certificate,
-}
-
-/// One signer, raw and decoded.
-#[derive(Debug, Clone)]
-pub(crate) struct RawSigner {
-    pub der: Vec<u8>,
-    pub info: SignerInfo,
-    /// `signedAttrs` re-tagged as the DER SET OF that was signed
-    /// (RFC 5652 5.4: the IMPLICIT [0] is replaced by an EXPLICIT SET OF tag).
-    pub signed_attrs_set: Option<Vec<u8>>,
-}
 
 /// What `inspect` shows about one signer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +121,7 @@ impl SignatureBlock {
         }
         let mut signers = Vec::new();
         for si in children(signer_set.value())? {
-            signers.push(parse_signer(&si)?);
+            signers.push(RawSigner::parse(&si)?);
         }
         Ok(SignatureBlock { der: der.to_vec(), version, digest_algorithms, encap, certificates, other_certificates, crls, signers })
     }
@@ -157,7 +142,7 @@ impl SignatureBlock {
 
     /// Find the certificate a SignerIdentifier names.
     pub(crate) fn signer_cert(&self, sid: &SignerIdentifier) -> Option<&RawCert> {
-        self.certificates.iter().find(|c| matches_sid(&c.cert, sid))
+        self.certificates.iter().find(|c| c.matches(sid))
     }
 
     pub fn signers(&self) -> Vec<SignerSummary> {
@@ -191,7 +176,7 @@ impl SignatureBlock {
         chain: &[Certificate],
         signed_attrs: bool,
     ) -> Result<SignatureBlock, SignatureError> {
-        let info = super::verify::sign(message, key, cert, signed_attrs)?;
+        let info = sign(message, key, cert, signed_attrs)?;
         let mut certs: Vec<Vec<u8>> = self.certificates.iter().map(|c| c.der.clone()).collect();
         for c in std::iter::once(cert).chain(chain) {
             let der = c.to_der()?;
@@ -220,35 +205,4 @@ impl SignatureBlock {
         ci.extend(tlv(CTX0, &tlv(Tag::Sequence, &sd)));
         SignatureBlock::parse(&tlv(Tag::Sequence, &ci))
     }
-}
-
-fn parse_signer(si: &AnyRef<'_>) -> Result<RawSigner, SignatureError> {
-    let der = raw(si);
-    let info = SignerInfo::from_der(&der)?;
-    // version, sid, digestAlgorithm, then [0] signedAttrs if present.
-    let fields = children(si.value())?;
-    let signed_attrs_set = fields.get(3).filter(|a| a.tag() == CTX0).map(|a| tlv(Tag::Set, a.value()));
-    Ok(RawSigner { der, info, signed_attrs_set })
-}
-
-fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
-    let tbs = &cert.tbs_certificate;
-    match sid {
-        SignerIdentifier::IssuerAndSerialNumber(ias) => tbs.issuer == ias.issuer && tbs.serial_number == ias.serial_number,
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            tbs.get::<x509_cert::ext::pkix::SubjectKeyIdentifier>().ok().flatten().is_some_and(|(_, k)| k.0 == ski.0)
-        }
-    }
-}
-
-/// AlgorithmIdentifier { id-sha1, NULL } as OpenSSL writes it.
-pub(crate) fn sha1_algorithm_der() -> Vec<u8> {
-    let mut v = const_oid::db::rfc5912::ID_SHA_1.to_der().expect("static oid");
-    v.extend([0x05, 0x00]);
-    tlv(Tag::Sequence, &v)
-}
-
-/// SHA-1 of the signed message.
-pub(crate) fn sha1(message: &[u8]) -> [u8; 20] {
-    Sha1::digest(message).into()
 }

@@ -4,7 +4,7 @@
 use der::asn1::AnyRef;
 use der::{Decode, Encode, Reader, SliceReader, Tag};
 
-use super::SignatureError;
+use super::error::SignatureError;
 
 /// Length of the complete TLV at the start of `bytes` (a SEQUENCE).
 pub fn tlv_len(bytes: &[u8]) -> Result<usize, SignatureError> {

@@ -11,10 +11,10 @@ use signature::Verifier;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::Certificate;
 
-use super::block::RawCert;
+use super::cert::{rsa_key, RawCert};
 use super::der_walk::{children, raw, single};
-use super::verify::rsa_key;
-use super::{oid_name, SignatureError};
+use super::error::SignatureError;
+use super::oid::oid_name;
 
 /// Longest path tried (signer + intermediates), against loops and abuse.
 const MAX_DEPTH: usize = 8;

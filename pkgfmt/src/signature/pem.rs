@@ -4,7 +4,7 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use x509_cert::Certificate;
 
-use super::SignatureError;
+use super::error::SignatureError;
 
 /// Every `CERTIFICATE` in a PEM file, in order.
 pub fn load_certs_pem(pem: &[u8]) -> Result<Vec<Certificate>, SignatureError> {
