@@ -219,8 +219,7 @@ impl Agent {
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
         // Provider processes start now; their instances are listed below.
-        let hooked: Vec<String> = cfg.hooks.iter().map(|h| h.parameter.clone()).collect();
-        let providers = Arc::new(Providers::start(schema, &cfg.providers, &hooked).map_err(|e| AgentError::Config(e.to_string()))?);
+        let providers = Arc::new(Providers::start(schema, &cfg.providers).map_err(|e| AgentError::Config(e.to_string()))?);
         store.attach_providers(schema, providers.clone());
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);

@@ -254,6 +254,11 @@ impl Hooks {
         self.commands.contains_key(path) || self.builtins.contains_key(path)
     }
 
+    /// Whether `path` is bound to a `[[hooks]]` command (not a built-in).
+    pub fn has_command(&self, path: &str) -> bool {
+        self.commands.contains_key(path)
+    }
+
     /// For a hooked parameter, whether a value can be applied (a command
     /// hook with `set`); `None` when `path` is not hooked.
     pub fn settable(&self, path: &str) -> Option<bool> {

@@ -5,6 +5,7 @@
 //! multi-instance (and may be added/deleted).
 
 pub mod hooks;
+pub mod linux;
 pub mod notify;
 pub mod provider;
 pub mod store;

@@ -59,7 +59,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// `subtree` is an object or table path of the data model (instance
 /// numbers, not `{i}`); instances on the way to it (`LANDevice.1.`) are
 /// created if missing. Subtrees may not overlap, nor hold ManagementServer
-/// (the agent's own) or a `[[hooks]]` parameter.
+/// (the agent's own). A `[[hooks]]` parameter inside a subtree is its
+/// hook's, not the provider's.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -82,8 +83,6 @@ pub enum ProviderConfigError {
     EmptyCommand(String),
     #[error("provider for {0:?}: timeout_ms must be 1..={MAX_TIMEOUT_MS}")]
     BadTimeout(String),
-    #[error("hook for {hook:?}: the parameter is in the subtree of the provider for {subtree:?}")]
-    Hooked { hook: String, subtree: String },
 }
 
 /// Why a provider call failed.
@@ -193,9 +192,8 @@ impl Providers {
         Providers { schema, entries: Vec::new(), pushed: Arc::new(Pushed::default()) }
     }
 
-    /// Start the configured provider processes. `hooked` are the
-    /// parameters bound to `[[hooks]]` (they may not be provided).
-    pub fn start(schema: &'static Schema, config: &[ProviderConfig], hooked: &[String]) -> Result<Providers, ProviderConfigError> {
+    /// Start the configured provider processes.
+    pub fn start(schema: &'static Schema, config: &[ProviderConfig]) -> Result<Providers, ProviderConfigError> {
         let mut p = Providers::new(schema);
         for c in config {
             p.check_subtree(&c.subtree)?;
@@ -205,9 +203,6 @@ impl Providers {
             let ms = c.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
             if ms == 0 || ms > MAX_TIMEOUT_MS {
                 return Err(ProviderConfigError::BadTimeout(c.subtree.clone()));
-            }
-            if let Some(h) = hooked.iter().find(|h| h.starts_with(&c.subtree)) {
-                return Err(ProviderConfigError::Hooked { hook: h.clone(), subtree: c.subtree.clone() });
             }
             let provider = ProcessProvider::start(&c.subtree, &c.command, Duration::from_millis(ms), p.pushed.clone());
             p.entries.push((c.subtree.clone(), Arc::new(provider)));
@@ -229,16 +224,23 @@ impl Providers {
         if subtree.starts_with(ms) || ms.starts_with(subtree) {
             return Err(ProviderConfigError::ManagementServer(subtree.to_string()));
         }
-        if self.entries.iter().any(|(s, _)| s.starts_with(subtree) || subtree.starts_with(s.as_str())) {
+        if self.entries.iter().any(|(s, _)| s.starts_with(subtree) || covers(s, subtree)) {
             return Err(ProviderConfigError::Overlap(subtree.to_string()));
         }
         Ok(())
     }
 
-    /// Register a (built-in) provider for the subtrees given.
+    /// Register a built-in provider for the subtrees given: objects or
+    /// tables as for `[[providers]]`, or single parameters.
     pub fn add(&mut self, subtrees: &[String], provider: Arc<dyn Provider>) -> Result<(), ProviderConfigError> {
         for s in subtrees {
-            self.check_subtree(s)?;
+            if s.ends_with('.') {
+                self.check_subtree(s)?;
+            } else if self.schema.param(s).is_none() || s.contains("{i}") {
+                return Err(ProviderConfigError::BadSubtree(s.clone()));
+            } else if self.entries.iter().any(|(e, _)| covers(e, s)) {
+                return Err(ProviderConfigError::Overlap(s.clone()));
+            }
             self.entries.push((s.clone(), provider.clone()));
         }
         self.sort();
@@ -267,7 +269,7 @@ impl Providers {
     /// The provider serving `path` (a parameter, object or table path) and
     /// its index.
     pub fn owner(&self, path: &str) -> Option<(usize, &Arc<dyn Provider>)> {
-        self.entries.iter().enumerate().find(|(_, (s, _))| path.starts_with(s.as_str())).map(|(i, (_, p))| (i, p))
+        self.entries.iter().enumerate().find(|(_, (s, _))| covers(s, path)).map(|(i, (_, p))| (i, p))
     }
 
     /// Values of provided parameters, one call per provider; checked
@@ -325,6 +327,15 @@ impl Providers {
     /// Every (subtree, provider) pair.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Arc<dyn Provider>)> {
         self.entries.iter().map(|(s, p)| (s.as_str(), p))
+    }
+}
+
+/// Whether `subtree` (an object path, or one parameter) holds `path`.
+fn covers(subtree: &str, path: &str) -> bool {
+    if subtree.ends_with('.') {
+        path.starts_with(subtree)
+    } else {
+        path == subtree
     }
 }
 
@@ -864,7 +875,7 @@ for line in sys.stdin:
 
     fn store_with(cfg: &[ProviderConfig]) -> (Store, Arc<Providers>) {
         let schema = Schema::igd();
-        let p = Arc::new(Providers::start(schema, cfg, &[]).unwrap());
+        let p = Arc::new(Providers::start(schema, cfg).unwrap());
         let mut st = Store::new(schema);
         st.attach_providers(schema, p.clone());
         (st, p)
@@ -1040,24 +1051,17 @@ for line in sys.stdin:
     fn config_is_checked() {
         let s = Schema::igd();
         let c = |subtree: &str| ProviderConfig { subtree: subtree.into(), command: vec!["true".into()], timeout_ms: None };
-        let err = |cfg: Vec<ProviderConfig>, hooked: &[String]| Providers::start(s, &cfg, hooked).unwrap_err();
-        assert!(matches!(err(vec![c("InternetGatewayDevice.Nope.")], &[]), ProviderConfigError::BadSubtree(_)));
-        assert!(matches!(err(vec![c("InternetGatewayDevice.LANDevice.{i}.Hosts.")], &[]), ProviderConfigError::BadSubtree(_)));
-        assert!(matches!(err(vec![c("InternetGatewayDevice.DeviceInfo.UpTime")], &[]), ProviderConfigError::BadSubtree(_)));
-        assert!(matches!(err(vec![c("InternetGatewayDevice.ManagementServer.")], &[]), ProviderConfigError::ManagementServer(_)));
-        assert!(matches!(err(vec![c("InternetGatewayDevice.")], &[]), ProviderConfigError::ManagementServer(_)));
-        assert!(matches!(
-            err(vec![c("InternetGatewayDevice.LANDevice.1."), c("InternetGatewayDevice.LANDevice.1.Hosts.")], &[]),
-            ProviderConfigError::Overlap(_)
-        ));
-        assert!(matches!(err(vec![ProviderConfig { timeout_ms: Some(0), ..c("InternetGatewayDevice.Time.") }], &[]), ProviderConfigError::BadTimeout(_)));
-        assert!(matches!(err(vec![ProviderConfig { command: vec![], ..c("InternetGatewayDevice.Time.") }], &[]), ProviderConfigError::EmptyCommand(_)));
-        assert!(matches!(
-            err(vec![c("InternetGatewayDevice.DeviceInfo.")], &["InternetGatewayDevice.DeviceInfo.ProvisioningCode".into()]),
-            ProviderConfigError::Hooked { .. }
-        ));
+        let err = |cfg: Vec<ProviderConfig>| Providers::start(s, &cfg).unwrap_err();
+        assert!(matches!(err(vec![c("InternetGatewayDevice.Nope.")]), ProviderConfigError::BadSubtree(_)));
+        assert!(matches!(err(vec![c("InternetGatewayDevice.LANDevice.{i}.Hosts.")]), ProviderConfigError::BadSubtree(_)));
+        assert!(matches!(err(vec![c("InternetGatewayDevice.DeviceInfo.UpTime")]), ProviderConfigError::BadSubtree(_)));
+        assert!(matches!(err(vec![c("InternetGatewayDevice.ManagementServer.")]), ProviderConfigError::ManagementServer(_)));
+        assert!(matches!(err(vec![c("InternetGatewayDevice.")]), ProviderConfigError::ManagementServer(_)));
+        assert!(matches!(err(vec![c("InternetGatewayDevice.LANDevice.1."), c("InternetGatewayDevice.LANDevice.1.Hosts.")]), ProviderConfigError::Overlap(_)));
+        assert!(matches!(err(vec![ProviderConfig { timeout_ms: Some(0), ..c("InternetGatewayDevice.Time.") }]), ProviderConfigError::BadTimeout(_)));
+        assert!(matches!(err(vec![ProviderConfig { command: vec![], ..c("InternetGatewayDevice.Time.") }]), ProviderConfigError::EmptyCommand(_)));
         // A table path and a nested object path are fine.
-        let ok = Providers::start(s, &[c("InternetGatewayDevice.LANDevice.1.Hosts."), c("InternetGatewayDevice.Layer3Forwarding.Forwarding.")], &[]).unwrap();
+        let ok = Providers::start(s, &[c("InternetGatewayDevice.LANDevice.1.Hosts."), c("InternetGatewayDevice.Layer3Forwarding.Forwarding.")]).unwrap();
         assert_eq!(ok.owner("InternetGatewayDevice.LANDevice.1.Hosts.Host.3.IPAddress").map(|(i, _)| i), Some(1));
         assert!(ok.owner("InternetGatewayDevice.LANDevice.1.HostsX").is_none());
         let toml_cfg: Vec<ProviderConfig> =

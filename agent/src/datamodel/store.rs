@@ -143,7 +143,7 @@ impl Store {
     /// `LANDevice.1.Hosts.`) are created if missing; the providers' own
     /// instances are listed by [`Store::refresh_instances`].
     pub fn attach_providers(&mut self, schema: &Schema, providers: Arc<Providers>) {
-        let subtrees: Vec<String> = providers.subtrees().map(str::to_string).collect();
+        let subtrees: Vec<String> = providers.subtrees().filter(|s| s.ends_with('.')).map(str::to_string).collect();
         self.providers = Some(providers);
         for s in subtrees {
             self.ensure_path(schema, &s);
@@ -154,13 +154,23 @@ impl Store {
         self.providers.as_ref()
     }
 
-    /// Whether `path` (parameter, object or table) is in a provider's subtree.
+    /// Whether `path` (parameter, object or table) is served by a
+    /// provider: in its subtree, and not a `[[hooks]]` command parameter
+    /// (a command hook wins).
     pub fn served_by_provider(&self, path: &str) -> bool {
-        self.providers.as_ref().is_some_and(|p| p.owner(path).is_some())
+        self.owner(path).is_some()
+    }
+
+    /// The index and provider serving `path` (see [`Store::served_by_provider`]).
+    fn owner(&self, path: &str) -> Option<(usize, &Arc<dyn super::provider::Provider>)> {
+        if self.hooks.as_ref().is_some_and(|h| h.has_command(path)) {
+            return None;
+        }
+        self.providers.as_ref()?.owner(path)
     }
 
     fn provider_for(&self, path: &str) -> Option<&Arc<Providers>> {
-        self.providers.as_ref().filter(|p| p.owner(path).is_some())
+        self.providers.as_ref().filter(|_| self.served_by_provider(path))
     }
 
     /// Create the missing instances on the way to the object `path`.
@@ -192,7 +202,7 @@ impl Store {
             return false;
         }
         let mut changed = false;
-        for (subtree, provider) in p.entries() {
+        for (subtree, provider) in p.entries().filter(|(s, _)| s.ends_with('.')) {
             match provider.instances(subtree) {
                 Ok(list) => changed |= self.sync_instances(schema, subtree, list),
                 Err(e) => tracing::warn!("{e}"),
@@ -294,13 +304,19 @@ impl Store {
     pub fn raw_get(&self, path: &str) -> Result<Option<String>, HookError> {
         let Some(stored) = self.values.get(path) else { return Ok(None) };
         if let Some(p) = self.provider_for(path) {
-            let mut v = p.get(&[path.to_string()])?;
-            return Ok(Some(v.remove(path).unwrap_or_else(|| stored.clone())));
+            if let Some(v) = p.get(&[path.to_string()])?.remove(path) {
+                return Ok(Some(v));
+            }
         }
+        self.local_get(path, stored)
+    }
+
+    /// The value without providers: a hook's (built-in or command), else stored.
+    fn local_get(&self, path: &str, stored: &str) -> Result<Option<String>, HookError> {
         let lookup = |p: &str| self.values.get(p).cloned();
         match self.hooks.as_ref().and_then(|h| h.get(path, &lookup)) {
             Some(v) => v.map(Some),
-            None => Ok(Some(stored.clone())),
+            None => Ok(Some(stored.to_string())),
         }
     }
 
@@ -334,11 +350,14 @@ impl Store {
         names
             .into_iter()
             .map(|k| {
-                if self.served_by_provider(&k) {
-                    let v = from_providers.remove(&k).or_else(|| self.values.get(&k).cloned()).unwrap_or_default();
+                if let Some(v) = from_providers.remove(&k) {
                     return Ok((k.clone(), if is_password(&k) { String::new() } else { v }));
                 }
-                match self.try_get(&k) {
+                let local = match self.values.get(&k) {
+                    Some(stored) => self.local_get(&k, stored).map(|v| v.map(|v| if is_password(&k) { String::new() } else { v })),
+                    None => Ok(None),
+                };
+                match local {
                     Ok(v) => Ok((k, v.unwrap_or_default())),
                     Err(e) => Err(refuse(9002, format!("Internal error: {e}"))),
                 }
@@ -458,7 +477,7 @@ impl Store {
     /// Set a value (no checks), through the parameter's set hook if it has
     /// one; the value is recorded only once the hook succeeded.
     pub fn try_set(&mut self, name: &str, value: &str) -> Result<(), HookError> {
-        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(name)) {
+        if let Some((_, p)) = self.owner(name) {
             let v = [(name.to_string(), value.to_string())];
             p.set(&v)?;
             if let Some(all) = &self.providers {
@@ -505,8 +524,11 @@ impl Store {
         };
         let mut old = BTreeMap::new();
         for (name, _, _) in list {
-            let v = if self.served_by_provider(name) {
-                from_providers.get(name).or(self.values.get(name)).cloned().unwrap_or_default()
+            let v = if let Some(v) = from_providers.get(name) {
+                v.clone()
+            } else if self.served_by_provider(name) {
+                let stored = self.values.get(name).cloned().unwrap_or_default();
+                self.local_get(name, &stored).map_err(|e| SetFault::Internal(refuse(9002, format!("Internal error: {e}"))))?.unwrap_or_default()
             } else {
                 self.raw_get(name).map_err(|e| SetFault::Internal(refuse(9002, format!("Internal error: {e}"))))?.unwrap_or_default()
             };
@@ -516,7 +538,7 @@ impl Store {
         let mut groups: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
         let mut local = Vec::new();
         for (name, value, _) in list {
-            match self.providers.as_ref().and_then(|p| p.owner(name)) {
+            match self.owner(name) {
                 Some((i, _)) => groups.entry(i).or_default().push((name.clone(), value.clone())),
                 None => local.push((name.clone(), value.clone())),
             }
@@ -586,7 +608,7 @@ impl Store {
                 return Err(refuse(9004, "Resources exceeded: table is full"));
             }
         }
-        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(path)) {
+        if let Some((_, p)) = self.owner(path) {
             // The provider numbers its instances.
             let n = p.add(path).map_err(|e| e.refusal())?;
             let object = format!("{path}{n}.");
@@ -611,7 +633,7 @@ impl Store {
         if !def.writable || !self.objects.contains(path) {
             return Err(refuse(9005, format!("{path} cannot be deleted")));
         }
-        if let Some((_, p)) = self.providers.as_ref().and_then(|p| p.owner(path)) {
+        if let Some((_, p)) = self.owner(path) {
             p.delete(path).map_err(|e| e.refusal())?;
         }
         self.objects.retain(|o| !o.starts_with(path));
