@@ -257,3 +257,102 @@ fn provider_hosts_table_and_pushed_value_change() {
     assert_eq!(s[1].inform_param(&ip1).as_deref(), Some("192.168.1.11"), "the pushed value in the Inform");
     assert!(acs.validate_all() > 20);
 }
+
+/// `/sys/class/net/lo/statistics/NAME`.
+fn lo_stat(name: &str) -> u64 {
+    std::fs::read_to_string(format!("/sys/class/net/lo/statistics/{name}")).unwrap().trim().parse().unwrap()
+}
+
+/// `before <= v <= after` for counters reported modulo 2^32.
+fn between(before: u64, v: &str, after: u64) -> bool {
+    let v: u64 = v.parse().unwrap();
+    let m = 1u64 << 32;
+    let (b, a) = (before % m, after % m);
+    (v + m - b) % m <= (a + m - b) % m
+}
+
+/// `backend = "linux"` on the test machine: UpTime from /proc/uptime, the
+/// loopback interface mapped as the LAN interface with its kernel
+/// statistics before and after traffic, and IPPingDiagnostics over it.
+#[test]
+fn linux_backend_describes_this_machine() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let f = d.path().join("agent.toml");
+    let text = support::config::agent_toml(&acs.url, d.path(), "", "", "")
+        .replace("software_version = \"3.0.21\"\n", "software_version = \"3.0.21\"\nbackend = \"linux\"\nlan_interfaces = [\"lo\"]\n");
+    std::fs::write(&f, text).unwrap();
+    let conv = acs.converse();
+    let mut agent = Agent::new(AgentConfig::load(&f).unwrap()).unwrap();
+    let runner = std::thread::spawn(move || {
+        agent.run(true, 3).unwrap();
+        agent
+    });
+    let lan = format!("{IGD}LANDevice.1.");
+    let lo = format!("{lan}LANEthernetInterfaceConfig.1.");
+    let uptime = || -> f64 { std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap() };
+
+    let tree = discover(&conv);
+    assert_eq!(tree.get(&lo), Some(&false), "the mapped interface is an instance of the machine's");
+    assert_eq!(tree.get(&format!("{lan}LANHostConfigManagement.IPInterface.1.")), Some(&false));
+    let up = format!("{IGD}DeviceInfo.UpTime");
+    let before = uptime();
+    let v: f64 = gpv(&conv, &[&up])[&up].parse().unwrap();
+    let after = uptime();
+    assert!(v >= before - 2.0 && v <= after + 2.0, "UpTime {v} vs /proc/uptime {before}..{after}");
+
+    let stats = ["BytesSent", "BytesReceived", "PacketsSent", "PacketsReceived"];
+    let sysfs = ["tx_bytes", "rx_bytes", "tx_packets", "rx_packets"];
+    let read = |conv: &Conversation| {
+        let b: Vec<u64> = sysfs.iter().map(|s| lo_stat(s)).collect();
+        let v = gpv(conv, &[&format!("{lo}Stats.")]);
+        let a: Vec<u64> = sysfs.iter().map(|s| lo_stat(s)).collect();
+        for (i, s) in stats.iter().enumerate() {
+            let got = &v[&format!("{lo}Stats.{s}")];
+            assert!(between(b[i], got, a[i]), "{s} = {got}, /sys said {} then {}", b[i], a[i]);
+        }
+        v[&format!("{lo}Stats.BytesReceived")].parse::<u64>().unwrap()
+    };
+    let first = read(&conv);
+    // 1 MiB through the loopback interface.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let sink = std::thread::spawn(move || std::io::copy(&mut l.accept().unwrap().0, &mut std::io::sink()).unwrap());
+    std::io::Write::write_all(&mut std::net::TcpStream::connect(addr).unwrap(), &vec![0u8; 1 << 20]).unwrap();
+    assert_eq!(sink.join().unwrap(), 1 << 20);
+    let second = read(&conv);
+    assert!((second + (1 << 32) - first) % (1 << 32) >= 1 << 20, "BytesReceived grew by the traffic: {first} -> {second}");
+    let v = gpv(&conv, &[&lo]);
+    assert_eq!((v[&format!("{lo}Status")].as_str(), v[&format!("{lo}Enable")].as_str()), ("Up", "true"));
+    let ip = format!("{lan}LANHostConfigManagement.IPInterface.1.");
+    assert_eq!(gpv(&conv, &[&format!("{ip}IPInterfaceIPAddress")])[&format!("{ip}IPInterfaceIPAddress")], "127.0.0.1");
+    // The machine's values are not the ACS's to change.
+    match conv.call(Body::SetParameterValues { list: vec![pv(&format!("{lo}Enable"), "false", "xsd:boolean")], parameter_key: "".into() }) {
+        Body::Fault(f) => assert_eq!((f.code, f.set_parameter_values[0].code), (9003, 9001)),
+        other => panic!("{other:?}"),
+    }
+    // IPPingDiagnostics over the LAN IP interface.
+    let ping = format!("{IGD}IPPingDiagnostics.");
+    let set = Body::SetParameterValues {
+        list: vec![
+            pv(&format!("{ping}Interface"), &format!("{lan}LANHostConfigManagement.IPInterface.1"), "xsd:string"),
+            pv(&format!("{ping}Host"), "127.0.0.1", "xsd:string"),
+            pv(&format!("{ping}NumberOfRepetitions"), "2", "xsd:unsignedInt"),
+            pv(&format!("{ping}DiagnosticsState"), "Requested", "xsd:string"),
+        ],
+        parameter_key: "p".into(),
+    };
+    assert_eq!(conv.call(set), Body::SetParameterValuesResponse { status: 0 });
+    conv.end();
+    let report = acs.converse();
+    let v = gpv(&report, &[&ping]);
+    report.end();
+    runner.join().unwrap();
+    let s = acs.sessions();
+    assert_eq!(s[1].events(), vec!["8 DIAGNOSTICS COMPLETE"]);
+    assert_eq!(v[&format!("{ping}DiagnosticsState")], "Complete");
+    assert!(v[&format!("{ping}SuccessCount")].parse::<u32>().unwrap() > 0, "{v:?}");
+    // SoftwareVersion stays the configured one; HardwareVersion too.
+    assert_eq!(s[0].inform_param(&format!("{IGD}DeviceInfo.SoftwareVersion")).as_deref(), Some("3.0.21"));
+    assert!(acs.validate_all() > 20);
+}

@@ -115,10 +115,38 @@ pub struct Device {
     pub oui: String,
     pub product_class: String,
     pub serial_number: String,
+    /// Empty with `backend = "linux"`: from the machine (os-release, device tree/DMI).
     #[serde(default)]
     pub hardware_version: String,
     #[serde(default)]
     pub software_version: String,
+    /// Where values come from besides the stored tree (see [`Backend`]).
+    #[serde(default)]
+    pub backend: Backend,
+    /// `backend = "linux"`: network interfaces shown as
+    /// LANDevice.1.LANEthernetInterfaceConfig.1, .2, ... (the first one
+    /// also as LANHostConfigManagement.IPInterface.1); LAN hosts are the
+    /// neighbours seen on them.
+    #[serde(default)]
+    pub lan_interfaces: Vec<String>,
+    /// `backend = "linux"`: the interface shown as WANDevice.1 (Ethernet,
+    /// WANConnectionDevice.1.WANIPConnection.1).
+    #[serde(default)]
+    pub wan_interface: Option<String>,
+    /// `backend = "linux"`: DeviceInfo.DeviceLog is the end of this file.
+    #[serde(default)]
+    pub device_log: Option<PathBuf>,
+}
+
+/// Where the values of the tree come from (`[device] backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The stored tree, `[[hooks]]` and `[[providers]]` only.
+    #[default]
+    Static,
+    /// Also the built-in Linux provider (`datamodel::linux`).
+    Linux,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +178,10 @@ pub struct Agent {
     /// response (not less than 30 s; lower values are for tests only).
     #[serde(default)]
     pub response_timeout_seconds: Option<f64>,
+    /// Give a whole session up after this long (default 600 s), whatever
+    /// the ACS still sends.
+    #[serde(default)]
+    pub session_timeout_seconds: Option<f64>,
     /// How often to look for externally changed parameter values.
     #[serde(default)]
     pub poll_interval_ms: Option<u64>,
@@ -251,6 +283,9 @@ impl AgentConfig {
             }
         };
         fix(&mut cfg.agent.state_dir);
+        if let Some(p) = cfg.device.device_log.as_mut() {
+            fix(p);
+        }
         if let Some(p) = cfg.agent.install_root.as_mut() {
             fix(p);
         }
@@ -305,7 +340,91 @@ impl AgentConfig {
         if self.agent.max_envelopes == Some(0) {
             return Err(ConfigError::Invalid("[agent] max_envelopes must be at least 1 (3.4.1)".into()));
         }
+        self.check_numbers()?;
+        self.check_device_backend()?;
+        self.check_data_model()
+    }
+
+    /// Every number within its range (a negative wait, NaN or a zero
+    /// limit is a mistake, not a request).
+    fn check_numbers(&self) -> Result<(), ConfigError> {
+        let a = &self.agent;
+        let secs = |key: &str, v: Option<f64>, max: f64| match v {
+            Some(x) if !(x.is_finite() && x > 0.0 && x <= max) => {
+                Err(ConfigError::Invalid(format!("[agent] {key} must be a number of seconds above 0 and at most {max}, got {x}")))
+            }
+            _ => Ok(()),
+        };
+        secs("retry_base_seconds", a.retry_base_seconds, 3600.0)?;
+        secs("retry_max_seconds", a.retry_max_seconds, 604_800.0)?;
+        secs("response_timeout_seconds", a.response_timeout_seconds, 3600.0)?;
+        secs("session_timeout_seconds", a.session_timeout_seconds, 86_400.0)?;
+        secs("kick_timeout_seconds", a.kick_timeout_seconds, 3600.0)?;
+        secs("transfer_stall_timeout_seconds", a.transfer_stall_timeout_seconds, 86_400.0)?;
+        if self.retry_max() < self.retry_base() {
+            return Err(ConfigError::Invalid(format!(
+                "[agent] retry_max_seconds ({:?}) must not be below retry_base_seconds ({:?})",
+                self.retry_max(),
+                self.retry_base()
+            )));
+        }
+        let int = |key: &str, v: Option<u64>, lo: u64, hi: u64| match v {
+            Some(x) if !(lo..=hi).contains(&x) => Err(ConfigError::Invalid(format!("[agent] {key} must be {lo}..={hi}, got {x}"))),
+            _ => Ok(()),
+        };
+        int("periodic_inform_interval", a.periodic_inform_interval.map(u64::from), 1, u64::from(u32::MAX))?;
+        int("poll_interval_ms", a.poll_interval_ms, 10, 60_000)?;
+        int("connection_request_limit", a.connection_request_limit.map(u64::from), 1, 10_000)?;
+        int("connection_request_window_seconds", a.connection_request_window_seconds, 1, 86_400)?;
+        int("kick_limit_per_hour", a.kick_limit_per_hour.map(u64::from), 1, 3600)?;
         Ok(())
+    }
+
+    fn check_device_backend(&self) -> Result<(), ConfigError> {
+        let d = &self.device;
+        if d.backend != Backend::Linux {
+            for (key, set) in
+                [("lan_interfaces", !d.lan_interfaces.is_empty()), ("wan_interface", d.wan_interface.is_some()), ("device_log", d.device_log.is_some())]
+            {
+                if set {
+                    return Err(ConfigError::Invalid(format!("[device] {key} needs backend = \"linux\"")));
+                }
+            }
+        }
+        for i in d.lan_interfaces.iter().chain(&d.wan_interface) {
+            if !super::datamodel::linux::valid_interface_name(i) {
+                return Err(ConfigError::Invalid(format!("[device] {i:?} is not a network interface name")));
+            }
+        }
+        if let Some(dup) = d.lan_interfaces.iter().enumerate().find(|(k, i)| d.lan_interfaces[..*k].contains(i)).map(|(_, i)| i) {
+            return Err(ConfigError::Invalid(format!("[device] lan_interfaces: {dup:?} given twice")));
+        }
+        Ok(())
+    }
+
+    /// The data model the config builds: vendor parameters, hooks and
+    /// providers checked now (so that a mistake is a config error naming
+    /// the entry, not a failure at start).
+    fn check_data_model(&self) -> Result<(), ConfigError> {
+        let schema = self.schema().map_err(|e| ConfigError::Invalid(format!("[[vendor_parameters]] {e}")))?;
+        super::datamodel::hooks::Hooks::new(&schema, &self.hooks).map_err(|e| ConfigError::Invalid(format!("[[hooks]] {e}")))?;
+        super::datamodel::provider::Providers::check(&schema, &self.providers).map_err(|e| ConfigError::Invalid(format!("[[providers]] {e}")))?;
+        if self.device.backend == Backend::Linux {
+            let taken = self.providers.iter().find(|p| {
+                [super::datamodel::linux::LAN, super::datamodel::linux::WAN].iter().any(|l| l.starts_with(&p.subtree) || p.subtree.starts_with(l))
+                    || p.subtree == "InternetGatewayDevice.DeviceInfo."
+                    || p.subtree == "InternetGatewayDevice.Time."
+            });
+            if let Some(p) = taken {
+                return Err(ConfigError::Invalid(format!("[[providers]] {:?}: overlaps what backend = \"linux\" provides", p.subtree)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The InternetGatewayDevice:1.0 model with the configured vendor parameters.
+    pub fn schema(&self) -> Result<super::datamodel::Schema, super::datamodel::VendorParameterError> {
+        super::datamodel::Schema::igd_with(&self.vendor_parameters)
     }
 
     pub fn max_envelopes(&self) -> u32 {
@@ -318,6 +437,12 @@ impl AgentConfig {
 
     pub fn retry_max(&self) -> Duration {
         Duration::from_secs_f64(self.agent.retry_max_seconds.unwrap_or(2560.0).max(0.001))
+    }
+
+    /// The longest a whole session may last (3.7: an ACS that keeps a
+    /// session going must not hold the CPE forever). Default 600 s.
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.session_timeout_seconds.unwrap_or(600.0))
     }
 
     pub fn response_timeout(&self) -> Duration {
@@ -409,6 +534,77 @@ state_dir = "state"
         assert_eq!(c.agent.upload_config_file, Some(PathBuf::from("/etc/dev.conf")));
         assert_eq!(c.agent.transfer_ca_file, Some(d.path().join("files.pem")));
         assert_eq!(c.agent.transfer_stall_timeout_seconds, Some(2.5));
+    }
+
+    /// Issue 13: every number is range-checked, and the message names the key.
+    #[test]
+    fn numbers_are_range_checked() {
+        for (line, key) in [
+            ("retry_base_seconds = -1", "retry_base_seconds"),
+            ("retry_base_seconds = nan", "retry_base_seconds"),
+            ("retry_max_seconds = 0", "retry_max_seconds"),
+            ("retry_base_seconds = 10\nretry_max_seconds = 5", "retry_max_seconds"),
+            ("response_timeout_seconds = inf", "response_timeout_seconds"),
+            ("session_timeout_seconds = 0", "session_timeout_seconds"),
+            ("kick_timeout_seconds = -0.5", "kick_timeout_seconds"),
+            ("transfer_stall_timeout_seconds = 1e9", "transfer_stall_timeout_seconds"),
+            ("poll_interval_ms = 0", "poll_interval_ms"),
+            ("periodic_inform_interval = 0", "periodic_inform_interval"),
+            ("connection_request_limit = 0", "connection_request_limit"),
+            ("connection_request_window_seconds = 0", "connection_request_window_seconds"),
+            ("kick_limit_per_hour = 0", "kick_limit_per_hour"),
+        ] {
+            let e = AgentConfig::parse(&MINIMAL.replace("[agent]", &format!("[agent]\n{line}"))).unwrap_err().to_string();
+            assert!(e.contains(key), "{line}: {e}");
+        }
+        // Negative values for unsigned keys fail when parsing, naming the key too.
+        let e = AgentConfig::parse(&MINIMAL.replace("[agent]", "[agent]\npoll_interval_ms = -5")).unwrap_err().to_string();
+        assert!(e.contains("poll_interval_ms"), "{e}");
+        let ok = MINIMAL.replace("[agent]", "[agent]\nretry_base_seconds = 0.05\nretry_max_seconds = 0.2\nsession_timeout_seconds = 30");
+        let c = AgentConfig::parse(&ok).unwrap();
+        assert_eq!(c.session_timeout(), Duration::from_secs(30));
+        assert_eq!(AgentConfig::parse(MINIMAL).unwrap().session_timeout(), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn device_backend_keys() {
+        let linux = MINIMAL.replace("serial_number = \"CPE0001\"", "serial_number = \"CPE0001\"\nbackend = \"linux\"\nlan_interfaces = [\"br-lan\", \"eth1\"]\nwan_interface = \"eth0\"\ndevice_log = \"log/messages\"");
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("agent.toml");
+        std::fs::write(&f, &linux).unwrap();
+        let c = AgentConfig::load(&f).unwrap();
+        assert_eq!(c.device.backend, Backend::Linux);
+        assert_eq!(c.device.lan_interfaces, vec!["br-lan".to_string(), "eth1".to_string()]);
+        assert_eq!(c.device.device_log, Some(d.path().join("log/messages")));
+        let no_backend = linux.replace("backend = \"linux\"\n", "");
+        assert!(AgentConfig::parse(&no_backend).unwrap_err().to_string().contains("[device] lan_interfaces needs backend"));
+        let bad = linux.replace("\"eth1\"", "\"../etc\"");
+        assert!(AgentConfig::parse(&bad).unwrap_err().to_string().contains("\"../etc\""));
+        let dup = linux.replace("\"eth1\"", "\"br-lan\"");
+        assert!(AgentConfig::parse(&dup).unwrap_err().to_string().contains("given twice"));
+        let unknown = linux.replace("\"linux\"", "\"bsd\"");
+        assert!(AgentConfig::parse(&unknown).unwrap_err().to_string().contains("backend"));
+        let overlap = format!("{linux}\n[[providers]]\nsubtree = \"InternetGatewayDevice.LANDevice.1.Hosts.\"\ncommand = [\"x\"]\n");
+        assert!(AgentConfig::parse(&overlap).unwrap_err().to_string().contains("overlaps"));
+    }
+
+    /// Mistakes in [[hooks]], [[vendor_parameters]] and [[providers]] are
+    /// config errors naming the entry (exit status 3), found when loading.
+    #[test]
+    fn data_model_entries_are_checked_when_loading() {
+        let hook = format!("{MINIMAL}\n[[hooks]]\nparameter = \"InternetGatewayDevice.Nope\"\nget = [\"x\"]\n");
+        let e = AgentConfig::parse(&hook).unwrap_err();
+        assert!(e.to_string().starts_with("[[hooks]]") && e.to_string().contains("InternetGatewayDevice.Nope"), "{e}");
+        assert_eq!(foundation::Kind::kind(&e), foundation::ErrorKind::Malformed);
+        let vp = format!("{MINIMAL}\n[[vendor_parameters]]\nname = \"InternetGatewayDevice.DeviceInfo.Colour\"\ntype = \"string\"\n");
+        assert!(AgentConfig::parse(&vp).unwrap_err().to_string().starts_with("[[vendor_parameters]]"));
+        let pr = format!("{MINIMAL}\n[[providers]]\nsubtree = \"InternetGatewayDevice.Nope.\"\ncommand = [\"x\"]\n");
+        assert!(AgentConfig::parse(&pr).unwrap_err().to_string().starts_with("[[providers]]"));
+        // A hook on a vendor parameter is fine (the schema includes them).
+        let both = format!(
+            "{MINIMAL}\n[[vendor_parameters]]\nname = \"InternetGatewayDevice.DeviceInfo.X_00D09E_T\"\ntype = \"int\"\n[[hooks]]\nparameter = \"InternetGatewayDevice.DeviceInfo.X_00D09E_T\"\nget = [\"x\"]\n"
+        );
+        AgentConfig::parse(&both).unwrap();
     }
 
     #[test]

@@ -27,9 +27,11 @@ use foundation::random::{self, RandomError};
 use tracing::{debug, info, warn};
 
 use super::config::AgentConfig;
+use super::config::Backend;
 use super::connreq::{self, ConnectionRequestServer};
 use super::cpe_requests::{self, CpeRequests};
 use super::datamodel::hooks::Hooks;
+use super::datamodel::linux::{self, Linux, LinuxConfig};
 use super::datamodel::provider::Providers;
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
@@ -63,6 +65,20 @@ pub enum AgentError {
     Transfer(#[from] TransferError),
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// 3.7: the session outlasted `[agent] session_timeout_seconds`.
+    #[error("session given up after {0:?} (session_timeout_seconds)")]
+    SessionTimeout(Duration),
+}
+
+impl foundation::Kind for AgentError {
+    /// A configuration the agent cannot use is malformed input (exit
+    /// status 3, like a config that does not parse); the rest is runtime.
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            AgentError::Config(_) => foundation::ErrorKind::Malformed,
+            _ => foundation::ErrorKind::Runtime,
+        }
+    }
 }
 
 /// Something that wakes the main loop.
@@ -219,7 +235,19 @@ impl Agent {
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
         // Provider processes start now; their instances are listed below.
-        let providers = Arc::new(Providers::start(schema, &cfg.providers).map_err(|e| AgentError::Config(e.to_string()))?);
+        let mut providers = Providers::start(schema, &cfg.providers).map_err(|e| AgentError::Config(format!("[[providers]] {e}")))?;
+        if cfg.device.backend == Backend::Linux {
+            let d = &cfg.device;
+            let linux =
+                Linux::new(LinuxConfig { lan_interfaces: d.lan_interfaces.clone(), wan_interface: d.wan_interface.clone(), device_log: d.device_log.clone() });
+            providers.add(&linux.subtrees(), Arc::new(linux)).map_err(|e| AgentError::Config(format!("[device] backend = \"linux\": {e}")))?;
+            for i in d.lan_interfaces.iter().chain(&d.wan_interface) {
+                if !std::path::Path::new("/sys/class/net").join(i).exists() {
+                    warn!(interface = %i, "no such network interface (yet): its values stay the stored ones");
+                }
+            }
+        }
+        let providers = Arc::new(providers);
         store.attach_providers(schema, providers.clone());
         let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
@@ -296,13 +324,19 @@ impl Agent {
         // The device's identity is the config's truth on every start
         // (SpecVersion is the built-in hook's "1.0", B.2.3).
         let d = &cfg.device;
+        // backend = "linux": versions not configured are the machine's.
+        let from_machine = |configured: &String, machine: fn() -> Option<String>| match d.backend {
+            Backend::Linux if configured.is_empty() => machine().unwrap_or_default(),
+            _ => configured.clone(),
+        };
+        let (hw, sw) = (from_machine(&d.hardware_version, linux::hardware_version), from_machine(&d.software_version, linux::software_version));
         for (p, v) in [
             ("DeviceInfo.Manufacturer", &d.manufacturer),
             ("DeviceInfo.ManufacturerOUI", &d.oui),
             ("DeviceInfo.ProductClass", &d.product_class),
             ("DeviceInfo.SerialNumber", &d.serial_number),
-            ("DeviceInfo.HardwareVersion", &d.hardware_version),
-            ("DeviceInfo.SoftwareVersion", &d.software_version),
+            ("DeviceInfo.HardwareVersion", &hw),
+            ("DeviceInfo.SoftwareVersion", &sw),
         ] {
             let name = format!("InternetGatewayDevice.{p}");
             if store.values.contains_key(&name) {
@@ -561,7 +595,7 @@ impl Agent {
             requests.extend(self.transfers.requests());
             let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers).with(&mut self.options);
             let mut s = Session::new(inform, requests, handler);
-            let r = drive(&mut s, &mut conn);
+            let r = drive(&mut s, &mut conn, self.cfg.session_timeout());
             let acknowledged = s.inform_acknowledged();
             let h = s.into_handler();
             (r, acknowledged, h.effects, conn.challenges)
@@ -767,9 +801,13 @@ impl Agent {
 
 /// Drive one session over one connection; returns the number of HTTP
 /// exchanges after the Inform.
-fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection) -> Result<usize, AgentError> {
+fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection, deadline: Duration) -> Result<usize, AgentError> {
+    let started = Instant::now();
     let mut exchanges: usize = 0;
     while let Some(post) = s.next_post() {
+        if started.elapsed() >= deadline {
+            return Err(AgentError::SessionTimeout(deadline));
+        }
         let resp = conn.post(&post)?;
         s.on_response(&resp)?;
         if *s.state() != State::SendInform {

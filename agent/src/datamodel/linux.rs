@@ -266,6 +266,10 @@ impl Provider for Linux {
     fn polled(&self) -> bool {
         true
     }
+
+    fn allows_add_delete(&self, _table: &str) -> bool {
+        false
+    }
 }
 
 /// Seconds since boot.

@@ -129,6 +129,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn polled(&self) -> bool {
         false
     }
+    /// Whether AddObject/DeleteObject may be used on `table` ("A.B.") where
+    /// the data model allows them (GetParameterNames reports it, Table 16).
+    fn allows_add_delete(&self, _table: &str) -> bool {
+        true
+    }
 }
 
 /// What providers reported on their own, collected for the main loop.
@@ -192,18 +197,12 @@ impl Providers {
         Providers { schema, entries: Vec::new(), pushed: Arc::new(Pushed::default()) }
     }
 
-    /// Start the configured provider processes.
+    /// Start the configured provider processes (after [`Providers::check`]).
     pub fn start(schema: &'static Schema, config: &[ProviderConfig]) -> Result<Providers, ProviderConfigError> {
+        Providers::check(schema, config)?;
         let mut p = Providers::new(schema);
         for c in config {
-            p.check_subtree(&c.subtree)?;
-            if c.command.is_empty() || c.command[0].is_empty() {
-                return Err(ProviderConfigError::EmptyCommand(c.subtree.clone()));
-            }
             let ms = c.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-            if ms == 0 || ms > MAX_TIMEOUT_MS {
-                return Err(ProviderConfigError::BadTimeout(c.subtree.clone()));
-            }
             let provider = ProcessProvider::start(&c.subtree, &c.command, Duration::from_millis(ms), p.pushed.clone());
             p.entries.push((c.subtree.clone(), Arc::new(provider)));
         }
@@ -211,23 +210,26 @@ impl Providers {
         Ok(p)
     }
 
-    fn check_subtree(&self, subtree: &str) -> Result<(), ProviderConfigError> {
-        let bad = || ProviderConfigError::BadSubtree(subtree.to_string());
-        if !subtree.ends_with('.') || subtree.contains("{i}") || subtree.contains("..") {
-            return Err(bad());
-        }
-        let t = template_of(subtree);
-        if self.schema.object(&t).is_none() && !self.schema.object(&format!("{t}{{i}}.")).is_some_and(|d| d.multi_instance) {
-            return Err(bad());
-        }
-        let ms = "InternetGatewayDevice.ManagementServer.";
-        if subtree.starts_with(ms) || ms.starts_with(subtree) {
-            return Err(ProviderConfigError::ManagementServer(subtree.to_string()));
-        }
-        if self.entries.iter().any(|(s, _)| s.starts_with(subtree) || covers(s, subtree)) {
-            return Err(ProviderConfigError::Overlap(subtree.to_string()));
+    /// Check `[[providers]]` entries without starting anything.
+    pub fn check(schema: &Schema, config: &[ProviderConfig]) -> Result<(), ProviderConfigError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for c in config {
+            check_subtree(schema, &seen, &c.subtree)?;
+            if c.command.is_empty() || c.command[0].is_empty() {
+                return Err(ProviderConfigError::EmptyCommand(c.subtree.clone()));
+            }
+            let ms = c.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+            if ms == 0 || ms > MAX_TIMEOUT_MS {
+                return Err(ProviderConfigError::BadTimeout(c.subtree.clone()));
+            }
+            seen.push(&c.subtree);
         }
         Ok(())
+    }
+
+    fn check_subtree(&self, subtree: &str) -> Result<(), ProviderConfigError> {
+        let seen: Vec<&str> = self.entries.iter().map(|(s, _)| s.as_str()).collect();
+        check_subtree(self.schema, &seen, subtree)
     }
 
     /// Register a built-in provider for the subtrees given: objects or
@@ -328,6 +330,27 @@ impl Providers {
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Arc<dyn Provider>)> {
         self.entries.iter().map(|(s, p)| (s.as_str(), p))
     }
+}
+
+/// An object or table path of the model, not ManagementServer, not
+/// overlapping `taken`.
+fn check_subtree(schema: &Schema, taken: &[&str], subtree: &str) -> Result<(), ProviderConfigError> {
+    let bad = || ProviderConfigError::BadSubtree(subtree.to_string());
+    if !subtree.ends_with('.') || subtree.contains("{i}") || subtree.contains("..") {
+        return Err(bad());
+    }
+    let t = template_of(subtree);
+    if schema.object(&t).is_none() && !schema.object(&format!("{t}{{i}}.")).is_some_and(|d| d.multi_instance) {
+        return Err(bad());
+    }
+    let ms = "InternetGatewayDevice.ManagementServer.";
+    if subtree.starts_with(ms) || ms.starts_with(subtree) {
+        return Err(ProviderConfigError::ManagementServer(subtree.to_string()));
+    }
+    if taken.iter().any(|s| s.starts_with(subtree) || covers(s, subtree)) {
+        return Err(ProviderConfigError::Overlap(subtree.to_string()));
+    }
+    Ok(())
 }
 
 /// Whether `subtree` (an object path, or one parameter) holds `path`.

@@ -61,6 +61,11 @@ pub struct Store {
     providers: Option<Arc<Providers>>,
 }
 
+/// The table holding the instance `object` ("A.B.3." → "A.B.").
+fn table_of(object: &str) -> String {
+    object.trim_end_matches('.').rsplit_once('.').map(|(t, _)| format!("{t}.")).unwrap_or_default()
+}
+
 /// A.3.2.1: password parameters read back as empty strings.
 pub fn is_password(path: &str) -> bool {
     path.rsplit('.').next().is_some_and(|n| n.ends_with("Password"))
@@ -389,6 +394,13 @@ impl Store {
         schema.object(&format!("{}{{i}}.", template_of(path))).is_some_and(|d| d.multi_instance) && self.objects.contains(&format!("{parent}."))
     }
 
+    /// AddObject/DeleteObject may be used on `table` ("A.B."): the data
+    /// model allows it, and so does the provider serving the table.
+    pub fn add_delete_allowed(&self, schema: &Schema, table: &str) -> bool {
+        schema.object(&format!("{}{{i}}.", template_of(table))).is_some_and(|d| d.writable && d.multi_instance)
+            && self.owner(table).is_none_or(|(_, p)| p.allows_add_delete(table))
+    }
+
     /// A.3.2.3 GetParameterNames. Objects, tables and instances are listed
     /// as partial paths; Table 16: a table's Writable says whether AddObject
     /// may add instances to it, an instance's whether DeleteObject may
@@ -397,10 +409,10 @@ impl Store {
         let tables = self.tables(schema);
         let writable_obj = |o: &str| {
             if tables.contains(o) {
-                schema.object(&format!("{}{{i}}.", template_of(o))).is_some_and(|d| d.writable)
+                self.add_delete_allowed(schema, o)
             } else {
                 // An instance: its own template is the multi-instance object.
-                schema.object(o).is_some_and(|d| d.writable && d.multi_instance)
+                schema.object(o).is_some_and(|d| d.multi_instance) && self.add_delete_allowed(schema, &table_of(o))
             }
         };
         let writable_param = |p: &str| self.writable(schema, p);
@@ -599,6 +611,9 @@ impl Store {
         if !def.writable {
             return Err(refuse(9005, format!("{path} does not allow AddObject")));
         }
+        if !self.add_delete_allowed(schema, path) {
+            return Err(refuse(9001, format!("Request denied: the instances of {path} are the device's")));
+        }
         let parent = path.trim_end_matches('.').rsplit_once('.').map(|(p, _)| format!("{p}.")).unwrap_or_default();
         if !parent.is_empty() && !self.objects.contains(&parent) {
             return Err(refuse(9005, format!("{parent} does not exist")));
@@ -632,6 +647,9 @@ impl Store {
         let def = schema.object(path).filter(|d| d.multi_instance).ok_or_else(|| refuse(9005, format!("{path} is not an object instance")))?;
         if !def.writable || !self.objects.contains(path) {
             return Err(refuse(9005, format!("{path} cannot be deleted")));
+        }
+        if !self.add_delete_allowed(schema, &table_of(path)) {
+            return Err(refuse(9001, format!("Request denied: {path} is the device's")));
         }
         if let Some((_, p)) = self.owner(path) {
             p.delete(path).map_err(|e| e.refusal())?;
