@@ -579,7 +579,7 @@ mod tests {
         assert!(l.set(&[(format!("{lo}MACAddressControlEnabled"), "true".into())]).is_ok());
         assert!(matches!(l.add(&format!("{WAN}WANConnectionDevice.")), Err(ProviderError::Fault { code: 9001, .. })));
         assert_eq!(l.instances(WAN).unwrap(), vec![format!("{WAN}WANConnectionDevice.1."), format!("{WAN}{WAN_IP}")]);
-        assert_eq!(l.instances(LAN).unwrap()[..2], [format!("{lo}"), format!("{LAN}LANHostConfigManagement.IPInterface.1.")]);
+        assert_eq!(l.instances(LAN).unwrap()[..2], [lo.clone(), format!("{LAN}LANHostConfigManagement.IPInterface.1.")]);
     }
 
     #[test]
