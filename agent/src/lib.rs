@@ -38,3 +38,6 @@ pub mod soap;
 pub mod state;
 pub mod tcp_server;
 pub mod transfer;
+
+#[cfg(test)]
+pub(crate) mod test_log;
