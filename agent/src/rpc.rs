@@ -41,14 +41,65 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// Add what another request changed.
+    pub fn merge(&mut self, other: Effects) {
+        self.changed.extend(other.changed);
+        self.side_changes.extend(other.side_changes);
+        self.notification_set.extend(other.notification_set);
+        self.dirty |= other.dirty;
+    }
+
     /// Everything the ACS changed, for `Notifier::acs_changed`.
     pub fn acs_changed(&self) -> impl Iterator<Item = &String> {
         self.changed.iter().chain(&self.side_changes).chain(&self.notification_set)
     }
 }
 
-/// Handle one ACS request.
+/// Makes a change durable before the response that acknowledges it exists:
+/// called with the changed tree after SetParameterValues,
+/// SetParameterAttributes, AddObject or DeleteObject applied it. An error
+/// (its message, already logged by the caller) undoes the change and fails
+/// the request with 9002: the ACS is never told that something is applied
+/// which a restart would lose.
+pub type Commit<'c> = &'c mut dyn FnMut(&Store) -> Result<(), String>;
+
+/// Handle one ACS request; changes stay in memory (see [`handle_committed`]).
 pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects) {
+    handle_committed(schema, store, req, &mut |_| Ok(()))
+}
+
+/// Handle one ACS request; a request that changed the tree is answered
+/// only once `commit` made the change durable. If `commit` fails, the tree
+/// is restored as it was before the request (SetParameterValues: set hooks
+/// run again with the old values, as when a set hook fails) and the answer
+/// is 9002.
+pub fn handle_committed(schema: &Schema, store: &mut Store, req: &Body, commit: Commit<'_>) -> (Body, Effects) {
+    let changes_tree =
+        matches!(req, Body::SetParameterValues { .. } | Body::SetParameterAttributes { .. } | Body::AddObject { .. } | Body::DeleteObject { .. });
+    let before = changes_tree.then(|| store.clone());
+    let mut undo = None;
+    let (resp, fx) = apply(schema, store, req, &mut undo);
+    if !fx.dirty {
+        return (resp, fx);
+    }
+    match commit(store) {
+        Ok(()) => (resp, fx),
+        Err(message) => {
+            if let Some((entries, old)) = undo {
+                store.undo_set(&entries, &old);
+            }
+            if let Some(before) = before {
+                *store = before;
+            }
+            (Body::Fault(Fault::new(9002, format!("Internal error: {message}"))), Effects::default())
+        }
+    }
+}
+
+/// The entries a SetParameterValues applied and their old values.
+type Undo = Option<(Vec<(String, String, String)>, Vec<String>)>;
+
+fn apply(schema: &Schema, store: &mut Store, req: &Body, undo: &mut Undo) -> (Body, Effects) {
     let mut fx = Effects::default();
     let resp = match req {
         Body::GetRPCMethods => Body::GetRPCMethodsResponse { methods: CPE_METHODS.iter().map(|s| s.to_string()).collect() },
@@ -74,7 +125,7 @@ pub fn handle(schema: &Schema, store: &mut Store, req: &Body) -> (Body, Effects)
             // first and undoes a partly applied request if a set hook fails.
             let entries: Vec<(String, String, String)> = list.iter().map(|p| (p.name.clone(), p.value.clone(), p.xsd_type.clone())).collect();
             match store.set_values(schema, &entries) {
-                Ok(()) => {}
+                Ok(old) => *undo = Some((entries, old)),
                 Err(SetFault::Invalid(faults)) => {
                     let set_parameter_values = faults.into_iter().map(|(name, r)| SetParameterValuesFault { name, code: r.code, string: r.message }).collect();
                     return (Body::Fault(Fault { code: 9003, string: "Invalid arguments".into(), set_parameter_values }), fx);

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use foundation::backoff;
 use foundation::clock::now_rfc3339;
 use foundation::random::{self, RandomError};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::AgentConfig;
 use super::connreq::{self, ConnectionRequestServer};
@@ -422,10 +422,18 @@ impl Agent {
         debug!(next = ?self.next_periodic, "periodic inform scheduled");
     }
 
+    /// Save the tree and the agent state (each even if the other fails); a
+    /// failure is logged, naming the file, and the first one returned.
     fn persist(&mut self) -> Result<(), AgentError> {
-        let st_err = |source| AgentError::State { path: self.cfg.agent.state_dir.clone(), source };
-        self.store.save(&self.params_path).map_err(st_err)?;
-        self.state.save(&self.state_path).map_err(st_err)
+        let saved = [(&self.params_path, self.store.save(&self.params_path)), (&self.state_path, self.state.save(&self.state_path))];
+        let mut first = None;
+        for (path, r) in saved {
+            if let Err(source) = r {
+                error!(file = %path.display(), error = %source, "cannot save the agent's state");
+                first.get_or_insert(AgentError::State { path: path.clone(), source });
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Apply spooled local changes (external causes: they may notify).
@@ -540,7 +548,12 @@ impl Agent {
             // A.3.3.2: unacknowledged TransferCompletes go out in every session.
             let mut requests = cpe.requests();
             requests.extend(self.transfers.requests());
-            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers).with(&mut self.options);
+            // Every change the ACS makes is saved before it is acknowledged.
+            let handler = ParameterHandler::new(schema, &mut self.store)
+                .persisting_to(&self.params_path)
+                .with(&mut cpe)
+                .with(&mut self.transfers)
+                .with(&mut self.options);
             let mut s = Session::new(inform, requests, handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();

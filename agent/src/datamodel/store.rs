@@ -284,12 +284,13 @@ impl Store {
     /// current values are read (a failing get hook: 9002). Then values
     /// are applied in order; if a set hook fails, the entries already
     /// applied are set back to their old values (set hooks run again with
-    /// the old value) and 9002 is returned.
+    /// the old value) and 9002 is returned. On success, the old values (in
+    /// the order of `list`), for [`Store::undo_set`].
     ///
     /// Limit: the rollback is best effort. A script that applied a value
     /// but reported failure, or whose restore itself fails, can leave the
     /// device changed; such restore failures are logged.
-    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<(), SetFault> {
+    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<Vec<String>, SetFault> {
         let mut faults = Vec::new();
         let mut seen = BTreeSet::new();
         for (name, value, ty) in list {
@@ -311,17 +312,24 @@ impl Store {
         }
         for (i, (name, value, _)) in list.iter().enumerate() {
             if let Err(e) = self.try_set(name, value) {
-                for (j, (n, _, _)) in list[..i].iter().enumerate().rev() {
-                    if let Err(re) = self.try_set(n, &old[j]) {
-                        tracing::error!("SetParameterValues rollback of {n} failed: {re}");
-                        // Still record the old value as ours.
-                        self.values.insert(n.clone(), old[j].clone());
-                    }
-                }
+                self.undo_set(&list[..i], &old[..i]);
                 return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}"))));
             }
         }
-        Ok(())
+        Ok(old)
+    }
+
+    /// Set the entries of `list` back to `old` (their values before
+    /// [`Store::set_values`]), last first, set hooks running again with the
+    /// old value. A failing restore is logged and the old value recorded.
+    pub fn undo_set(&mut self, list: &[(String, String, String)], old: &[String]) {
+        for ((n, _, _), old) in list.iter().zip(old).rev() {
+            if let Err(re) = self.try_set(n, old) {
+                tracing::error!("SetParameterValues rollback of {n} failed: {re}");
+                // Still record the old value as ours.
+                self.values.insert(n.clone(), old.clone());
+            }
+        }
     }
 
     /// The `…NumberOfEntries` parameter counting the table `table` ("A.B.").
