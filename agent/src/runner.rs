@@ -47,7 +47,9 @@ pub enum AgentError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error("state directory {path}: {source}")]
+    /// A state file or the state directory cannot be read or written
+    /// (the cause is the error's source).
+    #[error("agent state {path}")]
     State { path: PathBuf, source: std::io::Error },
     #[error("Connection Request server on {addr}: {source}")]
     ConnectionRequest { addr: std::net::SocketAddr, source: std::io::Error },
@@ -202,20 +204,39 @@ impl Agent {
             Box::leak(Box::new(Schema::igd_with(&cfg.vendor_parameters).map_err(|e| AgentError::Config(e.to_string()))?))
         };
         let dir = cfg.agent.state_dir.clone();
-        let st_err = |source| AgentError::State { path: dir.clone(), source };
-        std::fs::create_dir_all(&dir).map_err(st_err)?;
+        std::fs::create_dir_all(&dir).map_err(|source| AgentError::State { path: dir.clone(), source })?;
         let params_path = dir.join("parameters.json");
         let state_path = dir.join("agent.json");
-        let store = Store::load(&params_path).map_err(st_err)?;
+        // An unreadable or corrupt file stops the start, naming the file:
+        // nothing is overwritten with defaults.
+        let store = Store::load(&params_path).map_err(|source| AgentError::State { path: params_path.clone(), source })?;
+        let state = AgentState::load(&state_path).map_err(|source| AgentError::State { path: state_path.clone(), source })?;
         let first_start = store.is_none();
+        match (&store, &state) {
+            (None, None) => info!(dir = %dir.display(), "first start: no saved parameter tree or agent state; the tree starts from the defaults (0 BOOTSTRAP)"),
+            (None, Some(_)) => warn!(
+                file = %params_path.display(),
+                "the saved parameter tree is missing: rebuilt from the defaults and the config; the ACS is told with 0 BOOTSTRAP"
+            ),
+            (Some(_), None) => warn!(
+                file = %state_path.display(),
+                "the saved agent state is missing: undelivered events and the notification baseline are lost; the ACS is told with 0 BOOTSTRAP"
+            ),
+            (Some(_), Some(_)) => {}
+        }
+        let had_state = state.is_some();
         let mut store = store.unwrap_or_else(|| Store::new(schema));
         // Objects and parameters added to the model since the tree was saved
         // (e.g. new vendor parameters) get their defaults.
         store.complete(schema);
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
-        let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
+        let mut state = state.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
+        if first_start && had_state {
+            // A restart whose tree was lost: a boot as well as a bootstrap.
+            state.add_event("1 BOOT", "");
+        }
         let progress = super::progress::Progress::new();
         let mut transfers = Transfers::new(&cfg, progress.clone(), state_path.clone())?;
         transfers.on_start(&mut state, &mut store)?;
@@ -304,8 +325,10 @@ impl Agent {
             }
             state.config_acs_url = cfg.acs.url.clone();
         }
-        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a boot.
-        if !state.bootstrapped || state.acs_url != Agent::acs_url_of(store) {
+        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a
+        // boot. A tree built from the defaults is a first installation to the
+        // ACS, whatever the agent state says.
+        if first_start || !state.bootstrapped || state.acs_url != Agent::acs_url_of(store) {
             state.add_event("0 BOOTSTRAP", "");
         }
         if !first_start {
