@@ -183,6 +183,21 @@ impl Store {
         }
     }
 
+    /// How many parameters `name` names (as [`Store::params_under`]),
+    /// counted without collecting them.
+    pub fn count_under(&self, name: &str) -> Result<usize, Refusal> {
+        if name.is_empty() || name.ends_with('.') {
+            if !name.is_empty() && !self.objects.contains(name) {
+                return Err(refuse(9005, format!("Invalid parameter name: {name}")));
+            }
+            Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).count())
+        } else if self.values.contains_key(name) {
+            Ok(1)
+        } else {
+            Err(refuse(9005, format!("Invalid parameter name: {name}")))
+        }
+    }
+
     /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
     /// path. A failing hook makes the whole request fail with 9002.
     pub fn values_under(&self, name: &str) -> Result<Vec<(String, String)>, Refusal> {
