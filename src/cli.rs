@@ -428,7 +428,9 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   max_envelopes = 1                       # MaxEnvelopes announced in the Inform
   retry_base_seconds = 5                  # A.5.3 back-off: 5, 10, 20, ... s
   retry_max_seconds = 2560
-  response_timeout_seconds = 30           # 3.7.1.4 (not less than 30 s in the field)
+  response_timeout_seconds = 30           # 3.7.1.4: the ACS's whole HTTP response within
+                                          # this time (not less than 30 s in the field)
+  session_timeout_seconds = 1800          # a session not over by then is given up
   poll_interval_ms = 1000                 # how often externally changed values are looked for
   connection_request_limit = 10           # accepted Connection Requests per window
   connection_request_window_seconds = 60

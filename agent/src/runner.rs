@@ -251,6 +251,7 @@ impl Agent {
             password: store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default(),
             tls,
             timeout: cfg.response_timeout(),
+            session_timeout: cfg.session_timeout(),
         };
         // Vouchers (Appendix C): the option store beside the tree.
         let opt_err = |e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) };
