@@ -16,6 +16,7 @@
 //! Downloads/Uploads, scheduled Informs, Reboot and FactoryReset; it adds
 //! 1 BOOT, 3 SCHEDULED, 7 TRANSFER COMPLETE and the "M <method>" events.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,11 @@ use super::state::AgentState;
 use super::transfer::{TransferError, Transfers};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
+
+/// Session reports kept ([`Agent::reports`]): the most recent ones only. A
+/// daemon runs for years; keeping every report grew it by about 225 bytes a
+/// session (19 MB a day at a 1 s PeriodicInformInterval).
+pub const MAX_SESSION_REPORTS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -181,8 +187,8 @@ pub struct Agent {
     next_periodic: Option<SystemTime>,
     failures: u32,
     retry_at: Option<Instant>,
-    /// Reports of the sessions run so far (tests, `--once` summary).
-    pub reports: Vec<SessionReport>,
+    /// Reports of the most recent sessions, at most [`MAX_SESSION_REPORTS`].
+    pub reports: VecDeque<SessionReport>,
     /// The running (or last) transfer, as shown on the LAN pages.
     pub progress: super::progress::Progress,
     /// Download/Upload/Reboot/... (A.3.2.8–A.4.1.6) and their persisted queue.
@@ -280,7 +286,7 @@ impl Agent {
             next_periodic: None,
             failures: 0,
             retry_at: None,
-            reports: Vec::new(),
+            reports: VecDeque::new(),
             progress,
             transfers,
             options,
@@ -631,7 +637,10 @@ impl Agent {
                 elapsed: started.elapsed(),
             });
         } else if let Ok(rep) = &outcome {
-            self.reports.push(rep.clone());
+            if self.reports.len() >= MAX_SESSION_REPORTS {
+                self.reports.pop_front();
+            }
+            self.reports.push_back(rep.clone());
         }
         outcome
     }
