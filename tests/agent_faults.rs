@@ -115,6 +115,21 @@ fn lost_and_corrupt_state_files_are_named_and_a_lost_tree_bootstraps() {
     acs.validate_all();
 }
 
+/// Issue 10 item 18: a corrupt option store said its file twice and its
+/// cause twice ("option store: option store FILE: E: option store FILE: E").
+#[test]
+fn a_corrupt_option_store_is_named_once() {
+    let d = tempfile::tempdir().unwrap();
+    config(d.path(), "http://127.0.0.1:9/");
+    let file = d.path().join("state/options.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "{bad").unwrap();
+    let (code, log) = agent_once(d.path());
+    assert_ne!(code, Some(0), "{log}");
+    assert_eq!(log.matches(&file.display().to_string()).count(), 1, "{log}");
+    assert_eq!(log.matches("line 1 column").count(), 1, "{log}");
+}
+
 /// A tiny HTTP/1.1 server: for each request on a kept-alive connection,
 /// `reply(request number, request body, stream)` writes the response (and
 /// may take its time). Returns the URL.

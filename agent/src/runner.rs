@@ -57,6 +57,9 @@ pub enum AgentError {
     /// (the cause is the error's source).
     #[error("agent state {path}")]
     State { path: PathBuf, source: std::io::Error },
+    /// The option store (options.json) cannot be read or written.
+    #[error(transparent)]
+    Options(#[from] super::options::OptionsError),
     #[error("Connection Request server on {addr}: {source}")]
     ConnectionRequest { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("LAN web server on {addr}: {source}")]
@@ -260,10 +263,9 @@ impl Agent {
             session_timeout: cfg.session_timeout(),
         };
         // Vouchers (Appendix C): the option store beside the tree.
-        let opt_err = |e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) };
         let d = &cfg.device;
-        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
-        options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?;
+        options.refresh(&mut store, time::OffsetDateTime::now_utc())?;
         // The Connection Request password while none is configured: never
         // told to anyone, so nothing can authenticate (3.2.2).
         let cr_secret = random::hex_secret(16)?;
@@ -505,10 +507,7 @@ impl Agent {
     /// Option expiry, future StartDates and a ProvisioningCode change take
     /// effect without a restart (C.2): EnabledOptions is brought up to date.
     pub fn refresh_options(&mut self) -> Result<(), AgentError> {
-        let changed = self
-            .options
-            .refresh(&mut self.store, time::OffsetDateTime::now_utc())
-            .map_err(|e| AgentError::State { path: self.cfg.agent.state_dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        let changed = self.options.refresh(&mut self.store, time::OffsetDateTime::now_utc())?;
         if changed {
             self.persist()?;
         }
