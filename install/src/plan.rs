@@ -213,8 +213,8 @@ fn pick_versioned(mut m: Vec<RelPath>) -> Option<RelPath> {
 }
 
 fn rel(index: usize, path: &str, root: &Path) -> Result<RelPath, InstallError> {
-    let p = RelPath::parse(path).map_err(|reason| InstallError::Rejected { index, reason })?;
-    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
+    let p = RelPath::parse(path).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
+    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: foundation::error_kind::chain(&e) })?;
     Ok(p)
 }
 
@@ -355,7 +355,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
             Command::FormatFileSystem => {
                 // E.4.9: "all existing files ... are to be cleared".
                 for n in ov.list(None) {
-                    let p = RelPath::parse(&n).map_err(|reason| InstallError::Rejected { index, reason })?;
+                    let p = RelPath::parse(&n).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
                     let tree = matches!(ov.node(p.as_path()), Node::Dir { .. });
                     out.actions.push(Action::Remove { index, path: n, tree });
                 }
