@@ -48,3 +48,6 @@ pub mod soap;
 pub mod state;
 pub mod tcp_server;
 pub mod transfer;
+
+#[cfg(test)]
+pub(crate) mod test_log;

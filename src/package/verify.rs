@@ -1,7 +1,6 @@
 //! `cpekit package verify`: trusted signer (E.5) and every payload hash.
 
 use anyhow::Result;
-use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 
 use super::{open_prefix, signer_json, trust_anchors};
@@ -11,7 +10,7 @@ use crate::progress::bytes_bar;
 pub fn run(a: VerifyArgs) -> Result<u8> {
     let anchors = trust_anchors(&a.trust)?;
     let (prefix, mut reader, _) = open_prefix(&a.package)?;
-    let opts = VerifyOptions { ignore_time: a.ignore_time, now: None };
+    let opts = a.checks.verify_options();
     let report = prefix.verify_signatures(&anchors, &opts);
 
     // E.5: without a validated signature nothing else matters, but still

@@ -341,6 +341,21 @@ impl Store {
         }
     }
 
+    /// How many parameters `name` names (as [`Store::params_under`]),
+    /// counted without collecting them.
+    pub fn count_under(&self, schema: &Schema, name: &str) -> Result<usize, Refusal> {
+        if name.is_empty() || name.ends_with('.') {
+            if !name.is_empty() && !self.objects.contains(name) && !self.is_table(schema, name) {
+                return Err(refuse(9005, format!("Invalid parameter name: {name}")));
+            }
+            Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).count())
+        } else if self.values.contains_key(name) {
+            Ok(1)
+        } else {
+            Err(refuse(9005, format!("Invalid parameter name: {name}")))
+        }
+    }
+
     /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
     /// path. Provided parameters are read in one call per provider. A
     /// failing hook or provider makes the whole request fail (9002, or the
@@ -510,12 +525,13 @@ impl Store {
     /// is the request's), then the other values are applied in order. If a
     /// provider or set hook fails, what was already applied is set back to
     /// the old values (providers and set hooks are called again with them)
-    /// and the failure is returned.
+    /// and the failure is returned. On success, the old values (in the
+    /// order of `list`), for [`Store::undo_set`].
     ///
     /// Limit: the rollback is best effort. A script that applied a value
     /// but reported failure, or whose restore itself fails, can leave the
     /// device changed; such restore failures are logged.
-    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<(), SetFault> {
+    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<Vec<String>, SetFault> {
         let mut faults = Vec::new();
         let mut seen = BTreeSet::new();
         for (name, value, ty) in list {
@@ -581,7 +597,20 @@ impl Store {
             }
             applied.push((name.clone(), value.clone()));
         }
-        Ok(())
+        Ok(list.iter().map(|(n, _, _)| old.get(n).cloned().unwrap_or_default()).collect())
+    }
+
+    /// Set the entries of `list` back to `old` (their values before
+    /// [`Store::set_values`]), last first, set hooks running again with the
+    /// old value. A failing restore is logged and the old value recorded.
+    pub fn undo_set(&mut self, list: &[(String, String, String)], old: &[String]) {
+        for ((n, _, _), old) in list.iter().zip(old).rev() {
+            if let Err(re) = self.try_set(n, old) {
+                tracing::error!("SetParameterValues rollback of {n} failed: {re}");
+                // Still record the old value as ours.
+                self.values.insert(n.clone(), old.clone());
+            }
+        }
     }
 
     /// Set `applied` back to their `old` values (last first), best effort.
