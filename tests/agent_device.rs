@@ -356,3 +356,20 @@ fn linux_backend_describes_this_machine() {
     assert_eq!(s[0].inform_param(&format!("{IGD}DeviceInfo.SoftwareVersion")).as_deref(), Some("3.0.21"));
     assert!(acs.validate_all() > 20);
 }
+
+/// GenieACS answers a wrong password with a bare 401 (no new challenge):
+/// the agent reports that the ACS rejected its credentials.
+#[test]
+fn rejected_credentials_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    acs.set_auth(support::acs::AuthMode::Digest { user: "cpe".into(), pass: "right".into() });
+    acs.with(|s| s.bare_401_on_failure = true);
+    let f = d.path().join("agent.toml");
+    std::fs::write(&f, support::config::agent_toml(&acs.url, d.path(), "username = \"cpe\"\npassword = \"wrong\"", "", "")).unwrap();
+    let mut agent = Agent::new(AgentConfig::load(&f).unwrap()).unwrap();
+    let e = agent.run_session().unwrap_err().to_string();
+    assert!(e.contains("ACS rejected our credentials"), "{e}");
+    let posts = acs.posts();
+    assert_eq!(posts.iter().map(|p| (p.status, p.authorization.is_some())).collect::<Vec<_>>(), vec![(401, false), (401, true)]);
+}

@@ -120,11 +120,15 @@ impl Authenticator {
                 return Err(AuthError::NoCredentials);
             }
             let refs: Vec<&str> = headers.iter().map(|s| s.as_str()).collect();
-            let scheme = digest::pick(&refs).map_err(AuthError::Challenge)?;
-            let stale = matches!(&scheme, Scheme::Digest(c) if c.stale);
+            let scheme = digest::pick(&refs);
+            // A 401 after our Authorization is a refusal, with or without a
+            // new challenge (GenieACS answers a wrong password with a bare
+            // 401), unless it is a stale-nonce challenge.
+            let stale = matches!(&scheme, Ok(Scheme::Digest(c)) if c.stale);
             if answered >= 1 && !(stale && answered < 2) {
                 return Err(AuthError::Refused);
             }
+            let scheme = scheme.map_err(AuthError::Challenge)?;
             answered += 1;
             self.challenges += 1;
             self.auth = match scheme {
@@ -150,6 +154,8 @@ mod tests {
     enum Answer {
         /// 401 with this WWW-Authenticate value.
         Challenge(String),
+        /// 401 without WWW-Authenticate (GenieACS for a wrong password).
+        Bare401,
         /// 200 with this body.
         Ok(&'static str),
     }
@@ -195,6 +201,7 @@ mod tests {
                     let reply = match decide(&method, &target, auth.as_deref()) {
                         Answer::Challenge(c) => format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {c}\r\nContent-Length: 6\r\n\r\ndenied"),
                         Answer::Ok(b) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{b}", b.len()),
+                        Answer::Bare401 => "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_string(),
                     };
                     if w.write_all(reply.as_bytes()).is_err() {
                         break;
@@ -250,6 +257,25 @@ mod tests {
         let e = a.request(&ureq::Agent::new(), "GET", &url, |req| req.call()).unwrap_err();
         assert!(matches!(e, AuthError::Refused), "{e}");
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// GenieACS: a wrong password gets a 401 with no challenge; that is a
+    /// refusal of our credentials, not an unusable challenge.
+    #[test]
+    fn bare_401_after_authorization_is_a_refusal() {
+        let srv = Mutex::new(Server::new("test").unwrap());
+        let (url, seen) = serve(move |_, _, auth| match auth {
+            None => Answer::Challenge(srv.lock().unwrap().challenge(Instant::now(), false).unwrap()),
+            Some(_) => Answer::Bare401,
+        });
+        let mut a = Authenticator::new("cpe", "wrong");
+        let e = a.request(&ureq::Agent::new(), "POST", &url, |req| req.send_string("<Inform/>")).unwrap_err();
+        assert!(matches!(e, AuthError::Refused), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        // A bare 401 before we sent any Authorization is an unusable challenge.
+        let (url, _) = serve(|_, _, _| Answer::Bare401);
+        let e = Authenticator::new("cpe", "x").request(&ureq::Agent::new(), "POST", &url, |req| req.send_string("")).unwrap_err();
+        assert!(matches!(e, AuthError::Challenge(_)), "{e}");
     }
 
     /// A Digest server that answers the first `stale` authenticated

@@ -43,7 +43,7 @@ pub enum TransportError {
     /// following one would send the Inform (and the credentials) elsewhere.
     #[error("ACS answered HTTP {status} {text}, redirecting to {location}: redirects are not followed")]
     Redirect { status: u16, text: String, location: String },
-    #[error("ACS refused our credentials (HTTP 401 after authenticating)")]
+    #[error("ACS rejected our credentials (HTTP 401 after we sent Authorization): check [acs] username/password, ManagementServer.Username/Password")]
     AuthFailed,
     #[error("ACS sent an authentication challenge we cannot answer: {0}")]
     Challenge(String),

@@ -107,6 +107,8 @@ pub struct AcsState {
     pub authenticated: HashSet<SocketAddr>,
     /// Peer address each Digest nonce was issued to.
     pub nonce_peers: Vec<(String, SocketAddr)>,
+    /// Answer wrong credentials with a bare 401, no new challenge (GenieACS).
+    pub bare_401_on_failure: bool,
     /// Refuse this many Informs with HTTP 503 (ACS "down").
     pub refuse_informs: u32,
     /// Answer this many Informs with Fault 8005 first.
@@ -360,6 +362,12 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
             };
             if ok {
                 s.authenticated.insert(peer);
+            } else if s.bare_401_on_failure && authorization.is_some() {
+                post.status = 401;
+                s.posts.push(post);
+                drop(s);
+                respond(req, 401, String::new(), vec![]);
+                return;
             } else {
                 let challenge = match mode {
                     AuthMode::Basic { .. } => "Basic realm=\"cpekit-test-acs\"".to_string(),
