@@ -19,10 +19,14 @@ pub fn run(a: AgentArgs) -> Result<u8> {
     match a.command {
         Some(AgentCommand::Set(s)) => {
             let cfg = AgentConfig::load(&s.config.config)?;
-            let schema = agent::datamodel::Schema::igd();
-            let def = schema.param(&s.name).ok_or_else(|| usage(format!("{}: no such parameter in InternetGatewayDevice:1.0", s.name)))?;
+            // The configured model: vendor parameters included.
+            let schema = cfg.schema()?;
+            let def = schema
+                .param(&s.name)
+                .filter(|_| !s.name.contains("{i}"))
+                .ok_or_else(|| usage(format!("{}: no such parameter in InternetGatewayDevice:1.0 or [[vendor_parameters]]", s.name)))?;
             if let Err(e) = def.validate(&s.value) {
-                return Err(usage(format!("{}: invalid value {:?}: {e:?}", s.name, s.value)));
+                return Err(usage(format!("{}: invalid value {:?}: {}", s.name, s.value, e.reason)));
             }
             let f = runner::spool_local_change(&cfg.agent.state_dir, &LocalChange { name: s.name.clone(), value: s.value })
                 .with_context(|| format!("spooling the change into {}", cfg.agent.state_dir.display()))?;

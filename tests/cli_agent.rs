@@ -86,3 +86,43 @@ fn bad_arguments_are_usage_errors_and_nothing_is_spooled() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(spooled("request-download"), 1);
 }
+
+/// Issue 13: `agent set` knows the configured vendor parameters, and a bad
+/// value is explained in words.
+#[test]
+fn set_on_a_vendor_parameter_and_bad_values_in_words() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("agent.toml");
+    let vp = "[[vendor_parameters]]\nname = \"InternetGatewayDevice.DeviceInfo.X_00D09E_Colour\"\ntype = \"unsignedInt\"\nwritable = true\n";
+    std::fs::write(&f, format!("{}\n{vp}", config::agent_toml("http://127.0.0.1:9/", d.path(), "", "", ""))).unwrap();
+    let run = |args: &[&str]| {
+        let out = cpekit().arg("agent").args(args).arg("--config").arg(&f).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["set", "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "7"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run(&["set", "InternetGatewayDevice.DeviceInfo.X_00D09E_Colour", "blue"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("\"blue\" is not an integer") && !err.contains("InvalidValue"), "{err}");
+}
+
+/// Issue 13: every config error exits 3 and names the key, also those
+/// found after parsing (numbers out of range, [[hooks]] entries).
+#[test]
+fn config_errors_exit_3_naming_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    for (agent_extra, tail, key) in [
+        ("retry_base_seconds = -1", "", "retry_base_seconds"),
+        ("poll_interval_ms = 0", "", "poll_interval_ms"),
+        ("", "[[hooks]]\nparameter = \"InternetGatewayDevice.Nope\"\nget = [\"true\"]\n", "[[hooks]]"),
+        ("", "[[providers]]\nsubtree = \"InternetGatewayDevice.ManagementServer.\"\ncommand = [\"true\"]\n", "[[providers]]"),
+        ("no_such_key = 1", "", "no_such_key"),
+    ] {
+        let f = d.path().join("agent.toml");
+        std::fs::write(&f, config::agent_toml("http://127.0.0.1:9/", d.path(), "", agent_extra, tail)).unwrap();
+        let out = cpekit().args(["agent", "--once", "--config"]).arg(&f).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{key}: {err}");
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}

@@ -533,7 +533,7 @@ impl Agent {
                             self.store.set(&c.name, &c.value);
                             n += 1;
                         }
-                        Err(e) => warn!(name = %c.name, "local change refused: {e:?}"),
+                        Err(e) => warn!(name = %c.name, "local change refused: {}", e.reason),
                     },
                     None => warn!(name = %c.name, "local change refused: no such parameter"),
                 },
