@@ -47,25 +47,28 @@ pub fn run(a: AgentArgs) -> Result<u8> {
             eprintln!("queued RequestDownload {:?} for the agent ({})", req.file_type, f.display());
             Ok(exit::SUCCESS)
         }
+        Some(AgentCommand::Status(s)) => {
+            let cfg = AgentConfig::load(&s.config.config)?;
+            let st = agent::status::status(&cfg)?;
+            if s.output.json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                println!("{}", st.text());
+            }
+            Ok(exit::SUCCESS)
+        }
         Some(AgentCommand::Simulate(s)) => simulate(s),
         None => {
             // clap requires --config without a subcommand.
             let Some(config) = a.config else { return Err(usage("--config agent.toml is required (see `cpekit agent --help`)")) };
-            init_logging("info");
+            crate::logging::init(&a.log, "info")?;
             let cfg = AgentConfig::load(&config.config)?;
             let mut agent = Agent::new(cfg).context("starting the agent")?;
+            crate::signals::watch(config.config.clone(), agent.trigger_sender(), agent.abort_handle());
             agent.run(a.once, a.max_attempts.max(1))?;
             Ok(exit::SUCCESS)
         }
     }
-}
-
-/// Set by SIGINT/SIGTERM during `agent simulate`.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Async-signal-safe: one atomic store.
-    STOP.store(true, Ordering::SeqCst);
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration> {
@@ -82,16 +85,12 @@ fn simulate(s: AgentSimulateArgs) -> Result<u8> {
         ramp: s.ramp.map(|d| seconds("ramp", d)).transpose()?,
         report_every: seconds("report-every", s.report_every.max(0.1))?,
     };
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
+    crate::signals::install(false);
     let stop = Arc::new(AtomicBool::new(false));
     let watch = stop.clone();
     // Forward the signal flag to the simulation.
     std::thread::spawn(move || loop {
-        if STOP.load(Ordering::SeqCst) {
+        if crate::signals::stops() > 0 {
             watch.store(true, Ordering::SeqCst);
             return;
         }
@@ -108,7 +107,6 @@ fn simulate(s: AgentSimulateArgs) -> Result<u8> {
 }
 
 fn init_logging(default: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let text = crate::cli::LogArgs { log_level: None, verbose: 0, quiet: 0, log_format: "text".into() };
+    let _ = crate::logging::init(&text, default);
 }

@@ -476,6 +476,25 @@ pub struct AgentArgs {
     /// With --once: give up after this many consecutive failed sessions.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_attempts: u32,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// How the agent logs (to stderr).
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log level: error, warn, info (default), debug or trace; or filter directives such as "info,agent::runner=debug". Overrides -v/-q and RUST_LOG.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// More detail: -v debug, -vv trace.
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less: -q warnings and errors only, -qq errors only.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+    /// Log line format: text (colours only on a terminal) or json (one object per line: timestamp, level, target, message, fields).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -484,6 +503,8 @@ pub enum AgentCommand {
     Set(AgentSetArgs),
     /// Ask the ACS for a file download (RequestDownload, TR-069 A.4.2.2): spooled, sent in the next session, which it starts.
     RequestDownload(AgentRequestDownloadArgs),
+    /// Show what the agent's state directory says: identity, versions, last session and outcome, next periodic Inform, queued events, pending transfers, enabled options.
+    Status(AgentStatusArgs),
     /// Run N simulated CPEs (serials <serial_number>-00001...) in one process against one ACS, for load tests.
     #[command(long_about = SIMULATE_HELP)]
     Simulate(AgentSimulateArgs),
@@ -537,6 +558,14 @@ pub struct AgentSimulateArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub report_every: f64,
     // The final summary as JSON on stdout.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentStatusArgs {
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -11,10 +11,12 @@ mod agent_cmd;
 mod cli;
 mod exit;
 mod install_cmd;
+mod logging;
 mod man;
 mod manifest;
 mod package;
 mod progress;
+mod signals;
 mod voucher_cmd;
 
 use std::process::ExitCode;

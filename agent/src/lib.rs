@@ -24,7 +24,8 @@
 //! * [`options`] — SetVouchers / GetOptions and EnabledOptions (A.4.1.3–A.4.1.4, Appendix C);
 //! * [`runner`] — the main loop: when sessions happen, back-off, persistence;
 //! * [`simulate`] — many CPE identities in one process (ACS load tests);
-//! * [`config`], [`state`] — the config file and the persisted agent state.
+//! * [`config`], [`state`] — the config file and the persisted agent state;
+//! * [`status`] — `cpekit agent status`, read from the state directory.
 
 pub mod auth;
 pub mod config;
@@ -46,6 +47,7 @@ pub mod session;
 pub mod simulate;
 pub mod soap;
 pub mod state;
+pub mod status;
 pub mod tcp_server;
 pub mod transfer;
 

@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -41,7 +42,7 @@ use super::http::{self, AcsConnection, HttpConfig, TransportError};
 use super::lan::{self, KickError, KickRequest, LanServer};
 use super::options::Options;
 use super::session::{self, Handler, InformArgs, ParameterHandler, Session, SessionError, State};
-use super::state::AgentState;
+use super::state::{AgentState, LastSession};
 use super::transfer::{TransferError, Transfers};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
@@ -76,6 +77,9 @@ pub enum AgentError {
     Transfer(#[from] TransferError),
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// The session was abandoned on request ([`Agent::abort_handle`]).
+    #[error("session abandoned: the agent is stopping")]
+    Aborted,
 }
 
 impl foundation::Kind for AgentError {
@@ -90,7 +94,7 @@ impl foundation::Kind for AgentError {
 }
 
 /// Something that wakes the main loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Trigger {
     /// An authenticated Connection Request (3.2.2).
     ConnectionRequest,
@@ -99,8 +103,10 @@ pub enum Trigger {
     /// The CPE was kicked from the LAN (Appendix D): run a session calling
     /// Kicked, then answer the LAN server with the NextURL.
     Kick(KickRequest),
-    /// Stop the loop (after the current session).
+    /// Stop the loop (after the current session), state saved.
     Stop,
+    /// Take this configuration (SIGHUP; see [`Agent::reload`]).
+    Reload(Box<AgentConfig>),
 }
 
 /// What one session did.
@@ -215,6 +221,8 @@ pub struct Agent {
     pub options: Options,
     /// IPPingDiagnostics (Appendix B).
     pub diagnostics: Diagnostics,
+    /// Abandon the running session (see [`Agent::abort_handle`]).
+    abort: Arc<AtomicBool>,
     observer: Option<SessionObserver>,
 }
 
@@ -258,19 +266,7 @@ impl Agent {
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
         // Provider processes start now; their instances are listed below.
-        let mut providers = Providers::start(schema, &cfg.providers).map_err(|e| AgentError::Config(format!("[[providers]] {e}")))?;
-        if cfg.device.backend == Backend::Linux {
-            let d = &cfg.device;
-            let linux =
-                Linux::new(LinuxConfig { lan_interfaces: d.lan_interfaces.clone(), wan_interface: d.wan_interface.clone(), device_log: d.device_log.clone() });
-            providers.add(&linux.subtrees(), Arc::new(linux)).map_err(|e| AgentError::Config(format!("[device] backend = \"linux\": {e}")))?;
-            for i in d.lan_interfaces.iter().chain(&d.wan_interface) {
-                if !std::path::Path::new("/sys/class/net").join(i).exists() {
-                    warn!(interface = %i, "no such network interface (yet): its values stay the stored ones");
-                }
-            }
-        }
-        let providers = Arc::new(providers);
+        let providers = Agent::start_providers(schema, &cfg)?;
         store.attach_providers(schema, providers.clone());
         let mut state = state.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
@@ -302,10 +298,7 @@ impl Agent {
         // told to anyone, so nothing can authenticate (3.2.2).
         let cr_secret = random::hex_secret(16)?;
         let (tx, rx) = mpsc::channel();
-        let wake = tx.clone();
-        providers.set_wake(Arc::new(move || {
-            let _ = wake.send(Trigger::LocalChange);
-        }));
+        Agent::wake_on_push(&providers, &tx);
         let wake = tx.clone();
         let diagnostics = Diagnostics::new(Arc::new(move || {
             let _ = wake.send(Trigger::LocalChange);
@@ -333,6 +326,7 @@ impl Agent {
             transfers,
             options,
             diagnostics,
+            abort: Arc::new(AtomicBool::new(false)),
             observer: None,
             cfg,
         };
@@ -343,6 +337,23 @@ impl Agent {
         agent.store.refresh_instances(schema, true);
         agent.persist()?;
         Ok(agent)
+    }
+
+    /// The `[[providers]]` processes and the `backend = "linux"` provider.
+    fn start_providers(schema: &'static Schema, cfg: &AgentConfig) -> Result<Arc<Providers>, AgentError> {
+        let mut providers = Providers::start(schema, &cfg.providers).map_err(|e| AgentError::Config(format!("[[providers]] {e}")))?;
+        if cfg.device.backend == Backend::Linux {
+            let d = &cfg.device;
+            let linux =
+                Linux::new(LinuxConfig { lan_interfaces: d.lan_interfaces.clone(), wan_interface: d.wan_interface.clone(), device_log: d.device_log.clone() });
+            providers.add(&linux.subtrees(), Arc::new(linux)).map_err(|e| AgentError::Config(format!("[device] backend = \"linux\": {e}")))?;
+            for i in d.lan_interfaces.iter().chain(&d.wan_interface) {
+                if !std::path::Path::new("/sys/class/net").join(i).exists() {
+                    warn!(interface = %i, "no such network interface (yet): its values stay the stored ones");
+                }
+            }
+        }
+        Ok(Arc::new(providers))
     }
 
     /// The config's truth on every start (identity; the ACS URL on first
@@ -395,6 +406,120 @@ impl Agent {
 
     fn acs_url_of(store: &Store) -> String {
         store.values.get(&format!("{MS}URL")).cloned().unwrap_or_default()
+    }
+
+    fn wake_on_push(providers: &Providers, tx: &Sender<Trigger>) {
+        let wake = tx.clone();
+        providers.set_wake(Arc::new(move || {
+            let _ = wake.send(Trigger::LocalChange);
+        }));
+    }
+
+    /// Set it to abandon a running session at its next exchange (the
+    /// events stay queued; a second SIGTERM). [`Trigger::Stop`] waits for
+    /// the session to end.
+    pub fn abort_handle(&self) -> Arc<AtomicBool> {
+        self.abort.clone()
+    }
+
+    /// SIGHUP: take `new` without a restart (no 1 BOOT). Applied at once:
+    /// `[acs]` (a new URL reseeds ManagementServer like an edit before a
+    /// restart: 0 BOOTSTRAP, 3.2.1; ca_file), `[[hooks]]`, `[[providers]]`
+    /// and the Linux backend's mapping (providers are restarted), and the
+    /// `[agent]` timings read per use (retries, response and session
+    /// timeouts, poll interval, max_envelopes, kicks). What needs a
+    /// restart keeps its running value and is named in a warning:
+    /// `[device]` identity, `[[vendor_parameters]]`, `[trust]`, and the
+    /// `[agent]` directories, listen addresses, commands and transfer
+    /// settings.
+    pub fn reload(&mut self, new: AgentConfig) -> Result<(), AgentError> {
+        let old = self.cfg.clone();
+        let mut cfg = new;
+        let mut later = Vec::new();
+        macro_rules! keep {
+            ($($section:ident . $field:ident),* $(,)?) => {$(
+                if format!("{:?}", cfg.$section.$field) != format!("{:?}", old.$section.$field) {
+                    later.push(concat!("[", stringify!($section), "] ", stringify!($field)));
+                    cfg.$section.$field = old.$section.$field.clone();
+                }
+            )*};
+        }
+        keep!(
+            device.manufacturer,
+            device.oui,
+            device.product_class,
+            device.serial_number,
+            device.hardware_version,
+            device.software_version,
+            agent.state_dir,
+            agent.install_root,
+            agent.connection_request,
+            agent.connection_request_host,
+            agent.connection_request_limit,
+            agent.connection_request_window_seconds,
+            agent.lan_address,
+            agent.lan_host,
+            agent.reboot_command,
+            agent.factory_reset_command,
+            agent.vendor_config_command,
+            agent.upload_config_file,
+            agent.upload_log_file,
+            agent.transfer_ca_file,
+            agent.transfer_stall_timeout_seconds,
+            agent.upload_method,
+            agent.periodic_inform_interval,
+        );
+        if cfg.vendor_parameters != old.vendor_parameters {
+            later.push("[[vendor_parameters]]");
+            cfg.vendor_parameters = old.vendor_parameters.clone();
+        }
+        if format!("{:?}", cfg.trust) != format!("{:?}", old.trust) {
+            later.push("[trust]");
+            cfg.trust = old.trust.clone();
+        }
+        let tls = match &cfg.acs.ca_file {
+            Some(f) => Some(http::tls_config(f)?),
+            None => None,
+        };
+        self.store.attach_hooks(Hooks::new(self.schema, &cfg.hooks).map_err(|e| AgentError::Config(format!("[[hooks]] {e}")))?);
+        let d = (&cfg.device, &old.device);
+        let mapping_changed = d.0.backend != d.1.backend
+            || d.0.lan_interfaces != d.1.lan_interfaces
+            || d.0.wan_interface != d.1.wan_interface
+            || d.0.device_log != d.1.device_log;
+        if cfg.providers != old.providers || mapping_changed {
+            // The old processes stop when the tree lets go of them.
+            let providers = Agent::start_providers(self.schema, &cfg)?;
+            Agent::wake_on_push(&providers, &self.tx);
+            self.store.attach_providers(self.schema, providers);
+            self.store.refresh_instances(self.schema, true);
+        }
+        if cfg.acs.url != self.state.config_acs_url {
+            self.store.set(&format!("{MS}URL"), &cfg.acs.url);
+            self.store.set(&format!("{MS}Username"), &cfg.acs.username);
+            self.store.set(&format!("{MS}Password"), &cfg.acs.password);
+            self.state.config_acs_url = cfg.acs.url.clone();
+            if self.state.acs_url != cfg.acs.url {
+                self.state.add_event("0 BOOTSTRAP", "");
+            }
+        }
+        self.http = HttpConfig {
+            url: Agent::acs_url_of(&self.store),
+            username: self.store.values.get(&format!("{MS}Username")).cloned().unwrap_or_default(),
+            password: self.store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default(),
+            tls,
+            timeout: cfg.response_timeout(),
+            session_timeout: cfg.session_timeout(),
+        };
+        self.cfg = cfg;
+        self.retry_at = self.retry_at.map(|t| t.min(Instant::now() + self.cfg.retry_max()));
+        self.reschedule_periodic();
+        self.persist()?;
+        info!("configuration reloaded");
+        for key in later {
+            warn!(key, "changed in the configuration: takes effect at the next restart");
+        }
+        Ok(())
     }
 
     /// A sender to wake the loop (Connection Requests, local changes, stop).
@@ -500,6 +625,7 @@ impl Agent {
             None
         };
         debug!(next = ?self.next_periodic, "periodic inform scheduled");
+        self.state.next_periodic_inform = self.next_periodic.map(|t| foundation::clock::format_date_time(time::OffsetDateTime::from(t)));
     }
 
     /// Save the tree and the agent state (each even if the other fails); a
@@ -594,6 +720,7 @@ impl Agent {
     /// Run one session with the ACS. On failure the events stay queued
     /// and a retry is scheduled with back-off.
     pub fn run_session(&mut self) -> Result<SessionReport, AgentError> {
+        let started_at = now_rfc3339();
         self.http.url = Agent::acs_url_of(&self.store);
         // The ACS sees the providers' instances as they are now.
         self.store.refresh_instances(self.schema, true);
@@ -634,7 +761,7 @@ impl Agent {
                 .with(&mut self.transfers)
                 .with(&mut self.options);
             let mut s = Session::new(inform, requests, handler);
-            let r = drive(&mut s, &mut conn);
+            let r = drive(&mut s, &mut conn, &self.abort);
             let acknowledged = s.inform_acknowledged();
             let h = s.into_handler();
             (r, acknowledged, h.effects, conn.challenges)
@@ -676,6 +803,15 @@ impl Agent {
                 Err(e)
             }
         };
+        self.state.last_session = Some(LastSession {
+            started: started_at,
+            ended: now_rfc3339(),
+            ok: outcome.is_ok(),
+            informed: acknowledged,
+            events: inform_events.iter().map(|e| e.code.clone()).collect(),
+            acs_requests: outcome.as_ref().map(|r| r.acs_requests).unwrap_or(0),
+            error: outcome.as_ref().err().map(|e| foundation::error_kind::chain(e)),
+        });
         self.reschedule_periodic();
         self.persist()?;
         if let Some(f) = self.observer.as_mut() {
@@ -784,6 +920,13 @@ impl Agent {
     /// `max_failures` consecutive failed attempts).
     pub fn run(&mut self, once: bool, max_failures: u32) -> Result<(), AgentError> {
         loop {
+            // What arrived meanwhile (e.g. during a session): a Stop is
+            // honoured before another session starts.
+            while let Ok(t) = self.rx.try_recv() {
+                if self.on_trigger(t)? {
+                    return Ok(());
+                }
+            }
             self.apply_local_changes()?;
             self.queue_cpe_requests();
             self.poll_transfers()?;
@@ -817,35 +960,68 @@ impl Agent {
                 wait = wait.min(t);
             }
             match self.rx.recv_timeout(wait) {
-                Ok(Trigger::ConnectionRequest) => {
-                    info!("Connection Request");
-                    self.state.add_event("6 CONNECTION REQUEST", "");
-                    // 3.2.2: a Connection Request is answered at once, not after back-off.
-                    self.retry_at = None;
-                }
-                Ok(Trigger::Kick(k)) => {
-                    info!(command = %k.args.command, "kicked");
-                    // Like a Connection Request: served now, not after back-off.
-                    self.kicks.push(k);
-                    self.retry_at = None;
-                }
-                Ok(Trigger::LocalChange) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                    for k in self.kicks.drain(..) {
-                        k.reply.reply(Err(KickError::AgentGone));
+                Ok(t) => {
+                    if self.on_trigger(t)? {
+                        return Ok(());
                     }
-                    return Ok(());
                 }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return self.on_trigger(Trigger::Stop).map(|_| ()),
             }
         }
+    }
+
+    /// Act on a trigger; true: stop the loop.
+    fn on_trigger(&mut self, t: Trigger) -> Result<bool, AgentError> {
+        match t {
+            Trigger::ConnectionRequest => {
+                info!("Connection Request");
+                self.state.add_event("6 CONNECTION REQUEST", "");
+                // 3.2.2: a Connection Request is answered at once, not after back-off.
+                self.retry_at = None;
+            }
+            Trigger::Kick(k) => {
+                info!(command = %k.args.command, "kicked");
+                // Like a Connection Request: served now, not after back-off.
+                self.kicks.push(k);
+                self.retry_at = None;
+            }
+            Trigger::LocalChange => {}
+            Trigger::Reload(cfg) => {
+                if let Err(e) = self.reload(*cfg) {
+                    error!(error = %foundation::error_kind::chain(&e), "configuration reload failed; the running configuration stays");
+                }
+            }
+            Trigger::Stop => {
+                // Connection Requests already accepted stay queued for the
+                // next start (their HTTP answer said they would be served).
+                while let Ok(t) = self.rx.try_recv() {
+                    match t {
+                        Trigger::ConnectionRequest => self.state.add_event("6 CONNECTION REQUEST", ""),
+                        Trigger::Kick(k) => self.kicks.push(k),
+                        _ => {}
+                    }
+                }
+                for k in self.kicks.drain(..) {
+                    k.reply.reply(Err(KickError::AgentGone));
+                }
+                self.persist()?;
+                info!(queued_events = self.state.pending_events.len(), "agent stopped, state saved");
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
 /// Drive one session over one connection; returns the number of HTTP
 /// exchanges after the Inform.
-fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection) -> Result<usize, AgentError> {
+fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection, abort: &AtomicBool) -> Result<usize, AgentError> {
     let mut exchanges: usize = 0;
     while let Some(post) = s.next_post() {
+        if abort.load(Ordering::SeqCst) {
+            return Err(AgentError::Aborted);
+        }
         let resp = conn.post(&post)?;
         s.on_response(&resp)?;
         if *s.state() != State::SendInform {

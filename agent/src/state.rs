@@ -27,6 +27,28 @@ pub struct AgentState {
     /// Last reported values of notified parameters.
     #[serde(default)]
     pub notifier: Notifier,
+    /// The most recent session attempt (`cpekit agent status`).
+    #[serde(default)]
+    pub last_session: Option<LastSession>,
+    /// When the next periodic Inform is due (xsd:dateTime), if enabled.
+    #[serde(default)]
+    pub next_periodic_inform: Option<String>,
+}
+
+/// One session attempt, as `cpekit agent status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSession {
+    pub started: String,
+    pub ended: String,
+    /// The session ran to its end (3.7.1.4).
+    pub ok: bool,
+    /// The ACS acknowledged the Inform (its events were delivered).
+    pub informed: bool,
+    pub events: Vec<String>,
+    /// ACS requests answered (when ok).
+    pub acs_requests: usize,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 impl AgentState {
