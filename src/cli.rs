@@ -400,68 +400,61 @@ pub struct VoucherInspectArgs {
     pub output: OutputArgs,
 }
 
-pub const AGENT_HELP: &str = "\
-CONFIG FILE (TOML; relative paths are relative to the file):
+pub const AGENT_HELP: &str = concat!(
+    "CONFIG FILE (TOML; relative paths are relative to the file). The shipped example,\n",
+    "examples/agent.toml (/etc/cpekit/agent.toml after `make install`), sets every key:\n\n",
+    include_str!("../examples/agent.toml"),
+    "
+LINUX BACKEND ([device] backend = \"linux\"): values from the machine.
 
-  [acs]
-  url = \"https://acs.example.net:7547/\"   # initial ManagementServer.URL (3.1)
-  username = \"00D09E-CPE0001\"             # HTTP Basic/Digest credentials (3.4.4)
-  password = \"secret\"
-  ca_file = \"acs-ca.pem\"                  # optional HTTPS trust anchors (default: webpki roots)
+  DeviceInfo.UpTime                /proc/uptime
+  DeviceInfo.DeviceLog             last 32 KiB of [device] device_log
+  DeviceInfo.Hardware/SoftwareVersion  [device] keys; when empty the device-tree
+                                   model, DMI product name or machine type, and
+                                   /etc/os-release VERSION_ID (set at start)
+  Time.CurrentLocalTime, LocalTimeZone, LocalTimeZoneName
+                                   system clock and zone (TZ, /etc/timezone)
+  LANDevice.1.LANEthernetInterfaceConfig.N   N-th of lan_interfaces: Enable (IFF_UP),
+                                   Status, MACAddress, MaxBitRate, DuplexMode,
+                                   Stats.* from /sys/class/net/IF/statistics
+  LANDevice.1.LANHostConfigManagement.IPInterface.1   first LAN interface's
+                                   IPv4 address and mask, Enable
+  LANDevice.1.Hosts.Host.N         complete IPv4 neighbours (/proc/net/arp) on
+                                   the LAN interfaces: IPAddress, MACAddress,
+                                   Active, InterfaceType
+  WANDevice.1.WANCommonInterfaceConfig   WANAccessType Ethernet, PhysicalLinkStatus,
+                                   Layer1 rates, Total* counters of wan_interface
+  WANDevice.1.WANEthernetInterfaceConfig  as a LAN interface
+  WANDevice.1.WANConnectionDevice.1.WANIPConnection.1   Enable, ConnectionStatus,
+                                   ExternalIPAddress, SubnetMask, DefaultGateway
+                                   (/proc/net/route), DNSServers (/etc/resolv.conf),
+                                   MACAddress, ConnectionType IP_Routed, Name
 
-  [device]                                # DeviceIdStruct (Table 34), DeviceInfo.*
-  manufacturer = \"cpekit\"
-  oui = \"00D09E\"                          # six upper-case hex digits
-  product_class = \"Gateway\"
-  serial_number = \"CPE0001\"
-  hardware_version = \"1.0\"
-  software_version = \"3.0.21\"
+  Everything else keeps its stored value (default or last set): e.g. HostName,
+  AddressSource, LeaseTimeRemaining, DHCP server settings, NTP servers, WLAN.
+  Counters are reported modulo 2^32 (unsignedInt). Writing a value the machine
+  supplies is refused (9001); other writable values are stored. The instances
+  of LANDevice.1 and WANDevice.1 are the machine's: AddObject/DeleteObject 9001.
 
-  [agent]
-  state_dir = \"/var/lib/cpekit\"           # parameters.json, agent.json, transfers.json,
-                                          # options.json (atomic writes)
-  install_root = \"/\"                      # where Download packages install
-                                          # (installer state: state_dir/install)
-  connection_request = \"0.0.0.0:7548\"     # Connection Request server (3.2.2); omit to disable
-  connection_request_host = \"192.0.2.10\"  # host advertised in ConnectionRequestURL
-  periodic_inform_interval = 86400        # initial PeriodicInformInterval; enables them
-  max_envelopes = 1                       # MaxEnvelopes announced in the Inform
-  retry_base_seconds = 5                  # A.5.3 back-off: 5, 10, 20, ... s
-  retry_max_seconds = 2560
-  response_timeout_seconds = 30           # 3.7.1.4: the ACS's whole HTTP response within
-                                          # this time (not less than 30 s in the field)
-  session_timeout_seconds = 1800          # a session not over by then is given up
-  poll_interval_ms = 1000                 # how often externally changed values are looked for
-  connection_request_limit = 10           # accepted Connection Requests per window
-  connection_request_window_seconds = 60
-  lan_address = \"192.168.1.1:8080\"        # LAN web server (Appendix D): KickURL /kick,
-                                          # DownloadProgressURL /progress; omit to disable
-  lan_host = \"gateway.lan\"                # host advertised in KickURL (default: the listen IP)
-  kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
-  kick_timeout_seconds = 60               # how long a kicked browser waits for the ACS
-  reboot_command = [\"/sbin/reboot\"]      # Reboot (A.3.2.9), packages needing one;
-                                          # absent: logged only
-  factory_reset_command = [\"/usr/lib/cpekit/factory-reset\"]
-                                          # FactoryReset hook; then the state is wiped
-  vendor_config_command = [\"/usr/lib/cpekit/apply-config\"]
-                                          # Download FileType 3: the file is appended
-  upload_config_file = \"/etc/device.conf\" # Upload FileType 1 (default: the tree as JSON)
-  upload_log_file = \"/var/log/messages\"   # Upload FileType 2
-  transfer_ca_file = \"files-ca.pem\"       # HTTPS file servers (default: [acs] ca_file)
-  transfer_stall_timeout_seconds = 300    # give a download up after this long without data
-  upload_method = \"PUT\"                   # Upload (A.4.1.5): \"PUT\" (default) or \"POST\"
+DIAGNOSTICS: IPPingDiagnostics runs after the session that requested it (ICMP
+ping socket, else raw socket, else the ping command) and a new session reports
+\"8 DIAGNOSTICS COMPLETE\". WANATMF5LoopbackDiagnostics needs a provider (no ATM
+here): requesting it is refused with 9001.
 
-  [trust]
-  packages = [\"ca.pem\"]                  # Download FileType 1/2 packages must chain
-                                          # to one of these (E.5)
-  vouchers = [\"ca.pem\"]
+SIGNALS: SIGTERM/SIGINT stop the agent after the current session, state saved
+(a second one abandons the session; queued events stay). SIGHUP reloads the
+config file: [acs], [[hooks]], [[providers]], the linux mapping and the
+[agent] timings apply at once, keys marked (restart) at the next start.
 
-The first start reports 0 BOOTSTRAP, later starts 1 BOOT. Logs go to stderr
-(RUST_LOG=debug for more).
+LOGGING: to stderr; --log-level, -v/-q or RUST_LOG; colours only on a
+terminal; --log-format json writes one JSON object per line.
+
+The first start reports 0 BOOTSTRAP, later starts 1 BOOT.
 
 Exit status: 0 success (--once: nothing left pending), 2 usage error,
 3 malformed config, 4 runtime error (--once: the ACS could not be reached
-after the retries, state directory not writable, port in use).";
+after the retries, state directory not writable, port in use)."
+);
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {

@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(filter(&args(None, 2, 0), "info").unwrap().to_string(), "trace");
         assert_eq!(filter(&args(None, 0, 1), "info").unwrap().to_string(), "warn");
         assert_eq!(filter(&args(None, 0, 3), "info").unwrap().to_string(), "error");
-        assert_eq!(filter(&args(Some("info,agent::runner=debug"), 2, 0), "info").unwrap().to_string(), "info,agent::runner=debug");
+        assert_eq!(filter(&args(Some("info,agent::runner=debug"), 2, 0), "info").unwrap().to_string(), "agent::runner=debug,info", "--log-level wins over -v");
         assert!(filter(&args(Some("info,=[x"), 0, 0), "info").is_err());
     }
 }

@@ -609,6 +609,20 @@ state_dir = "state"
         AgentConfig::parse(&both).unwrap();
     }
 
+    /// examples/agent.toml (shipped, installed, shown in `--help` and the
+    /// man page) is a valid config that sets every key.
+    #[test]
+    fn the_example_sets_every_key() {
+        let c = AgentConfig::parse(include_str!("../../examples/agent.toml")).unwrap();
+        // A read-only parameter's hook has no set command; one hook shows it.
+        assert!(c.hooks.iter().any(|h| h.set.is_some()));
+        let all = format!("{c:?}").replace("set: None", "");
+        assert!(!all.contains("None"), "a key is missing from examples/agent.toml: {all}");
+        assert!(!all.contains("[]"), "an empty list in examples/agent.toml: {all}");
+        assert_eq!(c.device.backend, Backend::Linux);
+        assert_eq!((c.hooks.len(), c.vendor_parameters.len(), c.providers.len()), (2, 1, 1));
+    }
+
     #[test]
     fn relative_paths_resolve_against_the_file() {
         let d = tempfile::tempdir().unwrap();
