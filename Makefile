@@ -14,7 +14,7 @@ CARGO ?= cargo
 DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium iputils-ping systemd python3
 DEMO_DIR := target/demo
 
-.PHONY: all deps build test demo man fuzz bench-verify bench-install bench-download bench-voucher keys clean
+.PHONY: all deps build test demo man install fuzz bench-verify bench-install bench-download bench-voucher keys clean
 
 all: build
 
@@ -56,6 +56,36 @@ demo: build
 # Regenerate man pages (a test fails when they are stale).
 man:
 	$(CARGO) run --quiet -- generate-man man
+
+# Install the binary, man pages, the agent's service files, example config
+# (kept if one exists) and example provider. DESTDIR for staging, PREFIX for
+# the binary and man pages; OPENWRT=1 installs the procd init script instead
+# of the systemd unit. CPEKIT_BIN: an already built binary (default: release).
+PREFIX ?= /usr
+DESTDIR ?=
+OPENWRT ?=
+CPEKIT_BIN ?= target/release/cpekit
+
+target/release/cpekit:
+	$(MAKE) build
+
+install: $(CPEKIT_BIN)
+	install -D -m 0755 $(CPEKIT_BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
+	install -D -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
+	install -D -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example
+	install -d -m 0755 $(DESTDIR)/etc/cpekit
+	[ -e $(DESTDIR)/etc/cpekit/agent.toml ] || install -m 0600 examples/agent.toml $(DESTDIR)/etc/cpekit/agent.toml
+	if [ -n "$(OPENWRT)" ]; then \
+	  sed 's#/usr/bin/cpekit#$(PREFIX)/bin/cpekit#' packaging/openwrt/cpekit-agent.init > $(DESTDIR)/etc/init.d.cpekit-agent.tmp && \
+	  install -D -m 0755 $(DESTDIR)/etc/init.d.cpekit-agent.tmp $(DESTDIR)/etc/init.d/cpekit-agent && rm -f $(DESTDIR)/etc/init.d.cpekit-agent.tmp; \
+	else \
+	  install -d $(DESTDIR)/lib/systemd/system && \
+	  sed 's#/usr/bin/cpekit#$(PREFIX)/bin/cpekit#' packaging/cpekit-agent.service > $(DESTDIR)/lib/systemd/system/cpekit-agent.service && \
+	  chmod 0644 $(DESTDIR)/lib/systemd/system/cpekit-agent.service; \
+	fi
 
 # Regenerate the TEST-ONLY keys and certificates.
 keys: deps
