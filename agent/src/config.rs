@@ -1,52 +1,12 @@
 //! The agent's configuration file (`cpekit agent --config agent.toml`).
 //!
-//! ```toml
-//! [acs]
-//! url = "https://acs.example.net:7547/"   # 3.1: the ACS URL (initial value of ManagementServer.URL)
-//! username = "00D09E-CPE0001"             # 3.4.4: OUI-SERIAL recommended
-//! password = "secret"
-//! ca_file = "acs-ca.pem"                  # optional: trust anchors for HTTPS (default: webpki roots)
-//!
-//! [device]                                # A.3.3.1 DeviceIdStruct, DeviceInfo.*
-//! manufacturer = "cpekit"
-//! oui = "00D09E"
-//! product_class = "Gateway"
-//! serial_number = "CPE0001"
-//! hardware_version = "1.0"
-//! software_version = "3.0.21"
-//!
-//! [agent]
-//! state_dir = "/var/lib/cpekit"
-//! install_root = "/"
-//! connection_request = "0.0.0.0:7548"     # listen address of the Connection Request server (3.2.2)
-//! connection_request_host = "192.0.2.10"  # host put in ConnectionRequestURL (default: the listen IP)
-//! periodic_inform_interval = 86400        # seconds; initial PeriodicInformInterval (enables periodic informs)
-//! lan_address = "192.168.1.1:8080"        # LAN web server: KickURL, DownloadProgressURL (Appendix D); omit to disable
-//! lan_host = "gateway.lan"                # host put in KickURL/DownloadProgressURL (default: the listen IP)
-//! kick_limit_per_hour = 10                # D.4: most Kicked calls per hour
-//! reboot_command = ["/sbin/reboot"]        # Reboot (A.3.2.9), packages needing a reboot; absent: logged only
-//! factory_reset_command = ["/usr/lib/cpekit/factory-reset"]  # FactoryReset hook (A.4.1.6); then the state is wiped
-//! vendor_config_command = ["/usr/lib/cpekit/apply-config"]   # Download "3 Vendor Configuration File": FILE appended
-//! upload_config_file = "/etc/device.conf"  # Upload "1 Vendor Configuration File" (default: parameter tree as JSON)
-//! upload_log_file = "/var/log/messages"    # Upload "2 Vendor Log File"
-//! transfer_ca_file = "files-ca.pem"        # HTTPS file servers (default: [acs] ca_file, else webpki roots)
-//! transfer_stall_timeout_seconds = 300     # give a download up after this long without data
-//! upload_method = "PUT"                    # Upload's HTTP method: "PUT" (default) or "POST"
-//!
-//! [trust]
-//! packages = ["ca.pem"]                   # Download FileType 1/2: signed packages must chain to one (E.5)
-//! vouchers = ["ca.pem"]
-//!
-//! [[vendor_parameters]]                   # B.2.2 vendor extensions
-//! name = "InternetGatewayDevice.X_00D09E_Diag.Temperature"
-//! type = "int"
-//! writable = false
-//!
-//! [[hooks]]                               # bind a parameter to a script
-//! parameter = "InternetGatewayDevice.X_00D09E_Diag.Temperature"
-//! get = ["/usr/lib/cpekit/read-temp"]
-//! timeout_ms = 2000
-//! ```
+//! `examples/agent.toml` sets every key with a comment on what it does; it
+//! is also the CONFIG FILE section of `cpekit agent --help` and the man
+//! page, and a test checks that it parses and leaves no key out. Loading
+//! checks everything a start would: numbers within their ranges, the
+//! `[device]` backend keys, and the `[[vendor_parameters]]`, `[[hooks]]`
+//! and `[[providers]]` entries against the data model; every error names
+//! its key or entry (exit status 3).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
