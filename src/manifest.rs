@@ -220,7 +220,7 @@ fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
     let file = |c: &CommandSpec| -> Result<(FileCommand, PayloadSource)> {
         let path = req(&c.path, "path")?.clone();
         let source = base.join(req(&c.source, "source")?);
-        Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0 }, PayloadSource::File(source)))
+        Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None }, PayloadSource::File(source)))
     };
     let remove = |c: &CommandSpec| -> Result<RemoveCommand> { Ok(RemoveCommand { flags, path: req(&c.path, "path")?.clone() }) };
     let mv = |c: &CommandSpec| -> Result<MoveCommand> { Ok(MoveCommand { flags, src: req(&c.src, "src")?.clone(), dst: req(&c.dst, "dst")?.clone() }) };

@@ -377,6 +377,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
             | Command::MinimumVolatileStorage(_)
             | Command::RequiredAttributes(_) => out.actions.push(Action::Info { index, command: name, text: "precondition met".into() }),
             Command::Vendor { kind, value } => out.actions.push(Action::Vendor { index, kind: *kind, length: value.len() }),
+            Command::FilesystemEntry(_) => out.actions.push(skip("cpekit Filesystem Entry: not applied by this installer (E.4: ignored)")),
             Command::Unknown { kind, .. } => out.actions.push(skip(&format!("unknown command type {kind} ignored (E.4)"))),
         }
     }

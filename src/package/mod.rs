@@ -4,6 +4,7 @@ pub mod build;
 pub mod dump;
 pub mod extract;
 pub mod inspect;
+pub mod metadata;
 pub mod sign;
 pub mod verify;
 
@@ -86,7 +87,12 @@ pub fn command_json(index: usize, c: &Command) -> Value {
             o.insert("hash".into(), json!(hex::encode(f.sha1)));
             o.insert("file_offset".into(), json!(f.file_offset));
             o.insert("file_length".into(), json!(f.file_length));
+            o.insert("record".into(), json!(if f.metadata.is_some() { "extended" } else { "table-69" }));
+            if let Some(m) = &f.metadata {
+                o.insert("metadata".into(), metadata::metadata_json(m));
+            }
         }
+        Command::FilesystemEntry(e) => metadata::entry_json(o, e),
         Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
             o.insert("path".into(), json!(r.path));
         }
@@ -134,8 +140,10 @@ pub fn command_detail(c: &Command) -> String {
     let flag = |u: bool| if u { " [unsafe]" } else { "" };
     match c {
         Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => {
-            format!("{}  {} bytes @ payload+{}  sha1 {}{}", f.path, f.file_length, f.file_offset, hex::encode(f.sha1), flag(f.is_unsafe()))
+            let meta = f.metadata.as_ref().map(metadata::metadata_detail).unwrap_or_default();
+            format!("{}  {} bytes @ payload+{}  sha1 {}{meta}{}", f.path, f.file_length, f.file_offset, hex::encode(f.sha1), flag(f.is_unsafe()))
         }
+        Command::FilesystemEntry(e) => metadata::entry_detail(e),
         Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
             format!("{}{}", r.path, flag(r.is_unsafe()))
         }

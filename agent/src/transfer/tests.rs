@@ -229,7 +229,7 @@ fn prefix_tracker_finds_the_end_of_the_signature_block() {
     let mut b = pkgfmt::Builder::new();
     b.command(pkgfmt::Command::Version("1.2".into()));
     b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0 }),
+        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None }),
         pkgfmt::PayloadSource::Bytes(vec![9u8; 1000]),
     )
     .unwrap();
@@ -261,7 +261,7 @@ fn watch_reports_verifying_between_prefix_and_payload() {
     use std::io::Read;
     let mut b = pkgfmt::Builder::new();
     b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0 }),
+        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None }),
         pkgfmt::PayloadSource::Bytes(vec![1u8; 64]),
     )
     .unwrap();
