@@ -1,7 +1,7 @@
 //! `cpekit agent`: run the CPE agent, spool a local parameter change, or
 //! spool a RequestDownload (A.4.2.2), or simulate many CPEs against one ACS.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use agent::config::AgentConfig;
 use agent::cpe_requests::{self, DownloadRequest};
@@ -13,42 +13,45 @@ use agent::runner::{self, Agent, LocalChange};
 use agent::simulate::{self, SimOptions};
 
 use crate::cli::{AgentArgs, AgentCommand, AgentSimulateArgs};
-use crate::exit;
+use crate::exit::{self, usage};
 
 pub fn run(a: AgentArgs) -> Result<u8> {
     match a.command {
         Some(AgentCommand::Set(s)) => {
-            let cfg = AgentConfig::load(&s.config)?;
+            let cfg = AgentConfig::load(&s.config.config)?;
             let schema = agent::datamodel::Schema::igd();
-            let def = schema.param(&s.name).with_context(|| format!("{}: no such parameter in InternetGatewayDevice:1.0", s.name))?;
+            let def = schema.param(&s.name).ok_or_else(|| usage(format!("{}: no such parameter in InternetGatewayDevice:1.0", s.name)))?;
             if let Err(e) = def.validate(&s.value) {
-                bail!("{}: invalid value {:?}: {e:?}", s.name, s.value);
+                return Err(usage(format!("{}: invalid value {:?}: {e:?}", s.name, s.value)));
             }
             let f = runner::spool_local_change(&cfg.agent.state_dir, &LocalChange { name: s.name.clone(), value: s.value })
                 .with_context(|| format!("spooling the change into {}", cfg.agent.state_dir.display()))?;
             eprintln!("queued {} for the agent ({})", s.name, f.display());
-            Ok(exit::OK)
+            Ok(exit::SUCCESS)
         }
         Some(AgentCommand::RequestDownload(r)) => {
-            let cfg = AgentConfig::load(&r.config)?;
+            let cfg = AgentConfig::load(&r.config.config)?;
             let mut args = Vec::new();
             for a in &r.args {
-                let Some((n, v)) = a.split_once('=') else { bail!("--arg {a:?}: expected NAME=VALUE") };
+                let Some((n, v)) = a.split_once('=') else { return Err(usage(format!("--arg {a:?}: expected NAME=VALUE"))) };
                 args.push((n.to_string(), v.to_string()));
             }
             let req = DownloadRequest { file_type: r.file_type, args };
+            // The request is the command line: what Table 27/55/57 refuse is a usage error.
+            req.validate().map_err(|e| usage(e.to_string()))?;
             let f = cpe_requests::spool_request_download(&cfg.agent.state_dir, &req)?;
             eprintln!("queued RequestDownload {:?} for the agent ({})", req.file_type, f.display());
-            Ok(exit::OK)
+            Ok(exit::SUCCESS)
         }
         Some(AgentCommand::Simulate(s)) => simulate(s),
         None => {
-            let Some(path) = a.config else { bail!("--config agent.toml is required (see `cpekit agent --help`)") };
+            // clap requires --config without a subcommand.
+            let Some(config) = a.config else { return Err(usage("--config agent.toml is required (see `cpekit agent --help`)")) };
             init_logging("info");
-            let cfg = AgentConfig::load(&path)?;
+            let cfg = AgentConfig::load(&config.config)?;
             let mut agent = Agent::new(cfg).context("starting the agent")?;
             agent.run(a.once, a.max_attempts.max(1))?;
-            Ok(exit::OK)
+            Ok(exit::SUCCESS)
         }
     }
 }
@@ -62,13 +65,13 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name} {v}: not a number of seconds"))
+    Duration::try_from_secs_f64(v).map_err(|_| usage(format!("--{name} {v}: not a number of seconds")))
 }
 
 fn simulate(s: AgentSimulateArgs) -> Result<u8> {
     // Per-identity start-up notices would drown the summary lines.
     init_logging("warn,agent::datamodel::store=error");
-    let cfg = AgentConfig::load(&s.config)?;
+    let cfg = AgentConfig::load(&s.config.config)?;
     let opts = SimOptions {
         count: s.count as usize,
         duration: s.duration.map(|d| seconds("duration", d)).transpose()?,
@@ -90,14 +93,14 @@ fn simulate(s: AgentSimulateArgs) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(100));
     });
-    let summary =
-        simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line())).with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.display()))?;
-    if s.json {
+    let summary = simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line()))
+        .with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.config.display()))?;
+    if s.output.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprintln!("final {}", summary.line());
     }
-    Ok(exit::OK)
+    Ok(exit::SUCCESS)
 }
 
 fn init_logging(default: &str) {

@@ -1,12 +1,19 @@
 //! Command-line definitions. Flags are documented once, here; the man
 //! pages in `man/` are generated from these definitions (`make man`).
+//!
+//! Flags that several commands share are defined once, in a group that
+//! those commands flatten: [`TrustArgs`], [`OutputArgs`], [`SignerArgs`]
+//! (and [`PackageSignerArgs`]), [`AgentConfigArgs`]. A command that needs a
+//! group's flag to behave differently (optional, repeatable) adjusts it with
+//! `mut_arg` where it flattens the group, rather than declaring it again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 /// Shown at the end of `--help`; the man pages carry a full EXIT STATUS
-/// section (see `man.rs`).
+/// section. The codes come from `exit::status` (a unit test there checks
+/// that this text and the per-command summaries agree).
 pub const EXIT_STATUS: &str = "\
 Exit status: 0 success, 1 verification failed (untrusted, unsigned, hash
 mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error,
@@ -16,10 +23,14 @@ mismatch), 2 usage error, 3 malformed input, 4 I/O or other runtime error,
 #[command(
     name = "cpekit",
     version,
-    about = "TR-069 CPE toolchain: Annex E signed packages",
-    long_about = "cpekit builds, signs, inspects and verifies TR-069 Issue 1 Annex E signed \
-                  packages (\"2WIRE_SP\": header, TLV command list, detached PKCS#7 signatures, \
-                  payload files).",
+    about = "TR-069 CPE toolchain: signed packages, vouchers, CWMP agent",
+    long_about = "cpekit is a toolchain and device agent for the TR-069 Issue 1 CPE WAN Management \
+                  Protocol. It builds, signs, inspects and verifies Annex E signed packages \
+                  (\"2WIRE_SP\": header, TLV command list, detached PKCS#7 signatures, payload \
+                  files) and installs them into a target tree transactionally; signs, verifies and \
+                  inspects Annex C option vouchers (XML-Signature); and runs the CWMP CPE agent \
+                  (sessions with the ACS, Connection Requests, periodic Informs, transfers), or many \
+                  simulated agents for ACS load tests.",
     after_long_help = EXIT_STATUS,
 )]
 pub struct Cli {
@@ -40,7 +51,7 @@ pub enum TopCommand {
     #[command(subcommand, after_long_help = EXIT_STATUS)]
     Voucher(VoucherCommand),
     /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
-    #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true)]
+    #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Agent(AgentArgs),
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
@@ -69,7 +80,7 @@ pub enum PackageCommand {
     Extract(ExtractArgs),
 }
 
-const BUILD_HELP: &str = concat!(
+pub const BUILD_HELP: &str = concat!(
     "MANIFEST FORMAT (TOML; paths in `source` are relative to the manifest):\n",
     include_str!("manifest-format.txt"),
     "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
@@ -78,23 +89,99 @@ const BUILD_HELP: &str = concat!(
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
 
+// Shared argument groups.
+
+/// Trust anchors (`package verify`, `install`, `voucher verify`). Required;
+/// `install` relaxes it (`--recover` and `--allow-unsigned` need none).
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Trust anchor certificates (PEM; a file may hold several). Repeatable.
+    #[arg(long, value_name = "CA.pem", required = true, num_args = 1..)]
+    pub trust: Vec<PathBuf>,
+}
+
+/// Output format. A command that flattens this group reports its failures
+/// on stdout too, as a JSON object, when `--json` is given ([`wants_json`]).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Machine-readable output: JSON on stdout; a failure too, as {"ok": false, "error", "exit_code"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// The id of `--json` in the parsed matches.
+    const JSON: &'static str = "json";
+}
+
+/// Whether the parsed command line asked for JSON output: the command run
+/// (the innermost subcommand) flattens [`OutputArgs`] and `--json` is set.
+pub fn wants_json(matches: &ArgMatches) -> bool {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    matches!(m.try_get_one::<bool>(OutputArgs::JSON), Ok(Some(true)))
+}
+
+/// A signer: private key, certificate and chain (`package build`, `package
+/// sign`, `voucher sign`). One --key/--cert pair, required; `package build`
+/// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (PEM, PKCS#8 or PKCS#1). Repeat with --cert for several signers.
-    #[arg(long = "key", value_name = "KEY.pem")]
+    /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
+    #[arg(long = "key", value_name = "KEY.pem", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
     /// Signer certificate (PEM), paired in order with --key.
-    #[arg(long = "cert", value_name = "CERT.pem")]
+    #[arg(long = "cert", value_name = "CERT.pem", required = true, action = ArgAction::Set)]
     pub certs: Vec<PathBuf>,
-    /// Intermediate certificates (PEM, one or more) to include in the signature block.
+    /// Intermediate certificates (PEM, one or more) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
+}
+
+impl SignerArgs {
+    /// The --key/--cert pairs, in order. Counts that differ are a usage error.
+    pub fn pairs(&self) -> anyhow::Result<Vec<(&Path, &Path)>> {
+        if self.keys.len() != self.certs.len() {
+            return Err(crate::exit::usage(format!("--key given {} times but --cert {} times: they pair up in order", self.keys.len(), self.certs.len())));
+        }
+        Ok(self.keys.iter().map(PathBuf::as_path).zip(self.certs.iter().map(PathBuf::as_path)).collect())
+    }
+}
+
+/// `mut_args` for a command that takes any number of signers, none
+/// included: [`SignerArgs`]' --key and --cert become optional and repeatable.
+fn any_number_of_signers(a: Arg) -> Arg {
+    match a.get_id().as_str() {
+        "keys" | "certs" => a.required(false).action(ArgAction::Append),
+        _ => a,
+    }
+}
+
+/// A package signer (`package build`, `package sign`): [`SignerArgs`] and
+/// how the PKCS#7 signature is made.
+#[derive(Debug, Args)]
+pub struct PackageSignerArgs {
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Sign without PKCS#9 signed attributes (RSA signature directly over header+command list).
     #[arg(long)]
     pub no_signed_attributes: bool,
 }
 
+/// The agent configuration file (`agent` and its subcommands).
 #[derive(Debug, Args)]
+pub struct AgentConfigArgs {
+    /// Agent configuration file (see CONFIG FILE in cpekit-agent(1)).
+    #[arg(long, value_name = "agent.toml", required = true)]
+    pub config: PathBuf,
+}
+
+// Commands.
+
+#[derive(Debug, Args)]
+#[command(mut_args(any_number_of_signers))]
 pub struct BuildArgs {
     /// TOML manifest describing every command (see MANIFEST FORMAT).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "from_dir", required_unless_present = "from_dir")]
@@ -109,7 +196,7 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     #[command(flatten)]
-    pub signers: SignerArgs,
+    pub signers: PackageSignerArgs,
     /// Version command text (E.4.6).
     #[arg(long = "version", value_name = "S")]
     pub pkg_version: Option<String>,
@@ -125,18 +212,8 @@ pub struct BuildArgs {
 pub struct SignArgs {
     /// Package to sign.
     pub package: PathBuf,
-    /// Signer private key (PEM).
-    #[arg(long, value_name = "KEY.pem")]
-    pub key: PathBuf,
-    /// Signer certificate (PEM).
-    #[arg(long, value_name = "CERT.pem")]
-    pub cert: PathBuf,
-    /// Intermediate certificates (PEM) to include.
-    #[arg(long, value_name = "PEM")]
-    pub chain: Option<PathBuf>,
-    /// Sign without signed attributes.
-    #[arg(long)]
-    pub no_signed_attributes: bool,
+    #[command(flatten)]
+    pub signer: PackageSignerArgs,
     /// Output file (default: rewrite PKG in place, atomically).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -146,24 +223,21 @@ pub struct SignArgs {
 pub struct VerifyArgs {
     /// Package to verify.
     pub package: PathBuf,
-    /// Trust anchor certificates (PEM; a file may hold several). Repeatable.
-    #[arg(long, value_name = "CA.pem", required = true, num_args = 1..)]
-    pub trust: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Do not check certificate validity dates.
     #[arg(long)]
     pub ignore_time: bool,
-    /// Machine-readable result on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Package to inspect (only header, commands and signatures are read).
     pub package: PathBuf,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +256,7 @@ pub struct ExtractArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("trust", |a| a.required(false)))]
 pub struct InstallArgs {
     /// Package to install (required unless --recover).
     #[arg(required_unless_present = "recover", conflicts_with = "recover")]
@@ -189,9 +264,8 @@ pub struct InstallArgs {
     /// Target tree; package paths are taken relative to it.
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
-    /// Trust anchor certificates (PEM). Repeatable.
-    #[arg(long, value_name = "CA.pem", num_args = 1..)]
-    pub trust: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// The device's current software version, for Minimum/Maximum Version (E.4.10).
     #[arg(long, value_name = "VERSION")]
     pub current_version: Option<String>,
@@ -202,9 +276,8 @@ pub struct InstallArgs {
     /// Print the plan (each command and its effect on this tree); change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Machine-readable result on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Accept a package with no signers (a package whose signers fail is never accepted).
     #[arg(long)]
     pub allow_unsigned: bool,
@@ -239,7 +312,7 @@ pub enum VoucherCommand {
     Inspect(VoucherInspectArgs),
 }
 
-const VOUCHER_OPTIONS_HELP: &str = "\
+pub const VOUCHER_OPTIONS_HELP: &str = "\
 OPTIONS FILE (TOML), one [[option]] per Option (Table 62):
 
   [[option]]
@@ -261,15 +334,8 @@ Exit status: 0 success, 1 verification failed, 2 usage error, 3 malformed input,
 
 #[derive(Debug, Args)]
 pub struct VoucherSignArgs {
-    /// Signer private key (PEM, RSA).
-    #[arg(long, value_name = "KEY.pem")]
-    pub key: PathBuf,
-    /// Signer certificate (PEM).
-    #[arg(long, value_name = "CERT.pem")]
-    pub cert: PathBuf,
-    /// Intermediate certificates (PEM) to include in KeyInfo.
-    #[arg(long, value_name = "PEM")]
-    pub chain: Option<PathBuf>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// The Options to grant (see OPTIONS FILE).
     #[arg(long, value_name = "FILE.toml")]
     pub options: PathBuf,
@@ -288,9 +354,8 @@ pub struct VoucherSignArgs {
 pub struct VoucherVerifyArgs {
     /// Voucher file (XML or Base64).
     pub file: PathBuf,
-    /// Trust anchor certificates (PEM). Repeatable.
-    #[arg(long, value_name = "CA.pem", required = true, num_args = 1..)]
-    pub trust: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// This device's OUI (Table 63).
     #[arg(long)]
     pub oui: String,
@@ -303,21 +368,19 @@ pub struct VoucherVerifyArgs {
     /// Evaluate certificate validity and Option expiry at this time (RFC 3339; default now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Machine-readable result on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct VoucherInspectArgs {
     /// Voucher file (XML or Base64).
     pub file: PathBuf,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
-const AGENT_HELP: &str = "\
+pub const AGENT_HELP: &str = "\
 CONFIG FILE (TOML; relative paths are relative to the file):
 
   [acs]
@@ -382,9 +445,9 @@ after the retries, state directory not writable, port in use).";
 pub struct AgentArgs {
     #[command(subcommand)]
     pub command: Option<AgentCommand>,
-    /// Agent configuration file (see CONFIG FILE).
-    #[arg(long, value_name = "agent.toml")]
-    pub config: Option<PathBuf>,
+    // Required without a subcommand (which takes its own --config).
+    #[command(flatten)]
+    pub config: Option<AgentConfigArgs>,
     /// Run sessions until nothing is pending, then exit.
     #[arg(long)]
     pub once: bool,
@@ -406,9 +469,8 @@ pub enum AgentCommand {
 
 #[derive(Debug, Args)]
 pub struct AgentRequestDownloadArgs {
-    /// Agent configuration file.
-    #[arg(long, value_name = "agent.toml")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
     /// FileType (Table 27): "1 Firmware Upgrade Image", "2 Web Content", "3 Vendor Configuration File" or "X <OUI> <name>".
     #[arg(long, value_name = "TYPE")]
     pub file_type: String,
@@ -437,9 +499,9 @@ current session).";
 
 #[derive(Debug, Args)]
 pub struct AgentSimulateArgs {
-    /// Agent configuration file (the base identity).
-    #[arg(long, value_name = "agent.toml")]
-    pub config: PathBuf,
+    // The base identity.
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
     /// Number of simulated CPEs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
@@ -452,18 +514,66 @@ pub struct AgentSimulateArgs {
     /// Seconds between summary lines on stderr.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub report_every: f64,
-    /// Print the final summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    // The final summary as JSON on stdout.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct AgentSetArgs {
-    /// Agent configuration file.
-    #[arg(long, value_name = "agent.toml")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: AgentConfigArgs,
     /// Full parameter name, e.g. InternetGatewayDevice.DeviceInfo.ProvisioningCode.
     pub name: String,
     /// New value.
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cpekit").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shared_groups_keep_each_commands_rules() {
+        // --trust: required for the verify commands, optional for install.
+        assert!(parse(&["package", "verify", "p"]).is_err());
+        assert!(parse(&["voucher", "verify", "v", "--oui", "X", "--product-class", "P", "--serial", "S"]).is_err());
+        assert!(parse(&["install", "p", "--root", "r"]).is_ok());
+        // --key/--cert: any number of pairs for build, exactly one for the others.
+        assert!(parse(&["package", "build", "--manifest", "m", "-o", "o"]).is_ok());
+        let Ok(Cli { command: TopCommand::Package(PackageCommand::Build(b)) }) =
+            parse(&["package", "build", "--manifest", "m", "-o", "o", "--key", "a", "--cert", "b", "--key", "c", "--cert", "d"])
+        else {
+            panic!("two signers")
+        };
+        assert_eq!(b.signers.signer.pairs().unwrap(), [(Path::new("a"), Path::new("b")), (Path::new("c"), Path::new("d"))]);
+        assert!(parse(&["package", "sign", "p"]).is_err());
+        assert!(parse(&["package", "sign", "p", "--key", "a", "--cert", "b", "--key", "c", "--cert", "d"]).is_err());
+        assert!(parse(&["voucher", "sign", "--key", "a", "--cert", "b", "--options", "o", "-o", "x"]).is_ok());
+        // --config: required without a subcommand, and by each subcommand.
+        assert!(parse(&["agent"]).is_err());
+        assert!(parse(&["agent", "--config", "c"]).is_ok());
+        assert!(parse(&["agent", "set", "N", "V"]).is_err());
+        assert!(parse(&["agent", "set", "--config", "c", "N", "V"]).is_ok());
+    }
+
+    #[test]
+    fn json_is_wanted_wherever_output_args_are_flattened() {
+        let wants = |args: &[&str]| wants_json(&Cli::command().try_get_matches_from(std::iter::once("cpekit").chain(args.iter().copied())).unwrap());
+        assert!(wants(&["package", "inspect", "p", "--json"]));
+        assert!(wants(&["agent", "simulate", "--config", "c", "--count", "1", "--json"]));
+        assert!(!wants(&["package", "inspect", "p"]));
+        assert!(!wants(&["package", "dump", "p"]));
+    }
 }

@@ -1,12 +1,13 @@
 //! `cpekit install`: a thin CLI over `install`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use install::{self, DeviceConfig, IgnoreVendor, InstallOptions, Recovery, SystemClock};
 use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 
 use crate::cli::InstallArgs;
-use crate::package::read_certs;
+use crate::exit::usage;
+use crate::package::trust_anchors;
 
 fn number(s: &str) -> Result<u32> {
     let s = s.trim();
@@ -19,7 +20,7 @@ fn number(s: &str) -> Result<u32> {
 fn device(a: &InstallArgs) -> Result<DeviceConfig> {
     let mut d = DeviceConfig {
         current_version: match &a.current_version {
-            Some(v) => Some(v.parse().map_err(|e: String| anyhow::anyhow!("--current-version {v:?}: {e}"))?),
+            Some(v) => Some(v.parse().map_err(|e: String| usage(format!("--current-version {v:?}: {e}")))?),
             None => None,
         },
         nonvolatile_storage: a.nonvolatile_storage,
@@ -32,7 +33,7 @@ fn device(a: &InstallArgs) -> Result<DeviceConfig> {
             let (e, c) = ec.split_once(':').context("expected ENTITY:CLASS=VALUE")?;
             Ok((number(e)?, number(c)?, number(v)?))
         };
-        let (e, c, v) = parse().with_context(|| format!("--attribute {spec:?}"))?;
+        let (e, c, v) = parse().map_err(|e| usage(format!("--attribute {spec:?}: {e:#}")))?;
         d.attributes.entry(e).or_default().insert(c, v);
     }
     Ok(d)
@@ -46,18 +47,15 @@ pub fn run(a: InstallArgs) -> Result<u8> {
             Recovery::RolledBack => "interrupted install rolled back: the tree is back to its old state",
             Recovery::Completed => "interrupted install was committed: clean-up finished, the tree is in its new state",
         };
-        if a.json {
+        if a.output.json {
             println!("{}", json!({"ok": true, "recovery": r}));
         } else {
             println!("{text}");
         }
-        return Ok(crate::exit::OK);
+        return Ok(crate::exit::SUCCESS);
     }
-    let Some(pkg) = &a.package else { bail!("a package is required") };
-    let mut trust = Vec::new();
-    for t in &a.trust {
-        trust.extend(read_certs(t)?);
-    }
+    let Some(pkg) = &a.package else { return Err(usage("a package is required (or --recover)")) };
+    let trust = trust_anchors(&a.trust)?;
     let opts = InstallOptions {
         root: a.root.clone(),
         state_dir: a.state_dir.clone(),
@@ -70,7 +68,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
     let mut f =
         std::io::BufReader::with_capacity(pkgfmt::payload::STREAM_CHUNK, std::fs::File::open(pkg).with_context(|| format!("opening {}", pkg.display()))?);
     let report = install::install(&mut f, &opts, &mut IgnoreVendor, &SystemClock).with_context(|| format!("installing {}", pkg.display()))?;
-    if a.json {
+    if a.output.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         if a.dry_run {
@@ -91,5 +89,5 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         let verb = if a.dry_run { "would install" } else { "installed" };
         println!("{verb} {} file(s), {} bytes{}", report.files_staged, report.bytes_staged, if report.reboot_required { "; REBOOT REQUIRED" } else { "" });
     }
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }

@@ -1,7 +1,15 @@
-//! `cpekit`: a thin binary over the `pkgfmt` library crate.
+//! `cpekit`: the command-line tool of the cpekit workspace. It builds, signs,
+//! verifies and installs TR-069 Annex E signed packages (`pkgfmt`,
+//! `install`), signs and verifies Annex C option vouchers (`vouchers`) and
+//! runs the CWMP CPE agent (`agent`).
+//!
+//! The binary only parses the command line (`cli`), reads the manifest
+//! format (`manifest`), formats output and decides exit statuses (`exit`);
+//! the work is done by those library crates.
 
 mod agent_cmd;
 mod cli;
+mod exit;
 mod install_cmd;
 mod man;
 mod manifest;
@@ -11,18 +19,10 @@ mod voucher_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use foundation::ErrorKind;
 
 use cli::{Cli, PackageCommand, TopCommand};
-
-/// Exit statuses, documented in every man page (see `cli::EXIT_STATUS`).
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const VERIFY_FAILED: u8 = 1;
-    pub const MALFORMED: u8 = 3;
-    pub const RUNTIME: u8 = 4;
-    pub const REJECTED: u8 = 5;
-}
 
 fn main() -> ExitCode {
     // Like other Unix tools: a closed pipe (`| head`) ends us quietly.
@@ -30,16 +30,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e.format(&mut Cli::command())),
+    };
     // With --json, failures are reported as JSON on stdout too.
-    let json = matches!(
-        &cli.command,
-        TopCommand::Package(PackageCommand::Verify(cli::VerifyArgs { json: true, .. }))
-            | TopCommand::Package(PackageCommand::Inspect(cli::InspectArgs { json: true, .. }))
-            | TopCommand::Install(cli::InstallArgs { json: true, .. })
-            | TopCommand::Voucher(cli::VoucherCommand::Verify(cli::VoucherVerifyArgs { json: true, .. }))
-            | TopCommand::Voucher(cli::VoucherCommand::Inspect(cli::VoucherInspectArgs { json: true, .. }))
-    );
+    let json = cli::wants_json(&matches);
     let result = match cli.command {
         TopCommand::Package(cmd) => match cmd {
             PackageCommand::Build(a) => package::build::run(a),
@@ -52,12 +52,12 @@ fn main() -> ExitCode {
         TopCommand::Install(a) => install_cmd::run(a),
         TopCommand::Voucher(cmd) => voucher_cmd::run(cmd),
         TopCommand::Agent(a) => agent_cmd::run(a),
-        TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::OK),
+        TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::SUCCESS),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let code = classify(&e);
+            let code = exit::status(exit::kind_of(&e));
             eprintln!("error: {e:#}");
             if json {
                 println!("{}", serde_json::json!({ "ok": false, "error": format!("{e:#}"), "exit_code": code }));
@@ -67,56 +67,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Map an error chain to an exit status.
-fn classify(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if cause.is::<voucher_cmd::VerifyFailure>() {
-            return exit::VERIFY_FAILED;
-        }
-        if let Some(v) = cause.downcast_ref::<vouchers::VoucherError>() {
-            use vouchers::VoucherError as V;
-            return match v {
-                V::Xml(_) | V::Structure(_) | V::Field { .. } | V::Base64(_) | V::Key(_) => exit::MALFORMED,
-                V::Xmlsec(_) => exit::RUNTIME,
-                _ => exit::VERIFY_FAILED,
-            };
-        }
-        if let Some(i) = cause.downcast_ref::<install::InstallError>() {
-            use install::InstallError as I;
-            return match i {
-                I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => exit::REJECTED,
-                I::Untrusted(_) => exit::VERIFY_FAILED,
-                I::Package(p) => match p {
-                    pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => exit::MALFORMED,
-                    pkgfmt::Error::Io(_) => exit::RUNTIME,
-                    _ => exit::VERIFY_FAILED,
-                },
-                I::Timeout(_) | I::Io(_) | I::RolledBack(_) => exit::RUNTIME,
-            };
-        }
-        if let Some(p) = cause.downcast_ref::<pkgfmt::Error>() {
-            return match p {
-                pkgfmt::Error::Parse(_) | pkgfmt::Error::Signature(_) | pkgfmt::Error::Build(_) => exit::MALFORMED,
-                pkgfmt::Error::HashMismatch { .. }
-                | pkgfmt::Error::PayloadTruncated { .. }
-                | pkgfmt::Error::PayloadTooLong { .. }
-                | pkgfmt::Error::Untrusted(_) => exit::VERIFY_FAILED,
-                pkgfmt::Error::Io(_) => exit::RUNTIME,
-            };
-        }
-        if cause.is::<agent::config::ConfigError>() {
-            return exit::MALFORMED;
-        }
-        if cause.is::<pkgfmt::ParseError>() || cause.is::<pkgfmt::signature::SignatureError>() || cause.is::<manifest::ManifestError>() {
-            return exit::MALFORMED;
-        }
-    }
-    exit::RUNTIME
+/// clap's verdict on the command line: help and version succeed, anything
+/// else is a usage error.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { exit::status(ErrorKind::Usage) } else { exit::SUCCESS })
 }
 
 /// Man pages for `cpekit` and every visible subcommand.
 pub fn generate_man(dir: &std::path::Path) -> anyhow::Result<()> {
-    use clap::CommandFactory;
     std::fs::create_dir_all(dir)?;
     man::generate(Cli::command(), dir)
 }

@@ -1,21 +1,11 @@
 //! Man page generation with clap_mangen (ripgrep-style: flags documented
-//! once, in `cli.rs`). Sections clap cannot express — EXIT STATUS and the
-//! manifest format — are written as proper roff sections.
+//! once, in `cli.rs`). Sections clap cannot express — EXIT STATUS (from
+//! `exit.rs`) and the file formats — are written as proper roff sections.
 
 use std::io::Write;
 use std::path::Path;
 
 use clap_mangen::Man;
-
-/// Exit statuses, one `.TP` entry each.
-const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Success. For \\fBverify\\fR: a signer validated and chains to a trust anchor, and every payload hash matches."),
-    ("1", "Verification failed: no trusted signer (unsigned, untrusted or tampered), a payload hash mismatch, or a truncated or overlong payload."),
-    ("2", "Usage error: bad flags or arguments."),
-    ("3", "Malformed input: the package, manifest, key or certificate could not be parsed; the message names the byte offset and command."),
-    ("4", "I/O or other runtime error (file not found, permission denied, ...); for \\fBinstall\\fR also a timeout or a failure while applying that was rolled back."),
-    ("5", "\\fBinstall\\fR: the package was rejected before any change (precondition not met, unsafe path, Reboot not last, interrupted install needing \\fB--recover\\fR)."),
-];
 
 fn roff_escape(s: &str) -> String {
     s.lines()
@@ -60,9 +50,10 @@ fn write_page(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
         // `agent`'s CONFIG FILE, `voucher sign`'s OPTIONS FILE.
         writeln!(out, ".SH \"{title}\"\n.nf\n{}\n.fi", roff_escape(&body))?;
     }
+    // One `.TP` entry per exit status, from the mapping that decides them.
     writeln!(out, ".SH \"EXIT STATUS\"")?;
-    for (code, text) in EXIT_STATUS {
-        writeln!(out, ".TP\n\\fB{code}\\fR\n{text}")?;
+    for (kind, text) in crate::exit::DOCUMENTED {
+        writeln!(out, ".TP\n\\fB{}\\fR\n{text}", crate::exit::documented_status(*kind))?;
     }
     std::fs::write(dir.join(man.get_filename()), out)?;
     Ok(())

@@ -7,10 +7,16 @@ use anyhow::{anyhow, bail, Context, Result};
 use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role, VersionNumber};
 use serde::Deserialize;
 
-/// Marker error: the manifest is malformed (exit status 3).
+/// The manifest is malformed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ManifestError(pub String);
+
+impl foundation::Kind for ManifestError {
+    fn kind(&self) -> foundation::ErrorKind {
+        foundation::ErrorKind::Malformed
+    }
+}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -2,14 +2,15 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use vouchers::option::{format_date, parse_date};
-use vouchers::{DeviceId, DurationUnits, Mode, SignAlgorithm, VerifiedVoucher, VoucherError, VoucherOption};
+use vouchers::{DeviceId, DurationUnits, Mode, SignAlgorithm, VerifiedVoucher, VoucherOption};
 
 use crate::cli::{VoucherCommand, VoucherInspectArgs, VoucherSignArgs, VoucherVerifyArgs};
+use crate::exit::{malformed, usage, verify_failed};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,10 +42,6 @@ struct DeviceSpec {
     oui: String,
     product_class: String,
     serial_number: String,
-}
-
-fn malformed(msg: String) -> anyhow::Error {
-    VoucherError::Structure(msg).into()
 }
 
 fn option_from_spec(s: OptionSpec) -> Result<VoucherOption> {
@@ -114,10 +111,11 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&a.options).with_context(|| format!("reading {}", a.options.display()))?;
     let file: OptionsFile = toml::from_str(&text).map_err(|e| malformed(format!("{}: {e}", a.options.display())))?;
     let options = file.option.into_iter().map(option_from_spec).collect::<Result<Vec<_>>>()?;
-    let chain = a.chain.as_deref().map(read).transpose()?;
+    let [(key, cert)] = a.signer.pairs()?[..] else { return Err(usage("voucher sign takes one --key/--cert pair")) };
+    let chain = a.signer.chain.as_deref().map(read).transpose()?;
     let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let alg = if a.sha256 { SignAlgorithm::RsaSha256 } else { SignAlgorithm::RsaSha1 };
-    let xml = vouchers::sign(&options, &read(&a.key)?, &read(&a.cert)?, &chain, alg)?;
+    let xml = vouchers::sign(&options, &read(key)?, &read(cert)?, &chain, alg)?;
     let out = if a.base64 {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()) + "\n"
@@ -130,33 +128,33 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
         Ok(())
     })?;
     eprintln!("signed {} option(s) into {}", options.len(), a.output.display());
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }
 
 fn verify(a: VoucherVerifyArgs) -> Result<u8> {
     let now = match &a.now {
-        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| anyhow::anyhow!("--now {t:?}: {e}"))?,
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| usage(format!("--now {t:?}: {e}")))?,
         None => OffsetDateTime::now_utc(),
     };
     let mut anchors = Vec::new();
-    for t in &a.trust {
+    for t in &a.trust.trust {
         anchors.push(read(t)?);
     }
     let v = vouchers::verify(&read(&a.file)?, &anchors, a.now.as_ref().map(|_| now))?;
     for o in &v.options {
         if !o.device_id.matches(&a.oui, &a.product_class, &a.serial) {
-            bail!(VerifyFailure(format!(
+            return Err(verify_failed(format!(
                 "Request Denied (9001): option {} is for device {}-{}-{}",
                 o.option_ident, o.device_id.oui, o.device_id.product_class, o.device_id.serial_number
             )));
         }
         if let Some(exp) = vouchers::store::expiration(o, now) {
             if exp <= now {
-                bail!(VerifyFailure(format!("option {} expired at {}", o.option_ident, format_date(exp))));
+                return Err(verify_failed(format!("option {} expired at {}", o.option_ident, format_date(exp))));
             }
         }
     }
-    if a.json {
+    if a.output.json {
         let mut j = voucher_json(&v);
         j["ok"] = json!(true);
         println!("{}", serde_json::to_string_pretty(&j)?);
@@ -166,12 +164,12 @@ fn verify(a: VoucherVerifyArgs) -> Result<u8> {
             println!("  {} ({}): {}", o.option_ident, o.vserial_num, o.mode.as_str());
         }
     }
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }
 
 fn inspect(a: VoucherInspectArgs) -> Result<u8> {
     let v = vouchers::inspect(&read(&a.file)?)?;
-    if a.json {
+    if a.output.json {
         println!("{}", serde_json::to_string_pretty(&voucher_json(&v))?);
     } else {
         println!("signer (NOT verified): {}", v.signer.as_deref().unwrap_or("none"));
@@ -188,10 +186,5 @@ fn inspect(a: VoucherInspectArgs) -> Result<u8> {
             println!("    transferable {}; {}", o.transferable, o.option_desc);
         }
     }
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }
-
-/// A voucher that verified cryptographically but is not acceptable here.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct VerifyFailure(pub String);

@@ -323,7 +323,7 @@ fn request_download_is_spooled_and_sent_until_answered() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Table 27 FileType values only; NAME=VALUE arguments.
     let bad = Command::new(bin).args(["agent", "request-download", "--config"]).arg(&f).args(["--file-type", "1 Firmware"]).output().unwrap();
-    assert_eq!(bad.status.code(), Some(4));
+    assert_eq!(bad.status.code(), Some(2)); // a usage error (issue 9; it was 4)
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Table 27"));
     let bad = Command::new(bin).args(["agent", "request-download", "--config"]).arg(&f).args(["--file-type", "2 Web Content", "--arg", "x"]).output().unwrap();
     assert!(!bad.status.success());

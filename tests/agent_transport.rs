@@ -151,7 +151,7 @@ fn cli_once_and_local_set() {
     assert_eq!(s[1].inform_param(pc).as_deref(), Some("PC-42"));
     // Bad input: clear errors, documented exit statuses.
     let out = Command::new(bin).args(["agent", "set", "--config"]).arg(&f).args(["InternetGatewayDevice.Nope", "1"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(2)); // a usage error (issue 9; it was 4)
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such parameter"));
     std::fs::write(d.path().join("bad.toml"), "[acs]\nurl = \"ftp://x\"\n").unwrap();
     let out = Command::new(bin).args(["agent", "--once", "--config"]).arg(d.path().join("bad.toml")).output().unwrap();

@@ -399,3 +399,52 @@ fn man_pages_are_fresh() {
     let top = String::from_utf8(std::fs::read(t.path().join("cpekit.1")).unwrap()).unwrap();
     assert!(top.contains("EXIT STATUS"));
 }
+
+#[test]
+fn key_and_cert_counts_that_differ_are_a_usage_error() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("o.pkg");
+    let o = cpekit()
+        .args(["package", "build", "--manifest", &demo_manifest(), "-o"])
+        .arg(&out)
+        .args(["--key", &key("signer.key"), "--key", &key("rogue.key"), "--cert", &key("signer.pem")])
+        .output()
+        .unwrap();
+    // Exit 2 like clap's own usage errors (it was 3, "malformed input").
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--key given 2 times but --cert 1 times"));
+    assert!(!out.exists());
+    // `package sign` adds one signer: a second --key is clap's usage error.
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let before = std::fs::read(&pkg).unwrap();
+    let o = cpekit()
+        .args(["package", "sign"])
+        .arg(&pkg)
+        .args(["--key", &key("signer.key"), "--key", &key("rogue.key"), "--cert", &key("signer.pem")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&pkg).unwrap(), before);
+}
+
+#[test]
+fn install_flag_values_are_usage_errors_reported_as_json_with_json() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    std::fs::create_dir(t.path().join("root")).unwrap();
+    for bad in [["--attribute", "1:2"], ["--attribute", "1:x=3"], ["--current-version", "1..2"]] {
+        let o = cpekit()
+            .arg("install")
+            .arg(&pkg)
+            .arg("--root")
+            .arg(t.path().join("root"))
+            .args(["--trust", &key("ca.pem"), "--dry-run", "--json"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!((v["ok"].as_bool(), v["exit_code"].as_u64()), (Some(false), Some(2)), "{bad:?}");
+        assert!(v["error"].as_str().unwrap().starts_with(bad[0]), "{v}");
+    }
+}

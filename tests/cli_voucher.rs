@@ -119,3 +119,30 @@ fn system_trust_store_is_not_a_trust_anchor() {
     // Documents the libxmlsec1 behaviour this guards against.
     eprintln!("xmlsec1 CLI with the rogue cert in SSL_CERT_FILE: exit {:?}", x.status.code());
 }
+
+#[test]
+fn bad_flags_are_usage_errors_reported_as_json_with_json() {
+    let t = tempfile::tempdir().unwrap();
+    let xml = t.path().join("v.xml");
+    sign(&xml, &[]);
+    // A --now that is not RFC 3339: exit 2 like clap's usage errors, and as
+    // JSON on stdout since --json was given.
+    let out = verify(&xml, "CPE0001", "next tuesday");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--now"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit_code"], 2);
+    assert!(v["error"].as_str().unwrap().contains("--now \"next tuesday\""), "{v}");
+
+    // voucher sign takes one signer: a second --key is refused by clap.
+    let out = Command::cargo_bin("cpekit")
+        .unwrap()
+        .args(["voucher", "sign", "--key", &p("testdata/keys/signer.key"), "--key", &p("testdata/keys/rogue.key")])
+        .args(["--cert", &p("testdata/keys/signer.pem"), "--options", &p("testdata/vouchers/options.toml"), "-o"])
+        .arg(t.path().join("w.xml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!t.path().join("w.xml").exists());
+}

@@ -64,6 +64,16 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl foundation::Kind for ConfigError {
+    /// Every config failure is reported as malformed input (exit status 3),
+    /// an unreadable file included.
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            ConfigError::Read { .. } | ConfigError::Parse { .. } | ConfigError::Invalid(_) => foundation::ErrorKind::Malformed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {

@@ -53,6 +53,15 @@ pub enum RequestDownloadError {
     Spool { path: PathBuf, source: std::io::Error },
 }
 
+impl foundation::Kind for RequestDownloadError {
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            RequestDownloadError::FileType(_) | RequestDownloadError::TooManyArgs(_) | RequestDownloadError::Arg(_) => foundation::ErrorKind::Malformed,
+            RequestDownloadError::Spool { .. } => foundation::ErrorKind::Runtime,
+        }
+    }
+}
+
 /// One RequestDownload the CPE is to send (A.4.2.2 Table 55).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadRequest {

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use foundation::random::{self, RandomError};
 use md5::{Digest as _, Md5};
 
 /// Longest header value (WWW-Authenticate or Authorization) we parse; real
@@ -341,7 +342,7 @@ fn push_quoted(out: &mut String, name: &str, value: &str) {
 }
 
 /// Client: the Authorization header value for one request. `nc` counts from 1
-/// per nonce; `cnonce` is chosen by the caller (random, see [`random_hex`]).
+/// per nonce; `cnonce` is chosen by the caller (random, see [`cnonce`]).
 pub fn digest_authorization(ch: &Challenge, method: &str, uri: &str, user: &str, pass: &str, nc: u32, cnonce: &str) -> String {
     let nc_hex = format!("{nc:08x}");
     let response = request_digest(ch.algorithm, user, &ch.realm, pass, &ch.nonce, cnonce, method, uri, ch.qop_auth.then_some(nc_hex.as_str()));
@@ -370,14 +371,20 @@ pub fn digest_authorization(ch: &Challenge, method: &str, uri: &str, user: &str,
     out
 }
 
-/// `len` random bytes from the OS as lower-case hex (nonces, cnonces, paths).
-///
-/// Panics only if the OS random source is unavailable, which leaves no safe
-/// way to authenticate anything.
-pub fn random_hex(len: usize) -> String {
-    let mut buf = vec![0u8; len];
-    getrandom::getrandom(&mut buf).expect("OS random number generator unavailable");
-    hex::encode(buf)
+/// Client: a fresh cnonce (RFC 2617 3.2.2: "an opaque quoted string value
+/// provided by the client"), 128 random bits as hex.
+pub fn cnonce() -> Result<String, RandomError> {
+    random::hex_secret(16)
+}
+
+/// The request-URI of `url` as the `uri` directive carries it (RFC 2617
+/// 3.2.2: "the URI from Request-URI of the Request-Line"): its path and
+/// query, as an HTTP client sends them; `/` for a URL that does not parse.
+pub fn request_uri(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
+        Err(_) => "/".into(),
+    }
 }
 
 /// Length-independent-of-content comparison for response hashes.
@@ -431,14 +438,15 @@ impl Server {
     /// cannot grow the table.
     pub const DEFAULT_MAX_NONCES: usize = 64;
 
-    pub fn new(realm: &str) -> Server {
-        Server {
+    /// A server for `realm`, with a random opaque.
+    pub fn new(realm: &str) -> Result<Server, RandomError> {
+        Ok(Server {
             realm: realm.to_string(),
-            opaque: random_hex(16),
+            opaque: random::hex_secret(16)?,
             nonce_lifetime: Self::DEFAULT_NONCE_LIFETIME,
             max_nonces: Self::DEFAULT_MAX_NONCES,
             nonces: HashMap::new(),
-        }
+        })
     }
 
     pub fn with_nonce_lifetime(mut self, lifetime: Duration) -> Server {
@@ -480,9 +488,10 @@ impl Server {
 
     /// A fresh WWW-Authenticate header value with a new random nonce,
     /// `qop="auth"`, `algorithm=MD5` and our opaque; `stale=true` when the
-    /// client's previous nonce had expired.
-    pub fn challenge(&mut self, now: Instant, stale: bool) -> String {
-        let nonce = random_hex(16);
+    /// client's previous nonce had expired. Fails only when no random
+    /// nonce can be made.
+    pub fn challenge(&mut self, now: Instant, stale: bool) -> Result<String, RandomError> {
+        let nonce = random::hex_secret(16)?;
         let mut out = String::from("Digest ");
         push_quoted(&mut out, "realm", &self.realm);
         out.push_str(", qop=\"auth\", ");
@@ -494,7 +503,7 @@ impl Server {
             out.push_str(", stale=true");
         }
         self.insert_nonce(nonce, now);
-        out
+        Ok(out)
     }
 
     /// Check an Authorization header for `method` against the expected
@@ -631,7 +640,7 @@ mod tests {
 
         // The RFC's own Authorization header verifies on the server side.
         let now = Instant::now();
-        let mut srv = Server::new("testrealm@host.com");
+        let mut srv = Server::new("testrealm@host.com").unwrap();
         srv.issue_fixed(RFC_NONCE, RFC_OPAQUE, now);
         let rfc_auth = format!(
             "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", nonce=\"{RFC_NONCE}\", \
@@ -697,7 +706,7 @@ mod tests {
     }
 
     fn challenge_of(srv: &mut Server, now: Instant) -> Challenge {
-        match pick(&[&srv.challenge(now, false)]).unwrap() {
+        match pick(&[&srv.challenge(now, false).unwrap()]).unwrap() {
             Scheme::Digest(c) => c,
             other => panic!("{other:?}"),
         }
@@ -706,7 +715,7 @@ mod tests {
     #[test]
     fn round_trip_and_failures() {
         let now = Instant::now();
-        let mut srv = Server::new("cpekit");
+        let mut srv = Server::new("cpekit").unwrap();
         let ch = challenge_of(&mut srv, now);
         assert!(ch.qop_auth && !ch.stale && ch.opaque.is_some());
         assert_eq!(ch.realm, "cpekit");
@@ -751,7 +760,7 @@ mod tests {
     #[test]
     fn stale_nonce() {
         let t0 = Instant::now();
-        let mut srv = Server::new("cpekit").with_nonce_lifetime(Duration::from_secs(10));
+        let mut srv = Server::new("cpekit").unwrap().with_nonce_lifetime(Duration::from_secs(10));
         let ch = challenge_of(&mut srv, t0);
         let a = digest_authorization(&ch, "GET", "/p", "u", "p", 1, "c");
         let later = t0 + Duration::from_secs(11);
@@ -759,13 +768,13 @@ mod tests {
         // Wrong password with an expired nonce is plainly denied.
         assert_eq!(srv.verify(&a, "GET", "u", "x", later), Verdict::Denied);
         // The stale challenge carries stale=true and the client reads it.
-        let Scheme::Digest(ch2) = pick(&[&srv.challenge(later, true)]).unwrap() else { panic!() };
+        let Scheme::Digest(ch2) = pick(&[&srv.challenge(later, true).unwrap()]).unwrap() else { panic!() };
         assert!(ch2.stale);
         let a2 = digest_authorization(&ch2, "GET", "/p", "u", "p", 1, "c");
         assert_eq!(srv.verify(&a2, "GET", "u", "p", later), Verdict::Ok);
         // Long after expiry the nonce is forgotten.
         let much_later = t0 + Duration::from_secs(40);
-        let _ = srv.challenge(much_later, false);
+        srv.challenge(much_later, false).unwrap();
         srv.purge(much_later);
         assert_eq!(srv.verify(&a, "GET", "u", "p", much_later), Verdict::Denied);
     }
@@ -773,10 +782,10 @@ mod tests {
     #[test]
     fn nonce_table_is_bounded() {
         let now = Instant::now();
-        let mut srv = Server::new("r").with_max_nonces(4);
+        let mut srv = Server::new("r").unwrap().with_max_nonces(4);
         let first = challenge_of(&mut srv, now);
         for k in 1..10 {
-            let _ = srv.challenge(now + Duration::from_millis(k), false);
+            srv.challenge(now + Duration::from_millis(k), false).unwrap();
         }
         assert_eq!(srv.nonces.len(), 4);
         let a = digest_authorization(&first, "GET", "/", "u", "p", 1, "c");
@@ -786,7 +795,7 @@ mod tests {
     #[test]
     fn without_qop_a_nonce_is_single_use() {
         let now = Instant::now();
-        let mut srv = Server::new("r");
+        let mut srv = Server::new("r").unwrap();
         let mut ch = challenge_of(&mut srv, now);
         ch.qop_auth = false;
         let a = digest_authorization(&ch, "GET", "/", "u", "p", 1, "c");
@@ -798,11 +807,29 @@ mod tests {
     #[test]
     fn quoting_round_trips() {
         let now = Instant::now();
-        let mut srv = Server::new("realm \"q\" \\ x");
+        let mut srv = Server::new("realm \"q\" \\ x").unwrap();
         let ch = challenge_of(&mut srv, now);
         assert_eq!(ch.realm, "realm \"q\" \\ x");
         let a = digest_authorization(&ch, "GET", "/a,b", "us\"er", "p", 1, "c");
         assert_eq!(srv.verify(&a, "GET", "us\"er", "p", now), Verdict::Ok);
+    }
+
+    #[test]
+    fn request_uri_of_urls() {
+        assert_eq!(request_uri("http://acs.example:7547/cwmp?x=1"), "/cwmp?x=1");
+        assert_eq!(request_uri("https://acs.example"), "/");
+        assert_eq!(request_uri("http://h/a#frag"), "/a");
+        assert_eq!(request_uri("http://h:1/a/b?c=d"), "/a/b?c=d");
+        // As an HTTP client sends it: percent-encoded, dot segments resolved.
+        assert_eq!(request_uri("http://h/caf\u{e9}/./x/../y"), "/caf%C3%A9/y");
+        assert_eq!(request_uri("not a url"), "/");
+    }
+
+    #[test]
+    fn cnonces_are_fresh() {
+        let (a, b) = (cnonce().unwrap(), cnonce().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   connection, HTTP/1.1 keep-alive); cookies returned on every POST; at
 //!   the end the connection is closed and the cookies discarded — both
 //!   live in the [`AcsConnection`] and go when it is dropped.
-//! * 3.4.4: Basic or Digest (MD5, qop=auth) on a 401 challenge. The retry
+//! * 3.4.4: Basic or Digest (MD5, qop=auth) on a 401 challenge
+//!   ([`crate::auth`]). The retry
 //!   goes over the same connection (the 401's body is drained first so the
 //!   connection is reused): some ACSes bind the nonce to the connection.
 //!   Later POSTs of the session authenticate pre-emptively with the next
@@ -20,7 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::digest::{self, Challenge, Scheme};
+use foundation::random::RandomError;
+
+use super::auth::{AuthError, Authenticator};
 
 /// Largest HTTP response body accepted from the ACS.
 pub const MAX_RESPONSE_BYTES: u64 = 8 << 20;
@@ -41,6 +44,8 @@ pub enum TransportError {
     Read(std::io::Error),
     #[error("TLS set-up: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Random(#[from] RandomError),
 }
 
 /// Where and how to reach the ACS.
@@ -75,39 +80,13 @@ pub fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, Transport
     Ok(Arc::new(cfg))
 }
 
-/// The request-URI of `url` (path and query), as Digest's `uri` (RFC 2617 3.2.2).
-fn request_uri(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    match rest.find('/') {
-        Some(i) => rest[i..].split('#').next().unwrap_or("/").to_string(),
-        None => "/".into(),
-    }
-}
-
-enum Auth {
-    None,
-    Basic,
-    Digest { challenge: Challenge, nc: u32 },
-}
-
 /// One session's connection to the ACS.
 pub struct AcsConnection {
     agent: ureq::Agent,
     cfg: HttpConfig,
-    auth: Auth,
-    uri: String,
+    auth: Authenticator,
     /// Number of 401 challenges answered in this session.
     pub challenges: u32,
-}
-
-fn cnonce() -> String {
-    let mut b = [0u8; 8];
-    // A cnonce only needs to be unpredictable to the server; fall back to
-    // time if the OS RNG is unavailable.
-    if getrandom::getrandom(&mut b).is_err() {
-        b = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
-    }
-    hex::encode(b)
 }
 
 impl AcsConnection {
@@ -125,68 +104,35 @@ impl AcsConnection {
         if let Some(tls) = &cfg.tls {
             b = b.tls_config(tls.clone());
         }
-        AcsConnection { agent: b.build(), cfg: cfg.clone(), auth: Auth::None, uri: request_uri(&cfg.url), challenges: 0 }
-    }
-
-    fn authorization(&mut self) -> Option<String> {
-        match &mut self.auth {
-            Auth::None => None,
-            Auth::Basic => Some(digest::basic_authorization(&self.cfg.username, &self.cfg.password)),
-            Auth::Digest { challenge, nc } => {
-                *nc += 1;
-                Some(digest::digest_authorization(challenge, "POST", &self.uri, &self.cfg.username, &self.cfg.password, *nc, &cnonce()))
-            }
-        }
-    }
-
-    // ureq's own error type, handled right at the call site.
-    #[allow(clippy::result_large_err)]
-    fn send(&mut self, body: &str) -> Result<ureq::Response, ureq::Error> {
-        let mut req = self.agent.post(&self.cfg.url);
-        if !body.is_empty() {
-            // 3.4.1: SOAPAction with no value (several envelopes may share a POST).
-            req = req.set("Content-Type", "text/xml; charset=\"utf-8\"").set("SOAPAction", "");
-        }
-        if let Some(a) = self.authorization() {
-            req = req.set("Authorization", &a);
-        }
-        req.send_string(body)
+        AcsConnection { agent: b.build(), cfg: cfg.clone(), auth: Authenticator::new(&cfg.username, &cfg.password), challenges: 0 }
     }
 
     /// POST `body` (empty for the empty POST of 3.7.1.3) and return the
     /// response body (empty for an empty HTTP response, e.g. 204).
+    // The closure returns ureq's own error type, handled in `auth`.
+    #[allow(clippy::result_large_err)]
     pub fn post(&mut self, body: &str) -> Result<String, TransportError> {
-        let mut answered = 0;
-        loop {
-            match self.send(body) {
-                Ok(resp) => return read_body(resp),
-                Err(ureq::Error::Status(401, resp)) => {
-                    let headers: Vec<String> = resp.all("WWW-Authenticate").iter().map(|s| s.to_string()).collect();
-                    // Drain the body so the retry reuses this connection.
-                    let _ = read_body(resp);
-                    let refs: Vec<&str> = headers.iter().map(|s| s.as_str()).collect();
-                    let scheme = digest::pick(&refs).map_err(|e| TransportError::Challenge(e.to_string()))?;
-                    let stale = matches!(&scheme, Scheme::Digest(c) if c.stale);
-                    // One retry per fresh challenge; a stale nonce may be renewed once more.
-                    if answered >= 1 && !(stale && answered < 2) {
-                        return Err(TransportError::AuthFailed);
-                    }
-                    answered += 1;
-                    self.challenges += 1;
-                    self.auth = match scheme {
-                        Scheme::Basic { .. } => Auth::Basic,
-                        Scheme::Digest(challenge) => Auth::Digest { challenge, nc: 0 },
-                    };
-                }
-                Err(ureq::Error::Status(code, resp)) => {
+        let r = self.auth.request(&self.agent, "POST", &self.cfg.url, |mut req| {
+            if !body.is_empty() {
+                // 3.4.1: SOAPAction with no value (several envelopes may share a POST).
+                req = req.set("Content-Type", "text/xml; charset=\"utf-8\"").set("SOAPAction", "");
+            }
+            req.send_string(body)
+        });
+        self.challenges = self.auth.challenges;
+        match r {
+            Ok(resp) => read_body(resp),
+            Err(AuthError::Refused | AuthError::NoCredentials) => Err(TransportError::AuthFailed),
+            Err(AuthError::Challenge(e)) => Err(TransportError::Challenge(e.to_string())),
+            Err(AuthError::Random(e)) => Err(TransportError::Random(e)),
+            Err(AuthError::Http(e)) => match *e {
+                ureq::Error::Status(code, resp) => {
                     let text = resp.status_text().to_string();
                     let _ = read_body(resp);
-                    return Err(TransportError::Status { status: code, text });
+                    Err(TransportError::Status { status: code, text })
                 }
-                Err(ureq::Error::Transport(t)) => {
-                    return Err(TransportError::Connect { url: self.cfg.url.clone(), message: t.to_string() });
-                }
-            }
+                ureq::Error::Transport(t) => Err(TransportError::Connect { url: self.cfg.url.clone(), message: t.to_string() }),
+            },
         }
     }
 }
@@ -200,16 +146,4 @@ fn read_body(resp: ureq::Response) -> Result<String, TransportError> {
         return Err(TransportError::TooLarge);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_uri_of_urls() {
-        assert_eq!(request_uri("http://acs.example:7547/cwmp?x=1"), "/cwmp?x=1");
-        assert_eq!(request_uri("https://acs.example"), "/");
-        assert_eq!(request_uri("http://h/a#frag"), "/a");
-    }
 }

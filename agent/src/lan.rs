@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use foundation::random;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
+
 use super::connreq::{parse_head, HeadError, RequestHead};
 use super::progress::{Phase, Progress, Snapshot};
 use super::soap::Body;
@@ -212,38 +215,25 @@ pub struct KickRequest {
 }
 
 /// Decode one `application/x-www-form-urlencoded` component ('+' is a
-/// space, %XX a byte); the result must be UTF-8.
+/// space, %XX a byte); `None` when a `%` is not followed by two hex digits
+/// or the result is not UTF-8 (stricter than `form_urlencoded::parse`,
+/// which keeps both silently).
 pub fn form_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                out.push(v);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
+    let well_formed = s.split('%').skip(1).all(|after| after.as_bytes().get(..2).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let plus_as_space = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|v| v.into_owned())
 }
+
+/// Everything but the RFC 3986 unreserved characters (ALPHA / DIGIT / "-" /
+/// "." / "_" / "~").
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encode everything but RFC 3986 unreserved characters.
 pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Escape text for HTML element content and quoted attribute values.
@@ -303,13 +293,9 @@ pub fn redirect_target(next_url: &str, own_base: &str) -> Result<String, KickErr
     if next_url.is_empty() || next_url.chars().count() > MAX_NEXT_URL || next_url.bytes().any(|b| b < 0x20 || b == 0x7f || b == b' ') {
         return Err(bad());
     }
-    let encoded: String;
-    let next_url = if next_url.is_ascii() {
-        next_url
-    } else {
-        encoded = next_url.bytes().map(|b| if b.is_ascii() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-        &encoded
-    };
+    // Controls are refused above: this encodes the non-ASCII bytes only.
+    let encoded = utf8_percent_encode(next_url, CONTROLS).to_string();
+    let next_url = encoded.as_str();
     if next_url.starts_with('/') && !next_url.starts_with("//") {
         return Ok(format!("{own_base}{next_url}"));
     }
@@ -499,13 +485,11 @@ pub fn error_html(e: &KickError) -> String {
 struct ErrorPages(VecDeque<(String, KickError)>);
 
 impl ErrorPages {
-    fn add(&mut self, e: KickError) -> String {
-        let id = super::digest::random_hex(8);
+    fn add(&mut self, id: String, e: KickError) {
         if self.0.len() >= MAX_ERROR_PAGES {
             self.0.pop_front();
         }
-        self.0.push_back((id.clone(), e));
-        id
+        self.0.push_back((id, e));
     }
 
     fn get(&self, id: &str) -> Option<&KickError> {
@@ -539,9 +523,19 @@ impl Pages {
 
     fn error_redirect(&self, e: KickError) -> Page {
         tracing::warn!(error = %e, "kick failed");
-        let id = self.errors.lock().unwrap_or_else(|p| p.into_inner()).add(e);
-        // 303: the browser GETs the error page.
-        Page::redirect(303, format!("{}{KICK_ERROR_PATH}?id={id}", self.base))
+        match random::hex_secret(8) {
+            Ok(id) => {
+                let to = format!("{}{KICK_ERROR_PATH}?id={id}", self.base);
+                self.errors.lock().unwrap_or_else(|p| p.into_inner()).add(id, e);
+                // 303: the browser GETs the error page.
+                Page::redirect(303, to)
+            }
+            // No id to find the page again by: show it right away.
+            Err(r) => {
+                tracing::warn!(error = %r, "kick error page shown in place");
+                Page::html(e.status(), error_html(&e))
+            }
+        }
     }
 
     /// Answer one request. Blocks for a kick until its session is over.

@@ -5,8 +5,9 @@
 //!   BBF XML, the parameter tree and its value hooks;
 //! * [`rpc`] — the CPE side of the parameter RPCs;
 //! * [`session`] — one transaction session as a sans-IO state machine (3.7);
-//! * [`http`] / [`digest`] — the HTTP client side of a session and HTTP
-//!   authentication (3.4);
+//! * [`http`] / [`digest`] / [`auth`] — the HTTP client side of a session,
+//!   HTTP authentication (3.4) and the authenticated request both the
+//!   session and the transfer clients make;
 //! * [`connreq`] — the Connection Request server (3.2.2);
 //! * [`tcp_server`] — the accept loop, connection cap and clean close shared
 //!   by the Connection Request and LAN servers;
@@ -19,6 +20,7 @@
 //! * [`simulate`] — many CPE identities in one process (ACS load tests);
 //! * [`config`], [`state`] — the config file and the persisted agent state.
 
+pub mod auth;
 pub mod config;
 pub mod connreq;
 pub mod cpe_requests;

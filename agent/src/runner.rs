@@ -21,6 +21,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use foundation::backoff;
+use foundation::clock::now_rfc3339;
+use foundation::random::{self, RandomError};
 use tracing::{debug, info, warn};
 
 use super::config::AgentConfig;
@@ -56,6 +59,8 @@ pub enum AgentError {
     GaveUp(u32),
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
 }
 
 /// Something that wakes the main loop.
@@ -101,14 +106,6 @@ pub struct SessionOutcome {
 /// [`SessionReport`] (long-running simulations keep no history).
 pub type SessionObserver = Box<dyn FnMut(&SessionOutcome) + Send>;
 
-/// A.5.3 exponential back-off: base × 2^(n-1), capped, with up to 50 %
-/// random extra so that many CPEs do not retry in lock-step.
-pub fn backoff(base: Duration, max: Duration, failures: u32, jitter_unit: f64) -> Duration {
-    let exp = 2f64.powi(failures.saturating_sub(1).min(30) as i32);
-    let d = (base.as_secs_f64() * exp).min(max.as_secs_f64());
-    Duration::from_secs_f64(d * (1.0 + 0.5 * jitter_unit.clamp(0.0, 1.0)))
-}
-
 /// Next periodic Inform after `now` (A.3.2 / B: PeriodicInformTime aligns
 /// the schedule; an unknown time, 0001-01-01, means "any").
 pub fn next_periodic(now: SystemTime, last: SystemTime, interval: u32, aligned_to: Option<SystemTime>) -> SystemTime {
@@ -140,20 +137,6 @@ fn parse_datetime(s: &str) -> Option<SystemTime> {
     } else {
         Some(SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()))
     }
-}
-
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn random_secret() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    hex::encode(b)
 }
 
 /// A change made on the device itself (not by the ACS), spooled by
@@ -189,6 +172,8 @@ pub struct Agent {
     /// Kicks waiting for their session (Appendix D).
     kicks: Vec<KickRequest>,
     cr_credentials: Arc<Mutex<(String, String)>>,
+    /// The Connection Request password used while none is configured.
+    cr_secret: String,
     http: HttpConfig,
     last_inform: SystemTime,
     next_periodic: Option<SystemTime>,
@@ -251,6 +236,9 @@ impl Agent {
         let d = &cfg.device;
         let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
         options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
+        // The Connection Request password while none is configured: never
+        // told to anyone, so nothing can authenticate (3.2.2).
+        let cr_secret = random::hex_secret(16)?;
         let (tx, rx) = mpsc::channel();
         let mut agent = Agent {
             schema,
@@ -263,7 +251,8 @@ impl Agent {
             connreq: None,
             lan: None,
             kicks: Vec::new(),
-            cr_credentials: Arc::new(Mutex::new((String::new(), random_secret()))),
+            cr_credentials: Arc::new(Mutex::new((String::new(), cr_secret.clone()))),
+            cr_secret,
             http,
             last_inform: SystemTime::now(),
             next_periodic: None,
@@ -343,11 +332,7 @@ impl Agent {
         // Keep the random path across restarts: the ACS knows the URL.
         let url_param = format!("{MS}ConnectionRequestURL");
         let old = self.store.values.get(&url_param).cloned().unwrap_or_default();
-        let path = old
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
-            .filter(|p| p.len() > 4)
-            .unwrap_or_else(connreq::random_path);
+        let path = Some(super::digest::request_uri(&old)).filter(|p| p.len() > 4).map_or_else(connreq::random_path, Ok)?;
         let tx = self.tx.clone();
         let server = ConnectionRequestServer::start(
             connreq::Config {
@@ -421,7 +406,7 @@ impl Agent {
     fn sync_connection_request_credentials(&mut self) {
         let user = self.store.values.get(&format!("{MS}ConnectionRequestUsername")).cloned().unwrap_or_default();
         let pass = self.store.values.get(&format!("{MS}ConnectionRequestPassword")).cloned().unwrap_or_default();
-        let pass = if pass.is_empty() { random_secret() } else { pass };
+        let pass = if pass.is_empty() { self.cr_secret.clone() } else { pass };
         *self.cr_credentials.lock().unwrap_or_else(|e| e.into_inner()) = (user, pass);
     }
 
@@ -586,8 +571,13 @@ impl Agent {
             Err(e) => {
                 self.failures += 1;
                 self.state.retry_count = self.state.retry_count.saturating_add(1);
-                let jitter = f64::from(random_secret().as_bytes()[0] % 100) / 100.0;
-                let wait = backoff(self.cfg.retry_base(), self.cfg.retry_max(), self.failures, jitter);
+                let (base, max) = (self.cfg.retry_base(), self.cfg.retry_max());
+                // The jitter only spreads CPEs apart: without randomness,
+                // wait the window's minimum.
+                let wait = backoff::random_wait(base, max, self.failures).unwrap_or_else(|e| {
+                    warn!(error = %e, "no retry jitter");
+                    backoff::window(base, max, self.failures).0
+                });
                 self.retry_at = Some(Instant::now() + wait);
                 warn!(error = %e, retry_in = ?wait, "session failed");
                 Err(e)
@@ -740,18 +730,6 @@ fn drive<H: Handler>(s: &mut Session<H>, conn: &mut AcsConnection) -> Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let b = Duration::from_secs(5);
-        let m = Duration::from_secs(60);
-        assert_eq!(backoff(b, m, 1, 0.0), Duration::from_secs(5));
-        assert_eq!(backoff(b, m, 2, 0.0), Duration::from_secs(10));
-        assert_eq!(backoff(b, m, 3, 0.0), Duration::from_secs(20));
-        assert_eq!(backoff(b, m, 10, 0.0), Duration::from_secs(60));
-        assert_eq!(backoff(b, m, 1, 1.0), Duration::from_secs_f64(7.5));
-        assert_eq!(backoff(b, m, u32::MAX, 0.0), Duration::from_secs(60));
-    }
 
     #[test]
     fn periodic_alignment() {

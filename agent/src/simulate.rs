@@ -36,6 +36,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use foundation::random::{self, RandomError};
 use serde::Serialize;
 use tracing::warn;
 
@@ -54,6 +55,8 @@ pub enum SimulateError {
     SerialTooLong(String),
     #[error("Connection Request port {base}+{count} exceeds 65535")]
     PortRange { base: u16, count: usize },
+    #[error(transparent)]
+    Random(#[from] RandomError),
 }
 
 /// How to run the simulation.
@@ -198,12 +201,6 @@ pub fn identity_config(base: &AgentConfig, i: usize) -> Result<AgentConfig, Simu
     Ok(cfg)
 }
 
-fn jitter_unit() -> f64 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::getrandom(&mut b);
-    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
-}
-
 /// The per-identity state directory root (for tests and cleanup).
 pub fn sim_dir(base: &AgentConfig) -> PathBuf {
     base.agent.state_dir.join("sim")
@@ -230,7 +227,7 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
     let mut window_start = t0;
     let cpu0 = rusage().0;
     // Identity i's start: its slot plus a random part of one slot.
-    let starts: Vec<Instant> = (0..n).map(|i| t0 + Duration::from_secs_f64(slot * (i as f64 + jitter_unit()))).collect();
+    let starts: Vec<Instant> = (0..n).map(|i| Ok(t0 + Duration::from_secs_f64(slot * (i as f64 + random::unit()?)))).collect::<Result<_, RandomError>>()?;
     let planned = starts.clone();
     let mut configs = configs.into_iter().enumerate().map(|(i, c)| (i, starts[i], c)).peekable();
 

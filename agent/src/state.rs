@@ -67,18 +67,11 @@ impl AgentState {
     }
 }
 
-/// Atomic JSON write: temp file, fsync, rename, fsync the directory.
+/// Write `value` as JSON, atomically and durably
+/// ([`foundation::durable::write_atomic`]).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(d)?.sync_all()?;
-    }
-    Ok(())
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    foundation::durable::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]
@@ -118,5 +111,6 @@ mod tests {
         assert_eq!(back.pending_events, s.pending_events);
         assert_eq!(back.retry_count, 3);
         assert!(!p.with_extension("tmp").exists());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temporary file left");
     }
 }

@@ -7,7 +7,21 @@
 //! * [`ErrorKind`] — what kind of failure an error is, so that the binary
 //!   decides exit codes in one place without downcasting through every
 //!   library's error type.
+//! * [`durable`] — replace a file's content atomically and durably (temp
+//!   file, fsync, rename, fsync of the directory).
+//! * [`subprocess`] — run a command with a deadline in its own process
+//!   group, killed with everything it started, output bounded.
+//! * [`random`] — the one randomness source, with one failure policy
+//!   (an error the caller handles), hex secrets and unbiased integers.
+//! * [`backoff`] — the A.5.3 retry wait, its jitter spread over its whole
+//!   window.
+//! * [`clock`] — xsd:dateTime timestamps.
 
+pub mod backoff;
+pub mod clock;
+pub mod durable;
 pub mod error_kind;
+pub mod random;
+pub mod subprocess;
 
 pub use error_kind::{ErrorKind, Kind};

@@ -39,9 +39,9 @@ fn main() {
 
     // http_auth: lines are realm, user, password, uri, then more header values.
     let now = Instant::now();
-    let mut server = Server::new("cpekit");
-    let ours = server.challenge(now, false);
-    let stale = server.challenge(now, true);
+    let mut server = Server::new("cpekit").expect("random opaque");
+    let ours = server.challenge(now, false).expect("random nonce");
+    let stale = server.challenge(now, true).expect("random nonce");
     let rfc =
         "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
     let placeholder =

@@ -33,8 +33,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Server side: each line is an Authorization value.
-    let mut server = Server::new("cpekit");
-    let challenge = server.challenge(now, false);
+    let mut server = Server::new("cpekit").expect("random opaque");
+    let challenge = server.challenge(now, false).expect("random nonce");
     let Ok(Scheme::Digest(ours)) = digest::pick(&[&challenge]) else { panic!("own challenge unusable: {challenge}") };
     let opaque = ours.opaque.clone().expect("own challenge has an opaque");
     for line in &lines {
@@ -46,8 +46,8 @@ fuzz_target!(|data: &[u8]| {
     // Round trip: the client's answer to our challenge is accepted.
     let field = |i: usize| lines.get(i).copied().unwrap_or("");
     let (realm, user, pass, uri) = (field(0), field(1), field(2), field(3));
-    let mut server = Server::new(realm);
-    let challenge = server.challenge(now, false);
+    let mut server = Server::new(realm).expect("random opaque");
+    let challenge = server.challenge(now, false).expect("random nonce");
     if challenge.len() <= MAX_HEADER_LEN {
         let Ok(Scheme::Digest(ch)) = digest::pick(&[&challenge]) else { panic!("own challenge unusable: {challenge:?}") };
         assert_eq!(ch.realm, realm, "realm changed by quoting: {challenge:?}");

@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parse_head(&data[..n - 1]), Ok(None));
 
     // Connection Request server: the sans-IO decision and the reply.
-    let mut policy = Policy::new("/cr/0123", 2, Duration::from_secs(60));
+    let mut policy = Policy::new("/cr/0123", 2, Duration::from_secs(60)).expect("random opaque");
     let reply = policy.decide(&head, ("acs", "s3cret"), Instant::now());
     let rendered = connreq::render(&reply);
     assert!(rendered.ends_with("\r\n\r\n"));

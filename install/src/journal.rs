@@ -11,9 +11,10 @@
 //! only finishes the clean-up, giving exactly the new tree.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use foundation::durable::sync_dir;
 use serde::{Deserialize, Serialize};
 
 /// One journaled change. Paths are relative to the root; `stage` and
@@ -108,21 +109,6 @@ impl FailPoints {
     pub fn count(&self) -> u64 {
         self.hits
     }
-}
-
-pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(path.parent().expect("state files live in a directory"))
-}
-
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }
 
 /// Flush everything on the filesystem holding `p` (syncfs(2)).

@@ -351,11 +351,11 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     }
     let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
     let text = serde_json::to_vec_pretty(&j).map_err(|e| e.to_string())?;
-    journal::write_durable(&st.journal(), &text).map_err(|e| format!("writing the journal: {e}"))?;
+    foundation::durable::write_atomic(&st.journal(), &text).map_err(|e| format!("writing the journal: {e}"))?;
     fp.hit();
     if plan.has_unsafe {
         // E.4.3 Unsafe flag: the device is unsafe until commit or rollback.
-        journal::write_durable(&st.unsafe_marker(), b"install in progress\n").map_err(|e| e.to_string())?;
+        foundation::durable::write_atomic(&st.unsafe_marker(), b"install in progress\n").map_err(|e| e.to_string())?;
     }
     for op in &j.ops {
         // Re-check at apply time: the tree may have changed since planning.
@@ -367,7 +367,7 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     }
     journal::sync_fs(root).map_err(|e| format!("syncing the root: {e}"))?;
     fp.hit();
-    journal::write_durable(&st.committed(), b"committed\n").map_err(|e| format!("committing: {e}"))?;
+    foundation::durable::write_atomic(&st.committed(), b"committed\n").map_err(|e| format!("committing: {e}"))?;
     fp.hit();
     journal::cleanup(st).map_err(|e| format!("cleaning up after commit: {e}"))?;
     fp.hit();

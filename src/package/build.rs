@@ -12,7 +12,7 @@ use crate::progress::bytes_bar;
 
 pub fn run(a: BuildArgs) -> Result<u8> {
     // Load keys first: a bad key should fail before minutes of hashing.
-    let signers = load_signers(&a.signers.keys, &a.signers.certs, a.signers.chain.as_deref(), a.signers.no_signed_attributes)?;
+    let signers = load_signers(&a.signers)?;
     let (mut manifest, base) = match (&a.manifest, &a.from_dir) {
         (Some(m), _) => {
             let base = m.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -58,7 +58,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         files,
         signers.len()
     );
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }
 
 /// `--from-dir`: one Extract File per regular file, sorted by path so the

@@ -102,7 +102,7 @@ pub fn run(a: DumpArgs) -> Result<u8> {
     for (i, f) in prefix.commands.files() {
         println!("{:08x}  [{i}] {} bytes  {}  sha1 {}", base + f.file_offset as u64, f.file_length, f.path, hex::encode(f.sha1));
     }
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }
 
 fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize, c: &Command) {

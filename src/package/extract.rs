@@ -102,5 +102,5 @@ pub fn run(a: ExtractArgs) -> Result<u8> {
         n += 1;
     }
     eprintln!("extracted {n} file(s) into {}", a.output.display());
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }

@@ -11,7 +11,7 @@ pub fn run(a: InspectArgs) -> Result<u8> {
     let (prefix, _, size) = open_prefix(&a.package)?;
     let h = &prefix.header;
     let signers = prefix.signatures.signers();
-    if a.json {
+    if a.output.json {
         let out = json!({
             "header": {
                 "major": h.major,
@@ -28,7 +28,7 @@ pub fn run(a: InspectArgs) -> Result<u8> {
             "warnings": prefix.commands.warnings(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(crate::exit::OK);
+        return Ok(crate::exit::SUCCESS);
     }
     println!("package:        {}", a.package.display());
     println!("format version: {}.{}", h.major, h.minor);
@@ -59,5 +59,5 @@ pub fn run(a: InspectArgs) -> Result<u8> {
         println!("    issuer {}  serial {}", s.issuer, s.serial);
         println!("    {} / {}, {}", s.digest_algorithm, s.signature_algorithm, if s.signed_attributes { "signed attributes" } else { "no signed attributes" });
     }
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }

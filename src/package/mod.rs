@@ -12,11 +12,13 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use pkgfmt::signature::{load_certs_pem, load_private_key_pem, SignatureBlock, SignerSummary};
 use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
 use serde_json::{json, Value};
 use x509_cert::Certificate;
+
+use crate::cli::{PackageSignerArgs, TrustArgs};
 
 /// Open a package and read its prefix (header, commands, signatures). The
 /// returned reader is positioned at the first payload byte.
@@ -32,9 +34,18 @@ pub fn read_certs(path: &Path) -> Result<Vec<Certificate>> {
     let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let certs = load_certs_pem(&pem).with_context(|| format!("certificates in {}", path.display()))?;
     if certs.is_empty() {
-        bail!(pkgfmt::Error::Build(format!("{}: no certificate found", path.display())));
+        return Err(crate::exit::malformed(format!("{}: no certificate found", path.display())));
     }
     Ok(certs)
+}
+
+/// Every certificate in every --trust file.
+pub fn trust_anchors(t: &TrustArgs) -> Result<Vec<Certificate>> {
+    let mut anchors = Vec::new();
+    for f in &t.trust {
+        anchors.extend(read_certs(f)?);
+    }
+    Ok(anchors)
 }
 
 /// One signer to add: key, certificate and chain, all loaded and checked.
@@ -45,21 +56,19 @@ pub struct Signer {
     pub signed_attributes: bool,
 }
 
-pub fn load_signers(keys: &[PathBuf], certs: &[PathBuf], chain: Option<&Path>, no_attrs: bool) -> Result<Vec<Signer>> {
-    if keys.len() != certs.len() {
-        bail!(pkgfmt::Error::Build(format!("--key given {} times but --cert {} times: they pair up in order", keys.len(), certs.len())));
-    }
-    let chain = match chain {
+pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
+    let pairs = a.signer.pairs()?;
+    let chain = match &a.signer.chain {
         Some(p) => read_certs(p)?,
         None => Vec::new(),
     };
-    keys.iter()
-        .zip(certs)
+    pairs
+        .into_iter()
         .map(|(k, c)| {
             let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
             let key = load_private_key_pem(&pem).with_context(|| format!("private key {}", k.display()))?;
             let cert = read_certs(c)?.remove(0);
-            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !no_attrs })
+            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
         })
         .collect()
 }
@@ -192,16 +201,19 @@ pub fn signer_json(s: &SignerSummary) -> Value {
     })
 }
 
-/// Write `bytes` to `out` atomically: temp file in the same directory,
-/// fsync, rename.
+/// Write `out` atomically and durably through `write`
+/// ([`foundation::durable::write_atomic_with`]): `out` is replaced only
+/// once `write` succeeded, so `write` may stream from `out` itself (signing
+/// in place), and a refused write leaves it untouched. The file keeps the
+/// mode of the one it replaces (a new one: `0o666` less the umask).
 pub fn atomic_write(out: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".cpekit-").tempfile_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    write(tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    // `write`'s own errors come back as they are; the file system's get the path.
+    let mut in_write = false;
+    foundation::durable::write_atomic_with(out, foundation::durable::Mode::Inherit, |f| write(f).inspect_err(|_| in_write = true)).map_err(|e| {
+        if in_write {
+            e
+        } else {
+            e.context(format!("writing {}", out.display()))
+        }
+    })
 }

@@ -10,7 +10,7 @@ use super::{atomic_write, load_signers, open_prefix, sign_all};
 use crate::cli::SignArgs;
 
 pub fn run(a: SignArgs) -> Result<u8> {
-    let signers = load_signers(&[a.key], &[a.cert], a.chain.as_deref(), a.no_signed_attributes)?;
+    let signers = load_signers(&a.signer)?;
     let (prefix, mut payload, _) = open_prefix(&a.package)?;
     let block = sign_all(prefix.signatures.clone(), prefix.signed_message(), &signers)?;
     let out = a.output.unwrap_or_else(|| a.package.clone());
@@ -33,5 +33,5 @@ pub fn run(a: SignArgs) -> Result<u8> {
         Ok(())
     })?;
     eprintln!("signed {}: {} signer(s) now", out.display(), block.signers().len());
-    Ok(crate::exit::OK)
+    Ok(crate::exit::SUCCESS)
 }

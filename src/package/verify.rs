@@ -4,15 +4,12 @@ use anyhow::Result;
 use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 
-use super::{open_prefix, read_certs, signer_json};
+use super::{open_prefix, signer_json, trust_anchors};
 use crate::cli::VerifyArgs;
 use crate::progress::bytes_bar;
 
 pub fn run(a: VerifyArgs) -> Result<u8> {
-    let mut anchors = Vec::new();
-    for t in &a.trust {
-        anchors.extend(read_certs(t)?);
-    }
+    let anchors = trust_anchors(&a.trust)?;
     let (prefix, mut reader, _) = open_prefix(&a.package)?;
     let opts = VerifyOptions { ignore_time: a.ignore_time, now: None };
     let report = prefix.verify_signatures(&anchors, &opts);
@@ -26,7 +23,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
 
     let trusted = report.is_trusted();
     let ok = trusted && payload.is_ok();
-    if a.json {
+    if a.output.json {
         let signers: Vec<_> = report
             .signers
             .iter()
@@ -86,5 +83,5 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             }
         );
     }
-    Ok(if ok { crate::exit::OK } else { crate::exit::VERIFY_FAILED })
+    Ok(if ok { crate::exit::SUCCESS } else { crate::exit::status(foundation::ErrorKind::VerifyFailed) })
 }

@@ -158,7 +158,7 @@ impl TestAcs {
 
     pub fn set_auth(&self, mode: AuthMode) {
         self.with(|s| {
-            s.digest = matches!(mode, AuthMode::Digest { .. }).then(|| digest::Server::new("cpekit-test-acs"));
+            s.digest = matches!(mode, AuthMode::Digest { .. }).then(|| digest::Server::new("cpekit-test-acs").expect("random opaque"));
             s.auth = Some(mode);
         });
     }
@@ -325,7 +325,7 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<AcsState>>) {
                 let challenge = match mode {
                     AuthMode::Basic { .. } => "Basic realm=\"cpekit-test-acs\"".to_string(),
                     _ => {
-                        let c = s.digest.as_mut().unwrap().challenge(Instant::now(), false);
+                        let c = s.digest.as_mut().unwrap().challenge(Instant::now(), false).expect("random nonce");
                         let nonce = c.split("nonce=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default().to_string();
                         s.nonce_peers.push((nonce, peer));
                         c

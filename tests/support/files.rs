@@ -95,7 +95,7 @@ impl FileServer {
     pub fn start() -> FileServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind file server"));
         let port = server.server_addr().to_ip().unwrap().port();
-        let state = Arc::new(Mutex::new(State { digest: Some(digest::Server::new("cpekit-files")), ..Default::default() }));
+        let state = Arc::new(Mutex::new(State { digest: Some(digest::Server::new("cpekit-files").expect("random opaque")), ..Default::default() }));
         let sent = Arc::new(AtomicU64::new(0));
         let release = Arc::new(AtomicBool::new(false));
         let (s2, st2, sent2, rel2) = (server.clone(), state.clone(), sent.clone(), release.clone());
@@ -165,7 +165,7 @@ fn serve(mut req: tiny_http::Request, st: &Arc<Mutex<State>>, sent: Arc<AtomicU6
         if !ok {
             let challenge = match auth {
                 Auth::Basic { .. } => "Basic realm=\"cpekit-files\"".to_string(),
-                Auth::Digest { .. } => s.digest.as_mut().unwrap().challenge(Instant::now(), false),
+                Auth::Digest { .. } => s.digest.as_mut().unwrap().challenge(Instant::now(), false).expect("random nonce"),
             };
             rec.status = 401;
             s.requests.push(rec);

@@ -31,3 +31,24 @@ pub enum VoucherError {
     #[error("not Base64: {0}")]
     Base64(String),
 }
+
+impl foundation::Kind for VoucherError {
+    fn kind(&self) -> foundation::ErrorKind {
+        use foundation::ErrorKind as K;
+        match self {
+            // The voucher (or the key/certificate given to sign one) cannot be read.
+            VoucherError::Xml(_) | VoucherError::Structure(_) | VoucherError::Field { .. } | VoucherError::Base64(_) | VoucherError::Key(_) => K::Malformed,
+            // The signature profile refused it: wrapping, foreign references or
+            // algorithms, no trusted key, a bad signature.
+            VoucherError::Doctype
+            | VoucherError::DuplicateId(_)
+            | VoucherError::UnsignedOption
+            | VoucherError::ExternalReference(_)
+            | VoucherError::Algorithm(_)
+            | VoucherError::NoTrustedKey
+            | VoucherError::Untrusted(_)
+            | VoucherError::BadSignature(_) => K::VerifyFailed,
+            VoucherError::Xmlsec(_) => K::Runtime,
+        }
+    }
+}

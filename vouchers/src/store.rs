@@ -36,6 +36,15 @@ pub enum ApplyError {
     Io { path: String, error: String },
 }
 
+impl foundation::Kind for ApplyError {
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            ApplyError::RequestDenied(_) => foundation::ErrorKind::Rejected,
+            ApplyError::NoNetworkTime | ApplyError::Io { .. } => foundation::ErrorKind::Runtime,
+        }
+    }
+}
+
 impl ApplyError {
     /// The CWMP fault code for SetVouchers.
     pub fn fault_code(&self) -> u32 {
@@ -165,23 +174,12 @@ impl OptionStore {
         Ok(OptionStore { path: Some(path.to_path_buf()), state })
     }
 
-    /// Write atomically: temp file, fsync, rename, fsync directory.
+    /// Write atomically and durably ([`foundation::durable::write_atomic`]).
     fn save(&self) -> Result<(), ApplyError> {
         let Some(path) = &self.path else { return Ok(()) };
         let io = |e: std::io::Error| ApplyError::Io { path: path.display().to_string(), error: e.to_string() };
-        let tmp = path.with_extension("tmp");
         let bytes = serde_json::to_vec_pretty(&self.state).expect("serializable");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-        Ok(())
+        foundation::durable::write_atomic(path, &bytes).map_err(io)
     }
 
     /// Apply a verified voucher: all Options or none.

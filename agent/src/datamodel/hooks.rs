@@ -16,11 +16,12 @@
 //! on the same parameter.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use foundation::clock::format_date_time;
+use foundation::subprocess::{self, AfterExit};
 use serde::Deserialize;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -311,109 +312,33 @@ fn parse_offset(z: &str) -> Option<UtcOffset> {
     UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
-/// xsd:dateTime to the second, `Z` for UTC.
-pub fn format_date_time(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-enum Stream {
-    Out(Vec<u8>, bool),
-    Err(Vec<u8>),
-}
-
-/// Read up to `limit` bytes, then keep draining (so the child never blocks
-/// on a full pipe) and report whether there was more.
-fn read_bounded(mut r: impl Read, limit: usize) -> (Vec<u8>, bool) {
-    let mut buf = Vec::new();
-    let _ = (&mut r).take(limit as u64).read_to_end(&mut buf);
-    let more = std::io::copy(&mut r, &mut std::io::sink()).unwrap_or(0) > 0;
-    (buf, more)
-}
-
-/// Kill the command's whole process group (it was made its leader).
-fn kill_group(pgid: u32) {
-    // SAFETY: kill(2) has no memory effects; a negative pid addresses the group.
-    unsafe {
-        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
-    }
-}
-
 /// Run `argv`, feeding `input` on stdin; the standard output on success.
 fn run(argv: &[String], parameter: &str, input: Option<&str>, timeout: Duration) -> Result<Vec<u8>, HookError> {
-    use std::os::unix::process::CommandExt;
-    let deadline = Instant::now() + timeout;
-    let timed_out = || HookError::Timeout { parameter: parameter.to_string(), timeout_ms: timeout.as_millis() as u64 };
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("CPEKIT_PARAMETER", parameter)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group, so a timeout kills whatever the command started.
-        .process_group(0)
-        .spawn()
-        .map_err(|source| HookError::Spawn { parameter: parameter.to_string(), program: argv[0].clone(), source })?;
-    let pgid = child.id();
-    // Pipes are serviced by threads so that neither a child that does not
-    // read its input nor one that writes a lot can block the agent.
-    if let (Some(v), Some(mut w)) = (input, child.stdin.take()) {
-        let v = v.to_string();
-        std::thread::spawn(move || {
-            let _ = w.write_all(v.as_bytes());
-        });
-    }
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let (b, more) = read_bounded(out, MAX_OUTPUT);
-            let _ = tx.send(Stream::Out(b, more));
-        });
-    }
-    if let Some(err) = child.stderr.take() {
-        std::thread::spawn(move || {
-            let _ = tx.send(Stream::Err(read_bounded(err, MAX_STDERR).0));
-        });
-    }
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            // Timed out, or waiting failed: the child is not reaped yet, so
-            // the group id is still ours to kill.
-            _ => {
-                kill_group(pgid);
-                let _ = child.wait();
-                return Err(timed_out());
-            }
-        }
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("CPEKIT_PARAMETER", parameter);
+    let opts = subprocess::Options {
+        timeout,
+        stdin: input.map(|v| v.as_bytes().to_vec()),
+        stdout_limit: Some(MAX_OUTPUT),
+        stderr_limit: Some(MAX_STDERR),
+        // The value is the whole output: wait for whatever the command
+        // started to close it too (killed with it at the deadline).
+        after_exit: AfterExit::WaitForOutput,
     };
-    // The command exited; something it started may still hold the pipes.
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Stream::Out(b, more)) => stdout = Some((b, more)),
-            Ok(Stream::Err(b)) => stderr = Some(b),
-            Err(_) => {
-                kill_group(pgid);
-                return Err(timed_out());
-            }
+    let out = subprocess::run(&mut cmd, &opts).map_err(|e| match e {
+        subprocess::Error::Spawn(source) => HookError::Spawn { parameter: parameter.to_string(), program: argv[0].clone(), source },
+        subprocess::Error::Timeout(_) | subprocess::Error::Wait(_) => {
+            HookError::Timeout { parameter: parameter.to_string(), timeout_ms: timeout.as_millis() as u64 }
         }
+    })?;
+    if !out.status.success() {
+        let e = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(HookError::Failed { parameter: parameter.to_string(), status: out.status.to_string(), stderr: e });
     }
-    let (out, more) = stdout.unwrap_or_default();
-    if !status.success() {
-        let e = String::from_utf8_lossy(&stderr.unwrap_or_default()).trim().to_string();
-        return Err(HookError::Failed { parameter: parameter.to_string(), status: status.to_string(), stderr: e });
-    }
-    if more {
+    if out.stdout_truncated {
         return Err(HookError::TooLong { parameter: parameter.to_string() });
     }
-    Ok(out)
+    Ok(out.stdout)
 }
 
 #[cfg(test)]

@@ -138,18 +138,9 @@ impl Store {
         }
     }
 
-    /// Atomic write: temp, fsync, rename, fsync directory.
+    /// Atomic, durable write ([`foundation::durable::write_atomic`]).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(d)?.sync_all()?;
-        }
-        Ok(())
+        foundation::durable::write_atomic(path, &serde_json::to_vec(self).map_err(std::io::Error::other)?)
     }
 
     /// The value as reported to the ACS (passwords empty), read through

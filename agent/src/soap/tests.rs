@@ -415,3 +415,41 @@ fn carriage_returns_and_attribute_whitespace_round_trip() {
     let again = parse(&to_xml_with(&e.header(), e.body.as_ref().unwrap())).unwrap().remove(0);
     assert_eq!(again, e);
 }
+
+/// A.2.2 over every message, driven by the one description: leaving out
+/// any argument or struct member is a 9003 (8003 for a Server's method),
+/// except an array member (the array is just shorter) and the one optional
+/// member, Table 48's ExpirationDate (the option then has none).
+#[test]
+fn every_argument_and_member_is_required() {
+    let mut removed = 0;
+    for b in samples().into_iter().filter(|b| !matches!(b, Body::Fault(_))) {
+        let xml = body_xml(&b);
+        let decl = format!(" xmlns:cwmp=\"{CWMP}\" xmlns:soapenc=\"{SOAP_ENC}\" xmlns:xsi=\"{XSI}\"");
+        let standalone = xml.replacen('>', &format!("{decl}>"), 1);
+        let doc = roxmltree::Document::parse(&standalone).unwrap();
+        for n in doc.root_element().descendants().skip(1).filter(|n| n.is_element()) {
+            let r = n.range();
+            let cut = format!("{}{}", &standalone[..r.start], &standalone[r.end..]);
+            let body = cut.replacen(&decl, "", 1);
+            let e = parse(&format!("<soap:Envelope xmlns:soap=\"{SOAP_ENV}\"{decl}><soap:Body>{body}</soap:Body></soap:Envelope>")).unwrap().remove(0);
+            let in_array = n.parent_element().is_some_and(|p| p.has_attribute((SOAP_ENC, "arrayType")));
+            let name = n.tag_name().name();
+            match e.body {
+                Ok(got) if in_array || name == "ExpirationDate" => {
+                    assert_eq!(got.method(), b.method());
+                    assert_ne!(got, b, "removing {name} changed nothing");
+                }
+                Ok(got) => panic!("{} without {name} decoded as {got:?}", b.method()),
+                Err(f) => {
+                    assert!(!in_array && name != "ExpirationDate", "{} without {name}: {f:?}", b.method());
+                    let code = if Body::is_server_method(b.method()) { 8003 } else { 9003 };
+                    assert_eq!(f.code, code, "{} without {name}: {f:?}", b.method());
+                    removed += 1;
+                }
+            }
+        }
+    }
+    // Every required argument and member of the samples was tried.
+    assert!(removed > 100, "{removed}");
+}

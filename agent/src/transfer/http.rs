@@ -14,7 +14,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::digest::{self, Scheme};
+use foundation::random::RandomError;
+
+use crate::auth::{AuthError, Authenticator};
 use crate::progress::Progress;
 
 /// Why a transfer's HTTP exchange failed. `fault_code` maps it to the
@@ -31,6 +33,9 @@ pub enum FetchError {
     Status { status: u16, text: String },
     #[error("cannot reach the file server: {0}")]
     Connect(String),
+    /// 9002: no cnonce could be made.
+    #[error(transparent)]
+    Random(RandomError),
 }
 
 impl FetchError {
@@ -38,6 +43,7 @@ impl FetchError {
         match self {
             FetchError::UnsupportedProtocol(_) => 9013,
             FetchError::Auth(_) => 9012,
+            FetchError::Random(_) => 9002,
             _ => 9010,
         }
     }
@@ -64,18 +70,6 @@ pub struct Client {
     pub stall: Duration,
 }
 
-fn request_uri(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    match rest.find('/') {
-        Some(i) => rest[i..].split('#').next().unwrap_or("/").to_string(),
-        None => "/".into(),
-    }
-}
-
-fn cnonce() -> String {
-    digest::random_hex(16)
-}
-
 impl Client {
     fn agent(&self) -> ureq::Agent {
         let mut b = ureq::AgentBuilder::new()
@@ -92,48 +86,23 @@ impl Client {
         b.build()
     }
 
-    /// Send `method` to `url`, answering one 401 challenge with the
-    /// credentials. `body` makes the request (it is called again for the
-    /// authenticated retry).
+    /// Send `method` to `url`, answering a 401 challenge with the
+    /// credentials ([`crate::auth`]). `send` makes the request (it is
+    /// called again for the authenticated retry).
     #[allow(clippy::result_large_err)]
-    fn exchange(
-        &self,
-        method: &str,
-        url: &str,
-        mut send: impl FnMut(ureq::Request) -> Result<ureq::Response, ureq::Error>,
-    ) -> Result<ureq::Response, FetchError> {
+    fn exchange(&self, method: &str, url: &str, send: impl FnMut(ureq::Request) -> Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, FetchError> {
         check_url(url)?;
-        let agent = self.agent();
-        let mut authorization: Option<String> = None;
-        for attempt in 0..2 {
-            let mut req = agent.request(method, url);
-            if let Some(a) = &authorization {
-                req = req.set("Authorization", a);
-            }
-            match send(req) {
-                Ok(resp) => return Ok(resp),
-                Err(ureq::Error::Status(401, resp)) => {
-                    if attempt > 0 {
-                        return Err(FetchError::Auth("the file server refused the Username/Password (HTTP 401)".into()));
-                    }
-                    if self.username.is_empty() && self.password.is_empty() {
-                        return Err(FetchError::Auth("the file server requires authentication but no Username was given".into()));
-                    }
-                    let headers: Vec<String> = resp.all("WWW-Authenticate").iter().map(|s| s.to_string()).collect();
-                    let refs: Vec<&str> = headers.iter().map(|s| s.as_str()).collect();
-                    let scheme = digest::pick(&refs).map_err(|e| FetchError::Auth(format!("unusable challenge: {e}")))?;
-                    authorization = Some(match scheme {
-                        Scheme::Basic { .. } => digest::basic_authorization(&self.username, &self.password),
-                        Scheme::Digest(c) => digest::digest_authorization(&c, method, &request_uri(url), &self.username, &self.password, 1, &cnonce()),
-                    });
-                }
-                Err(ureq::Error::Status(status, resp)) => {
-                    return Err(FetchError::Status { status, text: resp.status_text().to_string() });
-                }
-                Err(ureq::Error::Transport(t)) => return Err(FetchError::Connect(t.to_string())),
-            }
-        }
-        unreachable!("the loop returns on its second attempt")
+        let mut auth = Authenticator::new(&self.username, &self.password).requiring_credentials();
+        auth.request(&self.agent(), method, url, send).map_err(|e| match e {
+            AuthError::Refused => FetchError::Auth("the file server refused the Username/Password (HTTP 401)".into()),
+            AuthError::NoCredentials => FetchError::Auth("the file server requires authentication but no Username was given".into()),
+            AuthError::Challenge(e) => FetchError::Auth(format!("unusable challenge: {e}")),
+            AuthError::Random(e) => FetchError::Random(e),
+            AuthError::Http(e) => match *e {
+                ureq::Error::Status(status, resp) => FetchError::Status { status, text: resp.status_text().to_string() },
+                ureq::Error::Transport(t) => FetchError::Connect(t.to_string()),
+            },
+        })
     }
 
     /// GET `url`; the body streams through the returned reader, counted
@@ -309,7 +278,7 @@ mod tests {
             let e = check_url(bad).unwrap_err();
             assert_eq!(e.fault_code(), 9013, "{bad}");
         }
-        assert_eq!(request_uri("http://h:1/a/b?c=d"), "/a/b?c=d");
+        assert_eq!(crate::digest::request_uri("http://h:1/a/b?c=d"), "/a/b?c=d");
     }
 
     #[test]

@@ -36,10 +36,10 @@ use crate::datamodel::store::{self, Store};
 use crate::datamodel::Schema;
 use crate::progress::{Phase, Progress};
 use crate::rpc::Effects;
-use crate::runner::now_rfc3339;
 use crate::session::Extension;
 use crate::soap::{Body, DownloadArgs, Fault, UploadArgs};
 use crate::state::AgentState;
+use foundation::clock::now_rfc3339;
 use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
 use self::http::{Client, FetchError};
@@ -430,7 +430,7 @@ impl Transfers {
             // If they are still unacknowledged after this session, the
             // next attempt waits (A.5.3 exponential back-off).
             self.tc_attempts += 1;
-            let wait = crate::runner::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
+            let wait = foundation::backoff::backoff(self.settings.retry_base, self.settings.retry_max, self.tc_attempts, 0.0);
             self.tc_retry_at = Some(Instant::now() + wait);
         }
         r
@@ -882,53 +882,23 @@ pub fn run_command(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, S
 }
 
 fn run_command_for(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)], timeout: Duration) -> Result<(), String> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
+    use foundation::subprocess::{self, AfterExit, Options};
     let Some((prog, args)) = argv.split_first() else { return Err("empty command".into()) };
-    let mut child = std::process::Command::new(prog)
-        .args(args)
-        .args(extra)
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        // Its own process group: a timeout kills whatever it started.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    let mut stderr = child.stderr.take();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.take(64 * 1024).read_to_end(&mut out);
-        }
-        let _ = tx.send(out);
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
-                // SAFETY: kill(2) on the child's own process group.
-                unsafe {
-                    libc::kill(-(child.id() as i32), libc::SIGKILL);
-                }
-                let _ = child.wait();
-                return Err(format!("{prog} did not finish within {timeout:?} and was killed"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{prog}: {e}")),
-        }
-    };
-    // A background process it left behind may hold stderr open: do not wait for it.
-    let err = rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
-    if status.success() {
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args).args(extra).envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+    // Only stderr is kept, for the message. A background process it left
+    // behind may hold stderr open: do not wait for it more than a second.
+    let opts = Options { stderr_limit: Some(64 * 1024), after_exit: AfterExit::Grace(Duration::from_secs(1)), ..Options::new(timeout) };
+    let out = subprocess::run(&mut cmd, &opts).map_err(|e| match e {
+        subprocess::Error::Timeout(_) => format!("{prog} did not finish within {timeout:?} and was killed"),
+        subprocess::Error::Spawn(e) | subprocess::Error::Wait(e) => format!("{prog}: {e}"),
+    })?;
+    if out.status.success() {
         Ok(())
     } else {
-        let err = String::from_utf8_lossy(&err);
+        let err = String::from_utf8_lossy(&out.stderr);
         let err = err.trim();
-        Err(format!("{prog} exited with {status}{}{err}", if err.is_empty() { "" } else { ": " }))
+        Err(format!("{prog} exited with {}{}{err}", out.status, if err.is_empty() { "" } else { ": " }))
     }
 }
 
