@@ -186,12 +186,16 @@ pub struct BuildArgs {
     /// TOML manifest describing every command (see MANIFEST FORMAT).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "from_dir", required_unless_present = "from_dir")]
     pub manifest: Option<PathBuf>,
-    /// Emit one Extract File per regular file under DIR.
+    /// Package the tree under DIR, sorted: an Extract File per regular file, a Filesystem Entry per
+    /// directory and symlink, each with its mode, uid and gid. FIFOs and devices are refused.
     #[arg(long, value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
     /// Install prefix for --from-dir paths.
     #[arg(long, default_value = "/", requires = "from_dir")]
     pub prefix: String,
+    /// Record every --from-dir entry as owned by 0:0 (root), as image builders do, whoever owns the tree.
+    #[arg(long, requires = "from_dir")]
+    pub normalize_owners: bool,
     /// Output package file.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,

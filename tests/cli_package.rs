@@ -369,7 +369,8 @@ fn from_dir_is_deterministic_and_prefixed() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     let j = inspect_json(&a);
     let paths: Vec<&str> = j["commands"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
-    assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www/index.html"]);
+    // Sorted, parents first: the directory is a Filesystem Entry before its file.
+    assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www", "/opt/demo/www/index.html"]);
 }
 
 #[test]

@@ -10,10 +10,10 @@ pub mod verify;
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use pkgfmt::signature::{load_certs_pem, load_private_key_pem, SignatureBlock, SignerSummary};
+use pkgfmt::signature::{load_certs_pem, load_private_key_pem, RsaSha1Signer, SignOptions, SignatureBlock, SignerSummary};
 use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
 use serde_json::{json, Value};
 use x509_cert::Certificate;
@@ -50,10 +50,23 @@ pub fn trust_anchors(t: &TrustArgs) -> Result<Vec<Certificate>> {
 
 /// One signer to add: key, certificate and chain, all loaded and checked.
 pub struct Signer {
-    pub key: rsa::RsaPrivateKey,
+    pub key: Box<dyn RsaSha1Signer>,
     pub cert: Certificate,
     pub chain: Vec<Certificate>,
     pub signed_attributes: bool,
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org): when set, the signingTime
+/// of every signature made, so that two builds of the same input with the
+/// same key are byte-identical. Unset or empty: now.
+pub fn source_date_epoch() -> Result<Option<std::time::SystemTime>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => {
+            let secs: u64 = v.trim().parse().map_err(|_| crate::exit::usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970")))?;
+            Ok(Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)))
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
@@ -68,15 +81,18 @@ pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
             let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
             let key = load_private_key_pem(&pem).with_context(|| format!("private key {}", k.display()))?;
             let cert = read_certs(c)?.remove(0);
-            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
+            Ok(Signer { key: Box::new(key) as Box<dyn RsaSha1Signer>, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
         })
         .collect()
 }
 
-/// Add every signer to `block`, signing `message`.
+/// Add every signer to `block`, signing `message` (at `SOURCE_DATE_EPOCH`
+/// when set).
 pub fn sign_all(mut block: SignatureBlock, message: &[u8], signers: &[Signer]) -> Result<SignatureBlock> {
+    let signing_time = source_date_epoch()?;
     for s in signers {
-        block = block.add_signer(message, &s.key, &s.cert, &s.chain, s.signed_attributes).context("signing")?;
+        let opts = SignOptions { signed_attributes: s.signed_attributes, signing_time };
+        block = block.add_signer_with(message, s.key.as_ref(), &s.cert, &s.chain, &opts).context("signing")?;
     }
     Ok(block)
 }

@@ -13,7 +13,7 @@ use super::cert::RawCert;
 use super::der_walk::{children, raw, single, tlv};
 use super::error::SignatureError;
 use super::oid::oid_name;
-use super::signer::{sha1_algorithm_der, sign, RawSigner};
+use super::signer::{sha1_algorithm_der, sign, RawSigner, RsaSha1Signer, SignOptions};
 
 /// E.5: "the content of an empty signature block is independent of the
 /// content of the package and thus can be pre-computed as a fixed sequence
@@ -165,9 +165,8 @@ impl SignatureBlock {
         }
     }
 
-    /// A new block with one more signer over `message`. Existing signers,
-    /// certificates and digest algorithms are kept byte for byte; the
-    /// signer certificate and `chain` are added unless already present.
+    /// A new block with one more signer over `message`, signed now. See
+    /// [`add_signer_with`](Self::add_signer_with).
     pub fn add_signer(
         &self,
         message: &[u8],
@@ -176,7 +175,21 @@ impl SignatureBlock {
         chain: &[Certificate],
         signed_attrs: bool,
     ) -> Result<SignatureBlock, SignatureError> {
-        let info = sign(message, key, cert, signed_attrs)?;
+        self.add_signer_with(message, key, cert, chain, &SignOptions { signed_attributes: signed_attrs, signing_time: None })
+    }
+
+    /// A new block with one more signer over `message`. Existing signers,
+    /// certificates and digest algorithms are kept byte for byte; the
+    /// signer certificate and `chain` are added unless already present.
+    pub fn add_signer_with(
+        &self,
+        message: &[u8],
+        key: &dyn RsaSha1Signer,
+        cert: &Certificate,
+        chain: &[Certificate],
+        opts: &SignOptions,
+    ) -> Result<SignatureBlock, SignatureError> {
+        let info = sign(message, key, cert, opts)?;
         let mut certs: Vec<Vec<u8>> = self.certificates.iter().map(|c| c.der.clone()).collect();
         for c in std::iter::once(cert).chain(chain) {
             let der = c.to_der()?;

@@ -41,6 +41,7 @@ pub use block::{SignatureBlock, SignerSummary, EMPTY_SIGNATURE_BLOCK};
 pub use error::SignatureError;
 pub use path::{validate_chain, ChainInfo};
 pub use pem::{load_certs_pem, load_private_key_pem};
+pub use signer::{RsaSha1Signer, SignOptions};
 pub use verify::{SignerOutcome, VerifyOptions, VerifyReport};
 
 /// Length of the DER TLV at the start of `bytes`; errors if it is not a
