@@ -129,15 +129,19 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 /// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
-    #[arg(long = "key", value_name = "KEY.pem", required = true, action = ArgAction::Set)]
+    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass).
+    /// Paired in order with --cert; `package build` takes one pair per signer.
+    #[arg(long = "key", value_name = "KEY", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
-    /// Signer certificate (PEM), paired in order with --key.
-    #[arg(long = "cert", value_name = "CERT.pem", required = true, action = ArgAction::Set)]
+    /// Signer certificate (PEM or DER), paired in order with --key. A warning is printed when it is expired or not yet valid.
+    #[arg(long = "cert", value_name = "CERT", required = true, action = ArgAction::Set)]
     pub certs: Vec<PathBuf>,
-    /// Intermediate certificates (PEM, one or more) to include with the signature.
+    /// Intermediate certificates (PEM, one or more; or one DER) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
+    /// Passphrase of an encrypted key, in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first line), stdin.
+    #[arg(long, value_name = "SOURCE")]
+    pub pass: Option<String>,
 }
 
 impl SignerArgs {

@@ -11,6 +11,7 @@ mod agent_cmd;
 mod cli;
 mod exit;
 mod install_cmd;
+mod keys;
 mod man;
 mod manifest;
 mod package;

@@ -112,10 +112,24 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
     let file: OptionsFile = toml::from_str(&text).map_err(|e| malformed(format!("{}: {e}", a.options.display())))?;
     let options = file.option.into_iter().map(option_from_spec).collect::<Result<Vec<_>>>()?;
     let [(key, cert)] = a.signer.pairs()?[..] else { return Err(usage("voucher sign takes one --key/--cert pair")) };
-    let chain = a.signer.chain.as_deref().map(read).transpose()?;
+    // Keys and certificates in any form cpekit reads, handed to xmlsec as
+    // unencrypted PEM (in memory only).
+    let pem_certs = |p: &Path| -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for c in crate::keys::read_certs(p)? {
+            out.extend(x509_cert::der::EncodePem::to_pem(&c, x509_cert::der::pem::LineEnding::LF).map_err(|e| malformed(e.to_string()))?.into_bytes());
+        }
+        Ok(out)
+    };
+    let chain = a.signer.chain.as_deref().map(pem_certs).transpose()?;
     let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let alg = if a.sha256 { SignAlgorithm::RsaSha256 } else { SignAlgorithm::RsaSha1 };
-    let xml = vouchers::sign(&options, &read(key)?, &read(cert)?, &chain, alg)?;
+    let pass = a.signer.pass.as_deref().map(crate::keys::read_pass).transpose()?;
+    let private = crate::keys::read_private_key(key, pass.as_deref())?;
+    let key_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).map_err(|e| malformed(e.to_string()))?;
+    let cert_pem = pem_certs(cert)?;
+    crate::keys::warn_if_outside_validity(&crate::keys::read_certs(cert)?[0]);
+    let xml = vouchers::sign(&options, key_pem.as_bytes(), &cert_pem, &chain, alg)?;
     let out = if a.base64 {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()) + "\n"
