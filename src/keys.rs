@@ -28,7 +28,7 @@ pub fn read_pass(source: &str) -> Result<Vec<u8>> {
     if let Some(text) = source.strip_prefix("pass:") {
         Ok(text.as_bytes().to_vec())
     } else if let Some(var) = source.strip_prefix("env:") {
-        std::env::var_os(var).map(|v| std::os::unix::ffi::OsStringExt::into_vec(v)).ok_or_else(|| usage(format!("--pass env:{var}: the variable is not set")))
+        std::env::var_os(var).map(std::os::unix::ffi::OsStringExt::into_vec).ok_or_else(|| usage(format!("--pass env:{var}: the variable is not set")))
     } else if let Some(path) = source.strip_prefix("file:") {
         let f = std::fs::File::open(path).with_context(|| format!("--pass file:{path}"))?;
         first_line(&mut std::io::BufReader::new(f))
