@@ -129,8 +129,9 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 /// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass).
-    /// Paired in order with --cert; `package build` takes one pair per signer.
+    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass);
+    /// or a key in a PKCS#11 token, as an RFC 7512 URI: 'pkcs11:token=LABEL;object=LABEL[?module-path=M&pin-value=PIN]'
+    /// (`package build` and `package sign`). Paired in order with --cert; `package build` takes one pair per signer.
     #[arg(long = "key", value_name = "KEY", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
     /// Signer certificate (PEM or DER), paired in order with --key. A warning is printed when it is expired or not yet valid.
@@ -139,9 +140,13 @@ pub struct SignerArgs {
     /// Intermediate certificates (PEM, one or more; or one DER) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
-    /// Passphrase of an encrypted key, in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first line), stdin.
+    /// Passphrase of an encrypted key (or a token's PIN), in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first
+    /// line), stdin.
     #[arg(long, value_name = "SOURCE")]
     pub pass: Option<String>,
+    /// PKCS#11 module for pkcs11: keys without module-path= (default: $CPEKIT_PKCS11_MODULE).
+    #[arg(long, value_name = "MODULE.so")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 impl SignerArgs {

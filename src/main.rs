@@ -15,6 +15,7 @@ mod keys;
 mod man;
 mod manifest;
 mod package;
+mod pkcs11;
 mod progress;
 mod voucher_cmd;
 

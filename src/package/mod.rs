@@ -72,10 +72,14 @@ pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
     pairs
         .into_iter()
         .map(|(k, c)| {
-            let key = crate::keys::read_private_key(k, pass.as_deref())?;
+            let key: Box<dyn RsaSha1Signer> = if crate::pkcs11::is_uri(k) {
+                Box::new(crate::pkcs11::open(&k.to_string_lossy(), a.signer.pkcs11_module.as_deref(), pass.as_deref())?)
+            } else {
+                Box::new(crate::keys::read_private_key(k, pass.as_deref())?)
+            };
             let cert = read_certs(c)?.remove(0);
             crate::keys::warn_if_outside_validity(&cert);
-            Ok(Signer { key: Box::new(key) as Box<dyn RsaSha1Signer>, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
+            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
         })
         .collect()
 }
