@@ -53,6 +53,13 @@ pub enum TopCommand {
     /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
     #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Agent(AgentArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -85,6 +92,13 @@ pub const BUILD_HELP: &str = concat!(
     include_str!("manifest-format.txt"),
     "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
 );
+
+const COMPLETIONS_HELP: &str = "\
+Load them for the current shell:
+  bash: source <(cpekit completions bash)
+  zsh:  cpekit completions zsh > ~/.zfunc/_cpekit   (with ~/.zfunc on $fpath)
+  fish: cpekit completions fish | source
+`make install PREFIX=...` installs them where each shell looks.";
 
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
