@@ -110,6 +110,13 @@ pub struct TokenKey {
     _context: Pkcs11,
 }
 
+impl TokenKey {
+    /// An RSASSA-PKCS1-v1_5 signature of `message` with SHA-256 (`CKM_SHA256_RSA_PKCS`), for RSA-SHA256 vouchers.
+    pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
+        self.session.sign(&Mechanism::Sha256RsaPkcs, self.key, message).map_err(|e| SignatureError::Signing(format!("PKCS#11 token: {e}")))
+    }
+}
+
 impl RsaSha1Signer for TokenKey {
     fn public_key(&self) -> Result<rsa::RsaPublicKey, SignatureError> {
         Ok(self.public.clone())

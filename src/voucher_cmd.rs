@@ -125,11 +125,30 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
     let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let alg = if a.sha256 { SignAlgorithm::RsaSha256 } else { SignAlgorithm::RsaSha1 };
     let pass = a.signer.pass.as_deref().map(crate::keys::read_pass).transpose()?;
-    let private = crate::keys::read_private_key(key, pass.as_deref())?;
-    let key_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).map_err(|e| malformed(e.to_string()))?;
     let cert_pem = pem_certs(cert)?;
-    crate::keys::warn_if_outside_validity(&crate::keys::read_certs(cert)?[0]);
-    let xml = vouchers::sign(&options, key_pem.as_bytes(), &cert_pem, &chain, alg)?;
+    let signer_cert = crate::keys::read_certs(cert)?.remove(0);
+    crate::keys::warn_if_outside_validity(&signer_cert);
+    let xml = if crate::pkcs11::is_uri(key) {
+        // The key stays in the token: it signs the canonical SignedInfo.
+        let token = crate::pkcs11::open(&key.to_string_lossy(), a.signer.pkcs11_module.as_deref(), pass.as_deref())?;
+        let spki = x509_cert::der::Encode::to_der(&signer_cert.tbs_certificate.subject_public_key_info).map_err(|e| malformed(e.to_string()))?;
+        let cert_key = <rsa::RsaPublicKey as rsa::pkcs8::DecodePublicKey>::from_public_key_der(&spki).ok();
+        if cert_key.as_ref() != Some(&pkgfmt::signature::RsaSha1Signer::public_key(&token)?) {
+            return Err(malformed(format!("the token key does not match certificate {}", signer_cert.tbs_certificate.subject)));
+        }
+        let mut sign = |m: &[u8]| -> Result<Vec<u8>, String> {
+            match alg {
+                SignAlgorithm::RsaSha1 => pkgfmt::signature::RsaSha1Signer::sign_sha1(&token, m),
+                SignAlgorithm::RsaSha256 => token.sign_sha256(m),
+            }
+            .map_err(|e| e.to_string())
+        };
+        vouchers::sign_with(&options, vouchers::SigningKey::External(&mut sign), &cert_pem, &chain, alg)?
+    } else {
+        let private = crate::keys::read_private_key(key, pass.as_deref())?;
+        let key_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).map_err(|e| malformed(e.to_string()))?;
+        vouchers::sign(&options, key_pem.as_bytes(), &cert_pem, &chain, alg)?
+    };
     let out = if a.base64 {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()) + "\n"

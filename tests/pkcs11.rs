@@ -139,3 +139,50 @@ fn token_keys_sign_packages() {
         assert!(!t.path().join("x.pkg").exists());
     }
 }
+
+/// `voucher sign` with the token key: libxmlsec1 prepares the Signature,
+/// the token signs the canonical SignedInfo; `xmlsec1 --verify` and
+/// `cpekit voucher verify` accept it, with RSA-SHA1 and RSA-SHA256.
+#[test]
+fn token_keys_sign_vouchers() {
+    let t = tempfile::tempdir().unwrap();
+    let conf = token(t.path());
+    let uri = format!("pkcs11:token=cpekit;object=signer?module-path={MODULE}&pin-value=1234");
+    for extra in [&[][..], &["--sha256"][..]] {
+        let xml = t.path().join("v.xml");
+        let out = cpekit(&conf)
+            .args(["voucher", "sign", "--options"])
+            .arg(root().join("testdata/vouchers/options.toml"))
+            .arg("-o")
+            .arg(&xml)
+            .args(["--key", &uri, "--cert", &key("signer.pem")])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let x = Proc::new("xmlsec1")
+            .args(["--verify", "--enabled-key-data", "x509", "--trusted-pem", &key("ca.pem"), "--id-attr:Id", "Object"])
+            .arg(&xml)
+            .output()
+            .unwrap();
+        assert!(x.status.success(), "xmlsec1 {extra:?}: {}", String::from_utf8_lossy(&x.stderr));
+        let v = cpekit(&conf)
+            .args(["voucher", "verify"])
+            .arg(&xml)
+            .args(["--trust", &key("ca.pem"), "--oui", "00d09e", "--product-class", "Gateway", "--serial", "CPE0001", "--now", "2026-12-15T00:00:00Z"])
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+    }
+    // The token key must be the certificate's.
+    let out = cpekit(&conf)
+        .args(["voucher", "sign", "--options"])
+        .arg(root().join("testdata/vouchers/options.toml"))
+        .arg("-o")
+        .arg(t.path().join("bad.xml"))
+        .args(["--key", &uri, "--cert", &key("rogue.pem")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!t.path().join("bad.xml").exists());
+}
