@@ -611,8 +611,11 @@ pub enum SigningKey<'a> {
     /// [`SignAlgorithm`]'s digest. libxmlsec1 prepares the signature with a
     /// throw-away key (its SignatureValue is then replaced), so that the
     /// References, digests and canonical form are exactly libxmlsec1's.
-    External(&'a mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>),
+    External(&'a mut ExternalSigner<'a>),
 }
+
+/// Signs the canonical SignedInfo octets; an error is a message.
+pub type ExternalSigner<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
 
 /// [`sign`] with the signature made by `key`.
 pub fn sign_with(options: &[VoucherOption], key: SigningKey<'_>, cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
