@@ -53,6 +53,13 @@ pub enum TopCommand {
     /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
     #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Agent(AgentArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -85,6 +92,13 @@ pub const BUILD_HELP: &str = concat!(
     include_str!("manifest-format.txt"),
     "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
 );
+
+const COMPLETIONS_HELP: &str = "\
+Load them for the current shell:
+  bash: source <(cpekit completions bash)
+  zsh:  cpekit completions zsh > ~/.zfunc/_cpekit   (with ~/.zfunc on $fpath)
+  fish: cpekit completions fish | source
+`make install PREFIX=...` installs them where each shell looks.";
 
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
@@ -151,15 +165,24 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 /// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
-    #[arg(long = "key", value_name = "KEY.pem", required = true, action = ArgAction::Set)]
+    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass);
+    /// or a key in a PKCS#11 token, as an RFC 7512 URI: 'pkcs11:token=LABEL;object=LABEL[?module-path=M&pin-value=PIN]'
+    /// (`package build` and `package sign`). Paired in order with --cert; `package build` takes one pair per signer.
+    #[arg(long = "key", value_name = "KEY", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
-    /// Signer certificate (PEM), paired in order with --key.
-    #[arg(long = "cert", value_name = "CERT.pem", required = true, action = ArgAction::Set)]
+    /// Signer certificate (PEM or DER), paired in order with --key. A warning is printed when it is expired or not yet valid.
+    #[arg(long = "cert", value_name = "CERT", required = true, action = ArgAction::Set)]
     pub certs: Vec<PathBuf>,
-    /// Intermediate certificates (PEM, one or more) to include with the signature.
+    /// Intermediate certificates (PEM, one or more; or one DER) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
+    /// Passphrase of an encrypted key (or a token's PIN), in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first
+    /// line), stdin.
+    #[arg(long, value_name = "SOURCE")]
+    pub pass: Option<String>,
+    /// PKCS#11 module for pkcs11: keys without module-path= (default: $CPEKIT_PKCS11_MODULE).
+    #[arg(long, value_name = "MODULE.so")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 impl SignerArgs {
@@ -208,12 +231,16 @@ pub struct BuildArgs {
     /// TOML manifest describing every command (see MANIFEST FORMAT).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "from_dir", required_unless_present = "from_dir")]
     pub manifest: Option<PathBuf>,
-    /// Emit one Extract File per regular file under DIR.
+    /// Package the tree under DIR, sorted: an Extract File per regular file, a Filesystem Entry per
+    /// directory and symlink, each with its mode, uid and gid. FIFOs and devices are refused.
     #[arg(long, value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
     /// Install prefix for --from-dir paths.
     #[arg(long, default_value = "/", requires = "from_dir")]
     pub prefix: String,
+    /// Record every --from-dir entry as owned by 0:0 (root), as image builders do, whoever owns the tree.
+    #[arg(long, requires = "from_dir")]
+    pub normalize_owners: bool,
     /// Output package file.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
@@ -231,14 +258,30 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(signer_unless_remove))]
 pub struct SignArgs {
     /// Package to sign.
     pub package: PathBuf,
     #[command(flatten)]
     pub signer: PackageSignerArgs,
-    /// Output file (default: rewrite PKG in place, atomically).
+    /// Output file. Default: rewrite PKG in place, keeping its mode, owner and hard links.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Add a signer even if one with the same certificate (issuer and serial) already signed.
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// Remove a signature instead of adding one: its index (0 is the first, as `inspect` lists them) or its
+    /// signer's subject (or a unique part of it).
+    #[arg(long, value_name = "SIGNER", conflicts_with_all = ["keys", "certs", "chain", "allow_duplicate", "no_signed_attributes"])]
+    pub remove: Option<String>,
+}
+
+/// `mut_args` for `package sign`: --key and --cert are required unless --remove.
+fn signer_unless_remove(a: Arg) -> Arg {
+    match a.get_id().as_str() {
+        "keys" | "certs" => a.required(false).required_unless_present("remove"),
+        _ => a,
+    }
 }
 
 #[derive(Debug, Args)]

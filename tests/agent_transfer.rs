@@ -77,7 +77,7 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn extract(path: &str) -> Command {
-    Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0 })
+    Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None })
 }
 
 /// A package: `head` commands, then the files; signed by `signer`

@@ -34,6 +34,18 @@ pub enum ParseErrorKind {
     UnsupportedHashType(u32),
     #[error("SHA-1 hash length must be 20, found {0} (Table 69)")]
     BadHashLength(u32),
+    #[error("{field}: the 64-bit value {long} of the extended file record differs from the Table 69 value {short}")]
+    ExtendedMismatch { field: &'static str, short: u32, long: u64 },
+    #[error("mode 0o{mode:o} is not a permission mode of file type 0o{expected:o} (nor 0xFFFFFFFF, leave unchanged)")]
+    BadMode { mode: u32, expected: u32 },
+    #[error("timestamp {seconds} s {nanoseconds} ns is out of range (nanoseconds below 10^9, or 0xFFFFFFFF for none)")]
+    BadTimestamp { seconds: u64, nanoseconds: u32 },
+    #[error("unknown Filesystem Entry type {0} (1 = directory, 2 = symbolic link)")]
+    UnknownEntryType(u32),
+    #[error("a directory entry has a {length}-byte link target")]
+    DirectoryTarget { length: u32 },
+    #[error("a symbolic link entry has an empty target")]
+    EmptyLinkTarget,
     #[error("{field} is not valid UTF-8")]
     NotUtf8 { field: &'static str },
     #[error("payload file (offset {file_offset}, length {file_length}) lies outside the {payload_length}-byte payload")]

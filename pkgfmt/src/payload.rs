@@ -193,7 +193,7 @@ mod tests {
 
     fn file(path: &str, payload: &[u8], off: u32, len: u32) -> Command {
         let sha1 = Sha1::digest(&payload[off as usize..(off + len) as usize]).into();
-        Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1, file_offset: off, file_length: len })
+        Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1, file_offset: off, file_length: len, metadata: None })
     }
 
     #[test]
