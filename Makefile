@@ -30,17 +30,25 @@ deps:
 build: deps
 	$(CARGO) build --release --locked
 
+# Includes tests/demo.rs: scripts/demo (the life cycle of `make demo`)
+# against the debug binaries, asserting each step's outcome.
 test: deps
 	$(CARGO) test --workspace --locked
 
 # Build a sample package from testdata/, sign it with the TEST key, inspect
-# and verify it.
+# and verify it. Then the life cycle on loopback (scripts/demo): a voucher
+# and the package travel from the signer through the lab ACS
+# (cpekit-lab-acs, a lab tool) to `cpekit agent`, which installs the package
+# into $(DEMO_DIR)/root; a package signed by the rogue TEST key is refused.
+# `make test` runs the same script against the debug binaries (tests/demo.rs).
 demo: build
+	$(CARGO) build --release --locked -p cpekit -p cpekit-lab
 	@mkdir -p $(DEMO_DIR)
 	target/release/cpekit package build --manifest testdata/demo/manifest.toml \
 	    --key testdata/keys/signer.key --cert testdata/keys/signer.pem -o $(DEMO_DIR)/demo.pkg
 	target/release/cpekit package inspect $(DEMO_DIR)/demo.pkg
 	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
+	CPEKIT=target/release/cpekit LAB_ACS=target/release/cpekit-lab-acs DEMO_DIR=$(DEMO_DIR) scripts/demo
 
 # Regenerate man pages (a test fails when they are stale).
 man:

@@ -146,3 +146,28 @@ fn bad_flags_are_usage_errors_reported_as_json_with_json() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!t.path().join("w.xml").exists());
 }
+
+/// Issue 10 items 1 and 2: a voucher of 12,800 nested elements aborted
+/// `voucher inspect` and `voucher verify` (SIGABRT, exit 134: a stack
+/// overflow in the pre-check); 20,000 attributes on one element took
+/// seconds. Both are malformed input now (exit 3), the limit in the message.
+#[test]
+fn hostile_vouchers_are_malformed_input_not_a_crash() {
+    let t = tempfile::tempdir().unwrap();
+    let n = 12_800;
+    let deep = format!("<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">{}{}</Signature>", "<a>".repeat(n), "</a>".repeat(n));
+    let attrs: String = (0..20_000).map(|i| format!(" a{i}=\"x\"")).collect();
+    let wide = format!("<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"{attrs}></Signature>");
+    let limit = |what| format!("more than {} {what}", if what == "levels" { vouchers::limits::MAX_DEPTH } else { vouchers::limits::MAX_ATTRIBUTES });
+    for (name, text, what) in [("deep.xml", deep, "levels"), ("wide.xml", wide, "attributes")] {
+        let f = t.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        let inspect = Command::cargo_bin("cpekit").unwrap().args(["voucher", "inspect"]).arg(&f).output().unwrap();
+        for out in [inspect, verify(&f, "CPE0001", "2026-12-15T00:00:00Z")] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // A signal (the old abort) has no exit code.
+            assert_eq!(out.status.code(), Some(3), "{name}: {:?}: {stderr}", out.status);
+            assert!(stderr.contains(&limit(what)), "{name}: {stderr}");
+        }
+    }
+}

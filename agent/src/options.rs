@@ -33,7 +33,9 @@
 //! * a VoucherList entry that is not a voucher at all (not XML, not an
 //!   enveloping Signature with Options, a bad Option field) → 9003
 //!   Invalid arguments;
-//! * more vouchers (or bigger) than we accept → 9004 Resources exceeded;
+//! * more vouchers (or bigger, deeper, with more elements, attributes,
+//!   References or certificates: `vouchers::limits`) than we accept → 9004
+//!   Resources exceeded;
 //! * no network time, libxmlsec1 or storage failure → 9002 Internal error.
 //!
 //! SetVouchers is all-or-nothing: every voucher is verified and checked
@@ -64,8 +66,9 @@ pub const STORE_FILE: &str = "options.json";
 
 /// Vouchers accepted in one SetVouchers (more: 9004 Resources exceeded).
 pub const MAX_VOUCHERS: usize = 32;
-/// Largest voucher accepted (decoded bytes).
-pub const MAX_VOUCHER_BYTES: usize = 256 * 1024;
+/// Largest voucher accepted (decoded bytes): the vouchers crate's limit,
+/// checked here before any voucher of the request is looked at.
+pub use vouchers::MAX_VOUCHER_BYTES;
 /// Table 61 (B.2): EnabledOptions is string(1024).
 const ENABLED_OPTIONS_MAX: usize = 1024;
 
@@ -260,6 +263,7 @@ pub fn voucher_fault(index: usize, e: &VoucherError) -> Fault {
         | VoucherError::Untrusted(_)
         | VoucherError::BadSignature(_) => 9001,
         VoucherError::Xmlsec(_) | VoucherError::Key(_) => 9002,
+        VoucherError::Limit(_) | VoucherError::TooManyReferences { .. } | VoucherError::TooManyCertificates { .. } => 9004,
     };
     Fault::new(code, format!("voucher {index}: {e}"))
 }

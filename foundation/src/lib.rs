@@ -16,6 +16,9 @@
 //! * [`backoff`] — the A.5.3 retry wait, its jitter spread over its whole
 //!   window.
 //! * [`clock`] — xsd:dateTime timestamps.
+//! * [`XmlLimits`] — depth, element, attribute and size limits on untrusted
+//!   XML (and no DOCTYPE), checked by one streaming scan before any parser
+//!   builds a tree.
 
 pub mod backoff;
 pub mod clock;
@@ -23,5 +26,7 @@ pub mod durable;
 pub mod error_kind;
 pub mod random;
 pub mod subprocess;
+pub mod xml_limits;
 
 pub use error_kind::{ErrorKind, Kind};
+pub use xml_limits::{XmlLimitError, XmlLimits, XmlShape};

@@ -30,6 +30,23 @@ pub enum VoucherError {
     Key(String),
     #[error("not Base64: {0}")]
     Base64(String),
+    /// Refused by the streaming scan before any parser ran (a limit of
+    /// [`crate::limits`], named in the message).
+    #[error("voucher refused before parsing: {0}")]
+    Limit(foundation::XmlLimitError),
+    #[error("SignedInfo has {count} References, more than the limit of {limit} (one per Option, C.3); none was digested")]
+    TooManyReferences { count: usize, limit: usize },
+    #[error("KeyInfo has {count} certificates, more than the limit of {limit}")]
+    TooManyCertificates { count: usize, limit: usize },
+}
+
+impl From<foundation::XmlLimitError> for VoucherError {
+    fn from(e: foundation::XmlLimitError) -> VoucherError {
+        match e {
+            foundation::XmlLimitError::Doctype { .. } => VoucherError::Doctype,
+            e => VoucherError::Limit(e),
+        }
+    }
 }
 
 impl foundation::Kind for VoucherError {
@@ -37,7 +54,11 @@ impl foundation::Kind for VoucherError {
         use foundation::ErrorKind as K;
         match self {
             // The voucher (or the key/certificate given to sign one) cannot be read.
-            VoucherError::Xml(_) | VoucherError::Structure(_) | VoucherError::Field { .. } | VoucherError::Base64(_) | VoucherError::Key(_) => K::Malformed,
+            VoucherError::Xml(_) | VoucherError::Structure(_) | VoucherError::Field { .. } | VoucherError::Base64(_)
+            | VoucherError::Key(_)
+            | VoucherError::Limit(_)
+            | VoucherError::TooManyReferences { .. }
+            | VoucherError::TooManyCertificates { .. } => K::Malformed,
             // The signature profile refused it: wrapping, foreign references or
             // algorithms, no trusted key, a bad signature.
             VoucherError::Doctype

@@ -9,10 +9,12 @@
 
 pub mod dsig;
 pub mod error;
+pub mod limits;
 pub mod option;
 pub mod store;
 
 pub use dsig::{decode_wire, inspect, sign, verify, SignAlgorithm, VerifiedVoucher, Verifier};
 pub use error::VoucherError;
+pub use limits::MAX_VOUCHER_BYTES;
 pub use option::{DeviceId, DurationUnits, Mode, VoucherOption};
 pub use store::{ApplyError, Device, OptionStore, OptionStruct};

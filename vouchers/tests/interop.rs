@@ -223,8 +223,9 @@ fn reused_verifier_checks_every_signature_with_the_cached_key() {
     let borrowed = rogue.replace(&cert_b64(&rogue), &cert_b64(&xml));
     assert_ne!(borrowed, rogue);
     assert!(matches!(v.verify(borrowed.as_bytes(), None), Err(VoucherError::BadSignature(_))), "{:?}", v.verify(borrowed.as_bytes(), None));
-    // Two unrelated certificates (no single signer): libxmlsec1 picks the
-    // key from KeyInfo and the chain is checked afterwards; the trusted
+    // Two unrelated certificates (no single signer): each is tried as the
+    // signer (its chain to our anchors, then its key on the SignatureValue
+    // over SignedInfo) before anything is digested; the trusted
     // voucher with the rogue certificate added beside its own still verifies,
     // the rogue voucher with the trusted certificate added is still refused.
     let both = xml.replace("</X509Data>", &format!("<X509Certificate>{}</X509Certificate></X509Data>", cert_b64(&rogue)));
@@ -234,4 +235,99 @@ fn reused_verifier_checks_every_signature_with_the_cached_key() {
     assert!(v.verify(rogue_both.as_bytes(), None).is_err());
     // The untampered voucher still verifies after all that.
     assert!(v.verify(xml.as_bytes(), None).is_ok());
+}
+
+/// Issue 10 item 1: ~12,800 nested elements (an 89 KB file) overflowed the
+/// stack of the recursive tree parser in the pre-check (an abort). Refused
+/// by the limits scan, naming the limit, for `verify` and `inspect` alike.
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let n = 12_800;
+    let xml = signed(SignAlgorithm::RsaSha1).replace("</KeyInfo>", &format!("</KeyInfo><Deep xmlns=\"\">{}{}</Deep>", "<a>".repeat(n), "</a>".repeat(n)));
+    let too_deep = |e: &VoucherError| matches!(e, VoucherError::Limit(foundation::XmlLimitError::TooDeep { limit: limits::MAX_DEPTH, .. }));
+    expect(&xml, too_deep);
+    let e = inspect(xml.as_bytes()).unwrap_err();
+    assert!(too_deep(&e), "{e:?}");
+    assert!(e.to_string().contains(&format!("more than {} levels", limits::MAX_DEPTH)), "{e}");
+}
+
+/// Issue 10 item 2: tens of thousands of attributes on one element took
+/// quadratic time in both parsers; the size of a voucher was not bounded.
+#[test]
+fn attributes_and_size_are_bounded_before_parsing() {
+    let xml = signed(SignAlgorithm::RsaSha1);
+    let attrs: String = (0..20_000).map(|i| format!(" a{i}=\"x\"")).collect();
+    let many = xml.replacen("<Signature ", &format!("<Signature{attrs} "), 1);
+    assert_ne!(many, xml);
+    for e in [ours(&many).unwrap_err(), inspect(many.as_bytes()).unwrap_err()] {
+        assert!(matches!(e, VoucherError::Limit(foundation::XmlLimitError::TooManyAttributes { limit: limits::MAX_ATTRIBUTES, .. })), "{e:?}");
+        assert!(e.to_string().contains(&format!("more than {} attributes", limits::MAX_ATTRIBUTES)), "{e}");
+    }
+    // Bigger than MAX_VOUCHER_BYTES, as XML and as Base64: refused before
+    // anything is decoded or parsed, the limit in the message.
+    let big = xml.replace("</KeyInfo>", &format!("</KeyInfo><!--{}-->", "x".repeat(MAX_VOUCHER_BYTES)));
+    use base64::Engine;
+    let big_b64 = base64::engine::general_purpose::STANDARD.encode(&big);
+    for input in [big.as_bytes(), big_b64.as_bytes()] {
+        let e = verify(input, &[read("ca.pem")], None).unwrap_err();
+        assert!(matches!(e, VoucherError::Limit(foundation::XmlLimitError::TooLarge { limit: MAX_VOUCHER_BYTES, .. })), "{e:?}");
+        assert!(e.to_string().contains(&MAX_VOUCHER_BYTES.to_string()), "{e}");
+    }
+    // As many elements as a voucher may have, and one more.
+    let elements = |n: usize| xml.replace("</KeyInfo>", &format!("</KeyInfo><Pad xmlns=\"\">{}</Pad>", "<a/>".repeat(n)));
+    let e = ours(&elements(limits::MAX_ELEMENTS)).unwrap_err();
+    assert!(matches!(e, VoucherError::Limit(foundation::XmlLimitError::TooManyElements { limit: limits::MAX_ELEMENTS, .. })), "{e:?}");
+}
+
+/// Issue 10 item 3: every Reference was digested before the signature was
+/// checked (4,000 in an unsigned voucher: 10 s). References are capped at
+/// one per Option for at most MAX_REFERENCES Options, counted before any is
+/// digested; sign refuses what verify would.
+#[test]
+fn references_are_capped_before_digesting() {
+    let xml = signed(SignAlgorithm::RsaSha1);
+    let s = xml.find("<Reference ").unwrap();
+    let e = xml.find("</Reference>").unwrap() + "</Reference>".len();
+    let extra = limits::MAX_REFERENCES + 1 - xml.matches("<Reference ").count();
+    let flood = format!("{}{}{}", &xml[..e], xml[s..e].repeat(extra), &xml[e..]);
+    assert_eq!(flood.matches("<Reference ").count(), limits::MAX_REFERENCES + 1);
+    let e = ours(&flood).unwrap_err();
+    assert_eq!(e, VoucherError::TooManyReferences { count: limits::MAX_REFERENCES + 1, limit: limits::MAX_REFERENCES });
+    assert!(e.to_string().contains(&format!("more than the limit of {}", limits::MAX_REFERENCES)), "{e}");
+    assert!(inspect(flood.as_bytes()).is_err());
+    // The most a voucher may carry signs, verifies here and with xmlsec1; one more is refused.
+    let options: Vec<_> = (0..limits::MAX_REFERENCES).map(|i| option(&format!("Opt{i}"), "123")).collect();
+    let most = sign(&options, &read("signer.key"), &read("signer.pem"), &[], SignAlgorithm::RsaSha1).unwrap();
+    assert_eq!(ours(&most).unwrap().options.len(), limits::MAX_REFERENCES);
+    let out = xmlsec1_verify(&most);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let one_more: Vec<_> = (0..=limits::MAX_REFERENCES).map(|i| option(&format!("Opt{i}"), "123")).collect();
+    let e = sign(&one_more, &read("signer.key"), &read("signer.pem"), &[], SignAlgorithm::RsaSha1).unwrap_err();
+    assert!(matches!(e, VoucherError::TooManyReferences { .. }), "{e:?}");
+}
+
+/// Issue 10 item 3: the SignatureValue over SignedInfo is checked with the
+/// signer's key before libxmlsec1 dereferences and digests a Reference. A
+/// Reference added to SignedInfo that points nowhere would make libxmlsec1
+/// fail while digesting; the altered SignedInfo is refused first.
+#[test]
+fn signature_value_is_checked_before_any_reference_is_digested() {
+    let xml = signed(SignAlgorithm::RsaSha1);
+    let s = xml.find("<Reference ").unwrap();
+    let e = xml.find("</Reference>").unwrap() + "</Reference>".len();
+    let dangling = xml[s..e].replacen("URI=\"#option0\"", "URI=\"#nowhere\"", 1);
+    let added = format!("{}{dangling}{}", &xml[..e], &xml[e..]);
+    match ours(&added) {
+        Err(VoucherError::BadSignature(m)) => assert!(m.contains("over SignedInfo"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A SignatureValue that is not Base64 is refused there too.
+    let vs = xml.find("<SignatureValue>").unwrap() + "<SignatureValue>".len();
+    let garbled = format!("{}!!{}", &xml[..vs], &xml[vs + 2..]);
+    assert!(matches!(ours(&garbled), Err(VoucherError::BadSignature(_))), "{:?}", ours(&garbled));
+    // A KeyInfo full of certificates is refused before any is parsed.
+    let c = xml.find("<X509Certificate>").unwrap();
+    let ce = xml.find("</X509Certificate>").unwrap() + "</X509Certificate>".len();
+    let certs = format!("{}{}{}", &xml[..ce], xml[c..ce].repeat(limits::MAX_CERTIFICATES), &xml[ce..]);
+    assert_eq!(ours(&certs).unwrap_err(), VoucherError::TooManyCertificates { count: limits::MAX_CERTIFICATES + 1, limit: limits::MAX_CERTIFICATES });
 }

@@ -89,6 +89,7 @@ pub fn parse(http_body: &str) -> Result<Vec<Envelope>, CodecError> {
         rest = &rest[i + end + 2..];
     }
     body.push_str(rest);
+    xml::LIMITS.check(body.as_bytes()).map_err(|e| err(e.to_string()))?;
     let wrapped = format!("<cpekit-envelopes>{body}</cpekit-envelopes>");
     let doc = document(&wrapped)?;
     let mut out = Vec::new();
