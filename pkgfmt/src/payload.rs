@@ -307,7 +307,6 @@ mod tests {
         assert!(matches!(e, Error::HashMismatch { index: 1, .. }), "{e}");
     }
 
-    #[test]
     /// The splitter hands each range exactly its bytes, and lets idle
     /// stretches be skipped.
     #[test]
