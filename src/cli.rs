@@ -213,14 +213,30 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(signer_unless_remove))]
 pub struct SignArgs {
     /// Package to sign.
     pub package: PathBuf,
     #[command(flatten)]
     pub signer: PackageSignerArgs,
-    /// Output file (default: rewrite PKG in place, atomically).
+    /// Output file. Default: rewrite PKG in place, keeping its mode, owner and hard links.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Add a signer even if one with the same certificate (issuer and serial) already signed.
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// Remove a signature instead of adding one: its index (0 is the first, as `inspect` lists them) or its
+    /// signer's subject (or a unique part of it).
+    #[arg(long, value_name = "SIGNER", conflicts_with_all = ["keys", "certs", "chain", "allow_duplicate", "no_signed_attributes"])]
+    pub remove: Option<String>,
+}
+
+/// `mut_args` for `package sign`: --key and --cert are required unless --remove.
+fn signer_unless_remove(a: Arg) -> Arg {
+    match a.get_id().as_str() {
+        "keys" | "certs" => a.required(false).required_unless_present("remove"),
+        _ => a,
+    }
 }
 
 #[derive(Debug, Args)]

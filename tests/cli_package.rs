@@ -183,15 +183,22 @@ fn sign_only_rewrites_the_signature_block() {
     assert_eq!(v["signers"][1]["valid"], true);
     let v: Value = serde_json::from_slice(&verify(&out, "rogue.pem").stdout).unwrap();
     assert_eq!(v["signers"][0]["valid"], true);
-    // In-place signing (no -o) keeps the file consistent.
-    cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"]).assert().success();
+    // In-place signing (no -o) keeps the file consistent. (The same signer
+    // again is refused without --allow-duplicate: tests/sign_in_place.rs.)
+    cpekit()
+        .args(["package", "sign", "--allow-duplicate"])
+        .arg(&out)
+        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"])
+        .assert()
+        .success();
     assert_eq!(inspect_json(&out)["signatures"].as_array().unwrap().len(), 3);
     assert!(verify(&out, "ca.pem").status.success());
     // A truncated package is refused and left as it was.
     let mut bytes = std::fs::read(&out).unwrap();
     bytes.pop();
     std::fs::write(&out, &bytes).unwrap();
-    let o = cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]).output().unwrap();
+    let o =
+        cpekit().args(["package", "sign", "--allow-duplicate"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("truncated"));
     assert_eq!(std::fs::read(&out).unwrap(), bytes);

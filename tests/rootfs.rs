@@ -300,3 +300,189 @@ fn source_date_epoch_makes_signed_builds_identical() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `find DIR -mindepth 1 -printf '%m %u %g %y %l %P'`, sorted: mode,
+/// owner, group, type, link target and path of everything under DIR.
+fn find(dir: &Path) -> Vec<String> {
+    let out = Proc::new("find").arg(dir).args(["-mindepth", "1", "-printf", "%m %u %g %y %l %P\\n"]).output().unwrap();
+    assert!(out.status.success());
+    let mut v: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn install(pkg: &Path, root: &Path) -> std::process::Output {
+    cpekit().args(["install", "--allow-unsigned", "--root"]).arg(root).arg(pkg).output().unwrap()
+}
+
+fn build_manifest(dir: &Path, name: &str, manifest: &str) -> PathBuf {
+    let m = dir.join(format!("{name}.toml"));
+    std::fs::write(&m, manifest).unwrap();
+    let pkg = dir.join(format!("{name}.pkg"));
+    let out = cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(&pkg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    pkg
+}
+
+/// The issue's check: build from a tree, install into a root, and `find`
+/// shows the same modes, owners, types and link targets; `extract` too.
+#[test]
+fn install_reproduces_the_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("rootfs");
+    make_tree(&src);
+    let pkg = t.path().join("rootfs.pkg");
+    cpekit().args(["package", "build", "--from-dir"]).arg(&src).arg("-o").arg(&pkg).assert().success();
+    let dst = t.path().join("target");
+    std::fs::create_dir(&dst).unwrap();
+    let out = install(&pkg, &dst);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(find(&dst), find(&src));
+    for f in ["bin/app", "etc/secret", "home/user/notes.txt"] {
+        assert_eq!(std::fs::read(dst.join(f)).unwrap(), std::fs::read(src.join(f)).unwrap(), "{f}");
+    }
+    // Installing it again over itself changes nothing.
+    let out = install(&pkg, &dst);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(find(&dst), find(&src));
+
+    // extract applies modes (owners as root), directories and links.
+    let ex = t.path().join("extracted");
+    let out = cpekit().args(["package", "extract"]).arg(&pkg).arg("-o").arg(&ex).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if is_root() {
+        assert_eq!(find(&ex), find(&src));
+    } else {
+        let modes = |v: Vec<String>| {
+            v.into_iter()
+                .map(|l| l.split(' ').enumerate().filter(|(i, _)| *i != 1 && *i != 2).map(|(_, w)| w.to_string()).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(modes(find(&ex)), modes(find(&src)));
+    }
+}
+
+/// Replacing a file without recorded attributes keeps the old file's mode
+/// and owner; a new file is 0644 and a new directory 0755.
+#[test]
+fn replaced_files_keep_their_mode_and_owner() {
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("target");
+    std::fs::create_dir_all(dst.join("etc")).unwrap();
+    std::fs::write(dst.join("etc/secret"), b"old").unwrap();
+    chmod(&dst.join("etc/secret"), 0o600);
+    if is_root() {
+        chown(&dst.join("etc/secret"), 1000, 1000);
+    }
+    std::fs::write(t.path().join("new"), b"new secret").unwrap();
+    let pkg = build_manifest(
+        t.path(),
+        "p",
+        "[[command]]\ntype = \"extract\"\npath = \"/etc/secret\"\nsource = \"new\"\n[[command]]\ntype = \"extract\"\npath = \"/opt/x/fresh\"\nsource = \"new\"\n",
+    );
+    let out = install(&pkg, &dst);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = find(&dst);
+    let line = f.iter().find(|l| l.ends_with(" etc/secret")).unwrap();
+    assert!(line.starts_with("600 "), "{f:#?}");
+    if is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dst.join("etc/secret")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1000, 1000));
+    }
+    assert_eq!(std::fs::read(dst.join("etc/secret")).unwrap(), b"new secret");
+    assert!(f.iter().any(|l| l.starts_with("644 ") && l.ends_with(" opt/x/fresh")), "{f:#?}");
+    assert!(f.iter().any(|l| l.starts_with("755 ") && l.ends_with(" d  opt/x")), "{f:#?}");
+}
+
+/// A symlink the package creates is never followed by a later command of
+/// the same package, and a link whose target leaves the root is refused:
+/// in both cases before anything changes.
+#[test]
+fn package_links_are_never_followed_nor_escape() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("f"), b"x").unwrap();
+    let dst = t.path().join("target");
+    std::fs::create_dir_all(dst.join("etc/sub")).unwrap();
+    let before = find(&dst);
+    let follow = build_manifest(
+        t.path(),
+        "follow",
+        "[[command]]\ntype = \"symlink\"\npath = \"/etc/l\"\ntarget = \"sub\"\n[[command]]\ntype = \"extract\"\npath = \"/etc/l/file\"\nsource = \"f\"\n",
+    );
+    let out = install(&follow, &dst);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never follows"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(find(&dst), before);
+    for target in ["../../outside", "/../x", "../.."] {
+        let escape = build_manifest(t.path(), "escape", &format!("[[command]]\ntype = \"symlink\"\npath = \"/etc/l\"\ntarget = \"{target}\"\n"));
+        let out = install(&escape, &dst);
+        assert_eq!(out.status.code(), Some(5), "{target}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("outside the install root"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(find(&dst), before);
+    }
+    // Inside the root, absolute or relative, dangling or not: fine.
+    let ok = build_manifest(
+        t.path(),
+        "ok",
+        "[[command]]\ntype = \"symlink\"\npath = \"/etc/a\"\ntarget = \"/usr/lib/x\"\n[[command]]\ntype = \"symlink\"\npath = \"/etc/sub/b\"\ntarget = \"../a\"\n",
+    );
+    let out = install(&ok, &dst);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_link(dst.join("etc/sub/b")).unwrap(), Path::new("../a"));
+    // Another vendor's command 2069 (no cpekit identifier) is skipped.
+    let foreign = build_manifest(t.path(), "foreign", "[[command]]\ntype = \"vendor\"\ncode = 2069\nvalue = \"41434d4500000001\"\n");
+    let j = inspect_json(&foreign);
+    assert_eq!(j["commands"][0]["name"], "Vendor-specific");
+    let before = find(&dst);
+    let out = install(&foreign, &dst);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(find(&dst), before);
+}
+
+/// Attributes are part of the transaction: at every fail point (power
+/// loss), recovery gives exactly the old tree or exactly the new one.
+#[test]
+fn attributes_are_journaled_and_recovered() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("f"), b"payload").unwrap();
+    let pkg = build_manifest(
+        t.path(),
+        "p",
+        "[[command]]\ntype = \"directory\"\npath = \"/var\"\nmode = \"0755\"\nuid = 0\ngid = 0\n\
+         [[command]]\ntype = \"directory\"\npath = \"/var/new/deep\"\nmode = \"0700\"\n\
+         [[command]]\ntype = \"symlink\"\npath = \"/var/link\"\ntarget = \"new\"\n\
+         [[command]]\ntype = \"extract\"\npath = \"/var/file\"\nsource = \"f\"\nmode = \"0640\"\n",
+    );
+    let fresh = |n: u32| {
+        let r = t.path().join(format!("root{n}"));
+        std::fs::create_dir_all(r.join("var")).unwrap();
+        chmod(&r.join("var"), 0o700);
+        std::fs::write(r.join("var/file"), b"old").unwrap();
+        chmod(&r.join("var/file"), 0o600);
+        r
+    };
+    let old = find(&fresh(0));
+    let done = fresh(1000);
+    assert!(install(&pkg, &done).status.success());
+    let new = find(&done);
+    assert_ne!(old, new);
+    assert!(new.iter().any(|l| l.starts_with("755 ") && l.ends_with(" var")), "{new:#?}");
+    let bin = assert_cmd::cargo::cargo_bin("cpekit");
+    let mut killed = 0;
+    for n in 1..40 {
+        let r = fresh(n);
+        let out = Proc::new(&bin).args(["install", "--allow-unsigned", "--root"]).arg(&r).arg(&pkg).env("CPEKIT_FAILPOINT", n.to_string()).output().unwrap();
+        if out.status.code().is_some() {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(find(&r), new);
+            break;
+        }
+        killed += 1;
+        let rec = Proc::new(&bin).args(["install", "--recover", "--root"]).arg(&r).output().unwrap();
+        assert!(rec.status.success(), "{}", String::from_utf8_lossy(&rec.stderr));
+        let got = find(&r);
+        assert!(got == old || got == new, "fail point {n}: neither old nor new: {got:#?}");
+    }
+    assert!(killed > 5, "the fail points were reached ({killed})");
+}

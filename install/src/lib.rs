@@ -15,6 +15,7 @@
 //!    aside), fsync, commit; [`recover`] finishes or rolls back an
 //!    interrupted install.
 
+pub mod attributes;
 pub mod journal;
 pub mod path;
 pub mod plan;
@@ -209,7 +210,7 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     }
 
     // 4. Journal, apply, commit.
-    let result = apply_plan(&plan, &root, &st, &mut fp);
+    let result = apply_plan(&plan, &prefix.commands, &root, &st, &mut fp);
     if let Err(e) = result {
         return match journal::recover(&st, &root, &mut FailPoints::none()) {
             Ok(_) => Err(InstallError::RolledBack(e)),
@@ -315,7 +316,8 @@ fn stream_payload<R: Read>(
     Ok(())
 }
 
-fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), String> {
+fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), String> {
+    use attributes::{resolve, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE};
     let mut backups = 0usize;
     let mut next_backup = || {
         backups += 1;
@@ -323,25 +325,71 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     };
     let mut ops = Vec::new();
     let mut dirs = 0usize;
-    let mut mkdirs = |ops: &mut Vec<Op>, list: &[String]| -> Result<(), String> {
-        for d in list {
-            dirs += 1;
-            let stage = format!("d{dirs}");
-            fs::create_dir(st.stage().join(&stage)).map_err(|e| format!("staging a directory: {e}"))?;
-            ops.push(Op::Mkdir { path: d.clone(), stage });
-        }
+    let staging = |what: &str, e: std::io::Error| format!("staging {what}: {e}");
+    // A directory to create: an empty staged one with its attributes,
+    // renamed into place by its Mkdir.
+    let mut mkdir = |ops: &mut Vec<Op>, path: &str, attrs: &pkgfmt::FileMetadata| -> Result<(), String> {
+        dirs += 1;
+        let stage = format!("d{dirs}");
+        let staged = st.stage().join(&stage);
+        fs::create_dir(&staged).map_err(|e| staging("a directory", e))?;
+        attributes::apply(&staged, attrs).map_err(|e| staging(&format!("the attributes of /{path}"), e))?;
+        ops.push(Op::Mkdir { path: path.to_string(), stage });
         Ok(())
     };
+    let default_dir = resolve(None, None, DEFAULT_DIR_MODE);
+    // Attributes recorded by a command (extended file record, Filesystem Entry).
+    let recorded = |index: usize| match &commands.commands[index] {
+        Command::FilesystemEntry(e) => Some(e.metadata),
+        c => c.file().and_then(|f| f.metadata),
+    };
+    // The entry a write replaces, if it is a regular file (its mode and owner are kept).
+    let replaced = |path: &str| fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_file());
     for a in &plan.actions {
         match a {
             Action::Write { index, path, replaces, mkdirs: m } => {
-                mkdirs(&mut ops, m)?;
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                let staged = st.stage().join(index.to_string());
+                let old = if *replaces { replaced(path) } else { None };
+                let attrs = resolve(recorded(*index).as_ref(), old.as_ref(), DEFAULT_FILE_MODE);
+                attributes::apply(&staged, &attrs).map_err(|e| staging(&format!("the attributes of /{path}"), e))?;
                 ops.push(Op::Write { path: path.clone(), stage: index.to_string(), backup: replaces.then(&mut next_backup) })
             }
             Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
             Action::Rename { from, to, replaces, mkdirs: m, .. } => {
-                mkdirs(&mut ops, m)?;
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
                 ops.push(Op::Rename { from: from.clone(), to: to.clone(), backup: replaces.then(&mut next_backup) })
+            }
+            Action::Symlink { index, path, target, replaces, mkdirs: m } => {
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                let stage = format!("l{index}");
+                let staged = st.stage().join(&stage);
+                std::os::unix::fs::symlink(target, &staged).map_err(|e| staging(&format!("the link /{path}"), e))?;
+                let attrs = resolve(recorded(*index).as_ref(), None, 0);
+                attributes::apply(&staged, &pkgfmt::FileMetadata { mode: None, ..attrs }).map_err(|e| staging(&format!("the owner of /{path}"), e))?;
+                ops.push(Op::Write { path: path.clone(), stage, backup: replaces.then(&mut next_backup) })
+            }
+            Action::Directory { index, path, exists: false, mkdirs: m } => {
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                mkdir(&mut ops, path, &resolve(recorded(*index).as_ref(), None, DEFAULT_DIR_MODE))?;
+            }
+            Action::Directory { index, path, exists: true, .. } => {
+                let r = recorded(*index).unwrap_or_default();
+                let (uid, gid) = if attributes::is_root() { (r.uid, r.gid) } else { (None, None) };
+                if r.mode.is_some() || uid.is_some() || gid.is_some() {
+                    // A directory of the old tree keeps what it had on undo; one
+                    // created earlier by this package is removed by its Mkdir's undo.
+                    let old = fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_dir()).map(|m| (m.mode() & 0o7777, m.uid(), m.gid()));
+                    ops.push(Op::Attributes { path: path.clone(), mode: r.mode, uid, gid, old });
+                }
             }
             _ => {}
         }
@@ -376,7 +424,7 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
 
 fn op_paths(op: &Op) -> Vec<&str> {
     match op {
-        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } => vec![path],
+        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } | Op::Attributes { path, .. } => vec![path],
         Op::Rename { from, to, .. } => vec![from, to],
     }
 }

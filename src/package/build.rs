@@ -12,6 +12,8 @@ use crate::manifest::{CommandSpec, Manifest, ManifestError};
 use crate::progress::bytes_bar;
 
 pub fn run(a: BuildArgs) -> Result<u8> {
+    // An interrupted build leaves no temporary file (up to the payload's size).
+    foundation::interrupt::install_handlers();
     // Load keys first: a bad key should fail before minutes of hashing.
     let signers = load_signers(&a.signers)?;
     let (mut manifest, base) = match (&a.manifest, &a.from_dir) {

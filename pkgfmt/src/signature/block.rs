@@ -197,7 +197,6 @@ impl SignatureBlock {
                 certs.push(der);
             }
         }
-        certs.extend(self.other_certificates.iter().cloned());
         let sha1_alg = sha1_algorithm_der();
         let mut digests = self.digest_algorithms.clone();
         if !digests.contains(&sha1_alg) {
@@ -205,11 +204,41 @@ impl SignatureBlock {
         }
         let mut signer_infos: Vec<Vec<u8>> = self.signers.iter().map(|s| s.der.clone()).collect();
         signer_infos.push(info.to_der()?);
+        self.assemble(&digests, certs, &signer_infos)
+    }
 
+    /// Whether a signer of this block is identified by `cert` (its issuer
+    /// and serial number, or its subject key identifier).
+    pub fn is_signed_by(&self, cert: &Certificate) -> Result<bool, SignatureError> {
+        let raw = RawCert { der: cert.to_der()?, cert: cert.clone() };
+        Ok(self.signers.iter().any(|s| raw.matches(&s.info.sid)))
+    }
+
+    /// A new block without signer `index` (0-based, in block order). The
+    /// other signers are kept byte for byte, and so are the certificates,
+    /// except the removed signer's own certificate when no other signer
+    /// names it.
+    pub fn remove_signer(&self, index: usize) -> Result<SignatureBlock, SignatureError> {
+        let Some(gone) = self.signers.get(index) else {
+            return Err(SignatureError::NoSuchSigner { index, count: self.signers.len() });
+        };
+        let rest: Vec<&RawSigner> = self.signers.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, s)| s).collect();
+        let certs =
+            self.certificates.iter().filter(|c| !c.matches(&gone.info.sid) || rest.iter().any(|s| c.matches(&s.info.sid))).map(|c| c.der.clone()).collect();
+        let infos: Vec<Vec<u8>> = rest.iter().map(|s| s.der.clone()).collect();
+        self.assemble(&self.digest_algorithms, certs, &infos)
+    }
+
+    /// The ContentInfo with this block's version, encapsulated content and
+    /// CRLs and the given digest algorithms, certificates and signers.
+    fn assemble(&self, digests: &[Vec<u8>], mut certs: Vec<Vec<u8>>, signer_infos: &[Vec<u8>]) -> Result<SignatureBlock, SignatureError> {
+        certs.extend(self.other_certificates.iter().cloned());
         let mut sd = self.version.clone();
         sd.extend(tlv(Tag::Set, &digests.concat()));
         sd.extend(&self.encap);
-        sd.extend(tlv(CTX0, &certs.concat()));
+        if !certs.is_empty() {
+            sd.extend(tlv(CTX0, &certs.concat()));
+        }
         if let Some(crls) = &self.crls {
             sd.extend(crls);
         }
