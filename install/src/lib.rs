@@ -156,7 +156,8 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     journal::cleanup(&st).map_err(io("cleaning the state directory"))?;
 
     // 1. Prefix and signatures (E.5: validate before processing commands).
-    let prefix = Prefix::read_from(pkg, DEFAULT_PREFIX_LIMIT)?;
+    // A vendor-dialect package is refused as such (issue 12).
+    let prefix = Prefix::read_conformant(pkg, DEFAULT_PREFIX_LIMIT)?;
     let signer = check_trust(&prefix, opts)?;
 
     // 2. Preconditions and plan.

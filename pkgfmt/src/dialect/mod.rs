@@ -131,3 +131,6 @@ pub mod limits {
     pub const MAX_TRAILING_CERTIFICATES: usize = 64;
 }
 
+
+#[cfg(test)]
+mod tests;

@@ -188,8 +188,9 @@ impl PayloadReport {
 pub enum Write<'a> {
     /// `bytes` at `offset` of record `record`'s output (decoded for type 47).
     Data { record: usize, offset: u64, bytes: &'a [u8] },
-    /// Record `record`'s data ended; its output is `size` octets long.
-    End { record: usize, size: u64 },
+    /// Record `record`'s data ended: its check (`check.ok()`: intact) and
+    /// its output's length (the decoded size for type 47).
+    End { record: usize, size: u64, check: &'a ItemCheck },
 }
 
 /// How much of each item the pass reads.
@@ -207,8 +208,8 @@ const HEAD_LEN: usize = 8;
 
 struct SparseState {
     decoder: SparseDecoder,
-    decoded: Hasher,
-    chunk_data: Hasher,
+    /// The decoded file's and the chunk data's digests (`Full` mode).
+    hashers: Option<(Hasher, Hasher)>,
     /// End of the decoded data hashed so far.
     decoded_pos: u64,
     error: Option<SparseError>,
@@ -245,6 +246,7 @@ impl PayloadPass {
         for (k, it) in items.iter().enumerate() {
             match it.offset.checked_add(it.size) {
                 Some(end) if end <= total => {
+                    // Heads: the first octets (of type-47 data, the first chunk's).
                     let end = if mode == PassMode::Heads { end.min(it.offset + HEAD_LEN as u64 + if it.is_sparse() { 4 } else { 0 }) } else { end };
                     walked.push(k);
                     ranges.push(it.offset..end);
@@ -254,6 +256,19 @@ impl PayloadPass {
                 }
             }
         }
+        let mut checks: Vec<ItemCheck> = items
+            .iter()
+            .zip(problems)
+            .map(|(it, problem)| ItemCheck {
+                item: it.clone(),
+                computed: None,
+                matched: None,
+                uncertain: it.is_sparse().then_some(SPARSE_COVERAGE_NOTE),
+                decoded_size: None,
+                head: Vec::new(),
+                problem,
+            })
+            .collect();
         let mut states: Vec<ItemState> =
             walked.iter().map(|_| ItemState { stored: None, sparse: None, seen: 0, head: Vec::new(), ended: false }).collect();
         let mut splitter = RangeSplitter::new(ranges);
@@ -266,10 +281,11 @@ impl PayloadPass {
                     let s = &mut states[i];
                     if hash {
                         s.stored = Some(it.digest.algorithm.hasher());
-                        if it.is_sparse() {
-                            let h = it.digest.algorithm.hasher();
-                            s.sparse = Some(SparseState { decoder: SparseDecoder::new(), decoded: h.clone(), chunk_data: h, decoded_pos: 0, error: None });
-                        }
+                    }
+                    if it.is_sparse() {
+                        let h = it.digest.algorithm.hasher();
+                        let hashers = hash.then(|| (h.clone(), h));
+                        s.sparse = Some(SparseState { decoder: SparseDecoder::new(), hashers, decoded_pos: 0, error: None });
                     }
                     Ok(())
                 }
@@ -288,31 +304,38 @@ impl PayloadPass {
                     } else if let Some(sp) = s.sparse.as_mut().filter(|sp| sp.error.is_none()) {
                         let head = &mut s.head;
                         let r = sp.decoder.feed::<SinkOrSparse>(bytes, |at, run| {
-                            sp.decoded.update_zeros(at - sp.decoded_pos);
-                            sp.decoded.update(run);
-                            sp.chunk_data.update(run);
+                            if let Some((decoded, chunk_data)) = &mut sp.hashers {
+                                decoded.update_zeros(at - sp.decoded_pos);
+                                decoded.update(run);
+                                chunk_data.update(run);
+                            }
                             sp.decoded_pos = at + run.len() as u64;
-                            if head.len() < HEAD_LEN && at == head.len() as u64 {
+                            if head.len() < HEAD_LEN {
+                                head.resize(head.len().max(at.min(HEAD_LEN as u64) as usize), 0);
                                 head.extend_from_slice(&run[..run.len().min(HEAD_LEN - head.len())]);
                             }
-                            sink(Write::Data { record: it.record, offset: at, bytes: run }).map_err(SinkOrSparse::Sink)
+                            if hash {
+                                sink(Write::Data { record: it.record, offset: at, bytes: run }).map_err(SinkOrSparse::Sink)?;
+                            }
+                            Ok(())
                         });
                         match r {
                             Ok(()) => {}
                             Err(SinkOrSparse::Sparse(e)) => sp.error = Some(e),
                             Err(SinkOrSparse::Sink(e)) => return Err(e.into()),
                         }
-                    } else if !hash && s.head.len() < HEAD_LEN {
-                        // Heads of type-47 data: skip the first length prefix.
-                        let skip = 4usize.saturating_sub(s.seen as usize).min(bytes.len());
-                        let room = HEAD_LEN.saturating_sub(s.head.len()).min(bytes.len() - skip);
-                        s.head.extend_from_slice(&bytes[skip..skip + room]);
                     }
                     s.seen += bytes.len() as u64;
                     Ok(())
                 }
                 Event::End(i) => {
-                    states[i].ended = true;
+                    let s = &mut states[i];
+                    s.ended = true;
+                    let c = &mut checks[walked[i]];
+                    c.head = std::mem::take(&mut s.head);
+                    let Some(stored) = s.stored.take() else { return Ok(()) };
+                    let size = finish_item(c, stored, s.sparse.take());
+                    sink(Write::End { record: c.item.record, size, check: c })?;
                     Ok(())
                 }
             }
@@ -320,6 +343,8 @@ impl PayloadPass {
         // Walk the region: read where an item is, skip where none is.
         let err = |source: &Source<'_>, e: std::io::Error| source.error(e);
         loop {
+            // Start and end what starts and ends here, so that idleness is known.
+            splitter.feed(&[], &mut on)?;
             let pos = splitter.position();
             let Some(boundary) = splitter.next_boundary() else { break };
             if splitter.is_idle() {
@@ -345,53 +370,12 @@ impl PayloadPass {
             region_present += source.skip(total - region_present).map_err(|e| err(source, e))?;
         }
         progress(region_present, total);
-
-        let mut checks: Vec<ItemCheck> = items
-            .iter()
-            .zip(problems)
-            .map(|(it, problem)| ItemCheck {
-                item: it.clone(),
-                computed: None,
-                matched: None,
-                uncertain: it.is_sparse().then_some(SPARSE_COVERAGE_NOTE),
-                decoded_size: None,
-                head: Vec::new(),
-                problem,
-            })
-            .collect();
         for (i, s) in states.into_iter().enumerate() {
-            let c = &mut checks[walked[i]];
-            c.head = s.head;
             if !s.ended {
+                let c = &mut checks[walked[i]];
+                c.head = s.head;
                 c.problem = Some(format!("truncated: the package ends {} octets into the data, at payload offset {region_present}", s.seen));
-                continue;
             }
-            let Some(stored) = s.stored else { continue };
-            let computed = stored.finalize();
-            let expected = &c.item.digest.value;
-            c.matched = (&computed == expected).then_some(Coverage::Stored);
-            if let Some(sp) = s.sparse {
-                match sp.error.map_or_else(|| sp.decoder.finish(), Err) {
-                    Ok(size) => {
-                        c.decoded_size = Some(size);
-                        if c.matched.is_none() {
-                            let (decoded, data) = (sp.decoded.finalize(), sp.chunk_data.finalize());
-                            c.matched = if &decoded == expected {
-                                Some(Coverage::Decoded)
-                            } else if &data == expected {
-                                Some(Coverage::ChunkData)
-                            } else {
-                                None
-                            };
-                        }
-                        sink(Write::End { record: c.item.record, size })?;
-                    }
-                    Err(e) => c.problem = Some(e.to_string()),
-                }
-            } else {
-                sink(Write::End { record: c.item.record, size: c.item.size })?;
-            }
-            c.computed = Some(computed);
         }
         let (trailing_bytes, trailing_certificates, trailing_other) = if region_present == total {
             read_trailer(source, prefix.payload_base() + total)?
@@ -399,6 +383,35 @@ impl PayloadPass {
             (0, Vec::new(), 0)
         };
         Ok(PayloadReport { items: checks, payload_length: total, region_present, trailing_bytes, trailing_certificates, trailing_other })
+    }
+}
+
+/// Finish an item's digests into its check; returns its output's length.
+fn finish_item(c: &mut ItemCheck, stored: Hasher, sparse: Option<SparseState>) -> u64 {
+    let computed = stored.finalize();
+    let expected = &c.item.digest.value;
+    c.matched = (&computed == expected).then_some(Coverage::Stored);
+    c.computed = Some(computed);
+    let Some(sp) = sparse else { return c.item.size };
+    match sp.error.map_or_else(|| sp.decoder.finish(), Err) {
+        Ok(size) => {
+            c.decoded_size = Some(size);
+            if c.matched.is_none() {
+                let (decoded, data) = sp.hashers.map(|(d, c)| (d.finalize(), c.finalize())).unwrap_or_default();
+                c.matched = if &decoded == expected {
+                    Some(Coverage::Decoded)
+                } else if &data == expected {
+                    Some(Coverage::ChunkData)
+                } else {
+                    None
+                };
+            }
+            size
+        }
+        Err(e) => {
+            c.problem = Some(e.to_string());
+            0
+        }
     }
 }
 
