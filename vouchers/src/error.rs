@@ -54,7 +54,10 @@ impl foundation::Kind for VoucherError {
         use foundation::ErrorKind as K;
         match self {
             // The voucher (or the key/certificate given to sign one) cannot be read.
-            VoucherError::Xml(_) | VoucherError::Structure(_) | VoucherError::Field { .. } | VoucherError::Base64(_)
+            VoucherError::Xml(_)
+            | VoucherError::Structure(_)
+            | VoucherError::Field { .. }
+            | VoucherError::Base64(_)
             | VoucherError::Key(_)
             | VoucherError::Limit(_)
             | VoucherError::TooManyReferences { .. }

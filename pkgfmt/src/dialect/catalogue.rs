@@ -149,8 +149,14 @@ catalogue! {
 const ANNEX_E: RecordType =
     RecordType { number: 0, name: "", meaning: "Annex E command (Table 68); not described by the notes", seen: None, confidence: &[], layout: AnnexE };
 /// A vendor-range type other than 1000.
-const VENDOR: RecordType =
-    RecordType { number: 0, name: "", meaning: "vendor-specific (Annex E range 1000-9999); not described by the notes", seen: None, confidence: &[], layout: Opaque };
+const VENDOR: RecordType = RecordType {
+    number: 0,
+    name: "",
+    meaning: "vendor-specific (Annex E range 1000-9999); not described by the notes",
+    seen: None,
+    confidence: &[],
+    layout: Opaque,
+};
 /// Anything else.
 const OTHER: RecordType = RecordType {
     number: 0,

@@ -131,6 +131,5 @@ pub mod limits {
     pub const MAX_TRAILING_CERTIFICATES: usize = 64;
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -251,9 +251,7 @@ impl PayloadPass {
                     walked.push(k);
                     ranges.push(it.offset..end);
                 }
-                _ => {
-                    problems[k] = Some(format!("data (offset {}, size {}) lies outside the {total}-byte payload region", it.offset, it.size))
-                }
+                _ => problems[k] = Some(format!("data (offset {}, size {}) lies outside the {total}-byte payload region", it.offset, it.size)),
             }
         }
         let mut checks: Vec<ItemCheck> = items
@@ -269,8 +267,7 @@ impl PayloadPass {
                 problem,
             })
             .collect();
-        let mut states: Vec<ItemState> =
-            walked.iter().map(|_| ItemState { stored: None, sparse: None, seen: 0, head: Vec::new(), ended: false }).collect();
+        let mut states: Vec<ItemState> = walked.iter().map(|_| ItemState { stored: None, sparse: None, seen: 0, head: Vec::new(), ended: false }).collect();
         let mut splitter = RangeSplitter::new(ranges);
         let mut buf = vec![0u8; STREAM_CHUNK];
         let hash = mode == PassMode::Full;
@@ -377,11 +374,8 @@ impl PayloadPass {
                 c.problem = Some(format!("truncated: the package ends {} octets into the data, at payload offset {region_present}", s.seen));
             }
         }
-        let (trailing_bytes, trailing_certificates, trailing_other) = if region_present == total {
-            read_trailer(source, prefix.payload_base() + total)?
-        } else {
-            (0, Vec::new(), 0)
-        };
+        let (trailing_bytes, trailing_certificates, trailing_other) =
+            if region_present == total { read_trailer(source, prefix.payload_base() + total)? } else { (0, Vec::new(), 0) };
         Ok(PayloadReport { items: checks, payload_length: total, region_present, trailing_bytes, trailing_certificates, trailing_other })
     }
 }

@@ -108,7 +108,10 @@ pub enum RecordBody {
     /// Type 0, the terminator.
     End,
     /// A text value, lossily decoded; `utf8` false if it was not UTF-8.
-    Text { text: String, utf8: bool },
+    Text {
+        text: String,
+        utf8: bool,
+    },
     /// Type 46, the install-method tag.
     InstallMethod(String),
     File(DialectFile),
@@ -118,7 +121,10 @@ pub enum RecordBody {
     /// Layout unknown: the value is shown as hex.
     Opaque,
     /// The value does not decode as its layout: shown as hex, with why.
-    Malformed { offset: usize, error: ParseErrorKind },
+    Malformed {
+        offset: usize,
+        error: ParseErrorKind,
+    },
 }
 
 /// One record.
@@ -209,7 +215,7 @@ mod tests {
         assert_eq!(f.metadata.unwrap().mode, Some(0o644));
         assert_eq!(f.metadata.unwrap().uid, Some(0));
         assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings); // the 32-bit offset is truncated
-        // Annex E refuses the same bytes: MD5, and a 64-bit offset that differs.
+                                                             // Annex E refuses the same bytes: MD5, and a 64-bit offset that differs.
         assert_eq!(Command::decode(1, &v).unwrap_err().1, ParseErrorKind::UnsupportedHashType(2));
     }
 

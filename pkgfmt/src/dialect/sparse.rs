@@ -159,7 +159,7 @@ mod tests {
         let mut file = vec![0u8; 3 * BLOCK as usize + 100];
         file[0..10].copy_from_slice(b"0123456789"); // block 0: 10 octets, then a hole
         file[BLOCK as usize..2 * BLOCK as usize].fill(0xAB); // block 1: full
-        // block 2: all zero (stored as one octet); block 3: 100 octets
+                                                             // block 2: all zero (stored as one octet); block 3: 100 octets
         file[3 * BLOCK as usize + 99] = 1;
         let encoded = SparseDecoder::encode(&file);
         assert_eq!(encoded.len(), 4 + 10 + 4 + BLOCK as usize + 4 + 1 + 4 + 100);
