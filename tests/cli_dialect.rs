@@ -657,3 +657,19 @@ fn annex_e_packages_still_read_as_annex_e() {
     assert_eq!(v["evidence"], serde_json::json!([]));
     assert_eq!(v["header"]["command_list_length_relation"], "exact");
 }
+
+/// The man pages of the four read-only commands document the dialect and its limits.
+#[test]
+fn man_pages_document_the_dialect() {
+    let man = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man");
+    for cmd in ["inspect", "dump", "verify", "extract"] {
+        let page = std::fs::read_to_string(man.join(format!("cpekit-package-{cmd}.1"))).unwrap();
+        for needle in ["THE 2WIRE DIALECT", "\\-\\-dialect", "Limits: no real sample is public", "install refuses non\\-conformant packages"] {
+            assert!(page.contains(needle), "cpekit-package-{cmd}.1 lacks {needle:?}");
+        }
+    }
+    let inspect = std::fs::read_to_string(man.join("cpekit-package-inspect.1")).unwrap();
+    assert!(inspect.contains("\\-\\-recursive"));
+    let extract = std::fs::read_to_string(man.join("cpekit-package-extract.1")).unwrap();
+    assert!(extract.contains("_scripts/NN\\-name") && extract.contains("manifest.json"));
+}
