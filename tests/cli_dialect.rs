@@ -67,7 +67,8 @@ fn sha256(d: &[u8]) -> Vec<u8> {
 /// notes §6.1, the extended form: Table 69's eight words, header length
 /// 100, 64-bit offset and size, mode, uid, gid, three {u64, u32} times,
 /// then path and digest.
-fn file_record(path: &str, hash_type: u32, digest: &[u8], offset: u64, size: u64, mode: u32, uid: u32, gid: u32) -> Vec<u8> {
+fn file_record(path: &str, hash_type: u32, digest: &[u8], offset: u64, size: u64, mode: u32) -> Vec<u8> {
+    let (uid, gid) = (0u32, 0u32);
     let mut v = Vec::new();
     let digest_offset = 100 + path.len() as u64;
     for w in [0, 100, path.len() as u64, hash_type as u64, digest_offset, digest.len() as u64, offset, size, 100] {
@@ -286,7 +287,7 @@ fn build() -> Sample {
         match kind {
             Kind::File { path, kind, hash_type, mode } => {
                 let digest = if *hash_type == 2 { md5(body) } else { sha1(body) };
-                list.extend(tlv(*kind, &file_record(path, *hash_type, &digest, offset, body.len() as u64, *mode, 0, 0)));
+                list.extend(tlv(*kind, &file_record(path, *hash_type, &digest, offset, body.len() as u64, *mode)));
                 list.extend(tlv(0x25, &[0x25; 16]));
             }
             Kind::Script { name, label } => {
@@ -297,7 +298,7 @@ fn build() -> Sample {
         payload.extend(body);
     }
     let offset = payload.len() as u64;
-    list.extend(tlv(0x2F, &file_record("/rwdata/tmp/sys2/sparse.img", 3, &sha256(&encoded), offset, encoded.len() as u64, 0o100640, 0, 0)));
+    list.extend(tlv(0x2F, &file_record("/rwdata/tmp/sys2/sparse.img", 3, &sha256(&encoded), offset, encoded.len() as u64, 0o100640)));
     payload.extend(&encoded);
     list.extend(tlv(0x3E8, b"dpi"));
     // Pad with a WIRE_25 record to the published list length, then End.

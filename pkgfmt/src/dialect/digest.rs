@@ -43,7 +43,7 @@ impl DigestAlgorithm {
     }
 
     /// Digest length in octets.
-    pub fn len(self) -> u32 {
+    pub fn digest_len(self) -> u32 {
         match self {
             DigestAlgorithm::Sha1 => 20,
             DigestAlgorithm::Md5 => 16,
@@ -64,8 +64,8 @@ impl DigestAlgorithm {
     /// `at + 8`, where both layouts keep it after the digest offset).
     pub(crate) fn check(code: u32, length: u32, at: usize) -> Result<DigestAlgorithm, ValueError> {
         let a = DigestAlgorithm::from_code(code).ok_or((at, ParseErrorKind::UnknownDigestAlgorithm(code)))?;
-        if length != a.len() {
-            return Err((at + 8, ParseErrorKind::DigestLength { algorithm: a.name(), expected: a.len(), found: length }));
+        if length != a.digest_len() {
+            return Err((at + 8, ParseErrorKind::DigestLength { algorithm: a.name(), expected: a.digest_len(), found: length }));
         }
         Ok(a)
     }
@@ -133,7 +133,7 @@ mod tests {
             (3, "SHA-256", 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         ] {
             let a = DigestAlgorithm::from_code(code).unwrap();
-            assert_eq!((a.code(), a.name(), a.len()), (code, name, len));
+            assert_eq!((a.code(), a.name(), a.digest_len()), (code, name, len));
             let mut h = a.hasher();
             h.update(b"abc");
             assert_eq!(hex::encode(h.finalize()), abc);
