@@ -241,3 +241,49 @@ fn hostile_prefixes_never_panic() {
     let e = DialectPrefix::read_from(&mut Source::from_reader(Cursor::new(b)).unwrap()).unwrap_err();
     assert!(matches!(e, Error::Parse(p) if matches!(p.kind, crate::ParseErrorKind::RecordTooLong { .. })));
 }
+
+/// What fuzz/fuzz_targets/dialect.rs checks, for one input.
+fn exercise(input: &[u8]) {
+    let _ = Prefix::read_conformant(&mut &input[..], DEFAULT_PREFIX_LIMIT);
+    for mode in [PassMode::Heads, PassMode::Full] {
+        let Ok(mut source) = Source::from_reader(input) else { return };
+        let Ok(prefix) = DialectPrefix::read_from(&mut source) else { return };
+        assert_eq!(source.position(), prefix.payload_base());
+        assert_eq!(prefix.signed_message().len() as u64, prefix.command_list_end());
+        let _ = prefix.warnings();
+        let _ = prefix.verify_signatures(&[], &Default::default());
+        let items = prefix.items();
+        if let Ok(r) = PayloadPass::run(&prefix, &mut source, mode, |_| Ok(()), |done, total| assert!(done <= total)) {
+            assert_eq!(r.items.len(), items.len());
+            assert!(r.region_present <= r.payload_length);
+        }
+    }
+}
+
+mod mutations {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn base() -> &'static [u8] {
+        static S: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        S.get_or_init(|| sample(false).bytes)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Random overwrites, truncations and insertions of a whole sample
+        /// (the fuzz target's checks; the fuzz target runs them at scale).
+        #[test]
+        fn mutated_samples_never_panic(edits in proptest::collection::vec((0usize..1400, any::<u8>()), 1..8), cut in 0usize..200_000, insert in any::<bool>()) {
+            let mut b = base().to_vec();
+            for (at, v) in edits {
+                let at = at % b.len();
+                if insert { b.insert(at, v) } else { b[at] = v }
+            }
+            b.truncate(cut.max(24));
+            exercise(&b);
+        }
+    }
+}
