@@ -674,3 +674,37 @@ fn man_pages_document_the_dialect() {
     let extract = std::fs::read_to_string(man.join("cpekit-package-extract.1")).unwrap();
     assert!(extract.contains("_scripts/NN\\-name") && extract.contains("manifest.json"));
 }
+
+/// A package in a bzip2-wrapped package in a package: `--recursive`
+/// follows every level, unwrapping as it goes.
+#[test]
+fn inspect_recursive_follows_several_levels() {
+    fn carrier(method: &[u8], path: &str, body: &[u8]) -> Vec<u8> {
+        let mut list = tlv(0x2E, b"run");
+        list.extend(tlv(0x1B, method));
+        list.extend(tlv(1, &file_record(path, 1, &sha1(body), 0, body.len() as u64, 0o100644)));
+        list.extend(tlv(0, &[]));
+        let mut p = [&b"2WIRE_SP"[..], &be32(1), &be32(1), &be32(list.len() as u64 * 16), &be32(body.len() as u64)].concat();
+        p.extend(list);
+        p.extend(pkgfmt::signature::EMPTY_SIGNATURE_BLOCK);
+        p.extend(body);
+        p
+    }
+    let t = tempfile::tempdir().unwrap();
+    let innermost = carrier(b"innermost", "/etc/leaf.txt", b"leaf\n");
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&carrier(b"middle", "/pkg/inner.pkgstream", &innermost)).unwrap();
+    let middle = bz.finish().unwrap();
+    let outer = t.path().join("outer.pkgstream");
+    std::fs::write(&outer, carrier(b"outer", "/pkg/middle.pkgstream.bz2", &middle)).unwrap();
+    let out = cpekit().args(["package", "inspect", "--recursive", "--json"]).arg(&outer).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v["payload"]["items"][0];
+    assert_eq!(m["nested"], "bzip2");
+    let m = &m["package"];
+    assert_eq!((m["wrapper"].as_str(), m["records"][1]["text"].as_str()), (Some("bzip2"), Some("middle")), "{m}");
+    let i = &m["payload"]["items"][0]["package"];
+    assert_eq!((i["wrapper"].as_str(), i["records"][1]["text"].as_str()), (Some("none"), Some("innermost")), "{i}");
+    assert_eq!(i["records"][2]["file"]["path"], "/etc/leaf.txt");
+}

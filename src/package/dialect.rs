@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -275,16 +275,22 @@ fn wrapper_line(d: &Dialected) -> String {
     }
 }
 
+/// Where a nested package lies: for each level, its offset in the
+/// (decompressed) package around it and its size.
+type NestingPath = Vec<(u64, u64)>;
+
 /// The package's findings as JSON, descending into nested packages when
-/// `recursive`.
-fn inspect_json(path: &Path, d: &mut Dialected, recursive: bool, depth: usize) -> Result<Value> {
+/// `recursive`. `nesting` locates `d` inside the file at `path`.
+fn inspect_json(path: &Path, d: &mut Dialected, recursive: bool, nesting: &NestingPath) -> Result<Value> {
     let report = PayloadPass::run(&d.prefix, &mut d.source, PassMode::Heads, |_| Ok(()), |_, _| {})?;
     let p = &d.prefix;
     let mut items: Vec<Value> = report.items.iter().map(item_json).collect();
     if recursive {
         for (c, v) in report.items.iter().zip(items.iter_mut()) {
             if c.nested().is_some() {
-                let nested = match nested_package(path, d.prefix.wrapper, p.payload_base(), c, depth) {
+                let mut inner = nesting.clone();
+                inner.push((p.payload_base() + c.item.offset, c.item.size));
+                let nested = match nested_package(path, c, inner) {
                     Ok(n) => n,
                     Err(e) => json!({ "error": format!("{e:#}") }),
                 };
@@ -312,44 +318,39 @@ fn inspect_json(path: &Path, d: &mut Dialected, recursive: bool, depth: usize) -
     }))
 }
 
-/// Inspect the package in item `c`'s data (a FILE of the package at `path`).
-fn nested_package(path: &Path, wrapper: Wrapper, base: u64, c: &ItemCheck, depth: usize) -> Result<Value> {
-    if depth >= MAX_NESTING {
+/// Inspect the package in item `c`'s data, found by following `nesting`
+/// from the file at `path` (each level unwrapped, skipped to and bounded
+/// as a stream; a plain outermost file is sought).
+fn nested_package(path: &Path, c: &ItemCheck, nesting: NestingPath) -> Result<Value> {
+    if nesting.len() > MAX_NESTING {
         anyhow::bail!("nested more than {MAX_NESTING} levels deep; not descended");
     }
     if c.item.is_sparse() {
         anyhow::bail!("type-47 data is not descended into");
     }
-    let mut f = File::open(path)?;
-    let at = base + c.item.offset;
-    let outer: Box<dyn Read> = match wrapper {
-        Wrapper::None => {
-            f.seek(SeekFrom::Start(at))?;
-            Box::new(f)
+    // The outermost package: sought in a plain file, decompressed otherwise.
+    let mut root = Source::open_file(File::open(path)?)?;
+    let (at, size) = nesting[0];
+    if root.skip(at).map_err(|e| root.error(e))? != at {
+        anyhow::bail!("the package ends before the nested one at {at}");
+    }
+    let mut outer: Box<dyn Read> = Box::new(root.take(size));
+    for &(at, size) in &nesting[1..] {
+        let mut s = Source::from_reader(outer)?;
+        if s.skip(at).map_err(|e| s.error(e))? != at {
+            anyhow::bail!("the package ends before the nested one at {at}");
         }
-        Wrapper::Bzip2 => {
-            let mut s = Source::open_file(f)?;
-            if s.skip(at).map_err(|e| s.error(e))? != at {
-                anyhow::bail!("the package ends before the nested one");
-            }
-            Box::new(s)
-        }
-    };
-    let mut source = Source::from_reader(outer.take(c.item.size))?;
+        outer = Box::new(s.take(size));
+    }
+    let mut source = Source::from_reader(outer)?;
     let prefix = DialectPrefix::read_from(&mut source)?;
-    let reason = format!("nested in record #{} ({})", c.item.record, c.item.name);
+    let reason = format!("nested in record #{} ({}), {} level(s) deep", c.item.record, c.item.name, nesting.len());
     let mut d = Dialected { prefix, source, size: c.item.size, reason };
-    inspect_json(path, &mut d, false, depth + 1).map(|mut v| {
-        // Deeper packages would need the nested bytes' own offsets; one level is read here.
-        if depth + 1 < MAX_NESTING {
-            v["nested_depth"] = json!(depth + 1);
-        }
-        v
-    })
+    inspect_json(path, &mut d, true, &nesting)
 }
 
 pub fn inspect(a: &InspectArgs, mut d: Dialected) -> Result<u8> {
-    let v = inspect_json(&a.package, &mut d, a.recursive, 0)?;
+    let v = inspect_json(&a.package, &mut d, a.recursive, &Vec::new())?;
     if a.output.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(crate::exit::SUCCESS);
