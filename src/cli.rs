@@ -53,6 +53,13 @@ pub enum TopCommand {
     /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
     #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Agent(AgentArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -108,6 +115,13 @@ pub const BUILD_HELP: &str = concat!(
     "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
 );
 
+const COMPLETIONS_HELP: &str = "\
+Load them for the current shell:
+  bash: source <(cpekit completions bash)
+  zsh:  cpekit completions zsh > ~/.zfunc/_cpekit   (with ~/.zfunc on $fpath)
+  fish: cpekit completions fish | source
+`make install PREFIX=...` installs them where each shell looks.";
+
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
 
@@ -151,15 +165,24 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 /// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
-    #[arg(long = "key", value_name = "KEY.pem", required = true, action = ArgAction::Set)]
+    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass);
+    /// or a key in a PKCS#11 token, as an RFC 7512 URI: 'pkcs11:token=LABEL;object=LABEL[?module-path=M&pin-value=PIN]'
+    /// (`package build` and `package sign`). Paired in order with --cert; `package build` takes one pair per signer.
+    #[arg(long = "key", value_name = "KEY", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
-    /// Signer certificate (PEM), paired in order with --key.
-    #[arg(long = "cert", value_name = "CERT.pem", required = true, action = ArgAction::Set)]
+    /// Signer certificate (PEM or DER), paired in order with --key. A warning is printed when it is expired or not yet valid.
+    #[arg(long = "cert", value_name = "CERT", required = true, action = ArgAction::Set)]
     pub certs: Vec<PathBuf>,
-    /// Intermediate certificates (PEM, one or more) to include with the signature.
+    /// Intermediate certificates (PEM, one or more; or one DER) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
+    /// Passphrase of an encrypted key (or a token's PIN), in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first
+    /// line), stdin.
+    #[arg(long, value_name = "SOURCE")]
+    pub pass: Option<String>,
+    /// PKCS#11 module for pkcs11: keys without module-path= (default: $CPEKIT_PKCS11_MODULE).
+    #[arg(long, value_name = "MODULE.so")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 impl SignerArgs {

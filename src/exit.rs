@@ -110,24 +110,7 @@ fn cause_kind(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         .or_else(|| ask::<pkgfmt::Error>(cause))
         .or_else(|| ask::<pkgfmt::ParseError>(cause))
         .or_else(|| ask::<pkgfmt::signature::SignatureError>(cause))
-        // Until `install` implements `Kind` (issue 9), its errors are
-        // classified below; the line then becomes `ask::<T>`.
-        .or_else(|| cause.downcast_ref::<install::InstallError>().map(interim::install))
-}
-
-/// The kinds of `install` and `pkgfmt` errors, until those crates say them.
-mod interim {
-    use foundation::ErrorKind;
-
-    pub fn install(e: &install::InstallError) -> ErrorKind {
-        use install::InstallError as I;
-        match e {
-            I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => ErrorKind::Rejected,
-            I::Untrusted(_) => ErrorKind::VerifyFailed,
-            I::Package(p) => foundation::Kind::kind(p),
-            I::Timeout(_) | I::Io(_) | I::RolledBack(_) => ErrorKind::Runtime,
-        }
-    }
+        .or_else(|| ask::<install::InstallError>(cause))
 }
 
 #[cfg(test)]
@@ -181,7 +164,7 @@ mod tests {
         // A binary failure wrapping nothing: its own kind.
         assert_eq!(kind_of(&usage("--key given 2 times")), ErrorKind::Usage);
         // An installer error decides over the package error it carries.
-        let i: anyhow::Error = install::InstallError::Unsafe("/../x".into()).into();
+        let i: anyhow::Error = install::InstallError::Unsafe(install::UnsafePath::Symlink("/x".into())).into();
         assert_eq!(kind_of(&i), ErrorKind::Rejected);
         let cfg: anyhow::Error = agent::config::ConfigError::Invalid("x".into()).into();
         assert_eq!(kind_of(&cfg), ErrorKind::Malformed);

@@ -64,6 +64,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         verify: VerifyOptions { ignore_time: a.ignore_time, now: None },
         device: device(&a)?,
         dry_run: a.dry_run,
+        observer: None,
     };
     let mut f =
         std::io::BufReader::with_capacity(pkgfmt::payload::STREAM_CHUNK, std::fs::File::open(pkg).with_context(|| format!("opening {}", pkg.display()))?);

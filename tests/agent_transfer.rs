@@ -659,7 +659,7 @@ fn large_package_memory_stays_flat() {
 fn power_loss_at_every_install_step_keeps_the_root_consistent_and_reports() {
     // CPEKIT_FAILPOINT=N SIGKILLs the agent at the installer's N-th fail
     // point (payload reads, journal written, each applied operation,
-    // commit, clean-up). For every N until the install runs through: the
+    // commit, clean-up; the `failpoints` feature, on in test builds). For every N until the install runs through: the
     // restarted agent delivers exactly one TransferComplete and the root is
     // the complete old tree or the complete new one (0 only if new).
     let files = FileServer::start();
@@ -707,6 +707,7 @@ fn power_loss_at_every_install_step_keeps_the_root_consistent_and_reports() {
         assert!(!env.dir().join("state/install/journal.json").exists(), "N={n}: recovered");
     }
     let new_tree = new_tree.expect("the install ran through within 40 fail points");
+    assert!(outcomes.len() > 1, "no fail point killed the agent: is `cpekit` built with the install crate's `failpoints` feature?");
     let old_tree = old_tree.unwrap();
     assert_ne!(new_tree, old_tree);
     for (n, code, text) in &outcomes[..outcomes.len() - 1] {

@@ -456,3 +456,46 @@ fn install_flag_values_are_usage_errors_reported_as_json_with_json() {
         assert!(v["error"].as_str().unwrap().starts_with(bad[0]), "{v}");
     }
 }
+
+/// `cpekit completions SHELL` prints a script the shell accepts, naming
+/// the subcommands and flags; `make install PREFIX=...` puts the binary,
+/// the man pages and the completions where each tool looks.
+#[test]
+fn completions_and_make_install() {
+    for (shell, needle) in [("bash", "complete -F"), ("zsh", "#compdef cpekit"), ("fish", "complete -c cpekit")] {
+        let out = cpekit().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(needle) && text.contains("normalize-owners") && text.contains("allow-duplicate"), "{shell}");
+    }
+    let t = tempfile::tempdir().unwrap();
+    let script = t.path().join("c.bash");
+    std::fs::write(&script, cpekit().args(["completions", "bash"]).output().unwrap().stdout).unwrap();
+    assert!(Proc::new("bash").arg("-n").arg(&script).status().unwrap().success(), "bash accepts the script");
+    assert_eq!(cpekit().args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
+
+    let prefix = t.path().join("usr");
+    let bin = assert_cmd::cargo::cargo_bin("cpekit");
+    let out = Proc::new("make")
+        .current_dir(root())
+        .args(["--no-print-directory", "install"])
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg(format!("BIN={}", bin.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "bin/cpekit",
+        "share/man/man1/cpekit.1",
+        "share/man/man1/cpekit-package-build.1",
+        "share/man/man1/cpekit-completions.1",
+        "share/bash-completion/completions/cpekit",
+        "share/zsh/site-functions/_cpekit",
+        "share/fish/vendor_completions.d/cpekit.fish",
+    ] {
+        let m = std::fs::metadata(prefix.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(m.len() > 0, "{f}");
+    }
+    let v = Proc::new(prefix.join("bin/cpekit")).arg("--version").output().unwrap();
+    assert!(v.status.success());
+}

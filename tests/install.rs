@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
+use std::sync::{Arc, Mutex};
 
 use install::{self, DeviceConfig, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand};
@@ -97,6 +98,7 @@ fn opts(e: &Env) -> InstallOptions {
         verify: Default::default(),
         device: DeviceConfig { current_version: Some("3.0.21".parse().unwrap()), nonvolatile_storage: Some(10 << 20), ..Default::default() },
         dry_run: false,
+        observer: None,
     }
 }
 
@@ -250,6 +252,53 @@ fn malicious_corpus_changes_nothing() {
     }
 }
 
+/// Every report the observer of `o` gets during one install.
+fn observed(o: &mut InstallOptions, pkg: &[u8]) -> (Result<install::InstallReport, InstallError>, Vec<install::progress::Progress>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    o.observer = Some(Arc::new(move |p| sink.lock().unwrap().push(p)));
+    let r = install::install(&mut &pkg[..], o, &mut IgnoreVendor, &SystemClock);
+    let seen = seen.lock().unwrap().clone();
+    (r, seen)
+}
+
+#[test]
+fn observer_sees_the_phases_in_order_and_every_byte() {
+    use install::progress::{Phase, Progress};
+    let e = env(&[("etc/a", "old")]);
+    let pkg = build(vec![Step::File(1, "/etc/a", vec![b'a'; 400_000]), Step::File(1, "/b/c", vec![b'c'; 300_000])]);
+    let total = pkg.len() as u64;
+    let prefix_len = pkgfmt::Package::parse(&pkg).unwrap().prefix.payload_offset();
+    let (r, seen) = observed(&mut opts(&e), &pkg);
+    r.unwrap();
+    let mut phases: Vec<Phase> = seen.iter().map(|p| p.phase).collect();
+    phases.dedup();
+    assert_eq!(phases, [Phase::VerifyingPrefix, Phase::StreamingPayload, Phase::Committing], "{seen:?}");
+    assert!(seen.iter().all(|p| p.total == total && p.done <= total), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "monotone: {seen:?}");
+    assert_eq!(seen[0], Progress { phase: Phase::VerifyingPrefix, done: prefix_len, total });
+    let streaming: Vec<u64> = seen.iter().filter(|p| p.phase == Phase::StreamingPayload).map(|p| p.done).collect();
+    assert!(streaming.len() >= 4, "reported as the 700 kB payload streams in 256 KiB chunks: {streaming:?}");
+    assert_eq!((streaming[0], *streaming.last().unwrap()), (prefix_len, total));
+    assert_eq!(seen.last(), Some(&Progress { phase: Phase::Committing, done: total, total }));
+    assert_eq!(seen.iter().filter(|p| p.phase == Phase::Committing).count(), 1);
+    assert_eq!(files(&e).len(), 2, "installed: {:?}", files(&e));
+
+    // A dry run stops before committing; a refused package right after the prefix.
+    let e = env(&[]);
+    let mut o = opts(&e);
+    o.dry_run = true;
+    let (r, seen) = observed(&mut o, &pkg);
+    r.unwrap();
+    assert_eq!(seen.last().map(|p| (p.phase, p.done)), Some((Phase::StreamingPayload, total)));
+    let mut o = opts(&e);
+    o.allow_unsigned = false;
+    o.trust = pkgfmt::signature::load_certs_pem(&std::fs::read("testdata/keys/ca.pem").unwrap()).unwrap();
+    let (r, seen) = observed(&mut o, &pkg);
+    assert!(matches!(r, Err(InstallError::Untrusted(_))));
+    assert_eq!(seen, [Progress { phase: Phase::VerifyingPrefix, done: prefix_len, total }]);
+}
+
 #[test]
 fn untrusted_and_unsigned_change_nothing() {
     let e = env(&[("etc/a", "old")]);
@@ -335,7 +384,8 @@ fn trailing_bytes_after_an_interrupted_read_are_refused() {
 }
 
 /// SIGKILL the installer at every fail point; after `--recover` the tree is
-/// exactly the old or exactly the new one.
+/// exactly the old or exactly the new one. (The `cpekit` built for the tests
+/// has the install crate's `failpoints` feature: see the root Cargo.toml.)
 #[test]
 fn crash_injection_recovers_old_or_new_tree() {
     let bin = env!("CARGO_BIN_EXE_cpekit");

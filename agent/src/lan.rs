@@ -11,13 +11,15 @@
 //!   Kicked method calls ... per hour") the browser is redirected to an
 //!   error page on the CPE itself (A.4.2.1).
 //! * **DownloadProgressURL** (`/progress`, `/progress.json`, B Table 61): the
-//!   running download's progress from the shared [`Progress`] handle, as an
-//!   auto-refreshing HTML page and as JSON.
+//!   running download's progress from the shared [`Progress`] handle (bytes
+//!   as they arrive; for a signed package, the phase the installer reports),
+//!   as an auto-refreshing HTML page and as JSON.
 //!
 //! Layout, as in [`super::connreq`]: the request decision ([`Pages`]) is
 //! sans-IO apart from the kick hand-off; [`LanServer`] is the thin socket
-//! layer (a std::net loop with bounded request heads, read deadlines and a
-//! connection cap, for the reasons given in connreq.rs). The server only
+//! layer (a std::net loop with request heads bounded by
+//! [`http_head`](super::http_head), read deadlines and a connection cap, for
+//! the reasons given in connreq.rs). The server only
 //! *queues* a kick: the agent's main loop runs the session when no other
 //! session is in progress and answers through a [`KickReplier`].
 
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use foundation::random;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 
-use super::connreq::{parse_head, HeadError, RequestHead};
+use super::http_head::{parse_head, HeadError, RequestHead};
 use super::progress::{Phase, Progress, Snapshot};
 use super::soap::Body;
 use super::tcp_server::{send_and_close, Limits, TcpServer};

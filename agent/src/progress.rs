@@ -1,5 +1,8 @@
 //! Progress of the running transfer, shared between the transfer code
 //! (writer) and the LAN pages (reader, `DownloadProgressURL`, Appendix D).
+//! Bytes come from the download as it arrives; for a signed package the
+//! phase comes from the installer's own reports
+//! ([`install::progress::Observer`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -9,16 +12,18 @@ use std::sync::{Arc, Mutex};
 pub enum Phase {
     /// Nothing has run since the agent started.
     Idle,
+    /// Receiving the file (for a package: its payload streams into the
+    /// installer).
     Downloading,
+    /// The installer checks the package prefix (E.5: signatures,
+    /// preconditions and the plan, before any payload is processed).
     Verifying,
+    /// Applying: the installer commits, or the vendor handler runs.
     Installing,
     /// Finished: FaultCode 0.
     Done,
     /// Finished with a fault (TransferComplete FaultCode/FaultString).
-    Failed {
-        code: u32,
-        message: String,
-    },
+    Failed { code: u32, message: String },
 }
 
 /// One snapshot of the running (or last) transfer.

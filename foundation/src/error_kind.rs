@@ -26,3 +26,33 @@ pub enum ErrorKind {
 pub trait Kind {
     fn kind(&self) -> ErrorKind;
 }
+
+/// An error and its sources, joined with ": " (what `anyhow` prints for
+/// `{:#}`): for errors that leave as text, such as a TransferComplete
+/// FaultString or a report line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        next = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing the journal")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chain_joins_every_source() {
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(chain(&e), "writing the journal: disk full");
+        assert_eq!(chain(&std::io::Error::other("alone")), "alone");
+    }
+}

@@ -1,5 +1,5 @@
 //! The bounded HTTP request-head parser shared by the Connection Request
-//! server and the LAN server (`connreq::parse_head`), then what those
+//! server and the LAN server (`http_head::parse_head`), then what those
 //! servers do with a head: the Connection Request policy (path, method,
 //! headers, Digest) and the LAN kick query and NextURL redirect.
 //!
@@ -14,11 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use agent::connreq::{self, parse_head, HeadError, Policy, MAX_HEAD_LEN};
+use agent::connreq::{self, Policy};
+use agent::http_head::{parse_head, HeadError, MAX_HEAD_LEN};
 use agent::lan;
 use libfuzzer_sys::fuzz_target;
 
-/// connreq's MAX_HEADERS (private).
+/// http_head's MAX_HEADERS (private).
 const MAX_HEADERS: usize = 32;
 
 fn crlfcrlf(b: &[u8]) -> Option<usize> {

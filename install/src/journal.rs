@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use foundation::durable::sync_dir;
 use serde::{Deserialize, Serialize};
 
+use crate::failpoint::FailPoints;
+
 /// One journaled change. Paths are relative to the root; `stage` and
 /// `backup` are names inside the transaction directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,37 +99,6 @@ impl StateDir {
     }
     pub fn backup(&self) -> PathBuf {
         self.txn().join("backup")
-    }
-}
-
-/// Test hook: `CPEKIT_FAILPOINT=N` SIGKILLs the process at the N-th fail
-/// point (simulated power loss for the crash-injection tests).
-pub struct FailPoints {
-    target: Option<u64>,
-    hits: u64,
-}
-
-impl FailPoints {
-    pub fn from_env() -> Self {
-        FailPoints { target: std::env::var("CPEKIT_FAILPOINT").ok().and_then(|v| v.parse().ok()), hits: 0 }
-    }
-
-    pub fn none() -> Self {
-        FailPoints { target: None, hits: 0 }
-    }
-
-    pub fn hit(&mut self) {
-        self.hits += 1;
-        if self.target == Some(self.hits) {
-            // SAFETY: kill(2) on our own pid; nothing after it runs.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.hits
     }
 }
 

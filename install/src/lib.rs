@@ -14,12 +14,17 @@
 //! 4. fsync, journal the plan, apply it (replaced/removed files moved
 //!    aside), fsync, commit; [`recover`] finishes or rolls back an
 //!    interrupted install.
+//!
+//! An [`Observer`](progress::Observer) in [`InstallOptions`] hears of the
+//! steps as they happen (see [`progress`]).
 
 pub mod attributes;
+pub mod failpoint;
 pub mod journal;
 pub mod path;
 pub mod plan;
 pub mod precondition;
+pub mod progress;
 pub mod timeout;
 
 use std::collections::HashMap;
@@ -27,6 +32,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pkgfmt::signature::VerifyOptions;
 use pkgfmt::{Command, PayloadVerifier, Prefix, DEFAULT_PREFIX_LIMIT};
@@ -38,9 +44,11 @@ pub use plan::{Action, Plan};
 pub use precondition::DeviceConfig;
 pub use timeout::{Clock, DownloadTimer, SystemClock, TimeoutExpired, Timeouts};
 
-use journal::{FailPoints, Journal, Op, StateDir};
+use failpoint::FailPoints;
+use journal::{Journal, Op, StateDir};
 
-/// Why an install did not happen. In every case the root is unchanged.
+/// Why an install did not happen. In every case the root is unchanged
+/// (after [`IoError::RollbackFailed`]: once [`recover`] has run).
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("command #{index} rejected: {reason}")]
@@ -50,38 +58,116 @@ pub enum InstallError {
     #[error(transparent)]
     Package(#[from] pkgfmt::Error),
     #[error("unsafe path: {0}")]
-    Unsafe(String),
+    Unsafe(UnsafePath),
     #[error("download aborted: {0}")]
     Timeout(#[from] TimeoutExpired),
     #[error("a previous install into this root was interrupted; run `cpekit install --recover` first")]
     Interrupted,
-    #[error("{0}")]
-    Io(String),
-    #[error("install failed while applying and was rolled back: {0}")]
-    RolledBack(String),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// Applying the plan failed (the source); the old tree was restored.
+    #[error("install failed while applying and was rolled back")]
+    RolledBack(#[source] Box<InstallError>),
 }
 
-fn io(what: &str) -> impl Fn(std::io::Error) -> InstallError + '_ {
-    move |e| InstallError::Io(format!("{what}: {e}"))
+/// A path the installer refuses to touch: it would leave the root.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsafePath {
+    #[error("{0} is a symlink; refusing to follow it")]
+    Symlink(String),
+    #[error("{0} exists and is not a directory")]
+    NotADirectory(String),
+    /// E.g. `/etc/l/file` after this package made `/etc/l` a link.
+    #[error("command #{index}: {path} is a symbolic link this package creates; a later command never follows it")]
+    PackageLink { index: usize, path: String },
+    #[error("command #{index}: link {path} -> {target} points outside the install root")]
+    LinkEscapes { index: usize, path: String, target: String },
+    #[error(transparent)]
+    Invalid(#[from] path::PathError),
 }
+
+/// The system failed, or the root and state directory cannot take the
+/// install.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// An I/O operation failed: `context` says which.
+    #[error("{context}")]
+    Op {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading the package after its prefix failed (the download broke).
+    #[error("reading the payload")]
+    ReadPayload(#[source] std::io::Error),
+    #[error("install root {0} is not a directory")]
+    RootNotADirectory(PathBuf),
+    #[error("state directory {state} must be outside the install root {root} (and not contain it)")]
+    StateDirOverlapsRoot { state: PathBuf, root: PathBuf },
+    #[error("state directory {state} must be on the same filesystem as {root} (atomic renames)")]
+    StateDirOtherFilesystem { state: PathBuf, root: PathBuf },
+    #[error("staged size overflows")]
+    StagedSizeOverflow,
+    #[error("staging needs {needed} bytes but {free} are free")]
+    NoSpace { needed: u64, free: u64 },
+    #[error("encoding the journal")]
+    Journal(#[source] serde_json::Error),
+    /// Applying the plan failed (the source), and so did restoring the old
+    /// tree: run [`recover`].
+    #[error("install failed while applying, and rolling back failed: {rollback} (run --recover)")]
+    RollbackFailed {
+        #[source]
+        apply: Box<InstallError>,
+        rollback: std::io::Error,
+    },
+}
+
+impl From<UnsafePath> for InstallError {
+    fn from(e: UnsafePath) -> Self {
+        InstallError::Unsafe(e)
+    }
+}
+
+impl foundation::Kind for InstallError {
+    /// Refused by policy: Rejected; not trusted or not matching its hashes:
+    /// VerifyFailed; not a package: Malformed; the environment: Runtime.
+    fn kind(&self) -> foundation::ErrorKind {
+        use foundation::ErrorKind as K;
+        use InstallError as I;
+        match self {
+            I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => K::Rejected,
+            I::Untrusted(_) => K::VerifyFailed,
+            I::Package(p) => p.kind(),
+            I::Timeout(_) | I::Io(_) | I::RolledBack(_) => K::Runtime,
+        }
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> InstallError {
+    let context = context.into();
+    move |source| IoError::Op { context, source }.into()
+}
+
+/// What a [`VendorHandler`] reports when a vendor command fails.
+pub type VendorError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Vendor-specific commands (1000–9999) are handed to this after the file
 /// changes commit, in list order.
 pub trait VendorHandler {
-    fn handle(&mut self, index: usize, kind: u32, value: &[u8]) -> Result<(), String>;
+    fn handle(&mut self, index: usize, kind: u32, value: &[u8]) -> Result<(), VendorError>;
 }
 
 /// The default vendor handler: ignore vendor commands.
 pub struct IgnoreVendor;
 
 impl VendorHandler for IgnoreVendor {
-    fn handle(&mut self, _: usize, _: u32, _: &[u8]) -> Result<(), String> {
+    fn handle(&mut self, _: usize, _: u32, _: &[u8]) -> Result<(), VendorError> {
         Ok(())
     }
 }
 
 /// Where and how to install.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InstallOptions {
     /// The target tree; package paths are relative to it.
     pub root: PathBuf,
@@ -96,6 +182,39 @@ pub struct InstallOptions {
     pub device: DeviceConfig,
     /// Plan and verify only; change nothing.
     pub dry_run: bool,
+    /// Told of the install's phases and bytes as it goes.
+    pub observer: Option<Arc<dyn progress::Observer>>,
+}
+
+impl std::fmt::Debug for InstallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallOptions")
+            .field("root", &self.root)
+            .field("state_dir", &self.state_dir)
+            .field("trust", &self.trust)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("verify", &self.verify)
+            .field("device", &self.device)
+            .field("dry_run", &self.dry_run)
+            .field("observer", &self.observer.as_ref().map(|_| "..."))
+            .finish()
+    }
+}
+
+/// Reports to the [`InstallOptions::observer`], if any.
+struct Reporter<'a> {
+    observer: Option<&'a dyn progress::Observer>,
+    /// Bytes of the prefix, and of the whole package.
+    prefix_len: u64,
+    total: u64,
+}
+
+impl Reporter<'_> {
+    fn report(&self, phase: progress::Phase, done: u64) {
+        if let Some(o) = self.observer {
+            o.progress(progress::Progress { phase, done, total: self.total });
+        }
+    }
 }
 
 /// The outcome of a successful install (or dry run).
@@ -122,19 +241,19 @@ pub fn default_state_dir(root: &Path) -> PathBuf {
 }
 
 fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, StateDir), InstallError> {
-    let root = root.canonicalize().map_err(io(&format!("install root {}", root.display())))?;
+    let root = root.canonicalize().map_err(io(format!("install root {}", root.display())))?;
     if !root.is_dir() {
-        return Err(InstallError::Io(format!("install root {} is not a directory", root.display())));
+        return Err(IoError::RootNotADirectory(root).into());
     }
     let state = state.map(Path::to_path_buf).unwrap_or_else(|| default_state_dir(&root));
-    fs::create_dir_all(&state).map_err(io(&format!("state directory {}", state.display())))?;
+    fs::create_dir_all(&state).map_err(io(format!("state directory {}", state.display())))?;
     let state = state.canonicalize().map_err(io("state directory"))?;
     if state.starts_with(&root) || root.starts_with(&state) {
-        return Err(InstallError::Io(format!("state directory {} must be outside the install root {} (and not contain it)", state.display(), root.display())));
+        return Err(IoError::StateDirOverlapsRoot { state, root }.into());
     }
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io("stat"));
     if dev(&root)? != dev(&state)? {
-        return Err(InstallError::Io(format!("state directory {} must be on the same filesystem as {} (atomic renames)", state.display(), root.display())));
+        return Err(IoError::StateDirOtherFilesystem { state, root }.into());
     }
     Ok((root, StateDir { dir: state }))
 }
@@ -158,6 +277,9 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     // 1. Prefix and signatures (E.5: validate before processing commands).
     // A vendor-dialect package is refused as such (issue 12).
     let prefix = Prefix::read_conformant(pkg, DEFAULT_PREFIX_LIMIT)?;
+    let prefix_len = prefix.payload_offset();
+    let reporter = Reporter { observer: opts.observer.as_deref(), prefix_len, total: prefix_len + prefix.header.payload_length as u64 };
+    reporter.report(progress::Phase::VerifyingPrefix, prefix_len);
     let signer = check_trust(&prefix, opts)?;
 
     // 2. Preconditions and plan.
@@ -189,17 +311,17 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     // 3. Stream the payload: hash everything, stage what will be written.
     let to_stage: Vec<usize> = plan.actions.iter().filter_map(|a| if let Action::Write { index, .. } = a { Some(*index) } else { None }).collect();
     let staged_bytes = to_stage.iter().try_fold(0u64, |acc, i| acc.checked_add(prefix.commands.commands[*i].file().map_or(0, |f| f.file_length as u64)));
-    let staged_bytes = staged_bytes.ok_or_else(|| InstallError::Io("staged size overflows".into()))?;
+    let staged_bytes = staged_bytes.ok_or(IoError::StagedSizeOverflow)?;
     if !opts.dry_run {
         let free = precondition::free_space(&st.dir).map_err(io("statvfs of the state directory"))?;
         if staged_bytes > free {
-            return Err(InstallError::Io(format!("staging needs {staged_bytes} bytes but {free} are free")));
+            return Err(IoError::NoSpace { needed: staged_bytes, free }.into());
         }
         fs::create_dir_all(st.stage()).map_err(io("creating the staging directory"))?;
         fs::create_dir_all(st.backup()).map_err(io("creating the backup directory"))?;
     }
     let mut fp = FailPoints::from_env();
-    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp);
+    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp, &reporter);
     if let Err(e) = staged {
         let _ = journal::cleanup(&st);
         return Err(e);
@@ -211,17 +333,18 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     }
 
     // 4. Journal, apply, commit.
+    reporter.report(progress::Phase::Committing, reporter.total);
     let result = apply_plan(&plan, &prefix.commands, &root, &st, &mut fp);
     if let Err(e) = result {
         return match journal::recover(&st, &root, &mut FailPoints::none()) {
-            Ok(_) => Err(InstallError::RolledBack(e)),
-            Err(r) => Err(InstallError::Io(format!("{e}; and rolling back failed: {r} (run --recover)"))),
+            Ok(_) => Err(InstallError::RolledBack(Box::new(e))),
+            Err(rollback) => Err(IoError::RollbackFailed { apply: Box::new(e), rollback }.into()),
         };
     }
     for c in prefix.commands.commands.iter().enumerate() {
         if let (index, Command::Vendor { kind, value }) = c {
             if let Err(e) = vendor.handle(index, *kind, value) {
-                report.vendor_errors.push(format!("command #{index} (vendor {kind}): {e}"));
+                report.vendor_errors.push(format!("command #{index} (vendor {kind}): {}", foundation::error_kind::chain(&*e)));
             }
         }
     }
@@ -245,6 +368,7 @@ fn check_trust(prefix: &Prefix, opts: &InstallOptions) -> Result<Option<String>,
 
 /// Stream the payload once through the hash verifier, writing the files
 /// in `stage` to the staging directory, under the E.4.7 timeouts.
+#[allow(clippy::too_many_arguments)] // the package, where to, the clock, and two hooks
 fn stream_payload<R: Read>(
     r: &mut R,
     prefix: &Prefix,
@@ -253,6 +377,7 @@ fn stream_payload<R: Read>(
     clock: &dyn Clock,
     started: std::time::Instant,
     fp: &mut FailPoints,
+    reporter: &Reporter<'_>,
 ) -> Result<(), InstallError> {
     let total = prefix.header.payload_length as u64;
     let mut files: HashMap<usize, fs::File> = HashMap::new();
@@ -265,6 +390,7 @@ fn stream_payload<R: Read>(
     let mut processed = 0usize;
     let mut v = PayloadVerifier::new(&prefix.commands, total);
     let mut buf = vec![0u8; pkgfmt::payload::STREAM_CHUNK];
+    reporter.report(progress::Phase::StreamingPayload, reporter.prefix_len);
     loop {
         timer.check(clock.now())?;
         let want = (total - v.position()).min(buf.len() as u64) as usize;
@@ -275,7 +401,7 @@ fn stream_payload<R: Read>(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(InstallError::Io(format!("reading the payload: {e}"))),
+            Err(e) => return Err(IoError::ReadPayload(e).into()),
         };
         timer.on_data(clock.now());
         fp.hit();
@@ -283,6 +409,7 @@ fn stream_payload<R: Read>(
             Some(f) => f.write_all(bytes),
             None => Ok(()),
         })?;
+        reporter.report(progress::Phase::StreamingPayload, reporter.prefix_len + v.position());
         // Figure 9: commands count as processed, in order, once their
         // payload file (if any) has fully arrived.
         let done: std::collections::HashSet<usize> = v.completed().iter().map(|d| d.index).collect();
@@ -317,7 +444,7 @@ fn stream_payload<R: Read>(
     Ok(())
 }
 
-fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), String> {
+fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), InstallError> {
     use attributes::{resolve, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE};
     let mut backups = 0usize;
     let mut next_backup = || {
@@ -326,15 +453,14 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
     };
     let mut ops = Vec::new();
     let mut dirs = 0usize;
-    let staging = |what: &str, e: std::io::Error| format!("staging {what}: {e}");
     // A directory to create: an empty staged one with its attributes,
     // renamed into place by its Mkdir.
-    let mut mkdir = |ops: &mut Vec<Op>, path: &str, attrs: &pkgfmt::FileMetadata| -> Result<(), String> {
+    let mut mkdir = |ops: &mut Vec<Op>, path: &str, attrs: &pkgfmt::FileMetadata| -> Result<(), InstallError> {
         dirs += 1;
         let stage = format!("d{dirs}");
         let staged = st.stage().join(&stage);
-        fs::create_dir(&staged).map_err(|e| staging("a directory", e))?;
-        attributes::apply(&staged, attrs).map_err(|e| staging(&format!("the attributes of /{path}"), e))?;
+        fs::create_dir(&staged).map_err(io("staging a directory"))?;
+        attributes::apply(&staged, attrs).map_err(io(format!("staging the attributes of /{path}")))?;
         ops.push(Op::Mkdir { path: path.to_string(), stage });
         Ok(())
     };
@@ -355,7 +481,7 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
                 let staged = st.stage().join(index.to_string());
                 let old = if *replaces { replaced(path) } else { None };
                 let attrs = resolve(recorded(*index).as_ref(), old.as_ref(), DEFAULT_FILE_MODE);
-                attributes::apply(&staged, &attrs).map_err(|e| staging(&format!("the attributes of /{path}"), e))?;
+                attributes::apply(&staged, &attrs).map_err(io(format!("staging the attributes of /{path}")))?;
                 ops.push(Op::Write { path: path.clone(), stage: index.to_string(), backup: replaces.then(&mut next_backup) })
             }
             Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
@@ -371,9 +497,9 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
                 }
                 let stage = format!("l{index}");
                 let staged = st.stage().join(&stage);
-                std::os::unix::fs::symlink(target, &staged).map_err(|e| staging(&format!("the link /{path}"), e))?;
+                std::os::unix::fs::symlink(target, &staged).map_err(io(format!("staging the link /{path}")))?;
                 let attrs = resolve(recorded(*index).as_ref(), None, 0);
-                attributes::apply(&staged, &pkgfmt::FileMetadata { mode: None, ..attrs }).map_err(|e| staging(&format!("the owner of /{path}"), e))?;
+                attributes::apply(&staged, &pkgfmt::FileMetadata { mode: None, ..attrs }).map_err(io(format!("staging the owner of /{path}")))?;
                 ops.push(Op::Write { path: path.clone(), stage, backup: replaces.then(&mut next_backup) })
             }
             Action::Directory { index, path, exists: false, mkdirs: m } => {
@@ -396,29 +522,29 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
         }
     }
     if dirs > 0 {
-        journal::sync_fs(&st.dir).map_err(|e| format!("syncing staged directories: {e}"))?;
+        journal::sync_fs(&st.dir).map_err(io("syncing staged directories"))?;
     }
     let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
-    let text = serde_json::to_vec_pretty(&j).map_err(|e| e.to_string())?;
-    foundation::durable::write_atomic(&st.journal(), &text).map_err(|e| format!("writing the journal: {e}"))?;
+    let text = serde_json::to_vec_pretty(&j).map_err(IoError::Journal)?;
+    foundation::durable::write_atomic(&st.journal(), &text).map_err(io("writing the journal"))?;
     fp.hit();
     if plan.has_unsafe {
         // E.4.3 Unsafe flag: the device is unsafe until commit or rollback.
-        foundation::durable::write_atomic(&st.unsafe_marker(), b"install in progress\n").map_err(|e| e.to_string())?;
+        foundation::durable::write_atomic(&st.unsafe_marker(), b"install in progress\n").map_err(io("writing the unsafe marker"))?;
     }
     for op in &j.ops {
         // Re-check at apply time: the tree may have changed since planning.
         for p in op_paths(op) {
-            let rp = path::RelPath::parse(p).map_err(|e| e.to_string())?;
-            path::check_no_symlinks(root, &rp).map_err(|e| e.to_string())?;
+            let rp = path::RelPath::parse(p).map_err(UnsafePath::from)?;
+            path::check_no_symlinks(root, &rp)?;
         }
-        journal::apply(op, root, st, fp).map_err(|e| format!("{op:?}: {e}"))?;
+        journal::apply(op, root, st, fp).map_err(io(format!("{op:?}")))?;
     }
-    journal::sync_fs(root).map_err(|e| format!("syncing the root: {e}"))?;
+    journal::sync_fs(root).map_err(io("syncing the root"))?;
     fp.hit();
-    foundation::durable::write_atomic(&st.committed(), b"committed\n").map_err(|e| format!("committing: {e}"))?;
+    foundation::durable::write_atomic(&st.committed(), b"committed\n").map_err(io("committing"))?;
     fp.hit();
-    journal::cleanup(st).map_err(|e| format!("cleaning up after commit: {e}"))?;
+    journal::cleanup(st).map_err(io("cleaning up after commit"))?;
     fp.hit();
     Ok(())
 }
@@ -427,5 +553,50 @@ fn op_paths(op: &Op) -> Vec<&str> {
     match op {
         Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } | Op::Attributes { path, .. } => vec![path],
         Op::Rename { from, to, .. } => vec![from, to],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foundation::{ErrorKind as K, Kind};
+
+    #[test]
+    fn error_kinds() {
+        let err = || std::io::Error::other("disk on fire");
+        let cases: Vec<(InstallError, K)> = vec![
+            (InstallError::Rejected { index: 1, reason: "too old".into() }, K::Rejected),
+            (UnsafePath::Symlink("/a".into()).into(), K::Rejected),
+            (UnsafePath::from(path::RelPath::parse("..").unwrap_err()).into(), K::Rejected),
+            (InstallError::Interrupted, K::Rejected),
+            (InstallError::Untrusted("no anchor".into()), K::VerifyFailed),
+            (pkgfmt::Error::Build("bad".into()).into(), K::Malformed),
+            (pkgfmt::Error::HashMismatch { index: 0, path: "/a".into(), expected: "0".into(), actual: "1".into() }.into(), K::VerifyFailed),
+            (pkgfmt::Error::PayloadTooLong { expected: 1 }.into(), K::VerifyFailed),
+            (pkgfmt::Error::Io(err()).into(), K::Runtime),
+            (TimeoutExpired { which: "Initial", limit: std::time::Duration::from_secs(1), state: timeout::DownloadState::Initial }.into(), K::Runtime),
+            (IoError::NoSpace { needed: 2, free: 1 }.into(), K::Runtime),
+            (IoError::ReadPayload(err()).into(), K::Runtime),
+            (InstallError::RolledBack(Box::new(io("writing the journal")(err()))), K::Runtime),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
+
+    #[test]
+    fn causes_are_sources_not_text() {
+        let e = InstallError::RolledBack(Box::new(io("writing the journal")(std::io::Error::other("disk full"))));
+        assert_eq!(e.to_string(), "install failed while applying and was rolled back");
+        assert_eq!(foundation::error_kind::chain(&e), "install failed while applying and was rolled back: writing the journal: disk full");
+        let e: InstallError =
+            IoError::RollbackFailed { apply: Box::new(IoError::ReadPayload(std::io::Error::other("reset")).into()), rollback: std::io::Error::other("EIO") }
+                .into();
+        assert_eq!(
+            foundation::error_kind::chain(&e),
+            "install failed while applying, and rolling back failed: EIO (run --recover): reading the payload: reset"
+        );
+        let e: InstallError = UnsafePath::Symlink("/etc".into()).into();
+        assert_eq!(foundation::error_kind::chain(&e), "unsafe path: /etc is a symlink; refusing to follow it", "the reason is said once");
     }
 }

@@ -7,7 +7,20 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::InstallError;
+use super::{InstallError, IoError, UnsafePath};
+
+/// Why a package path is refused (E.2.1; the path as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path {0:?} contains a NUL byte")]
+    Nul(String),
+    #[error("path {0:?} contains `..`")]
+    ParentDir(String),
+    #[error("path {0:?} has a prefix")]
+    Prefix(String),
+    #[error("path {0:?} names the install root itself")]
+    Root(String),
+}
 
 /// A validated path relative to the install root (no `..`, no root).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,21 +28,21 @@ pub struct RelPath(PathBuf);
 
 impl RelPath {
     /// Validate a package path (lexically; see [`check_no_symlinks`]).
-    pub fn parse(pkg_path: &str) -> Result<RelPath, String> {
+    pub fn parse(pkg_path: &str) -> Result<RelPath, PathError> {
         if pkg_path.contains('\0') {
-            return Err(format!("path {pkg_path:?} contains a NUL byte"));
+            return Err(PathError::Nul(pkg_path.into()));
         }
         let mut out = PathBuf::new();
         for c in Path::new(pkg_path).components() {
             match c {
                 Component::RootDir | Component::CurDir => {}
                 Component::Normal(n) => out.push(n),
-                Component::ParentDir => return Err(format!("path {pkg_path:?} contains `..`")),
-                Component::Prefix(_) => return Err(format!("path {pkg_path:?} has a prefix")),
+                Component::ParentDir => return Err(PathError::ParentDir(pkg_path.into())),
+                Component::Prefix(_) => return Err(PathError::Prefix(pkg_path.into())),
             }
         }
         if out.as_os_str().is_empty() {
-            return Err(format!("path {pkg_path:?} names the install root itself"));
+            return Err(PathError::Root(pkg_path.into()));
         }
         Ok(RelPath(out))
     }
@@ -72,11 +85,11 @@ impl RelPath {
 pub fn check_no_symlinks(root: &Path, p: &RelPath) -> Result<(), InstallError> {
     for a in p.ancestors() {
         match std::fs::symlink_metadata(a.under(root)) {
-            Ok(m) if m.file_type().is_symlink() => return Err(InstallError::Unsafe(format!("{} is a symlink; refusing to follow it", a.display()))),
-            Ok(m) if !m.is_dir() => return Err(InstallError::Unsafe(format!("{} exists and is not a directory", a.display()))),
+            Ok(m) if m.file_type().is_symlink() => return Err(UnsafePath::Symlink(a.display()).into()),
+            Ok(m) if !m.is_dir() => return Err(UnsafePath::NotADirectory(a.display()).into()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(InstallError::Io(format!("{}: {e}", a.display()))),
+            Err(source) => return Err(IoError::Op { context: a.display(), source }.into()),
         }
     }
     Ok(())
@@ -98,5 +111,7 @@ mod tests {
         for bad in ["/../etc/passwd", "a/../../b", "..", "/", "", "a\0b", "/./"] {
             assert!(RelPath::parse(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(RelPath::parse("a/../b").unwrap_err().to_string(), "path \"a/../b\" contains `..`");
+        assert_eq!(RelPath::parse("/").unwrap_err(), PathError::Root("/".into()));
     }
 }

@@ -10,7 +10,7 @@ use pkgfmt::{Command, CommandList, EntryKind};
 use serde::{Deserialize, Serialize};
 
 use super::path::{check_no_symlinks, RelPath};
-use super::InstallError;
+use super::{InstallError, UnsafePath};
 
 /// One effect on the tree, or a decision not to change it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +166,7 @@ impl<'a> Overlay<'a> {
     fn check_parents(&self, index: usize, p: &RelPath) -> Result<(), InstallError> {
         for a in p.ancestors() {
             if self.links.contains(a.as_path()) {
-                return Err(InstallError::Unsafe(format!(
-                    "command #{index}: {} is a symbolic link this package creates; a later command never follows it",
-                    a.display()
-                )));
+                return Err(UnsafePath::PackageLink { index, path: a.display() }.into());
             }
             if self.node(a.as_path()) == Node::File {
                 return Err(InstallError::Rejected { index, reason: format!("{} is not a directory", a.display()) });
@@ -270,8 +267,8 @@ fn pick_versioned(mut m: Vec<RelPath>) -> Option<RelPath> {
 }
 
 fn rel(index: usize, path: &str, root: &Path, ov: &Overlay<'_>) -> Result<RelPath, InstallError> {
-    let p = RelPath::parse(path).map_err(|reason| InstallError::Rejected { index, reason })?;
-    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
+    let p = RelPath::parse(path).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
+    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: foundation::error_kind::chain(&e) })?;
     ov.check_parents(index, &p)?;
     Ok(p)
 }
@@ -417,7 +414,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
             Command::FormatFileSystem => {
                 // E.4.9: "all existing files ... are to be cleared".
                 for n in ov.list(None) {
-                    let p = RelPath::parse(&n).map_err(|reason| InstallError::Rejected { index, reason })?;
+                    let p = RelPath::parse(&n).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
                     let tree = matches!(ov.node(p.as_path()), Node::Dir { .. });
                     out.actions.push(Action::Remove { index, path: n, tree });
                 }
@@ -457,7 +454,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                         }
                         let parent = p.parent().map(|d| d.as_path().to_path_buf()).unwrap_or_default();
                         if crate::attributes::target_escapes(&parent, target) {
-                            return Err(InstallError::Unsafe(format!("command #{index}: link {} -> {target} points outside the install root", p.display())));
+                            return Err(UnsafePath::LinkEscapes { index, path: p.display(), target: target.clone() }.into());
                         }
                         let replaces = match ov.node(p.as_path()) {
                             Node::Dir { .. } => return Err(InstallError::Rejected { index, reason: format!("{} is a directory", p.display()) }),

@@ -45,7 +45,9 @@ pub fn check(commands: &CommandList, cfg: &DeviceConfig, root: &Path) -> Result<
             Command::MinimumNonVolatileStorage(need) => {
                 let have = match cfg.nonvolatile_storage {
                     Some(v) => v,
-                    None => free_space(root).map_err(|e| InstallError::Io(format!("statvfs {}: {e}", root.display())))?,
+                    None => {
+                        free_space(root).map_err(|source| InstallError::from(crate::IoError::Op { context: format!("statvfs {}", root.display()), source }))?
+                    }
                 };
                 if have < *need as u64 {
                     return Err(reject(i, format!("needs {need} bytes of non-volatile storage, {have} available (E.4.12)")));

@@ -105,6 +105,7 @@ pub fn run(a: ExtractArgs) -> Result<u8> {
     let mut pkg = File::open(&a.package)?;
     let base = prefix.payload_offset();
     let mut n = 0;
+    let bar = crate::progress::bytes_bar(prefix.commands.files().map(|(_, f)| f.file_length as u64).sum(), "extracting");
     for (index, c) in prefix.commands.commands.iter().enumerate() {
         if let Command::FilesystemEntry(e) = c {
             make_entry(&root, e).with_context(|| format!("command #{index} ({})", e.path))?;
@@ -130,6 +131,7 @@ pub fn run(a: ExtractArgs) -> Result<u8> {
             }
             h.update(&buf[..k]);
             tmp.file().write_all(&buf[..k])?;
+            bar.inc(k as u64);
             got += k as u64;
         }
         if got != f.file_length as u64 {
@@ -151,6 +153,7 @@ pub fn run(a: ExtractArgs) -> Result<u8> {
         println!("{}", target.display());
         n += 1;
     }
+    bar.finish_and_clear();
     eprintln!("extracted {n} file(s), directories and links into {}", a.output.display());
     Ok(crate::exit::SUCCESS)
 }

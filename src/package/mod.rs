@@ -14,7 +14,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use pkgfmt::signature::{load_certs_pem, load_private_key_pem, RsaSha1Signer, SignOptions, SignatureBlock, SignerSummary};
+use pkgfmt::signature::{RsaSha1Signer, SignOptions, SignatureBlock, SignerSummary};
 use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
 use serde_json::{json, Value};
 use x509_cert::Certificate;
@@ -59,14 +59,7 @@ pub fn open_package(path: &Path, choice: DialectChoice) -> Result<Opened> {
     }
 }
 
-pub fn read_certs(path: &Path) -> Result<Vec<Certificate>> {
-    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certs = load_certs_pem(&pem).with_context(|| format!("certificates in {}", path.display()))?;
-    if certs.is_empty() {
-        return Err(crate::exit::malformed(format!("{}: no certificate found", path.display())));
-    }
-    Ok(certs)
-}
+pub use crate::keys::read_certs;
 
 /// Every certificate in every --trust file.
 pub fn trust_anchors(t: &TrustArgs) -> Result<Vec<Certificate>> {
@@ -100,6 +93,7 @@ pub fn source_date_epoch() -> Result<Option<std::time::SystemTime>> {
 
 pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
     let pairs = a.signer.pairs()?;
+    let pass = a.signer.pass.as_deref().map(crate::keys::read_pass).transpose()?;
     let chain = match &a.signer.chain {
         Some(p) => read_certs(p)?,
         None => Vec::new(),
@@ -107,10 +101,14 @@ pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
     pairs
         .into_iter()
         .map(|(k, c)| {
-            let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
-            let key = load_private_key_pem(&pem).with_context(|| format!("private key {}", k.display()))?;
+            let key: Box<dyn RsaSha1Signer> = if crate::pkcs11::is_uri(k) {
+                Box::new(crate::pkcs11::open(&k.to_string_lossy(), a.signer.pkcs11_module.as_deref(), pass.as_deref())?)
+            } else {
+                Box::new(crate::keys::read_private_key(k, pass.as_deref())?)
+            };
             let cert = read_certs(c)?.remove(0);
-            Ok(Signer { key: Box::new(key) as Box<dyn RsaSha1Signer>, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
+            crate::keys::warn_if_outside_validity(&cert);
+            Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
         })
         .collect()
 }

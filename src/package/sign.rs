@@ -50,7 +50,9 @@ pub fn run(a: SignArgs) -> Result<u8> {
         // Header and command list exactly as read, never re-encoded.
         w.write_all(prefix.signed_message())?;
         w.write_all(&block.to_der())?;
-        let copied = io::copy(&mut payload, &mut w)?;
+        let bar = crate::progress::bytes_bar(declared, "signing");
+        let copied = io::copy(&mut bar.wrap_read(&mut payload), &mut w)?;
+        bar.finish_and_clear();
         // Refuse to sign a truncated or padded package; the output is
         // discarded and the input left untouched.
         if copied < declared {

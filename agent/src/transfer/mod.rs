@@ -1,25 +1,36 @@
-//! File transfers and the other "do it after the session" CPE methods, as
-//! a [`session::Extension`](crate::session::Extension):
+//! File transfers (TR-069 Appendix A), as a
+//! [`session::Extension`](crate::session::Extension):
 //!
-//! * Download (A.3.2.8): accepted into the persisted [`queue`] and answered
-//!   with Status 1; started after the session ends (DelaySeconds later,
-//!   never in the same session when DelaySeconds > 0) on a worker thread,
-//!   one transfer at a time, while later sessions (Connection Requests,
-//!   periodic Informs) go on; the outcome goes to the
-//!   ACS in a TransferComplete (A.3.3.2) in a new session with the events
-//!   "7 TRANSFER COMPLETE" and "M Download" (Table 35), and stays queued
-//!   until the ACS acknowledges it — across restarts and power loss.
-//!   FileType 1 and 2 are Annex E signed packages, streamed straight into
-//!   the installer engine ([`install`]): the 150 KB prefix is
+//! * Download (A.3.2.8: "cause the CPE to download a specified file from the
+//!   designated location"): accepted into the persisted [`queue`] and
+//!   answered with Status 1; started after the session ends (DelaySeconds
+//!   later, never in the same session when DelaySeconds > 0) on a worker
+//!   thread, one transfer at a time, while later sessions (Connection
+//!   Requests, periodic Informs) go on. FileType 1 and 2 are Annex E signed
+//!   packages, streamed straight into the installer engine ([`install`]),
+//!   whose progress reports feed the LAN progress page: the 150 KB prefix is
 //!   verified against `[trust] packages` before the payload is read (E.5),
 //!   preconditions (E.4.10) use DeviceInfo.SoftwareVersion, the E.4.7
 //!   timeouts run during the rest of the download, every payload hash is
 //!   checked before anything in the install root changes. FileType 3 (and
 //!   "X <OUI> ..." vendor types) go to `[agent] vendor_config_command`.
-//! * Upload (A.4.1.5): HTTP PUT of the configuration (a JSON dump of the
-//!   parameter tree, or a configured file) or of a configured log file.
-//! * GetQueuedTransfers (A.4.1.1), ScheduleInform (A.4.1.2), Reboot
-//!   (A.3.2.9) and FactoryReset (A.4.1.6).
+//! * Upload (A.4.1.5: "cause the CPE to upload a specified file to the
+//!   designated location"): HTTP PUT (or POST) of the configuration (a JSON
+//!   dump of the parameter tree, or a configured file) or of a configured
+//!   log file.
+//! * TransferComplete (A.3.3.2: "informs the server of the completion
+//!   (either successful or unsuccessful) of a file transfer"): sent "in any
+//!   subsequent session" with the events "7 TRANSFER COMPLETE" and
+//!   "M Download"/"M Upload" (Table 35); the transfer stays queued until the
+//!   ACS acknowledges it, across restarts and power loss.
+//! * GetQueuedTransfers (A.4.1.1: "the status of previously requested
+//!   downloads or uploads"): the queue's transfers and their states.
+//!
+//! The extension also answers the [device actions](crate::device_actions)
+//! (Reboot A.3.2.9, FactoryReset A.4.1.6, ScheduleInform A.4.1.2) and
+//! carries them out between sessions: they are persisted with the queue,
+//! a Reboot or FactoryReset waits for the running transfer to end, and a
+//! FactoryReset empties the queue.
 
 pub mod http;
 pub mod queue;
@@ -34,21 +45,25 @@ use x509_cert::Certificate;
 use crate::config::AgentConfig;
 use crate::datamodel::store::{self, Store};
 use crate::datamodel::Schema;
+use crate::device_actions;
+use crate::device_command::run_command;
 use crate::progress::{Phase, Progress};
 use crate::rpc::Effects;
 use crate::session::Extension;
 use crate::soap::{Body, DownloadArgs, Fault, UploadArgs};
 use crate::state::AgentState;
 use foundation::clock::now_rfc3339;
+use foundation::error_kind::chain;
 use install::{self, IgnoreVendor, InstallError, InstallOptions, SystemClock};
 
 use self::http::{Client, FetchError};
-use self::queue::{Direction, InstalledVersion, Job, Queue, ScheduledInform, Status, UNKNOWN_TIME};
+use self::queue::{Direction, InstalledVersion, Job, Queue, Status, UNKNOWN_TIME};
 
 /// DeviceInfo.SoftwareVersion: the device's version for E.4.10.
 pub const SOFTWARE_VERSION: &str = "InternetGatewayDevice.DeviceInfo.SoftwareVersion";
 
-/// The methods this extension adds (A.3.2.1 GetRPCMethods).
+/// The methods this extension adds (A.3.2.1 GetRPCMethods): the transfer
+/// methods and the [`device_actions::METHODS`].
 pub const METHODS: &[&str] = &["Download", "Reboot", "GetQueuedTransfers", "ScheduleInform", "Upload", "FactoryReset"];
 
 /// Table 38: FaultString is string(256).
@@ -265,8 +280,8 @@ pub fn install_fault(e: &InstallError) -> String {
         }
         InstallError::Package(p) => format!("malformed package: {p}"),
         InstallError::Timeout(t) => format!("download aborted: {t}"),
-        InstallError::Io(m) if m.starts_with("reading the payload") => format!("download failed: {m}"),
-        other => format!("install failed: {other}"),
+        InstallError::Io(e @ install::IoError::ReadPayload(_)) => format!("download failed: {}", chain(e)),
+        other => format!("install failed: {}", chain(other)),
     };
     truncate(s)
 }
@@ -345,11 +360,7 @@ impl Transfers {
     /// At agent start: finish what a crash or power loss interrupted, queue
     /// the events of unreported transfers, restore an installed version.
     pub fn on_start(&mut self, state: &mut AgentState, store: &mut Store) -> Result<(), TransferError> {
-        // A.3.2.9: a Reboot accepted before the agent stopped: this start
-        // is that reboot ("1 BOOT" is queued by the runner).
-        if let Some(key) = self.queue.data.reboot.take() {
-            state.add_event("M Reboot", &key);
-        }
+        self.queue.data.actions.on_start(state);
         // An install cut short by a crash: back to the complete old (or new)
         // tree. What the installer's state directory held tells how far it got.
         let mut recovered = None;
@@ -375,7 +386,7 @@ impl Transfers {
             // No installer state at all: it stopped before the install
             // began, or after it had finished and cleaned up.
             Some(Ok(_)) | None => install_why.push_str("; the install root is consistent (unchanged, unless the install had just finished)"),
-            Some(Err(e)) => install_why.push_str(&format!("; recovering the install root failed: {e}")),
+            Some(Err(e)) => install_why.push_str(&format!("; recovering the install root failed: {}", chain(e))),
         }
         let ids = self.queue.interrupted(&now_rfc3339(), |j| match classify(&j.file_type) {
             Some(DownloadKind::Package) if j.direction == Direction::Download => format!("{why}{install_why}"),
@@ -444,7 +455,7 @@ impl Transfers {
     /// How long the main loop may sleep before [`Transfers::poll`] has work.
     pub fn next_wakeup(&self) -> Option<Duration> {
         let mut w = self.queue.next_wakeup().map(|due| Duration::from_millis(due.saturating_sub(unix_ms())));
-        if self.queue.data.reboot.is_some() || self.queue.data.factory_reset {
+        if self.queue.data.actions.reboot.is_some() || self.queue.data.actions.factory_reset {
             w = Some(Duration::ZERO);
         }
         if self.worker.is_some() {
@@ -467,13 +478,9 @@ impl Transfers {
         let now = unix_ms();
 
         // A.4.1.2: "3 SCHEDULED" with "M ScheduleInform" and its CommandKey.
-        let due = self.queue.take_due_informs(now);
+        let due = self.queue.data.actions.take_due_informs(now);
         if !due.is_empty() {
-            for s in &due {
-                info!(command_key = %s.command_key, "scheduled Inform due");
-                state.add_event("3 SCHEDULED", "");
-                state.add_event("M ScheduleInform", &s.command_key);
-            }
+            device_actions::queue_scheduled_inform_events(state, &due);
             // Events first: a crash in between repeats them, never loses them.
             self.save_state(state)?;
             self.save_queue()?;
@@ -490,20 +497,20 @@ impl Transfers {
         // Reboot and FactoryReset wait for a running transfer to end.
         if self.worker.is_none() {
             // A.4.1.6.
-            if self.queue.data.factory_reset {
+            if self.queue.data.actions.factory_reset {
                 self.factory_reset()?;
                 out.factory_reset = true;
                 return Ok(out);
             }
             // A.3.2.9: the response went out in a session that has ended.
-            if let Some(key) = self.queue.data.reboot.clone() {
+            if let Some(key) = self.queue.data.actions.reboot.clone() {
                 state.add_event("M Reboot", &key);
                 if !rebooted {
                     self.reboot(state, "Reboot method")?;
                     rebooted = true;
                 }
                 self.save_state(state)?;
-                self.queue.data.reboot = None;
+                self.queue.data.actions.reboot = None;
                 self.save_queue()?;
             }
             // The next due transfer (not right after a reboot: that is the
@@ -617,45 +624,15 @@ impl Transfers {
         Ok((changed, outcome.reboot))
     }
 
-    /// Run `[agent] reboot_command` (absent: log only). "1 BOOT" is queued
-    /// and persisted first: the next Inform reports it whether the process
-    /// survives the reboot or starts again.
-    fn reboot(&mut self, state: &mut AgentState, why: &str) -> Result<(), TransferError> {
-        state.add_event("1 BOOT", "");
-        self.save_state(state)?;
-        match &self.settings.reboot_command {
-            Some(cmd) => {
-                info!(?cmd, "rebooting: {why}");
-                if let Err(e) = run_command(cmd, &[], &[]) {
-                    warn!("reboot command failed: {e}");
-                }
-            }
-            None => info!("reboot requested ({why}) but no [agent] reboot_command is configured"),
-        }
-        Ok(())
+    /// Reboot with `[agent] reboot_command` (see [`device_actions::reboot`]).
+    fn reboot(&self, state: &mut AgentState, why: &str) -> Result<(), TransferError> {
+        device_actions::reboot(self.settings.reboot_command.as_deref(), state, why, |s| self.save_state(s))
     }
 
     /// A.4.1.6: run the hook, wipe the persisted tree, state and queue. The
     /// runner then re-initialises (0 BOOTSTRAP).
     fn factory_reset(&mut self) -> Result<(), TransferError> {
-        if let Some(cmd) = &self.settings.factory_reset_command {
-            info!(?cmd, "factory reset: running the hook");
-            if let Err(e) = run_command(cmd, &[], &[]) {
-                warn!("factory reset command failed: {e}");
-            }
-        } else {
-            info!("factory reset");
-        }
-        let d = &self.settings.state_dir;
-        for f in ["parameters.json", "agent.json"] {
-            match std::fs::remove_file(d.join(f)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => warn!("factory reset: removing {f}: {e}"),
-            }
-        }
-        let _ = std::fs::remove_dir_all(d.join("local"));
-        let _ = std::fs::remove_dir_all(self.settings.spool_dir());
+        device_actions::factory_reset(self.settings.factory_reset_command.as_deref(), &self.settings.state_dir, &[&self.settings.spool_dir()]);
         // The installed software stays installed: its version survives.
         let installed = self.queue.data.installed_version.take();
         self.queue.data = queue::QueueData { installed_version: installed, ..Default::default() };
@@ -717,10 +694,9 @@ impl Exec {
             verify: Default::default(),
             device: install::DeviceConfig { current_version: current_version.parse().ok(), ..Default::default() },
             dry_run: false,
+            observer: Some(install_observer(self.progress.clone())),
         };
-        let length = body.length;
-        let mut watched = Watch::new(&mut body, length, self.progress.clone());
-        match install::install(&mut watched, &opts, &mut IgnoreVendor, &SystemClock) {
+        match install::install(&mut body, &opts, &mut IgnoreVendor, &SystemClock) {
             Ok(report) => {
                 for e in &report.vendor_errors {
                     warn!("package vendor command: {e}");
@@ -870,154 +846,25 @@ fn copy_interruptible<R: std::io::Read, W: std::io::Write>(r: &mut R, w: &mut W)
     }
 }
 
-/// How long a configured command (vendor handler, reboot, factory reset
-/// hook) may run before it is killed with its process group.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Run a configured command (argv), with extra arguments and environment;
-/// a non-zero exit (or running past [`COMMAND_TIMEOUT`]) is an error
-/// carrying its stderr.
-pub fn run_command(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)]) -> Result<(), String> {
-    run_command_for(argv, extra, envs, COMMAND_TIMEOUT)
-}
-
-fn run_command_for(argv: &[String], extra: &[&std::ffi::OsStr], envs: &[(&str, String)], timeout: Duration) -> Result<(), String> {
-    use foundation::subprocess::{self, AfterExit, Options};
-    let Some((prog, args)) = argv.split_first() else { return Err("empty command".into()) };
-    let mut cmd = std::process::Command::new(prog);
-    cmd.args(args).args(extra).envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    // Only stderr is kept, for the message. A background process it left
-    // behind may hold stderr open: do not wait for it more than a second.
-    let opts = Options { stderr_limit: Some(64 * 1024), after_exit: AfterExit::Grace(Duration::from_secs(1)), ..Options::new(timeout) };
-    let out = subprocess::run(&mut cmd, &opts).map_err(|e| match e {
-        subprocess::Error::Timeout(_) => format!("{prog} did not finish within {timeout:?} and was killed"),
-        subprocess::Error::Spawn(e) | subprocess::Error::Wait(e) => format!("{prog}: {e}"),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim();
-        Err(format!("{prog} exited with {}{}{err}", out.status, if err.is_empty() { "" } else { ": " }))
-    }
-}
-
-/// Where the E.5 prefix (header, command list, signature block) of a
-/// package stream ends, learnt from the bytes as they pass (sans-IO; keeps
-/// at most the header and command list, < 64 KiB + 30 bytes).
-#[derive(Debug, Default)]
-pub struct PrefixTracker {
-    head: Vec<u8>,
-    seen: u64,
-    len: Option<u64>,
-    failed: bool,
-}
-
-impl PrefixTracker {
-    /// Bytes of `head` needed for the next step: the header, then up to
-    /// the first six bytes of the signature block.
-    fn want(&self) -> usize {
-        use pkgfmt::header::HEADER_LEN;
-        if self.head.len() < HEADER_LEN {
-            return HEADER_LEN;
-        }
-        // E.3 header: Command List Length is the big-endian u32 at offset 16.
-        let list_len = u32::from_be_bytes([self.head[16], self.head[17], self.head[18], self.head[19]]);
-        HEADER_LEN + list_len as usize + 6
-    }
-
-    /// Feed the next bytes of the stream.
-    pub fn feed(&mut self, mut data: &[u8]) {
-        self.seen += data.len() as u64;
-        while self.len.is_none() && !self.failed && !data.is_empty() {
-            let want = self.want();
-            let take = want.saturating_sub(self.head.len()).min(data.len());
-            self.head.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.head.len() < want {
-                continue;
-            }
-            if want == pkgfmt::header::HEADER_LEN {
-                // E.3: the command list is shorter than 2^16 octets; anything
-                // else is not a package (the installer will say so).
-                if self.want() - pkgfmt::header::HEADER_LEN - 6 >= 1 << 16 {
-                    self.failed = true;
-                }
-                continue;
-            }
-            // DER identifier and definite length of the SignedData (E.5).
-            let probe = &self.head[want - 6..want];
-            let total = match probe[1] {
-                n @ 0..=0x7f => Some(2 + u64::from(n)),
-                n @ 0x81..=0x84 => {
-                    let k = (n & 0x7f) as usize;
-                    Some(2 + k as u64 + probe[2..2 + k].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)))
-                }
-                _ => None,
+/// The installer's progress on the transfer's [`Progress`] (the LAN
+/// DownloadProgressURL page): Verifying while it checks the package prefix
+/// (E.5: signatures and preconditions before any payload), Downloading
+/// while the payload streams, Installing once it commits. The package's own
+/// length fills in the total when neither FileSize nor Content-Length did.
+fn install_observer(progress: Progress) -> Arc<dyn install::progress::Observer> {
+    use install::progress::Phase as I;
+    Arc::new(move |p: install::progress::Progress| {
+        progress.update(|s| {
+            s.phase = match p.phase {
+                I::VerifyingPrefix => Phase::Verifying,
+                I::StreamingPayload => Phase::Downloading,
+                I::Committing => Phase::Installing,
             };
-            match total {
-                Some(t) if probe[0] == 0x30 => self.len = Some((want - 6) as u64 + t),
-                _ => self.failed = true,
+            if s.total == 0 {
+                s.total = p.total;
             }
-            self.head = Vec::new();
-        }
-    }
-
-    /// The prefix length, once known.
-    pub fn prefix_len(&self) -> Option<u64> {
-        self.len
-    }
-
-    /// The whole prefix has passed.
-    pub fn complete(&self) -> bool {
-        self.len.is_some_and(|l| self.seen >= l)
-    }
-}
-
-/// Follows a package stream into the installer for the progress phases:
-/// Downloading; Verifying from the moment the whole prefix has arrived
-/// until the installer asks for payload (E.5: it verifies first);
-/// Installing once the body has ended.
-struct Watch<R> {
-    inner: R,
-    /// Content-Length, if known.
-    length: Option<u64>,
-    bytes: u64,
-    progress: Progress,
-    prefix: PrefixTracker,
-    verifying: bool,
-    done: bool,
-}
-
-impl<R: std::io::Read> Watch<R> {
-    fn new(inner: R, length: Option<u64>, progress: Progress) -> Self {
-        Watch { inner, length, bytes: 0, progress, prefix: PrefixTracker::default(), verifying: false, done: false }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Watch<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.verifying {
-            // Asked for more: the signatures and preconditions passed.
-            self.verifying = false;
-            self.progress.update(|s| s.phase = Phase::Downloading);
-        }
-        let was_complete = self.prefix.complete();
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        self.prefix.feed(&buf[..n]);
-        if !was_complete && self.prefix.complete() && n > 0 {
-            self.verifying = true;
-            self.progress.update(|s| s.phase = Phase::Verifying);
-        }
-        let complete = n == 0 || self.length.is_some_and(|l| self.bytes >= l);
-        if complete && !self.done {
-            self.done = true;
-            self.verifying = false;
-            self.progress.update(|s| s.phase = Phase::Installing);
-        }
-        Ok(n)
-    }
+        })
+    })
 }
 
 impl Extension for Transfers {
@@ -1055,48 +902,20 @@ impl Extension for Transfers {
                 }
             },
             Body::GetQueuedTransfers => Body::GetQueuedTransfersResponse { transfers: self.queue.queued_transfers() },
-            Body::ScheduleInform { delay_seconds, command_key } => {
-                // Table 42: "This argument must be greater than zero."
-                if *delay_seconds == 0 {
-                    Body::Fault(fault(9003, "DelaySeconds must be greater than zero"))
-                } else if command_key.chars().count() > 32 {
-                    Body::Fault(fault(9003, "CommandKey is longer than 32 characters"))
-                } else {
-                    self.queue
-                        .data
-                        .scheduled_informs
-                        .push(ScheduledInform { due_ms: unix_ms() + 1000 * u64::from(*delay_seconds), command_key: command_key.clone() });
-                    match self.save_queue() {
-                        Ok(()) => Body::ScheduleInformResponse,
+            // Reboot, FactoryReset, ScheduleInform: persisted before the answer.
+            other => {
+                let before = self.queue.data.actions.clone();
+                match self.queue.data.actions.accept(other, unix_ms())? {
+                    Err(f) => Body::Fault(f),
+                    Ok(accepted) => match self.save_queue() {
+                        Ok(()) => accepted.response,
                         Err(e) => {
-                            self.queue.data.scheduled_informs.pop();
-                            Body::Fault(fault(9002, format!("cannot persist the scheduled Inform: {e}")))
+                            self.queue.data.actions = before;
+                            Body::Fault(fault(9002, format!("cannot persist {}: {e}", accepted.what)))
                         }
-                    }
+                    },
                 }
             }
-            Body::Reboot { command_key } => {
-                // A.3.2.9: respond first; the reboot follows the session.
-                let before = self.queue.data.reboot.replace(command_key.clone());
-                match self.save_queue() {
-                    Ok(()) => Body::RebootResponse,
-                    Err(e) => {
-                        self.queue.data.reboot = before;
-                        Body::Fault(fault(9002, format!("cannot persist the reboot: {e}")))
-                    }
-                }
-            }
-            Body::FactoryReset => {
-                self.queue.data.factory_reset = true;
-                match self.save_queue() {
-                    Ok(()) => Body::FactoryResetResponse,
-                    Err(e) => {
-                        self.queue.data.factory_reset = false;
-                        Body::Fault(fault(9002, format!("cannot persist the factory reset: {e}")))
-                    }
-                }
-            }
-            _ => return None,
         };
         Some(resp)
     }

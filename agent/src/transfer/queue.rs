@@ -1,9 +1,10 @@
 //! The persisted transfer queue (`state_dir/transfers.json`): every
 //! Download/Upload the CPE accepted until the ACS has acknowledged its
 //! TransferComplete (A.3.3.2), plus the other things that must happen
-//! "later" and survive a restart or power loss — scheduled Informs
-//! (A.4.1.2), a requested Reboot (A.3.2.9) or FactoryReset (A.4.1.6), and
-//! the software version a package installed.
+//! "later" and survive a restart or power loss — the accepted
+//! [device actions](crate::device_actions) (scheduled Informs A.4.1.2, a
+//! Reboot A.3.2.9 or FactoryReset A.4.1.6) and the software version a
+//! package installed.
 //!
 //! Written atomically (temp file, fsync, rename, fsync directory) after
 //! every change, before the change is acknowledged to anyone.
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::device_actions::DeviceActions;
 use crate::soap::{Body, DownloadArgs, QueuedTransfer, TransferFault, UploadArgs};
 
 /// A.4.1.1 Table 40: TransferList is QueuedTransferStruct[16]; more
@@ -121,14 +123,6 @@ impl Job {
     }
 }
 
-/// A one-time Inform requested by ScheduleInform (A.4.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduledInform {
-    /// Unix milliseconds.
-    pub due_ms: u64,
-    pub command_key: String,
-}
-
 /// The version a package installed, and the `[device] software_version`
 /// of the config at that time: the installed version wins over the
 /// config's until the config is edited.
@@ -142,14 +136,10 @@ pub struct InstalledVersion {
 pub struct QueueData {
     pub next_id: u64,
     pub jobs: Vec<Job>,
-    #[serde(default)]
-    pub scheduled_informs: Vec<ScheduledInform>,
-    /// A.3.2.9: Reboot accepted (its CommandKey); done after the session.
-    #[serde(default)]
-    pub reboot: Option<String>,
-    /// A.4.1.6: FactoryReset accepted; done after the session.
-    #[serde(default)]
-    pub factory_reset: bool,
+    /// Reboot, FactoryReset and ScheduleInform accepted and not yet done
+    /// (stored as top-level fields of the file).
+    #[serde(flatten)]
+    pub actions: DeviceActions,
     #[serde(default)]
     pub installed_version: Option<InstalledVersion>,
 }
@@ -227,7 +217,7 @@ impl Queue {
     /// The earliest time (Unix milliseconds) anything queued becomes due.
     pub fn next_wakeup(&self) -> Option<u64> {
         let jobs = self.data.jobs.iter().filter(|j| j.status == Status::Queued).map(|j| j.due_ms);
-        jobs.chain(self.data.scheduled_informs.iter().map(|s| s.due_ms)).min()
+        jobs.chain(self.data.actions.next_inform_due()).min()
     }
 
     pub fn set_status(&mut self, id: u64, status: Status) {
@@ -279,23 +269,17 @@ impl Queue {
         out
     }
 
-    /// Scheduled Informs due at `now` (removed from the queue).
-    pub fn take_due_informs(&mut self, now: u64) -> Vec<ScheduledInform> {
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.data.scheduled_informs).into_iter().partition(|s| s.due_ms <= now);
-        self.data.scheduled_informs = later;
-        due
-    }
-
     /// Anything waiting (a transfer to run or report, a scheduled Inform,
     /// a Reboot or FactoryReset to perform).
     pub fn busy(&self) -> bool {
-        !self.data.jobs.is_empty() || !self.data.scheduled_informs.is_empty() || self.data.reboot.is_some() || self.data.factory_reset
+        !self.data.jobs.is_empty() || self.data.actions.pending()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device_actions::ScheduledInform;
 
     fn job(key: &str, due: u64) -> Job {
         Job {
@@ -324,13 +308,22 @@ mod tests {
         assert_eq!((a, b), (1, 2));
         assert_eq!(q.job(a).unwrap().status, Status::Queued, "push resets the status");
         q.set_status(b, Status::InProgress { start_time: "2026-12-01T00:00:00Z".into() });
-        q.data.scheduled_informs.push(ScheduledInform { due_ms: 99, command_key: "si".into() });
-        q.data.reboot = Some("rb".into());
+        q.data.actions.scheduled_informs.push(ScheduledInform { due_ms: 99, command_key: "si".into() });
+        q.data.actions.reboot = Some("rb".into());
         q.data.installed_version = Some(InstalledVersion { config_version: "1".into(), version: "2".into() });
         q.save().unwrap();
         let back = Queue::load(&p).unwrap();
         assert_eq!(back.data, q.data);
         assert!(!p.with_extension("tmp").exists());
+        // The device actions are top-level fields of the file, optional.
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(
+            (v["reboot"].as_str(), v["scheduled_informs"][0]["command_key"].as_str(), v["factory_reset"].as_bool()),
+            (Some("rb"), Some("si"), Some(false))
+        );
+        std::fs::write(d.path().join("min.json"), br#"{"next_id": 4, "jobs": []}"#).unwrap();
+        let min = Queue::load(&d.path().join("min.json")).unwrap();
+        assert_eq!((min.data.next_id, &min.data.actions), (4, &Default::default()));
         // Ids keep counting after a reload.
         let mut back = back;
         assert_eq!(back.push(job("c", 0)), 3);
@@ -391,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn success_has_an_empty_fault_string_and_due_informs_are_taken_once() {
+    fn success_has_an_empty_fault_string() {
         let d = tempfile::tempdir().unwrap();
         let mut q = Queue::load(&d.path().join("t.json")).unwrap();
         let a = q.push(job("ok", 0));
@@ -400,10 +393,6 @@ mod tests {
             Body::TransferComplete { fault, .. } => assert_eq!(fault, TransferFault { code: 0, string: String::new() }),
             other => panic!("{other:?}"),
         }
-        q.data.scheduled_informs = vec![ScheduledInform { due_ms: 10, command_key: "x".into() }, ScheduledInform { due_ms: 20, command_key: "y".into() }];
-        assert_eq!(q.take_due_informs(15).len(), 1);
-        assert_eq!(q.take_due_informs(15).len(), 0);
-        assert_eq!(q.data.scheduled_informs[0].command_key, "y");
     }
 
     #[test]

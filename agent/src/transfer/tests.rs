@@ -104,6 +104,11 @@ fn install_faults_are_helpful_and_bounded() {
     let m =
         install_fault(&InstallError::Package(pkgfmt::Error::HashMismatch { index: 4, path: "/bin/app".into(), expected: "aa".into(), actual: "bb".into() }));
     assert!(m.contains("payload hash mismatch in file /bin/app"), "{m}");
+    let m = install_fault(&install::IoError::ReadPayload(std::io::Error::other("receiving from the file server after 10 bytes: reset")).into());
+    assert_eq!(m, "download failed: reading the payload: receiving from the file server after 10 bytes: reset");
+    let m =
+        install_fault(&InstallError::RolledBack(Box::new(install::IoError::Op { context: "committing".into(), source: std::io::Error::other("EIO") }.into())));
+    assert_eq!(m, "install failed: install failed while applying and was rolled back: committing: EIO", "with its causes");
     let m = install_fault(&InstallError::Rejected { index: 0, reason: "x".repeat(1000) });
     assert!(m.len() <= MAX_FAULT_STRING, "{}", m.len());
     assert!(m.ends_with("..."));
@@ -149,13 +154,32 @@ fn extension_answers_and_persists_before_answering() {
     // Everything accepted is on disk already.
     let q = Queue::load(&d.path().join("transfers.json")).unwrap();
     assert_eq!(q.jobs().len(), 1);
-    assert_eq!(q.data.scheduled_informs[0].command_key, "s");
-    assert_eq!(q.data.reboot.as_deref(), Some("r"));
+    assert_eq!(q.data.actions.scheduled_informs[0].command_key, "s");
+    assert_eq!(q.data.actions.reboot.as_deref(), Some("r"));
     // Not ours.
     let schema = Schema::igd();
     let mut store = Store::new(schema);
     assert!(t.request(schema, &mut store, &Body::GetParameterNames { path: String::new(), next_level: true }, &mut Effects::default()).is_none());
     assert!(METHODS.contains(&"GetQueuedTransfers"));
+    assert!(device_actions::METHODS.iter().all(|m| METHODS.contains(m)));
+}
+
+#[test]
+fn device_action_that_cannot_be_persisted_is_refused_and_forgotten() {
+    let d = tempfile::tempdir().unwrap();
+    let mut t = transfers(d.path());
+    t.queue = Queue::load(&d.path().join("missing-dir/transfers.json")).unwrap();
+    for (req, what) in [
+        (Body::Reboot { command_key: "r".into() }, "the reboot"),
+        (Body::FactoryReset, "the factory reset"),
+        (Body::ScheduleInform { delay_seconds: 5, command_key: "s".into() }, "the scheduled Inform"),
+    ] {
+        match ask(&mut t, req) {
+            Body::Fault(f) => assert!(f.code == 9002 && f.string.starts_with(&format!("cannot persist {what}: ")), "{f:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(t.queue.data.actions, Default::default(), "nothing accepted that is not on disk");
 }
 
 #[test]
@@ -165,7 +189,7 @@ fn reboot_and_scheduled_inform_events_via_poll() {
     let marker = d.path().join("rebooted");
     t.settings.reboot_command = Some(vec!["touch".into(), marker.display().to_string()]);
     ask(&mut t, Body::Reboot { command_key: "rk".into() });
-    t.queue.data.scheduled_informs.push(ScheduledInform { due_ms: 0, command_key: "sk".into() });
+    t.queue.data.actions.scheduled_informs.push(device_actions::ScheduledInform { due_ms: 0, command_key: "sk".into() });
     let schema = Schema::igd();
     let mut store = Store::new(schema);
     let mut state = AgentState::default();
@@ -193,7 +217,7 @@ fn reboot_accepted_before_a_crash_is_reported_at_start() {
     let mut store = Store::new(Schema::igd());
     t.on_start(&mut state, &mut store).unwrap();
     assert!(state.pending_events.iter().any(|e| e.code == "M Reboot" && e.command_key == "rk"));
-    assert!(t.queue.data.reboot.is_none());
+    assert!(t.queue.data.actions.reboot.is_none());
 }
 
 #[test]
@@ -225,87 +249,25 @@ fn config_dump_hides_passwords() {
 }
 
 #[test]
-fn prefix_tracker_finds_the_end_of_the_signature_block() {
-    let mut b = pkgfmt::Builder::new();
-    b.command(pkgfmt::Command::Version("1.2".into()));
-    b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None }),
-        pkgfmt::PayloadSource::Bytes(vec![9u8; 1000]),
-    )
-    .unwrap();
-    let built = b.build(|_, _| {}).unwrap();
-    let mut pkg = Vec::new();
-    built.write_to(&mut pkg, |_, _| {}).unwrap();
-    let expected = built.prefix.payload_offset();
-    // Any split of the stream gives the same answer.
-    for chunk in [1usize, 5, 24, 29, 100, pkg.len()] {
-        let mut t = PrefixTracker::default();
-        let mut fed = 0u64;
-        for c in pkg.chunks(chunk) {
-            t.feed(c);
-            fed += c.len() as u64;
-            assert_eq!(t.complete(), fed >= expected, "chunk {chunk}, fed {fed}");
-        }
-        assert_eq!(t.prefix_len(), Some(expected), "chunk {chunk}");
-    }
-    // Not a package: never complete, never panics.
-    let mut t = PrefixTracker::default();
-    t.feed(&[0xffu8; 100]);
-    t.feed(&[0u8; 70_000]);
-    assert!(!t.complete());
-    assert!(t.head.len() <= 24, "nothing kept for a bogus Command List Length");
-}
-
-#[test]
-fn watch_reports_verifying_between_prefix_and_payload() {
-    use std::io::Read;
-    let mut b = pkgfmt::Builder::new();
-    b.file(
-        pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None }),
-        pkgfmt::PayloadSource::Bytes(vec![1u8; 64]),
-    )
-    .unwrap();
-    let built = b.build(|_, _| {}).unwrap();
-    let mut pkg = Vec::new();
-    built.write_to(&mut pkg, |_, _| {}).unwrap();
-    let prefix_len = built.prefix.payload_offset() as usize;
+fn installer_phases_show_on_the_progress_page() {
+    use install::progress::{Phase as I, Progress as P};
     let p = Progress::new();
-    let mut w = Watch::new(&pkg[..], Some(pkg.len() as u64), p.clone());
-    // The installer reads exactly the prefix first (Prefix::read_from).
-    let mut prefix = vec![0u8; prefix_len];
-    w.read_exact(&mut prefix).unwrap();
+    p.update(|s| s.phase = Phase::Downloading);
+    let o = install_observer(p.clone());
+    // The installer has read the prefix: it verifies before asking for payload.
+    o.progress(P { phase: I::VerifyingPrefix, done: 100, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Verifying);
-    let mut one = [0u8; 10];
-    w.read_exact(&mut one).unwrap();
+    assert_eq!(p.snapshot().total, 1000, "the package's length when the server gave none");
+    o.progress(P { phase: I::StreamingPayload, done: 100, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Downloading, "payload requested: verification passed");
-    let mut rest = Vec::new();
-    w.read_to_end(&mut rest).unwrap();
+    o.progress(P { phase: I::StreamingPayload, done: 1000, total: 1000 });
+    o.progress(P { phase: I::Committing, done: 1000, total: 1000 });
     assert_eq!(p.snapshot().phase, Phase::Installing);
-}
-
-#[test]
-fn commands_report_stderr_and_time_out() {
-    let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
-    assert!(run_command_for(&sh("exit 0"), &[], &[], Duration::from_secs(5)).is_ok());
-    let e = run_command_for(&sh("echo \"bad line 3\" >&2; exit 4"), &[], &[], Duration::from_secs(5)).unwrap_err();
-    assert!(e.contains("bad line 3") && e.contains('4'), "{e}");
-    let t = Instant::now();
-    // The grandchild holding stderr open is killed with the group.
-    let e = run_command_for(&sh("sleep 30 & sleep 30"), &[], &[], Duration::from_millis(300)).unwrap_err();
-    assert!(e.contains("killed"), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // A daemon left behind holding stderr does not block the caller.
-    let t = Instant::now();
-    run_command_for(&sh("sleep 5 & exit 0"), &[], &[], Duration::from_secs(10)).unwrap();
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-    let e = run_command_for(&["/nonexistent/cmd".to_string()], &[], &[], Duration::from_secs(1)).unwrap_err();
-    assert!(e.contains("/nonexistent/cmd"), "{e}");
-    // Extra arguments and environment reach the command (`sh -c` makes
-    // the first extra argument $0).
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("o");
-    run_command_for(&sh("echo \"$CPEKIT_X\" > \"$0\""), &[out.as_os_str()], &[("CPEKIT_X", "y".into())], Duration::from_secs(5)).unwrap();
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "y\n");
+    // A FileSize or Content-Length already known stays.
+    let p = Progress::new();
+    p.update(|s| s.total = 5000);
+    install_observer(p.clone()).progress(P { phase: I::VerifyingPrefix, done: 100, total: 1000 });
+    assert_eq!(p.snapshot().total, 5000);
 }
 
 #[test]

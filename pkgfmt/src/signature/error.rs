@@ -37,6 +37,8 @@ pub enum SignatureError {
     KeyMismatch(String),
     #[error("no signer #{index}: the block has {count} signer(s)")]
     NoSuchSigner { index: usize, count: usize },
+    #[error("private key: {0}")]
+    Key(String),
     #[error("PEM: {0}")]
     Pem(String),
     #[error("signing failed: {0}")]

@@ -21,7 +21,7 @@
 //!
 //! Modules, each depending only on those listed before it:
 //! [`error`](SignatureError) and `oid` (names for messages); `der_walk`
-//! (raw DER elements), `pem` (key and certificate files) and `cert` (a
+//! (raw DER elements), `key` and `pem` (key and certificate files) and `cert` (a
 //! certificate with its received DER); `path` (certification path to a
 //! trust anchor) and `signer` (one SignerInfo: sign, check its signature);
 //! `block` (the SignedData as received, adding signers); `verify` (every
@@ -31,6 +31,7 @@ mod block;
 mod cert;
 mod der_walk;
 mod error;
+mod key;
 mod oid;
 mod path;
 mod pem;
@@ -39,8 +40,9 @@ mod verify;
 
 pub use block::{SignatureBlock, SignerSummary, EMPTY_SIGNATURE_BLOCK};
 pub use error::SignatureError;
+pub use key::load_private_key;
 pub use path::{validate_chain, ChainInfo};
-pub use pem::{load_certs_pem, load_private_key_pem};
+pub use pem::{load_certs, load_certs_pem, load_private_key_pem};
 pub use signer::{RsaSha1Signer, SignOptions};
 pub use verify::{SignerOutcome, VerifyOptions, VerifyReport};
 
