@@ -136,6 +136,28 @@ pub struct TrustArgs {
     pub trust: Vec<PathBuf>,
 }
 
+/// How signer certificates are checked (`package verify`, `install`).
+#[derive(Debug, Args)]
+pub struct CertCheckArgs {
+    /// Do not check certificate validity dates.
+    #[arg(long)]
+    pub ignore_time: bool,
+    /// Accept a signer certificate whose extendedKeyUsage allows neither
+    /// codeSigning nor anyExtendedKeyUsage (legacy trust stores, e.g. a
+    /// signer with only serverAuth). Without it such a signer is not trusted
+    /// (RFC 5280 4.2.1.12); a signer without extendedKeyUsage is accepted
+    /// either way.
+    #[arg(long)]
+    pub allow_legacy_eku: bool,
+}
+
+impl CertCheckArgs {
+    /// The signature verification options these flags select.
+    pub fn verify_options(&self) -> pkgfmt::signature::VerifyOptions {
+        pkgfmt::signature::VerifyOptions { ignore_time: self.ignore_time, now: None, allow_legacy_eku: self.allow_legacy_eku }
+    }
+}
+
 /// Output format. A command that flattens this group reports its failures
 /// on stdout too, as a JSON object, when `--json` is given ([`wants_json`]).
 #[derive(Debug, Args)]
@@ -309,9 +331,8 @@ pub struct VerifyArgs {
     pub package: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Do not check certificate validity dates.
-    #[arg(long)]
-    pub ignore_time: bool,
+    #[command(flatten)]
+    pub checks: CertCheckArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -377,9 +398,8 @@ pub struct InstallArgs {
     /// Accept a package with no signers (a package whose signers fail is never accepted).
     #[arg(long)]
     pub allow_unsigned: bool,
-    /// Do not check certificate validity dates.
-    #[arg(long)]
-    pub ignore_time: bool,
+    #[command(flatten)]
+    pub checks: CertCheckArgs,
     /// Available non-volatile storage in bytes (default: free space of the root's filesystem).
     #[arg(long, value_name = "BYTES")]
     pub nonvolatile_storage: Option<u64>,
@@ -504,7 +524,9 @@ CONFIG FILE (TOML; relative paths are relative to the file):
   max_envelopes = 1                       # MaxEnvelopes announced in the Inform
   retry_base_seconds = 5                  # A.5.3 back-off: 5, 10, 20, ... s
   retry_max_seconds = 2560
-  response_timeout_seconds = 30           # 3.7.1.4 (not less than 30 s in the field)
+  response_timeout_seconds = 30           # 3.7.1.4: the ACS's whole HTTP response within
+                                          # this time (not less than 30 s in the field)
+  session_timeout_seconds = 1800          # a session not over by then is given up
   poll_interval_ms = 1000                 # how often externally changed values are looked for
   connection_request_limit = 10           # accepted Connection Requests per window
   connection_request_window_seconds = 60

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use install::{self, DeviceConfig, IgnoreVendor, InstallOptions, Recovery, SystemClock};
-use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 
 use crate::cli::InstallArgs;
@@ -61,7 +60,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         state_dir: a.state_dir.clone(),
         trust,
         allow_unsigned: a.allow_unsigned,
-        verify: VerifyOptions { ignore_time: a.ignore_time, now: None },
+        verify: a.checks.verify_options(),
         device: device(&a)?,
         dry_run: a.dry_run,
         observer: None,

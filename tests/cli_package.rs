@@ -498,4 +498,70 @@ fn completions_and_make_install() {
     }
     let v = Proc::new(prefix.join("bin/cpekit")).arg("--version").output().unwrap();
     assert!(v.status.success());
+/// A signer whose extendedKeyUsage lacks codeSigning (RFC 5280 4.2.1.12),
+/// made with `openssl` under the TEST root: `package verify` and `install`
+/// refuse it unless `--allow-legacy-eku` is given.
+#[test]
+fn legacy_eku_signer_needs_allow_legacy_eku() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n).display().to_string();
+    let ok = |o: std::process::Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(
+        t.path().join("ext.cnf"),
+        "[x]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    ok(openssl(&["genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p("tls.key")]));
+    ok(openssl(&["req", "-new", "-key", &p("tls.key"), "-subj", "/O=cpekit TEST ONLY/CN=cpekit TEST TLS server", "-out", &p("tls.csr")]));
+    ok(openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("tls.csr"),
+        "-CA",
+        &key("ca.pem"),
+        "-CAkey",
+        &key("ca.key"),
+        "-set_serial",
+        "0x77",
+        "-days",
+        "30",
+        "-extfile",
+        &p("ext.cnf"),
+        "-extensions",
+        "x",
+        "-out",
+        &p("tls.pem"),
+    ]));
+    let pkg = t.path().join("tls.pkg");
+    cpekit()
+        .args(["package", "build", "--manifest", &demo_manifest(), "-o"])
+        .arg(&pkg)
+        .args(["--key", &p("tls.key"), "--cert", &p("tls.pem")])
+        .assert()
+        .success();
+
+    let out = verify(&pkg, "ca.pem");
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = v["signers"][0]["error"].as_str().unwrap();
+    assert!(err.contains("extendedKeyUsage") && err.contains("codeSigning"), "{err}");
+    cpekit().args(["package", "verify", "--allow-legacy-eku"]).arg(&pkg).args(["--trust", &key("ca.pem")]).assert().success();
+
+    std::fs::create_dir(t.path().join("root")).unwrap();
+    let install = |extra: &[&str]| {
+        cpekit()
+            .arg("install")
+            .arg(&pkg)
+            .arg("--root")
+            .arg(t.path().join("root"))
+            .args(["--trust", &key("ca.pem"), "--dry-run", "--current-version", "3.0.1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = install(&[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("extendedKeyUsage"), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(install(&["--allow-legacy-eku"]));
 }

@@ -142,10 +142,15 @@ pub struct Agent {
     pub retry_base_seconds: Option<f64>,
     #[serde(default)]
     pub retry_max_seconds: Option<f64>,
-    /// 3.7.1.4: give up a session after this long without an HTTP
-    /// response (not less than 30 s; lower values are for tests only).
+    /// 3.7.1.4: give up a session when the ACS's HTTP response to a POST
+    /// is not complete (headers and body) this long after the POST (not
+    /// less than 30 s; lower values are for tests only). Default 30 s.
     #[serde(default)]
     pub response_timeout_seconds: Option<f64>,
+    /// Give up a session that is not over after this long, however busy
+    /// the ACS keeps it. Default 1800 s.
+    #[serde(default)]
+    pub session_timeout_seconds: Option<f64>,
     /// How often to look for externally changed parameter values.
     #[serde(default)]
     pub poll_interval_ms: Option<u64>,
@@ -320,6 +325,12 @@ impl AgentConfig {
         Duration::from_secs_f64(self.agent.response_timeout_seconds.unwrap_or(30.0).max(0.1))
     }
 
+    /// The longest a session may last: 30 minutes unless configured, room
+    /// for hundreds of exchanges each within [`AgentConfig::response_timeout`].
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.agent.session_timeout_seconds.unwrap_or(1800.0).max(0.1))
+    }
+
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.agent.poll_interval_ms.unwrap_or(1000).max(10))
     }
@@ -363,6 +374,7 @@ state_dir = "state"
         let c = AgentConfig::parse(MINIMAL).unwrap();
         assert_eq!(c.max_envelopes(), 1);
         assert_eq!(c.response_timeout(), Duration::from_secs(30));
+        assert_eq!(c.session_timeout(), Duration::from_secs(1800));
         assert_eq!(c.retry_base(), Duration::from_secs(5));
         assert!(c.agent.connection_request.is_none());
         assert!(c.agent.lan_address.is_none());

@@ -8,6 +8,12 @@
 //! loop decides when to start the session (3.2.2: a session in progress MUST
 //! NOT be terminated because of a Connection Request).
 //!
+//! Unauthenticated requests (each costs a Digest nonce) are counted per
+//! source address, in a bounded table ([`MAX_SOURCES`]): a flood from one
+//! address is refused with 503 without locking the genuine ACS out, and
+//! authenticated requests are only held to the 3.2.2 rate limit. Refusals
+//! are logged at most once per [`WARN_INTERVAL`], with a count.
+//!
 //! Layout: [`parse_head`] (from [`http_head`](crate::http_head)) and
 //! [`Policy`] are sans-IO (request parsing and the accept/deny decision);
 //! [`ConnectionRequestServer`] is the thin socket layer. The server is a
@@ -15,9 +21,9 @@
 //! bounds request-header lines nor applies read timeouts, and a CPE must not
 //! let a few idle or endless connections pin memory or threads.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,6 +44,19 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 /// Digest realm announced in challenges.
 const REALM: &str = "cpekit";
+/// Most source addresses whose unauthenticated requests are counted at
+/// once. The entries are small; the bound keeps a flood from many
+/// addresses from growing memory. When every entry is in use, the
+/// sources seen longest ago are forgotten first.
+pub const MAX_SOURCES: usize = 256;
+/// Unauthenticated requests of all sources together per window, as a
+/// multiple of one source's allowance: a flood from many addresses is
+/// refused as a whole before it can churn every Digest nonce (the nonce
+/// table keeps [`digest::Server::DEFAULT_MAX_NONCES`]).
+const ALL_SOURCES_FACTOR: usize = 4;
+/// Most one refusal warning per this interval; the next says how many
+/// were not logged (one flood used to log 5,000 lines).
+pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Connection Request server settings.
 #[derive(Debug, Clone)]
@@ -119,6 +138,90 @@ impl Window {
     }
 }
 
+/// Where a request came from, for counting: the IPv4 address, or the /64
+/// of an IPv6 address (one host commonly holds a whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Source(IpAddr);
+
+impl Source {
+    fn of(peer: IpAddr) -> Source {
+        match peer {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source(IpAddr::V4(v4)),
+                None => {
+                    let s = v6.segments();
+                    Source(IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)))
+                }
+            },
+            v4 => Source(v4),
+        }
+    }
+}
+
+/// Unauthenticated requests counted per [`Source`], in a table of at most
+/// [`MAX_SOURCES`] entries, and for all sources together.
+#[derive(Debug)]
+struct FailureTable {
+    per_source: usize,
+    period: Duration,
+    sources: HashMap<Source, (Window, Instant)>,
+    all: Window,
+}
+
+impl FailureTable {
+    fn new(per_source: usize, period: Duration) -> FailureTable {
+        FailureTable { per_source, period, sources: HashMap::new(), all: Window::new(per_source.saturating_mul(ALL_SOURCES_FACTOR), period) }
+    }
+
+    /// Seconds until `source` may try again, if it (or all sources
+    /// together) used up the window's allowance; otherwise count it.
+    fn try_record(&mut self, source: Source, now: Instant) -> Option<u64> {
+        if !self.sources.contains_key(&source) && self.sources.len() >= MAX_SOURCES {
+            self.sources.retain(|_, (w, _)| {
+                w.expire(now);
+                !w.events.is_empty()
+            });
+            if self.sources.len() >= MAX_SOURCES {
+                let oldest = self.sources.iter().min_by_key(|(_, (_, seen))| *seen).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.sources.remove(&k);
+                }
+            }
+        }
+        let (per_source, period) = (self.per_source, self.period);
+        let (window, seen) = self.sources.entry(source).or_insert_with(|| (Window::new(per_source, period), now));
+        *seen = now;
+        if let Some(wait) = window.full(now) {
+            return Some(wait);
+        }
+        if let Some(wait) = self.all.full(now) {
+            return Some(wait);
+        }
+        window.record(now);
+        self.all.record(now);
+        None
+    }
+}
+
+/// At most one warning per [`WARN_INTERVAL`]: (should log, refusals not
+/// logged since the last warning).
+#[derive(Debug, Default)]
+struct WarnLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl WarnLimit {
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|t| now.saturating_duration_since(t) < WARN_INTERVAL) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// The sans-IO decision for Connection Requests (3.2.2): path, method,
 /// Digest authentication and rate limits.
 #[derive(Debug)]
@@ -127,9 +230,11 @@ pub struct Policy {
     digest: digest::Server,
     accepted: Window,
     /// Unauthenticated or failed requests; each costs a nonce, so they are
-    /// bounded too. A flood can then delay a genuine ACS by one window, but
-    /// cannot make the CPE open sessions or grow memory.
-    failures: Window,
+    /// bounded too, per source address: a flood from one address cannot
+    /// lock the ACS out, make the CPE open sessions or grow memory.
+    failures: FailureTable,
+    rate_limit_warning: WarnLimit,
+    flood_warning: WarnLimit,
 }
 
 impl Policy {
@@ -139,13 +244,15 @@ impl Policy {
             path: path.to_string(),
             digest: digest::Server::new(REALM)?,
             accepted: Window::new(max, window),
-            failures: Window::new(max.saturating_mul(8).max(16), window),
+            failures: FailureTable::new(max.saturating_mul(8).max(16), window),
+            rate_limit_warning: WarnLimit::default(),
+            flood_warning: WarnLimit::default(),
         })
     }
 
-    /// Decide the reply to one request; `credentials` are the current
-    /// ConnectionRequestUsername/Password.
-    pub fn decide(&mut self, head: &RequestHead, credentials: (&str, &str), now: Instant) -> Reply {
+    /// Decide the reply to one request from `peer`; `credentials` are the
+    /// current ConnectionRequestUsername/Password.
+    pub fn decide(&mut self, head: &RequestHead, peer: IpAddr, credentials: (&str, &str), now: Instant) -> Reply {
         // Nothing about the server is revealed off the path: plain 404.
         if head.path() != self.path {
             return Reply::status(404);
@@ -171,18 +278,21 @@ impl Policy {
         match verdict {
             Verdict::Ok => {
                 if let Some(wait) = self.accepted.full(now) {
-                    tracing::warn!("connection request refused: rate limit reached");
+                    if let Some(suppressed) = self.rate_limit_warning.allow(now) {
+                        tracing::warn!(%peer, not_logged_since_last = suppressed, "connection request refused: rate limit reached (3.2.2)");
+                    }
                     return Reply { retry_after: Some(wait), ..Reply::status(503) };
                 }
                 self.accepted.record(now);
                 Reply { accepted: true, ..Reply::status(200) }
             }
             Verdict::Stale | Verdict::Denied => {
-                if let Some(wait) = self.failures.full(now) {
-                    tracing::warn!("connection request refused: too many unauthenticated requests");
+                if let Some(wait) = self.failures.try_record(Source::of(peer), now) {
+                    if let Some(suppressed) = self.flood_warning.allow(now) {
+                        tracing::warn!(%peer, not_logged_since_last = suppressed, "connection request refused: too many unauthenticated requests");
+                    }
                     return Reply { retry_after: Some(wait), close: true, ..Reply::status(503) };
                 }
-                self.failures.record(now);
                 if auths.is_empty() {
                     tracing::debug!("connection request without credentials: challenging");
                 } else {
@@ -354,7 +464,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             let c = shared.credentials.lock().unwrap_or_else(|p| p.into_inner());
             c.clone()
         };
-        let mut reply = shared.policy.lock().unwrap_or_else(|p| p.into_inner()).decide(&head, (&credentials.0, &credentials.1), Instant::now());
+        let mut reply = shared.policy.lock().unwrap_or_else(|p| p.into_inner()).decide(&head, peer.ip(), (&credentials.0, &credentials.1), Instant::now());
         reply.close |= head.wants_close();
         if reply.accepted {
             tracing::info!(%peer, "connection request accepted");
@@ -609,6 +719,70 @@ mod tests {
         let r = Client::connect(addr).get(PATH, None);
         assert_eq!(r.status, 503);
         assert!(r.header("WWW-Authenticate").is_none());
+    }
+
+    fn head(auth: Option<&str>) -> RequestHead {
+        let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+        parse_head(format!("GET {PATH} HTTP/1.1\r\nHost: cpe\r\n{auth}\r\n").as_bytes()).unwrap().unwrap().0
+    }
+
+    /// Issue 10 item 16: about 2 unauthenticated GETs a second from one
+    /// address made most genuine Connection Requests fail with 503 (the
+    /// failure window was global), and each refusal logged a warning.
+    /// Counted per source, the ACS is still served, and the warnings are
+    /// rate limited.
+    #[test]
+    fn a_flood_from_one_address_does_not_lock_the_acs_out() {
+        let (acs, attacker): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "203.0.113.9".parse().unwrap());
+        let creds = ("acs", "s3cret");
+        let mut p = Policy::new(PATH, 10, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let ((refused, genuine), log) = crate::test_log::capture(|| {
+            let (mut refused, mut genuine) = (0, Vec::new());
+            // Ten minutes at two requests a second; the ACS asks every 30 s.
+            for i in 0..1200u64 {
+                let now = t0 + Duration::from_millis(500 * i);
+                if p.decide(&head(None), attacker, creds, now).status == 503 {
+                    refused += 1;
+                }
+                if i % 60 == 30 {
+                    let ch = p.decide(&head(None), acs, creds, now);
+                    assert_eq!(ch.status, 401, "the ACS is challenged at t={}s", i / 2);
+                    let Scheme::Digest(c) = pick(&[ch.www_authenticate.as_deref().unwrap()]).unwrap() else { panic!() };
+                    let a = digest_authorization(&c, "GET", PATH, creds.0, creds.1, 1, "abcd");
+                    genuine.push(p.decide(&head(Some(&a)), acs, creds, now).status);
+                }
+            }
+            (refused, genuine)
+        });
+        assert_eq!(genuine, vec![200; 20], "every genuine Connection Request accepted");
+        // One address gets its allowance (80 a minute here) and no more.
+        assert!(refused >= 1200 - 80 * 10, "the flood is refused: {refused}");
+        let warnings = log.matches("too many unauthenticated requests").count();
+        assert!((1..=11).contains(&warnings), "one warning per {WARN_INTERVAL:?} at most: {warnings}\n{log}");
+        assert!(log.contains("not_logged_since_last=") && log.contains("203.0.113.9"), "{log}");
+    }
+
+    /// The table of counted sources stays bounded under a flood from many
+    /// addresses; all of them together are bounded as well, and a source
+    /// counted long ago is forgotten to make room.
+    #[test]
+    fn the_source_table_is_bounded() {
+        let mut p = Policy::new(PATH, 10, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let ((), _) = crate::test_log::capture(|| {
+            for i in 0..5000u32 {
+                let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+                p.decide(&head(None), ip, ("acs", "s3cret"), t0 + Duration::from_millis(u64::from(i)));
+            }
+        });
+        assert!(p.failures.sources.len() <= MAX_SOURCES, "{}", p.failures.sources.len());
+        let counted: usize = p.failures.sources.values().map(|(w, _)| w.events.len()).sum();
+        assert!(counted <= 80 * ALL_SOURCES_FACTOR, "{counted}");
+        // One IPv6 host with many addresses in its /64 is one source.
+        assert_eq!(Source::of("2001:db8:1:2::1".parse().unwrap()), Source::of("2001:db8:1:2:ffff::9".parse().unwrap()));
+        assert_ne!(Source::of("2001:db8:1:2::1".parse().unwrap()), Source::of("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(Source::of("::ffff:192.0.2.1".parse().unwrap()), Source::of("192.0.2.1".parse().unwrap()));
     }
 
     #[test]

@@ -13,13 +13,18 @@
 //!   nonce count.
 //! * 3.3: HTTPS authenticates the ACS by its certificate, checked against
 //!   the URL's host (rustls), with configurable trust anchors.
-//! * 3.7.1.4: no response within the configured time (>= 30 s) fails the
-//!   POST and therewith the session.
+//! * 3.7.1.4: "The CPE MUST also terminate a session if it has received no
+//!   HTTP response from an ACS for a locally determined time period of not
+//!   less than 30 seconds": each exchange (our POST and the ACS's whole
+//!   response, headers and body) must be complete within the configured
+//!   time ([`HttpConfig::timeout`]), and the whole session within
+//!   [`HttpConfig::session_timeout`]. Deadlines, not per-read timeouts: an
+//!   ACS trickling a byte a second cannot hold the agent.
 
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use foundation::random::RandomError;
 
@@ -34,6 +39,10 @@ pub enum TransportError {
     Connect { url: String, message: String },
     #[error("ACS answered HTTP {status} {text}")]
     Status { status: u16, text: String },
+    /// A 3xx: TR-069 Issue 1 defines no redirection of a session, and
+    /// following one would send the Inform (and the credentials) elsewhere.
+    #[error("ACS answered HTTP {status} {text}, redirecting to {location}: redirects are not followed")]
+    Redirect { status: u16, text: String, location: String },
     #[error("ACS refused our credentials (HTTP 401 after authenticating)")]
     AuthFailed,
     #[error("ACS sent an authentication challenge we cannot answer: {0}")]
@@ -42,6 +51,10 @@ pub enum TransportError {
     TooLarge,
     #[error("reading the ACS response: {0}")]
     Read(std::io::Error),
+    #[error("ACS response timed out: no complete HTTP response within {0:?} (3.7.1.4; [agent] response_timeout_seconds)")]
+    ResponseDeadline(Duration),
+    #[error("session timed out: not over within {0:?} ([agent] session_timeout_seconds)")]
+    SessionDeadline(Duration),
     #[error("TLS set-up: {0}")]
     Tls(String),
     #[error(transparent)]
@@ -56,8 +69,11 @@ pub struct HttpConfig {
     pub password: String,
     /// Custom trust anchors for HTTPS (None: ureq's webpki roots).
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// No-response timeout (3.7.1.4).
+    /// 3.7.1.4: the longest one exchange may take, from sending a POST to
+    /// the last byte of the ACS's response; also the connect timeout.
     pub timeout: Duration,
+    /// The longest a whole session may take.
+    pub session_timeout: Duration,
 }
 
 /// A rustls client configuration trusting the certificates in `ca_file`.
@@ -87,6 +103,8 @@ pub struct AcsConnection {
     auth: Authenticator,
     /// Number of 401 challenges answered in this session.
     pub challenges: u32,
+    /// When the session started (for [`HttpConfig::session_timeout`]).
+    started: Instant,
 }
 
 impl AcsConnection {
@@ -104,7 +122,7 @@ impl AcsConnection {
         if let Some(tls) = &cfg.tls {
             b = b.tls_config(tls.clone());
         }
-        AcsConnection { agent: b.build(), cfg: cfg.clone(), auth: Authenticator::new(&cfg.username, &cfg.password), challenges: 0 }
+        AcsConnection { agent: b.build(), cfg: cfg.clone(), auth: Authenticator::new(&cfg.username, &cfg.password), challenges: 0, started: Instant::now() }
     }
 
     /// POST `body` (empty for the empty POST of 3.7.1.3) and return the
@@ -112,7 +130,21 @@ impl AcsConnection {
     // The closure returns ureq's own error type, handled in `auth`.
     #[allow(clippy::result_large_err)]
     pub fn post(&mut self, body: &str) -> Result<String, TransportError> {
+        // This exchange ends at the response deadline or at the session's,
+        // whichever comes first (ureq's deadline covers connecting, sending,
+        // the headers and the body; authentication retries included).
+        let session_left = self.cfg.session_timeout.saturating_sub(self.started.elapsed());
+        if session_left.is_zero() {
+            return Err(TransportError::SessionDeadline(self.cfg.session_timeout));
+        }
+        let (limit, deadline_error) = if session_left < self.cfg.timeout {
+            (session_left, TransportError::SessionDeadline(self.cfg.session_timeout))
+        } else {
+            (self.cfg.timeout, TransportError::ResponseDeadline(self.cfg.timeout))
+        };
+        let deadline = Instant::now() + limit;
         let r = self.auth.request(&self.agent, "POST", &self.cfg.url, |mut req| {
+            req = req.timeout(deadline.saturating_duration_since(Instant::now()));
             if !body.is_empty() {
                 // 3.4.1: SOAPAction with no value (several envelopes may share a POST).
                 req = req.set("Content-Type", "text/xml; charset=\"utf-8\"").set("SOAPAction", "");
@@ -120,8 +152,18 @@ impl AcsConnection {
             req.send_string(body)
         });
         self.challenges = self.auth.challenges;
+        let timed_out = || Instant::now() >= deadline;
         match r {
-            Ok(resp) => read_body(resp),
+            Ok(resp) if (300..400).contains(&resp.status()) => {
+                let (status, text) = (resp.status(), resp.status_text().to_string());
+                let location = resp.header("Location").map_or_else(|| "no Location".to_string(), |l| format!("{l:?}"));
+                let _ = read_body(resp);
+                Err(TransportError::Redirect { status, text, location })
+            }
+            Ok(resp) => read_body(resp).map_err(|e| match e {
+                TransportError::Read(_) if timed_out() => deadline_error,
+                e => e,
+            }),
             Err(AuthError::Refused | AuthError::NoCredentials) => Err(TransportError::AuthFailed),
             Err(AuthError::Challenge(e)) => Err(TransportError::Challenge(e.to_string())),
             Err(AuthError::Random(e)) => Err(TransportError::Random(e)),
@@ -131,6 +173,7 @@ impl AcsConnection {
                     let _ = read_body(resp);
                     Err(TransportError::Status { status: code, text })
                 }
+                ureq::Error::Transport(_) if timed_out() => Err(deadline_error),
                 ureq::Error::Transport(t) => Err(TransportError::Connect { url: self.cfg.url.clone(), message: t.to_string() }),
             },
         }

@@ -46,3 +46,6 @@ pub mod soap;
 pub mod state;
 pub mod tcp_server;
 pub mod transfer;
+
+#[cfg(test)]
+pub(crate) mod test_log;

@@ -78,7 +78,8 @@ pub const NETWORK_TIME_FLOOR: i64 = 1_735_689_600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
-    #[error("option store: {0}")]
+    /// The option store (its message names the file).
+    #[error(transparent)]
     Store(#[from] ApplyError),
 }
 

@@ -16,6 +16,7 @@
 //! Downloads/Uploads, scheduled Informs, Reboot and FactoryReset; it adds
 //! 1 BOOT, 3 SCHEDULED, 7 TRANSFER COMPLETE and the "M <method>" events.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use foundation::backoff;
 use foundation::clock::now_rfc3339;
 use foundation::random::{self, RandomError};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::AgentConfig;
 use super::connreq::{self, ConnectionRequestServer};
@@ -41,14 +42,24 @@ use super::transfer::{TransferError, Transfers};
 
 const MS: &str = "InternetGatewayDevice.ManagementServer.";
 
+/// Session reports kept ([`Agent::reports`]): the most recent ones only. A
+/// daemon runs for years; keeping every report grew it by about 225 bytes a
+/// session (19 MB a day at a 1 s PeriodicInformInterval).
+pub const MAX_SESSION_REPORTS: usize = 32;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error("state directory {path}: {source}")]
+    /// A state file or the state directory cannot be read or written
+    /// (the cause is the error's source).
+    #[error("agent state {path}")]
     State { path: PathBuf, source: std::io::Error },
+    /// The option store (options.json) cannot be read or written.
+    #[error(transparent)]
+    Options(#[from] super::options::OptionsError),
     #[error("Connection Request server on {addr}: {source}")]
     ConnectionRequest { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("LAN web server on {addr}: {source}")]
@@ -179,8 +190,8 @@ pub struct Agent {
     next_periodic: Option<SystemTime>,
     failures: u32,
     retry_at: Option<Instant>,
-    /// Reports of the sessions run so far (tests, `--once` summary).
-    pub reports: Vec<SessionReport>,
+    /// Reports of the most recent sessions, at most [`MAX_SESSION_REPORTS`].
+    pub reports: VecDeque<SessionReport>,
     /// The running (or last) transfer, as shown on the LAN pages.
     pub progress: super::progress::Progress,
     /// Download/Upload/Reboot/... (A.3.2.8–A.4.1.6) and their persisted queue.
@@ -202,20 +213,39 @@ impl Agent {
             Box::leak(Box::new(Schema::igd_with(&cfg.vendor_parameters).map_err(|e| AgentError::Config(e.to_string()))?))
         };
         let dir = cfg.agent.state_dir.clone();
-        let st_err = |source| AgentError::State { path: dir.clone(), source };
-        std::fs::create_dir_all(&dir).map_err(st_err)?;
+        std::fs::create_dir_all(&dir).map_err(|source| AgentError::State { path: dir.clone(), source })?;
         let params_path = dir.join("parameters.json");
         let state_path = dir.join("agent.json");
-        let store = Store::load(&params_path).map_err(st_err)?;
+        // An unreadable or corrupt file stops the start, naming the file:
+        // nothing is overwritten with defaults.
+        let store = Store::load(&params_path).map_err(|source| AgentError::State { path: params_path.clone(), source })?;
+        let state = AgentState::load(&state_path).map_err(|source| AgentError::State { path: state_path.clone(), source })?;
         let first_start = store.is_none();
+        match (&store, &state) {
+            (None, None) => info!(dir = %dir.display(), "first start: no saved parameter tree or agent state; the tree starts from the defaults (0 BOOTSTRAP)"),
+            (None, Some(_)) => warn!(
+                file = %params_path.display(),
+                "the saved parameter tree is missing: rebuilt from the defaults and the config; the ACS is told with 0 BOOTSTRAP"
+            ),
+            (Some(_), None) => warn!(
+                file = %state_path.display(),
+                "the saved agent state is missing: undelivered events and the notification baseline are lost; the ACS is told with 0 BOOTSTRAP"
+            ),
+            (Some(_), Some(_)) => {}
+        }
+        let had_state = state.is_some();
         let mut store = store.unwrap_or_else(|| Store::new(schema));
         // Objects and parameters added to the model since the tree was saved
         // (e.g. new vendor parameters) get their defaults.
         store.complete(schema);
         let hooks = Hooks::new(schema, &cfg.hooks).map_err(|e| AgentError::Config(e.to_string()))?;
         store.attach_hooks(hooks);
-        let mut state = AgentState::load(&state_path).map_err(st_err)?.unwrap_or_default();
+        let mut state = state.unwrap_or_default();
         Agent::seed(&cfg, &mut store, &mut state, first_start);
+        if first_start && had_state {
+            // A restart whose tree was lost: a boot as well as a bootstrap.
+            state.add_event("1 BOOT", "");
+        }
         let progress = super::progress::Progress::new();
         let mut transfers = Transfers::new(&cfg, progress.clone(), state_path.clone())?;
         transfers.on_start(&mut state, &mut store)?;
@@ -230,12 +260,12 @@ impl Agent {
             password: store.values.get(&format!("{MS}Password")).cloned().unwrap_or_default(),
             tls,
             timeout: cfg.response_timeout(),
+            session_timeout: cfg.session_timeout(),
         };
         // Vouchers (Appendix C): the option store beside the tree.
-        let opt_err = |e| AgentError::State { path: dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) };
         let d = &cfg.device;
-        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone()).map_err(opt_err)?;
-        options.refresh(&mut store, time::OffsetDateTime::now_utc()).map_err(opt_err)?;
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?;
+        options.refresh(&mut store, time::OffsetDateTime::now_utc())?;
         // The Connection Request password while none is configured: never
         // told to anyone, so nothing can authenticate (3.2.2).
         let cr_secret = random::hex_secret(16)?;
@@ -258,7 +288,7 @@ impl Agent {
             next_periodic: None,
             failures: 0,
             retry_at: None,
-            reports: Vec::new(),
+            reports: VecDeque::new(),
             progress,
             transfers,
             options,
@@ -304,8 +334,10 @@ impl Agent {
             }
             state.config_acs_url = cfg.acs.url.clone();
         }
-        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a boot.
-        if !state.bootstrapped || state.acs_url != Agent::acs_url_of(store) {
+        // Table 35: first contact (or a new ACS) is a bootstrap; otherwise a
+        // boot. A tree built from the defaults is a first installation to the
+        // ACS, whatever the agent state says.
+        if first_start || !state.bootstrapped || state.acs_url != Agent::acs_url_of(store) {
             state.add_event("0 BOOTSTRAP", "");
         }
         if !first_start {
@@ -422,10 +454,18 @@ impl Agent {
         debug!(next = ?self.next_periodic, "periodic inform scheduled");
     }
 
+    /// Save the tree and the agent state (each even if the other fails); a
+    /// failure is logged, naming the file, and the first one returned.
     fn persist(&mut self) -> Result<(), AgentError> {
-        let st_err = |source| AgentError::State { path: self.cfg.agent.state_dir.clone(), source };
-        self.store.save(&self.params_path).map_err(st_err)?;
-        self.state.save(&self.state_path).map_err(st_err)
+        let saved = [(&self.params_path, self.store.save(&self.params_path)), (&self.state_path, self.state.save(&self.state_path))];
+        let mut first = None;
+        for (path, r) in saved {
+            if let Err(source) = r {
+                error!(file = %path.display(), error = %source, "cannot save the agent's state");
+                first.get_or_insert(AgentError::State { path: path.clone(), source });
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Apply spooled local changes (external causes: they may notify).
@@ -467,10 +507,7 @@ impl Agent {
     /// Option expiry, future StartDates and a ProvisioningCode change take
     /// effect without a restart (C.2): EnabledOptions is brought up to date.
     pub fn refresh_options(&mut self) -> Result<(), AgentError> {
-        let changed = self
-            .options
-            .refresh(&mut self.store, time::OffsetDateTime::now_utc())
-            .map_err(|e| AgentError::State { path: self.cfg.agent.state_dir.join(super::options::STORE_FILE), source: std::io::Error::other(e) })?;
+        let changed = self.options.refresh(&mut self.store, time::OffsetDateTime::now_utc())?;
         if changed {
             self.persist()?;
         }
@@ -540,7 +577,12 @@ impl Agent {
             // A.3.3.2: unacknowledged TransferCompletes go out in every session.
             let mut requests = cpe.requests();
             requests.extend(self.transfers.requests());
-            let handler = ParameterHandler::new(schema, &mut self.store).with(&mut cpe).with(&mut self.transfers).with(&mut self.options);
+            // Every change the ACS makes is saved before it is acknowledged.
+            let handler = ParameterHandler::new(schema, &mut self.store)
+                .persisting_to(&self.params_path)
+                .with(&mut cpe)
+                .with(&mut self.transfers)
+                .with(&mut self.options);
             let mut s = Session::new(inform, requests, handler);
             let r = drive(&mut s, &mut conn);
             let acknowledged = s.inform_acknowledged();
@@ -594,7 +636,10 @@ impl Agent {
                 elapsed: started.elapsed(),
             });
         } else if let Ok(rep) = &outcome {
-            self.reports.push(rep.clone());
+            if self.reports.len() >= MAX_SESSION_REPORTS {
+                self.reports.pop_front();
+            }
+            self.reports.push_back(rep.clone());
         }
         outcome
     }

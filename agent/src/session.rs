@@ -17,6 +17,7 @@
 //!   request was responded to.
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
@@ -88,17 +89,25 @@ pub trait Extension {
 
 /// The agent core's handler: the parameter RPCs against the tree, plus
 /// any [`Extension`]s.
+///
+/// With [`ParameterHandler::persisting_to`], a request that changed the
+/// tree is answered only after the tree was saved: what the ACS is told is
+/// applied survives a crash right after the answer. If the save fails, the
+/// failure is logged, a parameter RPC's change is undone
+/// ([`rpc::handle_committed`]) and the request is answered with 9002.
 pub struct ParameterHandler<'a> {
     pub schema: &'a Schema,
     pub store: &'a mut Store,
     /// What the ACS changed (persistence; never an active notification).
     pub effects: Effects,
     pub extensions: Vec<&'a mut dyn Extension>,
+    /// Where the tree is saved before a change is acknowledged.
+    persist: Option<&'a Path>,
 }
 
 impl<'a> ParameterHandler<'a> {
     pub fn new(schema: &'a Schema, store: &'a mut Store) -> Self {
-        ParameterHandler { schema, store, effects: Effects::default(), extensions: Vec::new() }
+        ParameterHandler { schema, store, effects: Effects::default(), extensions: Vec::new(), persist: None }
     }
 
     /// Add an extension (builder style).
@@ -106,6 +115,22 @@ impl<'a> ParameterHandler<'a> {
         self.extensions.push(ext);
         self
     }
+
+    /// Save the tree to `path` before answering a request that changed it
+    /// (builder style).
+    pub fn persisting_to(mut self, path: &'a Path) -> Self {
+        self.persist = Some(path);
+        self
+    }
+}
+
+/// Save the tree before `method`'s answer; a failure is logged here, and
+/// its message is for the 9002 fault (the file's name, not its path).
+fn save_tree(path: &Path, store: &Store, method: &str) -> Result<(), String> {
+    store.save(path).map_err(|e| {
+        tracing::error!(file = %path.display(), error = %e, method, "cannot save the parameter tree: the request fails with 9002");
+        format!("cannot save the parameter tree ({}): {e}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
+    })
 }
 
 impl Handler for ParameterHandler<'_> {
@@ -117,16 +142,31 @@ impl Handler for ParameterHandler<'_> {
             }
             return Body::GetRPCMethodsResponse { methods };
         }
+        let mut fx = Effects::default();
+        let mut answered = None;
         for e in self.extensions.iter_mut() {
-            if let Some(resp) = e.request(self.schema, self.store, req, &mut self.effects) {
-                return resp;
+            if let Some(resp) = e.request(self.schema, self.store, req, &mut fx) {
+                answered = Some(resp);
+                break;
             }
         }
-        let (resp, fx) = rpc::handle(self.schema, self.store, req);
-        self.effects.changed.extend(fx.changed);
-        self.effects.side_changes.extend(fx.side_changes);
-        self.effects.notification_set.extend(fx.notification_set);
-        self.effects.dirty |= fx.dirty;
+        let resp = match (answered, self.persist) {
+            // An extension's change to the tree is saved before its answer
+            // too (it is not undone: extensions keep their own state).
+            (Some(resp), Some(path)) if fx.dirty => match save_tree(path, self.store, req.method()) {
+                Ok(()) => resp,
+                Err(message) => Body::Fault(soap::Fault::new(9002, format!("Internal error: {message}"))),
+            },
+            (Some(resp), _) => resp,
+            (None, persist) => {
+                let method = req.method();
+                let mut commit = |s: &Store| persist.map_or(Ok(()), |path| save_tree(path, s, method));
+                let (resp, rpc_fx) = rpc::handle_committed(self.schema, self.store, req, &mut commit);
+                fx.merge(rpc_fx);
+                resp
+            }
+        };
+        self.effects.merge(fx);
         resp
     }
 
@@ -633,6 +673,141 @@ mod tests {
             assert!(names.contains(p), "{p} missing from {names:?}");
         }
         assert!(names.contains(&extra[0].as_str()));
+    }
+
+    /// A session past its InformResponse whose handler saves the tree to `path`.
+    fn persisting_session<'a>(store: &'a mut Store, path: &'a Path) -> Session<ParameterHandler<'a>> {
+        let schema = Schema::igd();
+        let inf = inform(store, 1);
+        let mut s = Session::new(inf, vec![], ParameterHandler::new(schema, store).persisting_to(path));
+        s.next_post().unwrap();
+        s.on_response(&acs(&Body::InformResponse { max_envelopes: 1 }, "1")).unwrap();
+        assert_eq!(s.next_post().unwrap(), "");
+        s
+    }
+
+    /// Feed one ACS request; the response the session will POST next.
+    fn exchange<H: Handler>(s: &mut Session<H>, req: &Body, id: &str) -> (Body, String) {
+        s.on_response(&acs(req, id)).unwrap();
+        let raw = s.next_post().unwrap();
+        (soap::parse(&raw).unwrap().remove(0).body.unwrap_or_else(Body::Fault), raw)
+    }
+
+    const TABLE: &str = "InternetGatewayDevice.Layer3Forwarding.Forwarding.";
+    const KEY: &str = "InternetGatewayDevice.ManagementServer.ParameterKey";
+
+    fn set_pii(v: &str, key: &str) -> Body {
+        Body::SetParameterValues {
+            list: vec![ParameterValue { name: PII.into(), value: v.into(), xsd_type: "xsd:unsignedInt".into() }],
+            parameter_key: key.into(),
+        }
+    }
+
+    fn set_notification(n: u8) -> Body {
+        Body::SetParameterAttributes {
+            list: vec![soap::SetAttributes { name: PII.into(), notification_change: true, notification: n, access_list_change: false, access_list: vec![] }],
+        }
+    }
+
+    /// Issue 10 item 11: a change the ACS is told is applied (Status 0) is
+    /// on disk before that answer exists, for each of SetParameterValues,
+    /// AddObject, SetParameterAttributes and DeleteObject: a process killed
+    /// right after the answer (the session never finishes here) keeps it.
+    #[test]
+    fn acknowledged_changes_are_saved_before_the_answer() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("parameters.json");
+        let mut store = Store::new(Schema::igd());
+        let mut s = persisting_session(&mut store, &path);
+        let saved = || Store::load(&path).unwrap().expect("saved before the answer");
+
+        let (resp, _) = exchange(&mut s, &set_pii("120", "k1"), "a");
+        assert_eq!(resp, Body::SetParameterValuesResponse { status: 0 });
+        assert_eq!((saved().get(PII).unwrap(), saved().get(KEY).unwrap()), ("120".into(), "k1".into()));
+
+        let (resp, _) = exchange(&mut s, &Body::AddObject { object_name: TABLE.into(), parameter_key: "k2".into() }, "b");
+        assert_eq!(resp, Body::AddObjectResponse { instance_number: 1, status: 0 });
+        assert!(saved().objects.contains(&format!("{TABLE}1.")));
+        assert_eq!(saved().next_instance.get(TABLE), Some(&2));
+
+        let (resp, _) = exchange(&mut s, &set_notification(2), "c");
+        assert_eq!(resp, Body::SetParameterAttributesResponse);
+        assert_eq!(saved().attributes.get(PII).map(|a| a.notification), Some(2));
+
+        let (resp, _) = exchange(&mut s, &Body::DeleteObject { object_name: format!("{TABLE}1."), parameter_key: "k3".into() }, "d");
+        assert_eq!(resp, Body::DeleteObjectResponse { status: 0 });
+        assert!(!saved().objects.contains(&format!("{TABLE}1.")));
+        assert_eq!(saved().get(KEY).unwrap(), "k3");
+        assert_eq!(*s.state(), State::Await, "the session is still running");
+    }
+
+    /// Issue 10 item 12: when the tree cannot be saved (here its file is a
+    /// directory: rename(2) fails even for root), the request that changed
+    /// it is answered 9002 naming the file, the change is undone, the
+    /// failure is logged and no temporary file is left.
+    #[test]
+    fn a_failed_save_fails_the_request_and_undoes_it() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("parameters.json");
+        std::fs::create_dir(&path).unwrap();
+        let mut store = Store::new(Schema::igd());
+        let table_before = store.next_instance.clone();
+        let ((), log) = crate::test_log::capture(|| {
+            let mut s = persisting_session(&mut store, &path);
+            for (i, req) in
+                [set_pii("120", "k1"), Body::AddObject { object_name: TABLE.into(), parameter_key: "k2".into() }, set_notification(2)].iter().enumerate()
+            {
+                let (resp, raw) = exchange(&mut s, req, &format!("r{i}"));
+                assert!(
+                    matches!(&resp, Body::Fault(f) if f.code == 9002 && f.string.contains("cannot save the parameter tree (parameters.json)")),
+                    "{}: {resp:?}",
+                    req.method()
+                );
+                assert!(!raw.contains(d.path().to_str().unwrap()), "the fault names the file, not where it is: {raw}");
+            }
+            // Reading still works.
+            let (resp, _) = exchange(&mut s, &Body::GetParameterValues { names: vec![PII.into()] }, "g");
+            assert!(matches!(resp, Body::GetParameterValuesResponse { .. }), "{resp:?}");
+        });
+        assert_eq!(store.get(PII).unwrap(), "1", "SetParameterValues undone");
+        assert_eq!(store.get(KEY).unwrap(), "", "ParameterKey undone");
+        assert!(!store.objects.contains(&format!("{TABLE}1.")), "AddObject undone");
+        assert_eq!(store.next_instance, table_before);
+        assert_eq!(store.attributes.get(PII).map(|a| a.notification).unwrap_or(0), 0, "SetParameterAttributes undone");
+        assert_eq!(log.matches("cannot save the parameter tree").count(), 3, "{log}");
+        assert!(log.contains(path.to_str().unwrap()) && log.contains("ERROR"), "{log}");
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("parameters.json")], "no temporary file left");
+    }
+
+    /// A SetParameterValues whose save fails is undone through the set
+    /// hooks too: the device is back to the old value.
+    #[test]
+    fn a_failed_save_runs_set_hooks_with_the_old_value() {
+        use crate::datamodel::hooks::{HookConfig, Hooks};
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("parameters.json");
+        std::fs::create_dir(&path).unwrap();
+        let file = d.path().join("pc");
+        std::fs::write(&file, "OLD").unwrap();
+        let pc = "InternetGatewayDevice.DeviceInfo.ProvisioningCode";
+        let schema = Schema::igd();
+        let mut store = Store::new(schema);
+        let hook = HookConfig {
+            parameter: pc.into(),
+            get: vec!["cat".into(), file.display().to_string()],
+            set: Some(vec!["sh".into(), "-c".into(), format!("cat > '{}'", file.display())]),
+            timeout_ms: None,
+        };
+        store.attach_hooks(Hooks::new(schema, &[hook]).unwrap());
+        let mut s = persisting_session(&mut store, &path);
+        let spv = Body::SetParameterValues {
+            list: vec![ParameterValue { name: pc.into(), value: "NEW".into(), xsd_type: "xsd:string".into() }],
+            parameter_key: "k".into(),
+        };
+        let (resp, _) = exchange(&mut s, &spv, "a");
+        assert!(matches!(&resp, Body::Fault(f) if f.code == 9002), "{resp:?}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "OLD");
     }
 
     /// An extension answering one method, recording the ACS's answers.

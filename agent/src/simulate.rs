@@ -335,7 +335,7 @@ fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mut
     let mut agent = match Agent::new(cfg) {
         Ok(a) => a,
         Err(e) => {
-            warn!(%serial, error = %e, "simulated CPE failed to start");
+            warn!(%serial, error = %foundation::error_kind::chain(&e), "simulated CPE failed to start");
             lock(&shared).start_failures += 1;
             return;
         }
@@ -388,7 +388,7 @@ fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mut
         }
     }));
     if let Err(e) = agent.run(false, 1) {
-        warn!(%serial, error = %e, "simulated CPE stopped");
+        warn!(%serial, error = %foundation::error_kind::chain(&e), "simulated CPE stopped");
     }
 }
 

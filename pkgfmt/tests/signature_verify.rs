@@ -92,11 +92,11 @@ fn expired_signer_rejected_unless_time_ignored() {
     let b = sign("expired", &[], true);
     let e = first_err(&b, MSG, &[cert("ca")], &now());
     assert!(e.to_string().contains("expired"), "{e}");
-    let ignore = VerifyOptions { ignore_time: true, now: None };
+    let ignore = VerifyOptions { ignore_time: true, ..Default::default() };
     assert!(b.verify(MSG, &[cert("ca")], &ignore).is_trusted());
     // In 2017 the signer was valid but the (newer) root CA was not yet:
     // anchors' dates are checked too.
-    let then = VerifyOptions { ignore_time: false, now: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000)) };
+    let then = VerifyOptions { now: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_500_000_000)), ..Default::default() };
     let e = first_err(&b, MSG, &[cert("ca")], &then);
     assert!(e.to_string().contains("Root CA") && e.to_string().contains("not valid before"), "{e}");
     // The good signer is "not yet valid" in 2017.
@@ -226,4 +226,158 @@ fn signers_are_found_and_removed_keeping_the_others() {
     let b = SignatureBlock::empty().add_signer_with(MSG, &key("signer"), &cert("signer"), &[], &opts).unwrap();
     assert_eq!(a.to_der(), b.to_der());
     assert!(a.verify(MSG, &[cert("ca")], &now()).is_trusted());
+/// Certificates made with `openssl` for one test, issued by the TEST root
+/// (testdata/keys/ca) or by each other, with the extensions each test needs
+/// (as testdata/gen-keys.sh makes the TEST PKI).
+struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    fn new() -> TestPki {
+        TestPki { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self, name: &str, ext: &str) -> PathBuf {
+        match name {
+            "ca" => keys().join(format!("ca.{ext}")),
+            _ => self.dir.path().join(format!("{name}.{ext}")),
+        }
+    }
+
+    /// Issue NAME under ISSUER with the given `openssl x509 -extfile` lines.
+    fn issue(&self, name: &str, issuer: &str, extensions: &str) {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(self.dir.path()).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let key = self.path(name, "key");
+        let csr = self.path(name, "csr");
+        let ext = self.path(name, "ext");
+        std::fs::write(&ext, format!("[x]\n{extensions}\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n")).unwrap();
+        run(&["genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key.to_str().unwrap()]);
+        let subj = format!("/O=cpekit TEST ONLY/CN=cpekit TEST {name}");
+        run(&["req", "-new", "-key", key.to_str().unwrap(), "-subj", &subj, "-out", csr.to_str().unwrap()]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            csr.to_str().unwrap(),
+            "-CA",
+            self.path(issuer, "pem").to_str().unwrap(),
+            "-CAkey",
+            self.path(issuer, "key").to_str().unwrap(),
+            "-set_serial",
+            "0x1234",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            ext.to_str().unwrap(),
+            "-extensions",
+            "x",
+            "-out",
+            self.path(name, "pem").to_str().unwrap(),
+        ]);
+    }
+
+    fn cert(&self, name: &str) -> Certificate {
+        load_certs_pem(&std::fs::read(self.path(name, "pem")).unwrap()).unwrap().remove(0)
+    }
+
+    /// A block signed by NAME, carrying `chain`.
+    fn sign(&self, name: &str, chain: &[&str]) -> SignatureBlock {
+        let key = load_private_key_pem(&std::fs::read(self.path(name, "key")).unwrap()).unwrap();
+        let chain: Vec<Certificate> = chain.iter().map(|c| self.cert(c)).collect();
+        SignatureBlock::empty().add_signer(MSG, &key, &self.cert(name), &chain, true).unwrap()
+    }
+
+    /// What `openssl verify` says of NAME's path to the TEST root.
+    fn openssl_verify(&self, name: &str, chain: &[&str]) -> bool {
+        let untrusted = self.dir.path().join("untrusted.pem");
+        let pems: Vec<u8> = chain.iter().flat_map(|c| std::fs::read(self.path(c, "pem")).unwrap()).collect();
+        std::fs::write(&untrusted, pems).unwrap();
+        let mut c = Command::new("openssl");
+        c.arg("verify").arg("-CAfile").arg(keys().join("ca.pem"));
+        if !chain.is_empty() {
+            c.arg("-untrusted").arg(&untrusted);
+        }
+        c.arg(self.path(name, "pem")).output().expect("openssl").status.success()
+    }
+}
+
+const CA_EXT: &str = "basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign";
+const LEAF_EXT: &str = "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature";
+
+/// RFC 5280 4.2: an unrecognised critical extension in the signer or an
+/// intermediate certificate rejects the path; the same extension not
+/// marked critical is ignored. `openssl verify` agrees.
+#[test]
+fn unrecognised_critical_extension_is_rejected() {
+    let pki = TestPki::new();
+    // 1.3.6.1.4.1.55555.1: a private OID nobody recognises.
+    pki.issue("crit-leaf", "ca", &format!("{LEAF_EXT}\n1.3.6.1.4.1.55555.1 = critical, ASN1:NULL"));
+    pki.issue("noncrit-leaf", "ca", &format!("{LEAF_EXT}\n1.3.6.1.4.1.55555.1 = ASN1:NULL"));
+    // Critical policy constraints are a real extension, but not processed here.
+    pki.issue("crit-int", "ca", &format!("{CA_EXT}\npolicyConstraints = critical, requireExplicitPolicy:0"));
+    pki.issue("under-crit-int", "crit-int", LEAF_EXT);
+
+    let e = first_err(&pki.sign("crit-leaf", &[]), MSG, &[cert("ca")], &now());
+    assert!(matches!(&e, SignatureError::Certificate { problem, .. } if problem.contains("unrecognised critical extension 1.3.6.1.4.1.55555.1")), "{e}");
+    assert!(e.to_string().contains("RFC 5280 4.2"), "{e}");
+    assert!(!pki.openssl_verify("crit-leaf", &[]), "openssl also rejects it");
+
+    assert!(pki.sign("noncrit-leaf", &[]).verify(MSG, &[cert("ca")], &now()).is_trusted());
+    assert!(pki.openssl_verify("noncrit-leaf", &[]));
+
+    let e = first_err(&pki.sign("under-crit-int", &["crit-int"]), MSG, &[cert("ca")], &now());
+    assert!(e.to_string().contains("crit-int") && e.to_string().contains("policyConstraints"), "{e}");
+    // The same intermediate given as a trust anchor is trusted as given.
+    assert!(pki.sign("under-crit-int", &[]).verify(MSG, &[pki.cert("crit-int")], &now()).is_trusted());
+}
+
+/// RFC 5280 4.2.1.9: pathLenConstraint bounds the intermediate CAs below a
+/// CA, the trust anchor's included (as `openssl verify` does).
+#[test]
+fn path_len_constraint_is_enforced() {
+    let pki = TestPki::new();
+    pki.issue("int0", "ca", &format!("{CA_EXT}\nbasicConstraints = critical, CA:TRUE, pathlen:0"));
+    pki.issue("int1", "ca", &format!("{CA_EXT}\nbasicConstraints = critical, CA:TRUE, pathlen:1"));
+    for top in ["int0", "int1"] {
+        pki.issue(&format!("{top}-sub"), top, CA_EXT);
+        pki.issue(&format!("{top}-sub-leaf"), &format!("{top}-sub"), LEAF_EXT);
+        pki.issue(&format!("{top}-leaf"), top, LEAF_EXT);
+    }
+    // Directly under a pathlen:0 CA: fine.
+    assert!(pki.sign("int0-leaf", &["int0"]).verify(MSG, &[cert("ca")], &now()).is_trusted());
+    // One intermediate CA below a pathlen:0 CA: rejected, and openssl agrees.
+    let e = first_err(&pki.sign("int0-sub-leaf", &["int0-sub", "int0"]), MSG, &[cert("ca")], &now());
+    assert!(e.to_string().contains("int0") && e.to_string().contains("pathLenConstraint 0"), "{e}");
+    assert!(!pki.openssl_verify("int0-sub-leaf", &["int0-sub", "int0"]));
+    // With pathlen:1 the same shape validates.
+    let r = pki.sign("int1-sub-leaf", &["int1-sub", "int1"]).verify(MSG, &[cert("ca")], &now());
+    assert_eq!(r.trusted().expect("trusted").result.as_ref().unwrap().subjects.len(), 4);
+    assert!(pki.openssl_verify("int1-sub-leaf", &["int1-sub", "int1"]));
+    // A trust anchor's own pathLenConstraint counts too.
+    let e = first_err(&pki.sign("int0-sub-leaf", &["int0-sub"]), MSG, &[pki.cert("int0")], &now());
+    assert!(e.to_string().contains("pathLenConstraint 0"), "{e}");
+}
+
+/// RFC 5280 4.2.1.12: a signer whose extendedKeyUsage allows neither
+/// codeSigning nor anyExtendedKeyUsage is not trusted, unless the legacy
+/// option is set; no extendedKeyUsage at all is fine.
+#[test]
+fn extended_key_usage_must_allow_code_signing_unless_relaxed() {
+    let pki = TestPki::new();
+    pki.issue("server", "ca", &format!("{LEAF_EXT}\nextendedKeyUsage = serverAuth, clientAuth"));
+    pki.issue("codesign", "ca", &format!("{LEAF_EXT}\nextendedKeyUsage = serverAuth, codeSigning"));
+    pki.issue("any", "ca", &format!("{LEAF_EXT}\nextendedKeyUsage = anyExtendedKeyUsage"));
+
+    let server = pki.sign("server", &[]);
+    let e = first_err(&server, MSG, &[cert("ca")], &now());
+    assert!(e.to_string().contains("extendedKeyUsage [id-kp-serverAuth, id-kp-clientAuth]") && e.to_string().contains("codeSigning"), "{e}");
+    let legacy = VerifyOptions { allow_legacy_eku: true, ..Default::default() };
+    assert!(server.verify(MSG, &[cert("ca")], &legacy).is_trusted());
+    assert!(pki.sign("codesign", &[]).verify(MSG, &[cert("ca")], &now()).is_trusted());
+    assert!(pki.sign("any", &[]).verify(MSG, &[cert("ca")], &now()).is_trusted());
 }

@@ -16,7 +16,6 @@ use pkgfmt::dialect::{
     Confidence, DialectFile, DialectPrefix, ItemCheck, ItemKind, Layout, PassMode, PayloadPass, PayloadReport, Record, RecordBody, RecordType, Script, Source,
     Wrapper, Write,
 };
-use pkgfmt::signature::VerifyOptions;
 use serde_json::{json, Map, Value};
 
 use super::{command_detail, command_json, metadata, preview_hex, signer_json};
@@ -523,7 +522,7 @@ fn weaknesses(s: &pkgfmt::signature::SignerSummary) -> Vec<String> {
 }
 
 pub fn verify(a: &VerifyArgs, anchors: &[x509_cert::Certificate], mut d: Dialected) -> Result<u8> {
-    let opts = VerifyOptions { ignore_time: a.ignore_time, now: None };
+    let opts = a.checks.verify_options();
     let report = d.prefix.verify_signatures(anchors, &opts);
     let total = d.prefix.header.payload_length as u64;
     let bar = bytes_bar(total, "verifying");

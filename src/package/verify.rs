@@ -1,7 +1,6 @@
 //! `cpekit package verify`: trusted signer (E.5) and every payload hash.
 
 use anyhow::Result;
-use pkgfmt::signature::VerifyOptions;
 use serde_json::json;
 
 use super::{signer_json, trust_anchors};
@@ -14,7 +13,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
         super::Opened::AnnexE { prefix, reader, .. } => (prefix, reader),
         super::Opened::TwoWire(d) => return super::dialect::verify(&a, &anchors, d),
     };
-    let opts = VerifyOptions { ignore_time: a.ignore_time, now: None };
+    let opts = a.checks.verify_options();
     let report = prefix.verify_signatures(&anchors, &opts);
 
     // E.5: without a validated signature nothing else matters, but still

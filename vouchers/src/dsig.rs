@@ -551,7 +551,9 @@ impl Verifier {
                 return Ok(());
             }
         }
-        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, Some(when)).map_err(|e| VoucherError::Untrusted(e.to_string()))?;
+        // The same path rules as a package signature (one function for both).
+        let opts = pkgfmt::signature::VerifyOptions { now: Some(when), ..Default::default() };
+        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, &opts).map_err(|e| VoucherError::Untrusted(e.to_string()))?;
         use der::Decode;
         let mut window = (std::time::UNIX_EPOCH, std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4));
         let certs = key.iter().filter_map(|d| x509_cert::Certificate::from_der(d).ok()).chain(self.anchors.iter().cloned());

@@ -331,3 +331,66 @@ fn signature_value_is_checked_before_any_reference_is_digested() {
     let certs = format!("{}{}{}", &xml[..ce], xml[c..ce].repeat(limits::MAX_CERTIFICATES), &xml[ce..]);
     assert_eq!(ours(&certs).unwrap_err(), VoucherError::TooManyCertificates { count: limits::MAX_CERTIFICATES + 1, limit: limits::MAX_CERTIFICATES });
 }
+
+/// A voucher signer certificate made with `openssl` under the TEST root,
+/// with the given extensions; returns (key PEM, certificate PEM).
+fn openssl_signer(dir: &std::path::Path, name: &str, extensions: &str) -> (Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        format!("[x]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n{extensions}\n"),
+    )
+    .unwrap();
+    run(&["genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &format!("{name}.key")]);
+    run(&["req", "-new", "-key", &format!("{name}.key"), "-subj", &format!("/O=cpekit TEST ONLY/CN=cpekit TEST {name}"), "-out", &format!("{name}.csr")]);
+    let (ca_pem, ca_key) = (keys().join("ca.pem"), keys().join("ca.key"));
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &format!("{name}.csr"),
+        "-CA",
+        ca_pem.to_str().unwrap(),
+        "-CAkey",
+        ca_key.to_str().unwrap(),
+        "-set_serial",
+        "0x4321",
+        "-days",
+        "30",
+        "-sha256",
+        "-extfile",
+        &format!("{name}.ext"),
+        "-extensions",
+        "x",
+        "-out",
+        &format!("{name}.pem"),
+    ]);
+    (std::fs::read(dir.join(format!("{name}.key"))).unwrap(), std::fs::read(dir.join(format!("{name}.pem"))).unwrap())
+}
+
+/// Voucher signers pass the same certificate rules as package signers
+/// (one path validation in pkgfmt): an unrecognised critical extension
+/// (RFC 5280 4.2) or an extendedKeyUsage without codeSigning (4.2.1.12)
+/// is not trusted; the same signer without them is.
+#[test]
+fn voucher_signer_certificate_rules_are_the_package_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let voucher = |name: &str, ext: &str| {
+        let (key, cert) = openssl_signer(t.path(), name, ext);
+        sign(&[option("VoIP", "123")], &key, &cert, &[], SignAlgorithm::RsaSha1).unwrap()
+    };
+    let crit = voucher("crit", "1.3.6.1.4.1.55555.1 = critical, ASN1:NULL");
+    let e = ours(&crit).unwrap_err();
+    assert!(matches!(&e, VoucherError::Untrusted(m) if m.contains("unrecognised critical extension 1.3.6.1.4.1.55555.1")), "{e:?}");
+    assert!(!xmlsec1_verify(&crit).status.success(), "xmlsec1 (OpenSSL) rejects it too");
+
+    let server = voucher("server", "extendedKeyUsage = serverAuth");
+    let e = ours(&server).unwrap_err();
+    assert!(matches!(&e, VoucherError::Untrusted(m) if m.contains("extendedKeyUsage") && m.contains("codeSigning")), "{e:?}");
+
+    let fine = voucher("fine", "extendedKeyUsage = codeSigning\n1.3.6.1.4.1.55555.1 = ASN1:NULL");
+    assert_eq!(ours(&fine).unwrap().options.len(), 1);
+}

@@ -183,6 +183,21 @@ impl Store {
         }
     }
 
+    /// How many parameters `name` names (as [`Store::params_under`]),
+    /// counted without collecting them.
+    pub fn count_under(&self, name: &str) -> Result<usize, Refusal> {
+        if name.is_empty() || name.ends_with('.') {
+            if !name.is_empty() && !self.objects.contains(name) {
+                return Err(refuse(9005, format!("Invalid parameter name: {name}")));
+            }
+            Ok(self.values.range(name.to_string()..).take_while(|(k, _)| k.starts_with(name)).count())
+        } else if self.values.contains_key(name) {
+            Ok(1)
+        } else {
+            Err(refuse(9005, format!("Invalid parameter name: {name}")))
+        }
+    }
+
     /// A.3.2.2 GetParameterValues for one name: a parameter or a partial
     /// path. A failing hook makes the whole request fail with 9002.
     pub fn values_under(&self, name: &str) -> Result<Vec<(String, String)>, Refusal> {
@@ -284,12 +299,13 @@ impl Store {
     /// current values are read (a failing get hook: 9002). Then values
     /// are applied in order; if a set hook fails, the entries already
     /// applied are set back to their old values (set hooks run again with
-    /// the old value) and 9002 is returned.
+    /// the old value) and 9002 is returned. On success, the old values (in
+    /// the order of `list`), for [`Store::undo_set`].
     ///
     /// Limit: the rollback is best effort. A script that applied a value
     /// but reported failure, or whose restore itself fails, can leave the
     /// device changed; such restore failures are logged.
-    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<(), SetFault> {
+    pub fn set_values(&mut self, schema: &Schema, list: &[(String, String, String)]) -> Result<Vec<String>, SetFault> {
         let mut faults = Vec::new();
         let mut seen = BTreeSet::new();
         for (name, value, ty) in list {
@@ -311,17 +327,24 @@ impl Store {
         }
         for (i, (name, value, _)) in list.iter().enumerate() {
             if let Err(e) = self.try_set(name, value) {
-                for (j, (n, _, _)) in list[..i].iter().enumerate().rev() {
-                    if let Err(re) = self.try_set(n, &old[j]) {
-                        tracing::error!("SetParameterValues rollback of {n} failed: {re}");
-                        // Still record the old value as ours.
-                        self.values.insert(n.clone(), old[j].clone());
-                    }
-                }
+                self.undo_set(&list[..i], &old[..i]);
                 return Err(SetFault::Internal(refuse(9002, format!("Internal error: {e}"))));
             }
         }
-        Ok(())
+        Ok(old)
+    }
+
+    /// Set the entries of `list` back to `old` (their values before
+    /// [`Store::set_values`]), last first, set hooks running again with the
+    /// old value. A failing restore is logged and the old value recorded.
+    pub fn undo_set(&mut self, list: &[(String, String, String)], old: &[String]) {
+        for ((n, _, _), old) in list.iter().zip(old).rev() {
+            if let Err(re) = self.try_set(n, old) {
+                tracing::error!("SetParameterValues rollback of {n} failed: {re}");
+                // Still record the old value as ours.
+                self.values.insert(n.clone(), old.clone());
+            }
+        }
     }
 
     /// The `…NumberOfEntries` parameter counting the table `table` ("A.B.").

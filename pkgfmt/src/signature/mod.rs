@@ -23,7 +23,8 @@
 //! [`error`](SignatureError) and `oid` (names for messages); `der_walk`
 //! (raw DER elements), `key` and `pem` (key and certificate files) and `cert` (a
 //! certificate with its received DER); `path` (certification path to a
-//! trust anchor) and `signer` (one SignerInfo: sign, check its signature);
+//! trust anchor under [`VerifyOptions`], for packages and vouchers alike) and
+//! `signer` (one SignerInfo: sign, check its signature);
 //! `block` (the SignedData as received, adding signers); `verify` (every
 //! signer of a block, then its path).
 
@@ -41,10 +42,10 @@ mod verify;
 pub use block::{SignatureBlock, SignerSummary, EMPTY_SIGNATURE_BLOCK};
 pub use error::SignatureError;
 pub use key::load_private_key;
-pub use path::{validate_chain, ChainInfo};
+pub use path::{validate_chain, ChainInfo, VerifyOptions};
 pub use pem::{load_certs, load_certs_pem, load_private_key_pem};
 pub use signer::{RsaSha1Signer, SignOptions};
-pub use verify::{SignerOutcome, VerifyOptions, VerifyReport};
+pub use verify::{SignerOutcome, VerifyReport};
 
 /// Length of the DER TLV at the start of `bytes`; errors if it is not a
 /// definite-length SEQUENCE that fits in `bytes`.

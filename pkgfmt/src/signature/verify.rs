@@ -9,17 +9,8 @@ use x509_cert::Certificate;
 
 use super::block::{SignatureBlock, SignerSummary};
 use super::error::SignatureError;
-use super::path::{validate_path, ChainInfo};
+use super::path::{validate_path, ChainInfo, VerifyOptions};
 use super::signer::RawSigner;
-
-/// Options for [`SignatureBlock::verify`].
-#[derive(Debug, Clone, Default)]
-pub struct VerifyOptions {
-    /// Skip certificate validity-date checks (devices without a clock).
-    pub ignore_time: bool,
-    /// The time to validate at; `None` means now.
-    pub now: Option<SystemTime>,
-}
 
 /// The outcome for one signer.
 #[derive(Debug, Clone)]
@@ -69,22 +60,19 @@ impl SignatureBlock {
     /// Check every signer over `message` (header + command list) and its
     /// certificate path to one of `anchors`.
     pub fn verify(&self, message: &[u8], anchors: &[Certificate], opts: &VerifyOptions) -> VerifyReport {
-        let now = opts.now.unwrap_or_else(SystemTime::now);
+        // One "now" for every signer of the block.
+        let opts = VerifyOptions { now: Some(opts.now.unwrap_or_else(SystemTime::now)), ..opts.clone() };
         let signers = self
             .signers
             .iter()
             .enumerate()
-            .map(|(index, s)| SignerOutcome {
-                index,
-                summary: self.summary(s),
-                result: self.verify_one(s, message, anchors, (!opts.ignore_time).then_some(now)),
-            })
+            .map(|(index, s)| SignerOutcome { index, summary: self.summary(s), result: self.verify_one(s, message, anchors, &opts) })
             .collect();
         VerifyReport { signers }
     }
 
-    fn verify_one(&self, s: &RawSigner, message: &[u8], anchors: &[Certificate], now: Option<SystemTime>) -> Result<ChainInfo, SignatureError> {
+    fn verify_one(&self, s: &RawSigner, message: &[u8], anchors: &[Certificate], opts: &VerifyOptions) -> Result<ChainInfo, SignatureError> {
         let cert = s.check(self.signer_cert(&s.info.sid), message)?;
-        validate_path(cert, self.raw_certificates(), anchors, now)
+        validate_path(cert, self.raw_certificates(), anchors, opts)
     }
 }
