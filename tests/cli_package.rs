@@ -498,6 +498,8 @@ fn completions_and_make_install() {
     }
     let v = Proc::new(prefix.join("bin/cpekit")).arg("--version").output().unwrap();
     assert!(v.status.success());
+}
+
 /// A signer whose extendedKeyUsage lacks codeSigning (RFC 5280 4.2.1.12),
 /// made with `openssl` under the TEST root: `package verify` and `install`
 /// refuse it unless `--allow-legacy-eku` is given.

@@ -226,6 +226,8 @@ fn signers_are_found_and_removed_keeping_the_others() {
     let b = SignatureBlock::empty().add_signer_with(MSG, &key("signer"), &cert("signer"), &[], &opts).unwrap();
     assert_eq!(a.to_der(), b.to_der());
     assert!(a.verify(MSG, &[cert("ca")], &now()).is_trusted());
+}
+
 /// Certificates made with `openssl` for one test, issued by the TEST root
 /// (testdata/keys/ca) or by each other, with the extensions each test needs
 /// (as testdata/gen-keys.sh makes the TEST PKI).
