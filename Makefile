@@ -3,13 +3,15 @@
 # packages are installed with apt-get first (as root, or through sudo).
 
 CARGO ?= cargo
-# System packages: openssl (PKCS#7 interop), curl (Digest interop with the
+# System packages: openssl (PKCS#7 interop), bzip2 (the 2Wire dialect's
+# wrapped samples in tests), curl (Digest interop with the
 # Connection Request server), pkg-config + libxml2-dev + libxmlsec1-dev +
 # libclang-dev (the vouchers crate's libxmlsec1 bindings), xmlsec1 (XML-DSig
 # interop), libxml2-utils (xmllint: every emitted CWMP envelope is validated
 # against the BBF schema), chromium (headless tests of the LAN pages),
-# softhsm2 (a PKCS#11 token for the --key pkcs11: tests).
-DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium softhsm2
+# softhsm2 (a PKCS#11 token for the --key pkcs11: tests), bzip2 (the 2Wire
+# dialect's wrapped samples in tests).
+DEB_PACKAGES ?= openssl bzip2 curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium softhsm2
 DEMO_DIR := target/demo
 
 .PHONY: all deps build test demo man install fuzz bench-verify bench-install bench-download bench-voucher keys clean

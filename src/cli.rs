@@ -74,16 +74,38 @@ pub enum PackageCommand {
     #[command(after_long_help = EXIT_STATUS)]
     Sign(SignArgs),
     /// Verify signatures against trust anchors and every payload hash.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Verify signatures against trust anchors and every payload hash.\n\n",
+        "Each signer is checked over the header and command list and its certificate path to a --trust anchor; \
+         the package is trusted when at least one signer validates (E.5). For a 2Wire package every signer is \
+         reported with why it is or is not trusted, with its key size, its certificate's signature algorithm and \
+         expiry; each FILE and SCRIPT digest is checked over what the notes say it covers.\n\n",
+        include_str!("dialect-help.txt")))]
     Verify(VerifyArgs),
     /// Show the header, commands and signers.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Show the header, commands and signers.\n\n",
+        "For a 2Wire package: the header's command-list length word beside the length derived by walking the \
+         records, every record with its offset, the notes' name and confidence, the signers, the payload items \
+         (a FILE whose data is itself a package is listed as one; --recursive descends into it) and any trailing \
+         PEM certificates.\n\n",
+        include_str!("dialect-help.txt")))]
     Inspect(InspectArgs),
     /// Annotated offsets and hex of every field.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Annotated offsets and hex of every field.\n\n",
+        "For a 2Wire package the offsets are those of the package after its bzip2 wrapper, if it has one; \
+         fields of FILE and SCRIPT records are annotated, records of unknown layout shown as labelled hex.\n\n",
+        include_str!("dialect-help.txt")))]
     Dump(DumpArgs),
     /// Write the payload files into a directory; nothing is executed.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Write the payload files into a directory; nothing is executed.\n\n",
+        "Every file is written only once its digest matched. For a 2Wire package: FILE bodies at their paths \
+         (type 47 decoded and written as a sparse file, holes left unwritten; a type 3 FILE only if its path is \
+         not already written), SCRIPT bodies into _scripts/NN-name (never executed), and manifest.json \
+         describing every record and what became of it, so that two releases' trees can be diffed.\n\n",
+        include_str!("dialect-help.txt")))]
     Extract(ExtractArgs),
 }
 
@@ -215,6 +237,25 @@ pub struct PackageSignerArgs {
     pub no_signed_attributes: bool,
 }
 
+/// The format a read-only command reads a package as (`package inspect`,
+/// `dump`, `verify`, `extract`). `install` and the agent always read Annex E.
+#[derive(Debug, Args)]
+pub struct DialectArgs {
+    /// How to read the package: auto (Annex E when it conforms, else the 2Wire .pkgstream dialect when it
+    /// matches; the output says which), annex-e (strictly), 2wire (the dialect's lenient reader).
+    #[arg(long, value_enum, value_name = "DIALECT", default_value_t = DialectChoice::Auto)]
+    pub dialect: DialectChoice,
+}
+
+/// `--dialect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectChoice {
+    Auto,
+    AnnexE,
+    #[value(name = "2wire")]
+    TwoWire,
+}
+
 /// The agent configuration file (`agent` and its subcommands).
 #[derive(Debug, Args)]
 pub struct AgentConfigArgs {
@@ -294,26 +335,38 @@ pub struct VerifyArgs {
     pub checks: CertCheckArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Package to inspect (only header, commands and signatures are read).
+    /// Package to inspect (only header, commands and signatures are read; for a 2Wire package also the
+    /// first octets of each payload item and what follows the payload).
     pub package: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
+    /// 2Wire packages: also inspect every FILE whose data is itself a package (at most 4 levels deep).
+    #[arg(long)]
+    pub recursive: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     /// Package to dump.
     pub package: PathBuf,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
     /// Package to extract.
     pub package: PathBuf,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
     /// Destination directory (created if missing). Package paths are kept inside it.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,

@@ -275,7 +275,8 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     journal::cleanup(&st).map_err(io("cleaning the state directory"))?;
 
     // 1. Prefix and signatures (E.5: validate before processing commands).
-    let prefix = Prefix::read_from(pkg, DEFAULT_PREFIX_LIMIT)?;
+    // A vendor-dialect package is refused as such (issue 12).
+    let prefix = Prefix::read_conformant(pkg, DEFAULT_PREFIX_LIMIT)?;
     let prefix_len = prefix.payload_offset();
     let reporter = Reporter { observer: opts.observer.as_deref(), prefix_len, total: prefix_len + prefix.header.payload_length as u64 };
     reporter.report(progress::Phase::VerifyingPrefix, prefix_len);

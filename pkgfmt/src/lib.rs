@@ -26,12 +26,15 @@
 //! 8. [`package`] — Figure 8: header, command list, signature block.
 //! 9. [`payload`] — E.4.3/E.5: streaming payload hashes.
 //! 10. [`builder`] — writing packages.
+//! 11. [`dialect`] — the 2Wire `.pkgstream` dialect, read leniently for
+//!     inspection (the installer stays strict: [`Prefix::read_conformant`]).
 
 pub mod builder;
 mod codec;
 pub mod command;
 pub mod command_list;
 pub mod command_type;
+pub mod dialect;
 pub mod error;
 pub mod header;
 pub mod package;
@@ -44,6 +47,7 @@ pub use command::{
     VersionNumber,
 };
 pub use command_list::CommandList;
+pub use dialect::Dialect;
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use header::Header;
 pub use package::{Package, Prefix, DEFAULT_PREFIX_LIMIT};

@@ -7,16 +7,15 @@ use pkgfmt::command::metadata::UNCHANGED;
 use pkgfmt::command::{CommandType as T, VendorCommandType as V};
 use pkgfmt::Command;
 
-use super::open_prefix;
 use crate::cli::DumpArgs;
 
-struct Dumper {
-    width: usize,
+pub(super) struct Dumper {
+    pub width: usize,
 }
 
 impl Dumper {
     /// Print `bytes` found at absolute `offset`, 16 per row, label on row one.
-    fn field(&self, offset: u64, bytes: &[u8], label: &str) {
+    pub(super) fn field(&self, offset: u64, bytes: &[u8], label: &str) {
         if bytes.is_empty() {
             println!("{:08x}  {:<w$}  {label}", offset, "(empty)", w = self.width);
             return;
@@ -28,19 +27,19 @@ impl Dumper {
         }
     }
 
-    fn u32(&self, offset: u64, b: &[u8], name: &str) -> u32 {
+    pub(super) fn u32(&self, offset: u64, b: &[u8], name: &str) -> u32 {
         let v = u32::from_be_bytes(b[..4].try_into().expect("4 bytes"));
         self.field(offset, &b[..4], &format!("{name} = {v}"));
         v
     }
 
-    fn u64(&self, offset: u64, b: &[u8], name: &str) {
+    pub(super) fn u64(&self, offset: u64, b: &[u8], name: &str) {
         let v = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
         self.field(offset, &b[..8], &format!("{name} = {v}"));
     }
 
     /// The 48 octets of mode, uid, gid and three timestamps.
-    fn attributes(&self, at: u64, b: &[u8], i: usize) {
+    pub(super) fn attributes(&self, at: u64, b: &[u8], i: usize) {
         let word = |k: usize| u32::from_be_bytes(b[k..k + 4].try_into().expect("4 bytes"));
         let id = |v: u32| if v == UNCHANGED { "0xFFFFFFFF (leave unchanged)".to_string() } else { v.to_string() };
         let mode = word(0);
@@ -63,7 +62,10 @@ const REMOVE_FIELDS: [&str; 3] = ["Flags", "Path Offset", "Path Length"];
 const MOVE_FIELDS: [&str; 5] = ["Flags", "Source Path Offset", "Source Path Length", "Destination Path Offset", "Destination Path Length"];
 
 pub fn run(a: DumpArgs) -> Result<u8> {
-    let (prefix, _, size) = open_prefix(&a.package)?;
+    let (prefix, size) = match super::open_package(&a.package, a.dialect.dialect)? {
+        super::Opened::AnnexE { prefix, size, .. } => (prefix, size),
+        super::Opened::TwoWire(d) => return super::dialect::dump(&a, d),
+    };
     let d = Dumper { width: 47 };
     let raw = prefix.signed_message();
     println!("# {} ({size} bytes)", a.package.display());

@@ -46,7 +46,7 @@ pub fn confine(root: &Path, pkg_path: &str) -> Result<PathBuf> {
 
 /// Create the parent directories of `target` below `root`, refusing to
 /// traverse any symlink.
-fn make_parents(root: &Path, target: &Path) -> Result<()> {
+pub(super) fn make_parents(root: &Path, target: &Path) -> Result<()> {
     let rel = target.strip_prefix(root).expect("confined");
     let mut cur = root.to_path_buf();
     let comps: Vec<_> = rel.components().collect();
@@ -96,7 +96,10 @@ fn make_entry(root: &Path, e: &FilesystemEntry) -> Result<()> {
 
 pub fn run(a: ExtractArgs) -> Result<u8> {
     foundation::interrupt::install_handlers();
-    let (prefix, _, _) = super::open_prefix(&a.package)?;
+    let prefix = match super::open_package(&a.package, a.dialect.dialect)? {
+        super::Opened::AnnexE { prefix, .. } => prefix,
+        super::Opened::TwoWire(d) => return super::dialect::extract(&a, d),
+    };
     fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
     let root = a.output.canonicalize()?;
     let mut pkg = File::open(&a.package)?;

@@ -1,6 +1,7 @@
 //! `cpekit package ...` subcommands.
 
 pub mod build;
+pub mod dialect;
 pub mod dump;
 pub mod extract;
 pub mod inspect;
@@ -18,7 +19,7 @@ use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
 use serde_json::{json, Value};
 use x509_cert::Certificate;
 
-use crate::cli::{PackageSignerArgs, TrustArgs};
+use crate::cli::{DialectChoice, PackageSignerArgs, TrustArgs};
 
 /// Open a package and read its prefix (header, commands, signatures). The
 /// returned reader is positioned at the first payload byte.
@@ -28,6 +29,34 @@ pub fn open_prefix(path: &Path) -> Result<(Prefix, BufReader<File>, u64)> {
     let mut r = BufReader::with_capacity(pkgfmt::payload::STREAM_CHUNK, f);
     let prefix = Prefix::read_from(&mut r, DEFAULT_PREFIX_LIMIT).with_context(|| format!("{}", path.display()))?;
     Ok((prefix, r, size))
+}
+
+/// A package opened for a read-only command, in the format `--dialect` chose.
+pub enum Opened {
+    AnnexE { prefix: Prefix, reader: BufReader<File>, size: u64 },
+    TwoWire(dialect::Dialected),
+}
+
+/// Open a package as `--dialect` says: `auto` reads Annex E strictly and,
+/// when that fails on the bytes (not on I/O), the 2Wire dialect if the
+/// package matches it; otherwise the strict error stands.
+pub fn open_package(path: &Path, choice: DialectChoice) -> Result<Opened> {
+    let strict = match choice {
+        DialectChoice::TwoWire => return Ok(Opened::TwoWire(dialect::open(path, "--dialect 2wire".into())?)),
+        DialectChoice::AnnexE | DialectChoice::Auto => open_prefix(path),
+    };
+    match strict {
+        Ok((prefix, reader, size)) => Ok(Opened::AnnexE { prefix, reader, size }),
+        Err(e) if choice == DialectChoice::Auto && crate::exit::kind_of(&e) == foundation::ErrorKind::Malformed => match dialect::open(path, String::new()) {
+            Ok(mut d) if d.prefix.matches() => {
+                let evidence: Vec<String> = d.prefix.evidence.iter().map(ToString::to_string).collect();
+                d.reason = format!("not Annex E ({}); matches the 2Wire dialect: {}", e.root_cause(), evidence.join("; "));
+                Ok(Opened::TwoWire(d))
+            }
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 pub use crate::keys::read_certs;
@@ -212,6 +241,9 @@ pub fn signer_json(s: &SignerSummary) -> Value {
         "digest": s.digest_algorithm,
         "signature_algorithm": s.signature_algorithm,
         "signed_attributes": s.signed_attributes,
+        "key_bits": s.key_bits,
+        "certificate_signature_algorithm": s.certificate_signature_algorithm,
+        "not_after": s.not_after,
     })
 }
 

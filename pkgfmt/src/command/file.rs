@@ -46,22 +46,21 @@ use crate::error::ParseErrorKind;
 pub const SHA1_HASH_TYPE: u32 = 1;
 const SHA1_LEN: u32 = 20;
 
-/// The eight fixed 32-bit fields of Table 69 (32 octets). Reading checks
-/// the Hash Type and Hash Length; the Path and Hash they locate are
-/// bounded by the [`Reader`].
+/// The eight fixed 32-bit fields of Table 69 (32 octets), as on the wire.
+/// What they must hold is the reader's rule ([`FileCommand`]'s: Table 69;
+/// the 2Wire dialect's: its three hash types), checked by [`FileRecord::read`]'s caller.
 #[binrw]
 #[brw(big)]
-struct FileFields {
-    flags: u32,
-    path_offset: u32,
-    path_length: u32,
-    #[br(try_map = |v: u32| if v == SHA1_HASH_TYPE { Ok(v) } else { Err(ParseErrorKind::UnsupportedHashType(v)) })]
-    hash_type: u32,
-    hash_offset: u32,
-    #[br(try_map = |v: u32| if v == SHA1_LEN { Ok(v) } else { Err(ParseErrorKind::BadHashLength(v)) })]
-    hash_length: u32,
-    file_offset: u32,
-    file_length: u32,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileFields {
+    pub flags: u32,
+    pub path_offset: u32,
+    pub path_length: u32,
+    pub hash_type: u32,
+    pub hash_offset: u32,
+    pub hash_length: u32,
+    pub file_offset: u32,
+    pub file_length: u32,
 }
 
 impl Fixed for FileFields {
@@ -75,16 +74,52 @@ pub const EXTENDED_HEADER_LEN: u32 = 100;
 /// What follows the Table 69 fields in the extended record (68 octets).
 #[binrw]
 #[brw(big)]
-struct ExtendedFields {
-    header_length: u32,
-    file_offset: u64,
-    file_length: u64,
-    attributes: AttributeFields,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtendedFields {
+    pub header_length: u32,
+    pub file_offset: u64,
+    pub file_length: u64,
+    pub attributes: AttributeFields,
 }
 
 impl Fixed for ExtendedFields {
     const LEN: usize = 4 + 8 + 8 + AttributeFields::LEN;
     const WHAT: &'static str = "extended file record";
+}
+
+/// A file record as the gateway reads it (notes §6.1): the Table 69
+/// fields, then the extension exactly when [`is_extended`] says so. The
+/// one codec of the record: [`FileCommand`] applies Table 69's rules to
+/// it, the 2Wire dialect reader (`crate::dialect`) the dialect's.
+pub(crate) struct FileRecord {
+    pub fields: FileFields,
+    pub extended: Option<ExtendedFields>,
+}
+
+impl FileRecord {
+    /// Read the fixed fields, run `check` on them before anything else is
+    /// read (a reader's rules for Hash Type and Hash Length), then the
+    /// extension if the gateway would use it. The returned [`Reader`] is
+    /// past the fixed fields, ready to take the Path and Hash with
+    /// [`Reader::field`].
+    pub(crate) fn read(value: &[u8], check: impl FnOnce(&FileFields) -> Result<(), ValueError>) -> Result<(FileRecord, Reader<'_>), ValueError> {
+        let mut r = Reader::new(value);
+        let fields: FileFields = r.read()?;
+        check(&fields)?;
+        let extended = if is_extended(&fields, value) { Some(r.read::<ExtendedFields>()?) } else { None };
+        Ok((FileRecord { fields, extended }, r))
+    }
+}
+
+/// Table 69's rule for the Hash fields: Hash Type 1 (SHA-1), Hash Length 20.
+fn table_69_hash(f: &FileFields) -> Result<(), ValueError> {
+    if f.hash_type != SHA1_HASH_TYPE {
+        return Err((12, ParseErrorKind::UnsupportedHashType(f.hash_type)));
+    }
+    if f.hash_length != SHA1_LEN {
+        return Err((20, ParseErrorKind::BadHashLength(f.hash_length)));
+    }
+    Ok(())
 }
 
 /// Extract File, Extract Versioned File, Add File, Add Versioned File.
@@ -120,19 +155,18 @@ impl FileCommand {
 
 impl ValueLayout for FileCommand {
     fn decode(_: CommandType, value: &[u8]) -> Result<Self, ValueError> {
-        let mut r = Reader::new(value);
-        let f: FileFields = r.read()?;
-        let metadata = if is_extended(&f, value) {
-            let x: ExtendedFields = r.read()?;
-            if x.file_offset != f.file_offset as u64 {
-                return Err((36, ParseErrorKind::ExtendedMismatch { field: "File Offset", short: f.file_offset, long: x.file_offset }));
+        let (FileRecord { fields: f, extended }, r) = FileRecord::read(value, table_69_hash)?;
+        let metadata = match extended {
+            Some(x) => {
+                if x.file_offset != f.file_offset as u64 {
+                    return Err((36, ParseErrorKind::ExtendedMismatch { field: "File Offset", short: f.file_offset, long: x.file_offset }));
+                }
+                if x.file_length != f.file_length as u64 {
+                    return Err((44, ParseErrorKind::ExtendedMismatch { field: "File Length", short: f.file_length, long: x.file_length }));
+                }
+                Some(FileMetadata::from_fields(x.attributes, S_IFREG, 52)?)
             }
-            if x.file_length != f.file_length as u64 {
-                return Err((44, ParseErrorKind::ExtendedMismatch { field: "File Length", short: f.file_length, long: x.file_length }));
-            }
-            Some(FileMetadata::from_fields(x.attributes, S_IFREG, 52)?)
-        } else {
-            None
+            None => None,
         };
         let path = r.field("Path", f.path_offset, f.path_length)?;
         let hash = r.field("Hash", f.hash_offset, f.hash_length)?;

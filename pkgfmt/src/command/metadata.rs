@@ -64,6 +64,11 @@ pub(crate) struct AttributeFields {
 impl AttributeFields {
     /// Length in octets.
     pub(crate) const LEN: usize = 48;
+
+    /// The mode word as on the wire, file-type bits included.
+    pub(crate) fn raw_mode(&self) -> u32 {
+        self.mode
+    }
 }
 
 /// A point in time: seconds since 1970-01-01T00:00:00Z and nanoseconds.

@@ -23,6 +23,7 @@ mod value;
 mod version;
 
 pub use attributes::RequiredAttributes;
+pub(crate) use file::FileRecord;
 pub use file::{FileCommand, EXTENDED_HEADER_LEN, SHA1_HASH_TYPE};
 pub use filesystem_entry::{EntryKind, FilesystemEntry, ENTRY_DIRECTORY, ENTRY_SYMLINK};
 pub use metadata::{FileMetadata, Timestamp};

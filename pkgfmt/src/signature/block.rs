@@ -41,6 +41,13 @@ pub struct SignerSummary {
     pub digest_algorithm: String,
     pub signature_algorithm: String,
     pub signed_attributes: bool,
+    /// The signer certificate's RSA modulus size in bits, if it is carried
+    /// and holds an RSA key.
+    pub key_bits: Option<usize>,
+    /// The algorithm its issuer signed the signer certificate with.
+    pub certificate_signature_algorithm: Option<String>,
+    /// The end of the signer certificate's validity.
+    pub not_after: Option<String>,
 }
 
 /// A parsed E.5 signature block.
@@ -162,6 +169,9 @@ impl SignatureBlock {
             digest_algorithm: oid_name(&s.info.digest_alg.oid),
             signature_algorithm: oid_name(&s.info.signature_algorithm.oid),
             signed_attributes: s.signed_attrs_set.is_some(),
+            key_bits: cert.and_then(|c| super::cert::rsa_key(&c.cert).ok()).map(|k| rsa::traits::PublicKeyParts::size(&k) * 8),
+            certificate_signature_algorithm: cert.map(|c| oid_name(&c.cert.signature_algorithm.oid)),
+            not_after: cert.map(|c| c.cert.tbs_certificate.validity.not_after.to_string()),
         }
     }
 
