@@ -3,15 +3,17 @@
 # packages are installed with apt-get first (as root, or through sudo).
 
 CARGO ?= cargo
-# System packages: openssl (PKCS#7 interop), curl (Digest interop with the
+# System packages: openssl (PKCS#7 interop), bzip2 (the 2Wire dialect's
+# wrapped samples in tests), curl (Digest interop with the
 # Connection Request server), pkg-config + libxml2-dev + libxmlsec1-dev +
 # libclang-dev (the vouchers crate's libxmlsec1 bindings), xmlsec1 (XML-DSig
 # interop), libxml2-utils (xmllint: every emitted CWMP envelope is validated
 # against the BBF schema), chromium (headless tests of the LAN pages),
 # iputils-ping (IPPingDiagnostics falls back to it without ICMP sockets),
 # systemd (systemd-analyze verify of packaging/cpekit-agent.service),
-# python3 (the example data-model provider the tests run).
-DEB_PACKAGES ?= openssl curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium iputils-ping systemd python3
+# python3 (the example data-model provider the tests run), softhsm2 (a
+# PKCS#11 token for the --key pkcs11: tests).
+DEB_PACKAGES ?= openssl bzip2 curl pkg-config libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 libxml2-utils chromium softhsm2 iputils-ping systemd python3
 DEMO_DIR := target/demo
 
 .PHONY: all deps build test demo man install fuzz bench-verify bench-install bench-download bench-voucher keys clean
@@ -52,6 +54,23 @@ demo: build
 	target/release/cpekit package inspect $(DEMO_DIR)/demo.pkg
 	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
 	CPEKIT=target/release/cpekit LAB_ACS=target/release/cpekit-lab-acs DEMO_DIR=$(DEMO_DIR) scripts/demo
+
+# Install the binary, the man pages and the shell completions under PREFIX
+# (staged under DESTDIR if given). BIN names the binary to install; by
+# default the release build, built first.
+PREFIX ?= /usr/local
+BIN ?= target/release/cpekit
+install:
+	@if [ "$(BIN)" = target/release/cpekit ]; then $(MAKE) build; fi
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
+	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
+	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
 
 # Regenerate man pages (a test fails when they are stale).
 man:

@@ -53,6 +53,13 @@ pub enum TopCommand {
     /// Run the CWMP (TR-069) CPE agent: sessions with the ACS, Connection Requests, periodic Informs.
     #[command(after_long_help = AGENT_HELP, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Agent(AgentArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Write the man pages for every subcommand into DIR.
     #[command(hide = true, name = "generate-man")]
     GenerateMan { dir: PathBuf },
@@ -67,16 +74,38 @@ pub enum PackageCommand {
     #[command(after_long_help = EXIT_STATUS)]
     Sign(SignArgs),
     /// Verify signatures against trust anchors and every payload hash.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Verify signatures against trust anchors and every payload hash.\n\n",
+        "Each signer is checked over the header and command list and its certificate path to a --trust anchor; \
+         the package is trusted when at least one signer validates (E.5). For a 2Wire package every signer is \
+         reported with why it is or is not trusted, with its key size, its certificate's signature algorithm and \
+         expiry; each FILE and SCRIPT digest is checked over what the notes say it covers.\n\n",
+        include_str!("dialect-help.txt")))]
     Verify(VerifyArgs),
     /// Show the header, commands and signers.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Show the header, commands and signers.\n\n",
+        "For a 2Wire package: the header's command-list length word beside the length derived by walking the \
+         records, every record with its offset, the notes' name and confidence, the signers, the payload items \
+         (a FILE whose data is itself a package is listed as one; --recursive descends into it) and any trailing \
+         PEM certificates.\n\n",
+        include_str!("dialect-help.txt")))]
     Inspect(InspectArgs),
     /// Annotated offsets and hex of every field.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Annotated offsets and hex of every field.\n\n",
+        "For a 2Wire package the offsets are those of the package after its bzip2 wrapper, if it has one; \
+         fields of FILE and SCRIPT records are annotated, records of unknown layout shown as labelled hex.\n\n",
+        include_str!("dialect-help.txt")))]
     Dump(DumpArgs),
     /// Write the payload files into a directory; nothing is executed.
-    #[command(after_long_help = EXIT_STATUS)]
+    #[command(after_long_help = EXIT_STATUS, long_about = concat!(
+        "Write the payload files into a directory; nothing is executed.\n\n",
+        "Every file is written only once its digest matched. For a 2Wire package: FILE bodies at their paths \
+         (type 47 decoded and written as a sparse file, holes left unwritten; a type 3 FILE only if its path is \
+         not already written), SCRIPT bodies into _scripts/NN-name (never executed), and manifest.json \
+         describing every record and what became of it, so that two releases' trees can be diffed.\n\n",
+        include_str!("dialect-help.txt")))]
     Extract(ExtractArgs),
 }
 
@@ -85,6 +114,13 @@ pub const BUILD_HELP: &str = concat!(
     include_str!("manifest-format.txt"),
     "\nExit status: 0 built; 2 usage error; 3 bad manifest, key or certificate; 4 I/O error."
 );
+
+const COMPLETIONS_HELP: &str = "\
+Load them for the current shell:
+  bash: source <(cpekit completions bash)
+  zsh:  cpekit completions zsh > ~/.zfunc/_cpekit   (with ~/.zfunc on $fpath)
+  fish: cpekit completions fish | source
+`make install PREFIX=...` installs them where each shell looks.";
 
 /// The manifest format, also rendered into the `build` man page.
 pub const MANIFEST_FORMAT: &str = include_str!("manifest-format.txt");
@@ -151,15 +187,24 @@ pub fn wants_json(matches: &ArgMatches) -> bool {
 /// takes any number of pairs, none included ([`any_number_of_signers`]).
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Signer private key (PEM: PKCS#8 or PKCS#1, RSA), paired in order with --cert; `package build` takes one pair per signer.
-    #[arg(long = "key", value_name = "KEY.pem", required = true, action = ArgAction::Set)]
+    /// Signer private key (RSA): PEM or DER, PKCS#8 or PKCS#1, encrypted PKCS#8 or legacy encrypted PEM (with --pass);
+    /// or a key in a PKCS#11 token, as an RFC 7512 URI: 'pkcs11:token=LABEL;object=LABEL[?module-path=M&pin-value=PIN]'
+    /// (`package build` and `package sign`). Paired in order with --cert; `package build` takes one pair per signer.
+    #[arg(long = "key", value_name = "KEY", required = true, action = ArgAction::Set)]
     pub keys: Vec<PathBuf>,
-    /// Signer certificate (PEM), paired in order with --key.
-    #[arg(long = "cert", value_name = "CERT.pem", required = true, action = ArgAction::Set)]
+    /// Signer certificate (PEM or DER), paired in order with --key. A warning is printed when it is expired or not yet valid.
+    #[arg(long = "cert", value_name = "CERT", required = true, action = ArgAction::Set)]
     pub certs: Vec<PathBuf>,
-    /// Intermediate certificates (PEM, one or more) to include with the signature.
+    /// Intermediate certificates (PEM, one or more; or one DER) to include with the signature.
     #[arg(long, value_name = "PEM")]
     pub chain: Option<PathBuf>,
+    /// Passphrase of an encrypted key (or a token's PIN), in openssl's forms: pass:TEXT, env:VAR, file:PATH, fd:N (first
+    /// line), stdin.
+    #[arg(long, value_name = "SOURCE")]
+    pub pass: Option<String>,
+    /// PKCS#11 module for pkcs11: keys without module-path= (default: $CPEKIT_PKCS11_MODULE).
+    #[arg(long, value_name = "MODULE.so")]
+    pub pkcs11_module: Option<PathBuf>,
 }
 
 impl SignerArgs {
@@ -192,6 +237,25 @@ pub struct PackageSignerArgs {
     pub no_signed_attributes: bool,
 }
 
+/// The format a read-only command reads a package as (`package inspect`,
+/// `dump`, `verify`, `extract`). `install` and the agent always read Annex E.
+#[derive(Debug, Args)]
+pub struct DialectArgs {
+    /// How to read the package: auto (Annex E when it conforms, else the 2Wire .pkgstream dialect when it
+    /// matches; the output says which), annex-e (strictly), 2wire (the dialect's lenient reader).
+    #[arg(long, value_enum, value_name = "DIALECT", default_value_t = DialectChoice::Auto)]
+    pub dialect: DialectChoice,
+}
+
+/// `--dialect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectChoice {
+    Auto,
+    AnnexE,
+    #[value(name = "2wire")]
+    TwoWire,
+}
+
 /// The agent configuration file (`agent` and its subcommands).
 #[derive(Debug, Args)]
 pub struct AgentConfigArgs {
@@ -208,12 +272,16 @@ pub struct BuildArgs {
     /// TOML manifest describing every command (see MANIFEST FORMAT).
     #[arg(long, value_name = "FILE.toml", conflicts_with = "from_dir", required_unless_present = "from_dir")]
     pub manifest: Option<PathBuf>,
-    /// Emit one Extract File per regular file under DIR.
+    /// Package the tree under DIR, sorted: an Extract File per regular file, a Filesystem Entry per
+    /// directory and symlink, each with its mode, uid and gid. FIFOs and devices are refused.
     #[arg(long, value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
     /// Install prefix for --from-dir paths.
     #[arg(long, default_value = "/", requires = "from_dir")]
     pub prefix: String,
+    /// Record every --from-dir entry as owned by 0:0 (root), as image builders do, whoever owns the tree.
+    #[arg(long, requires = "from_dir")]
+    pub normalize_owners: bool,
     /// Output package file.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
@@ -231,14 +299,30 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(signer_unless_remove))]
 pub struct SignArgs {
     /// Package to sign.
     pub package: PathBuf,
     #[command(flatten)]
     pub signer: PackageSignerArgs,
-    /// Output file (default: rewrite PKG in place, atomically).
+    /// Output file. Default: rewrite PKG in place, keeping its mode, owner and hard links.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Add a signer even if one with the same certificate (issuer and serial) already signed.
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// Remove a signature instead of adding one: its index (0 is the first, as `inspect` lists them) or its
+    /// signer's subject (or a unique part of it).
+    #[arg(long, value_name = "SIGNER", conflicts_with_all = ["keys", "certs", "chain", "allow_duplicate", "no_signed_attributes"])]
+    pub remove: Option<String>,
+}
+
+/// `mut_args` for `package sign`: --key and --cert are required unless --remove.
+fn signer_unless_remove(a: Arg) -> Arg {
+    match a.get_id().as_str() {
+        "keys" | "certs" => a.required(false).required_unless_present("remove"),
+        _ => a,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -251,26 +335,38 @@ pub struct VerifyArgs {
     pub checks: CertCheckArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Package to inspect (only header, commands and signatures are read).
+    /// Package to inspect (only header, commands and signatures are read; for a 2Wire package also the
+    /// first octets of each payload item and what follows the payload).
     pub package: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
+    /// 2Wire packages: also inspect every FILE whose data is itself a package (at most 4 levels deep).
+    #[arg(long)]
+    pub recursive: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
     /// Package to dump.
     pub package: PathBuf,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
     /// Package to extract.
     pub package: PathBuf,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
     /// Destination directory (created if missing). Package paths are kept inside it.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,

@@ -11,10 +11,12 @@ mod agent_cmd;
 mod cli;
 mod exit;
 mod install_cmd;
+mod keys;
 mod logging;
 mod man;
 mod manifest;
 mod package;
+mod pkcs11;
 mod progress;
 mod signals;
 mod voucher_cmd;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         TopCommand::Install(a) => install_cmd::run(a),
         TopCommand::Voucher(cmd) => voucher_cmd::run(cmd),
         TopCommand::Agent(a) => agent_cmd::run(a),
+        TopCommand::Completions { shell } => completions(&shell).map(|_| exit::SUCCESS),
         TopCommand::GenerateMan { dir } => generate_man(&dir).map(|_| exit::SUCCESS),
     };
     match result {
@@ -74,6 +77,19 @@ fn main() -> ExitCode {
 fn clap_exit(e: clap::Error) -> ExitCode {
     let _ = e.print();
     ExitCode::from(if e.use_stderr() { exit::status(ErrorKind::Usage) } else { exit::SUCCESS })
+}
+
+/// `cpekit completions SHELL`: the completion script, from the same clap
+/// definitions as the man pages.
+fn completions(shell: &str) -> anyhow::Result<()> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        _ => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut Cli::command(), "cpekit", &mut std::io::stdout());
+    Ok(())
 }
 
 /// Man pages for `cpekit` and every visible subcommand.

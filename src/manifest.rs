@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role, VersionNumber};
+use pkgfmt::command::Timestamp;
+use pkgfmt::{
+    Builder, Command, EntryKind, FileCommand, FileMetadata, FilesystemEntry, MoveCommand, PayloadSource, RemoveCommand, RequiredAttributes, Role, VersionNumber,
+};
 use serde::Deserialize;
 
 /// The manifest is malformed.
@@ -73,7 +76,7 @@ pub struct AttributesSpec {
 }
 
 /// One `[[command]]` entry; which fields apply depends on `type`.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
     #[serde(rename = "type")]
@@ -93,6 +96,22 @@ pub struct CommandSpec {
     pub defining_entity: Option<u32>,
     pub class: Option<u32>,
     pub attributes: Option<Vec<u32>>,
+    /// Permission bits (an octal string "0755" or a TOML integer 0o755),
+    /// for extract/add, directory; recorded in the extended file record.
+    pub mode: Option<toml::Value>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Modification time, seconds since 1970.
+    pub mtime: Option<u64>,
+    /// A symlink's target, kept verbatim.
+    pub target: Option<String>,
+}
+
+impl CommandSpec {
+    /// What an error names: the command's path (or source path of a move).
+    fn subject(&self) -> Option<&str> {
+        self.path.as_deref().or(self.src.as_deref())
+    }
 }
 
 impl Manifest {
@@ -153,8 +172,14 @@ impl Manifest {
         if self.format {
             b.command(Command::FormatFileSystem);
         }
+        if self.commands.is_empty() && !self.format && !self.reboot {
+            return Err(bad("the manifest has no [[command]] (nor format or reboot): a package that does nothing is refused"));
+        }
         for (i, c) in self.commands.iter().enumerate() {
-            add_command(&mut b, c, base).map_err(|e| ManifestError(format!("[[command]] #{i} ({}): {e}", c.kind)))?;
+            add_command(&mut b, c, base).map_err(|e| {
+                let at = c.subject().map(|p| format!(" {p}")).unwrap_or_default();
+                ManifestError(format!("[[command]] #{i} ({}{at}): {e}", c.kind))
+            })?;
         }
         if self.reboot {
             b.command(Command::Reboot);
@@ -221,12 +246,58 @@ fn value_text(c: &CommandSpec) -> Result<String> {
     }
 }
 
+/// `mode`: an octal string ("0755", "755") or an integer (TOML `0o755`).
+fn mode(v: &toml::Value) -> Result<u32> {
+    let m = match v {
+        toml::Value::Integer(i) => u32::try_from(*i).map_err(|_| anyhow!("mode {i} is out of range"))?,
+        toml::Value::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|_| anyhow!("mode {s:?} is not octal"))?,
+        other => bail!("mode must be an octal string or an integer, found {other}"),
+    };
+    if m > 0o7777 {
+        bail!("mode {m:o} has bits beyond 07777 (permissions, set-id, sticky)");
+    }
+    Ok(m)
+}
+
+/// The attributes a command states; `None` when it states none.
+fn metadata(c: &CommandSpec) -> Result<Option<FileMetadata>> {
+    let m = FileMetadata {
+        mode: c.mode.as_ref().map(mode).transpose()?,
+        uid: c.uid,
+        gid: c.gid,
+        mtime: c.mtime.map(|seconds| Timestamp { seconds, nanoseconds: 0 }),
+        ..FileMetadata::default()
+    };
+    Ok((!m.is_empty()).then_some(m))
+}
+
+/// A payload source must be a regular file (or a link to one) when the
+/// manifest is read, so the error names its command.
+fn check_source(source: &Path) -> Result<()> {
+    match std::fs::metadata(source) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) if m.is_dir() => bail!("source {} is a directory, not a file (use --from-dir for a tree)", source.display()),
+        Ok(_) => bail!("source {} is not a regular file", source.display()),
+        Err(e) => bail!("source {}: {e}", source.display()),
+    }
+}
+
 fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
     let flags = c.flags.unwrap_or(u32::from(c.unsafe_flag));
     let file = |c: &CommandSpec| -> Result<(FileCommand, PayloadSource)> {
         let path = req(&c.path, "path")?.clone();
         let source = base.join(req(&c.source, "source")?);
-        Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0 }, PayloadSource::File(source)))
+        check_source(&source)?;
+        let metadata = metadata(c)?;
+        Ok((FileCommand { flags, path, sha1: [0; 20], file_offset: 0, file_length: 0, metadata }, PayloadSource::File(source)))
+    };
+    let entry = |c: &CommandSpec, kind: EntryKind| -> Result<Command> {
+        let path = req(&c.path, "path")?.clone();
+        let metadata = metadata(c)?.unwrap_or_default();
+        if matches!(kind, EntryKind::Symlink { .. }) && metadata.mode.is_some() {
+            bail!("a symlink has no mode of its own (only uid and gid apply)");
+        }
+        Ok(Command::FilesystemEntry(FilesystemEntry { flags, path, kind, metadata }))
     };
     let remove = |c: &CommandSpec| -> Result<RemoveCommand> { Ok(RemoveCommand { flags, path: req(&c.path, "path")?.clone() }) };
     let mv = |c: &CommandSpec| -> Result<MoveCommand> { Ok(MoveCommand { flags, src: req(&c.src, "src")?.clone(), dst: req(&c.dst, "dst")?.clone() }) };
@@ -241,6 +312,14 @@ fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
             };
             b.file(cmd, src)?;
             return Ok(());
+        }
+        "directory" => entry(c, EntryKind::Directory)?,
+        "symlink" => {
+            let target = req(&c.target, "target")?;
+            if target.is_empty() {
+                bail!("`target` is empty");
+            }
+            entry(c, EntryKind::Symlink { target: target.clone() })?
         }
         "remove" => Command::RemoveFile(remove(c)?),
         "remove-versioned" => Command::RemoveVersionedFile(remove(c)?),

@@ -112,10 +112,43 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
     let file: OptionsFile = toml::from_str(&text).map_err(|e| malformed(format!("{}: {e}", a.options.display())))?;
     let options = file.option.into_iter().map(option_from_spec).collect::<Result<Vec<_>>>()?;
     let [(key, cert)] = a.signer.pairs()?[..] else { return Err(usage("voucher sign takes one --key/--cert pair")) };
-    let chain = a.signer.chain.as_deref().map(read).transpose()?;
+    // Keys and certificates in any form cpekit reads, handed to xmlsec as
+    // unencrypted PEM (in memory only).
+    let pem_certs = |p: &Path| -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for c in crate::keys::read_certs(p)? {
+            out.extend(x509_cert::der::EncodePem::to_pem(&c, x509_cert::der::pem::LineEnding::LF).map_err(|e| malformed(e.to_string()))?.into_bytes());
+        }
+        Ok(out)
+    };
+    let chain = a.signer.chain.as_deref().map(pem_certs).transpose()?;
     let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
     let alg = if a.sha256 { SignAlgorithm::RsaSha256 } else { SignAlgorithm::RsaSha1 };
-    let xml = vouchers::sign(&options, &read(key)?, &read(cert)?, &chain, alg)?;
+    let pass = a.signer.pass.as_deref().map(crate::keys::read_pass).transpose()?;
+    let cert_pem = pem_certs(cert)?;
+    let signer_cert = crate::keys::read_certs(cert)?.remove(0);
+    crate::keys::warn_if_outside_validity(&signer_cert);
+    let xml = if crate::pkcs11::is_uri(key) {
+        // The key stays in the token: it signs the canonical SignedInfo.
+        let token = crate::pkcs11::open(&key.to_string_lossy(), a.signer.pkcs11_module.as_deref(), pass.as_deref())?;
+        let spki = x509_cert::der::Encode::to_der(&signer_cert.tbs_certificate.subject_public_key_info).map_err(|e| malformed(e.to_string()))?;
+        let cert_key = <rsa::RsaPublicKey as rsa::pkcs8::DecodePublicKey>::from_public_key_der(&spki).ok();
+        if cert_key.as_ref() != Some(&pkgfmt::signature::RsaSha1Signer::public_key(&token)?) {
+            return Err(malformed(format!("the token key does not match certificate {}", signer_cert.tbs_certificate.subject)));
+        }
+        let mut sign = |m: &[u8]| -> Result<Vec<u8>, String> {
+            match alg {
+                SignAlgorithm::RsaSha1 => pkgfmt::signature::RsaSha1Signer::sign_sha1(&token, m),
+                SignAlgorithm::RsaSha256 => token.sign_sha256(m),
+            }
+            .map_err(|e| e.to_string())
+        };
+        vouchers::sign_with(&options, vouchers::SigningKey::External(&mut sign), &cert_pem, &chain, alg)?
+    } else {
+        let private = crate::keys::read_private_key(key, pass.as_deref())?;
+        let key_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).map_err(|e| malformed(e.to_string()))?;
+        vouchers::sign(&options, key_pem.as_bytes(), &cert_pem, &chain, alg)?
+    };
     let out = if a.base64 {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()) + "\n"

@@ -77,7 +77,7 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn extract(path: &str) -> Command {
-    Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0 })
+    Command::ExtractFile(FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None })
 }
 
 /// A package: `head` commands, then the files; signed by `signer`
@@ -772,4 +772,32 @@ fn sessions_go_on_during_a_download_which_shows_as_in_progress() {
     assert_eq!(std::fs::metadata(env.root.join("etc/slow.bin")).unwrap().len(), 300_000);
     assert_eq!(agent.progress.snapshot().phase, Phase::Done);
     acs.validate_all();
+}
+
+/// Issue 12: a 2Wire `.pkgstream` (here: the published header's shape, a
+/// `run` record, a 16x command-list length word) is refused by name, and
+/// nothing is installed.
+#[test]
+fn a_2wire_dialect_package_is_refused_by_name() {
+    let env = Env::new();
+    let acs = TestAcs::start();
+    let files = FileServer::start();
+    let mut list = [&0x2Eu32.to_be_bytes()[..], &3u32.to_be_bytes(), b"run"].concat();
+    list.extend([0u8; 8]); // the type-0 terminator
+    let mut pkg = b"2WIRE_SP\0\0\0\x01\0\0\0\x01".to_vec();
+    pkg.extend(((list.len() * 16) as u32).to_be_bytes());
+    pkg.extend(4u32.to_be_bytes());
+    pkg.extend(list);
+    pkg.extend(pkgfmt::signature::EMPTY_SIGNATURE_BLOCK);
+    pkg.extend(b"data");
+    files.route("/att.pkgstream", Route::ok(pkg));
+    acs.push_script(vec![Step::one(Body::Download(download("2wire", "1 Firmware Upgrade Image", &files.url("/att.pkgstream"))))]);
+    let before = tree(&env.root);
+    let mut agent = Agent::new(env.config(&acs, "")).unwrap();
+    agent.run(true, 3).unwrap();
+    assert_eq!(tree(&env.root), before);
+    let tc = transfer_completes(&acs.sessions());
+    assert_eq!(tc.len(), 1, "{tc:?}");
+    assert_eq!(tc[0].1, 9010);
+    assert!(tc[0].2.contains("not an Annex E package: 2Wire dialect detected; install refuses non-conformant packages"), "{:?}", tc[0].2);
 }

@@ -183,15 +183,22 @@ fn sign_only_rewrites_the_signature_block() {
     assert_eq!(v["signers"][1]["valid"], true);
     let v: Value = serde_json::from_slice(&verify(&out, "rogue.pem").stdout).unwrap();
     assert_eq!(v["signers"][0]["valid"], true);
-    // In-place signing (no -o) keeps the file consistent.
-    cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"]).assert().success();
+    // In-place signing (no -o) keeps the file consistent. (The same signer
+    // again is refused without --allow-duplicate: tests/sign_in_place.rs.)
+    cpekit()
+        .args(["package", "sign", "--allow-duplicate"])
+        .arg(&out)
+        .args(["--key", &key("signer.key"), "--cert", &key("signer.pem"), "--no-signed-attributes"])
+        .assert()
+        .success();
     assert_eq!(inspect_json(&out)["signatures"].as_array().unwrap().len(), 3);
     assert!(verify(&out, "ca.pem").status.success());
     // A truncated package is refused and left as it was.
     let mut bytes = std::fs::read(&out).unwrap();
     bytes.pop();
     std::fs::write(&out, &bytes).unwrap();
-    let o = cpekit().args(["package", "sign"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]).output().unwrap();
+    let o =
+        cpekit().args(["package", "sign", "--allow-duplicate"]).arg(&out).args(["--key", &key("signer.key"), "--cert", &key("signer.pem")]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("truncated"));
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
@@ -369,7 +376,8 @@ fn from_dir_is_deterministic_and_prefixed() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     let j = inspect_json(&a);
     let paths: Vec<&str> = j["commands"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
-    assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www/index.html"]);
+    // Sorted, parents first: the directory is a Filesystem Entry before its file.
+    assert_eq!(paths, vec!["/opt/demo/app.sh", "/opt/demo/default.cfg", "/opt/demo/www", "/opt/demo/www/index.html"]);
 }
 
 #[test]
@@ -515,4 +523,47 @@ fn legacy_eku_signer_needs_allow_legacy_eku() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("extendedKeyUsage"), "{}", String::from_utf8_lossy(&o.stderr));
     ok(install(&["--allow-legacy-eku"]));
+}
+
+/// `cpekit completions SHELL` prints a script the shell accepts, naming
+/// the subcommands and flags; `make install PREFIX=...` puts the binary,
+/// the man pages and the completions where each tool looks.
+#[test]
+fn completions_and_make_install() {
+    for (shell, needle) in [("bash", "complete -F"), ("zsh", "#compdef cpekit"), ("fish", "complete -c cpekit")] {
+        let out = cpekit().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(needle) && text.contains("normalize-owners") && text.contains("allow-duplicate"), "{shell}");
+    }
+    let t = tempfile::tempdir().unwrap();
+    let script = t.path().join("c.bash");
+    std::fs::write(&script, cpekit().args(["completions", "bash"]).output().unwrap().stdout).unwrap();
+    assert!(Proc::new("bash").arg("-n").arg(&script).status().unwrap().success(), "bash accepts the script");
+    assert_eq!(cpekit().args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
+
+    let prefix = t.path().join("usr");
+    let bin = assert_cmd::cargo::cargo_bin("cpekit");
+    let out = Proc::new("make")
+        .current_dir(root())
+        .args(["--no-print-directory", "install"])
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg(format!("BIN={}", bin.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "bin/cpekit",
+        "share/man/man1/cpekit.1",
+        "share/man/man1/cpekit-package-build.1",
+        "share/man/man1/cpekit-completions.1",
+        "share/bash-completion/completions/cpekit",
+        "share/zsh/site-functions/_cpekit",
+        "share/fish/vendor_completions.d/cpekit.fish",
+    ] {
+        let m = std::fs::metadata(prefix.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(m.len() > 0, "{f}");
+    }
+    let v = Proc::new(prefix.join("bin/cpekit")).arg("--version").output().unwrap();
+    assert!(v.status.success());
 }

@@ -10,7 +10,7 @@ use install::{self, DeviceConfig, IgnoreVendor, InstallError, InstallOptions, Sy
 use pkgfmt::{Builder, Command, FileCommand, MoveCommand, PayloadSource, RemoveCommand};
 
 fn file(path: &str, flags: u32) -> Command {
-    Command::ExtractFile(FileCommand { flags, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0 })
+    Command::ExtractFile(FileCommand { flags, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None })
 }
 
 fn with_kind(c: Command, kind: u32) -> Command {

@@ -16,7 +16,8 @@
 //! 5. `fsync` the directory, so that the rename itself is durable.
 //!
 //! **Temporary file.** Removed on every error (and when an [`AtomicFile`] is
-//! dropped without being committed). Only a crash between steps 1 and 4
+//! dropped without being committed), and on SIGINT/SIGTERM once the binary
+//! called [`crate::interrupt::install_handlers`]. Only a crash between steps 1 and 4
 //! leaves one behind: a hidden `.tmp` file next to the target that nothing
 //! reads. Its name is unique per writer, so concurrent writers of the same
 //! target never write into each other's temporary file (the last rename
@@ -86,6 +87,8 @@ pub struct AtomicFile {
     dir: PathBuf,
     /// The temporary file no longer exists under `temp` (renamed).
     renamed: bool,
+    /// Unlinks `temp` on SIGINT/SIGTERM until committed or dropped.
+    _interrupt: crate::interrupt::Registration,
 }
 
 /// Distinguishes the temporary files of one process.
@@ -125,7 +128,8 @@ impl AtomicFile {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             };
-            let f = AtomicFile { file, temp, target: target.to_path_buf(), dir, renamed: false };
+            let registration = crate::interrupt::Registration::new(&temp);
+            let f = AtomicFile { file, temp, target: target.to_path_buf(), dir, renamed: false, _interrupt: registration };
             if let Some(bits) = bits {
                 f.file.set_permissions(fs::Permissions::from_mode(bits))?;
             }

@@ -9,6 +9,8 @@
 //!   library's error type.
 //! * [`durable`] — replace a file's content atomically and durably (temp
 //!   file, fsync, rename, fsync of the directory).
+//! * [`interrupt`] — temporary files that SIGINT/SIGTERM remove before
+//!   the process ends.
 //! * [`subprocess`] — run a command with a deadline in its own process
 //!   group, killed with everything it started, output bounded.
 //! * [`random`] — the one randomness source, with one failure policy
@@ -24,6 +26,7 @@ pub mod backoff;
 pub mod clock;
 pub mod durable;
 pub mod error_kind;
+pub mod interrupt;
 pub mod random;
 pub mod subprocess;
 pub mod xml_limits;

@@ -44,6 +44,26 @@ pub enum Op {
         to: String,
         backup: Option<String>,
     },
+    /// Set an existing directory's mode and owner (a Filesystem Entry);
+    /// `old` (mode, uid, gid) restores them on undo. `None`: the directory
+    /// was created by this transaction, whose Mkdir undo removes it.
+    Attributes {
+        path: String,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        old: Option<(u32, u32, u32)>,
+    },
+}
+
+/// Set a directory's attributes; it must be a directory (never a link).
+fn set_dir_attributes(p: &Path, mode: Option<u32>, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    let m = fs::symlink_metadata(p)?;
+    if !m.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", p.display())));
+    }
+    let attrs = pkgfmt::FileMetadata { mode, uid, gid, ..Default::default() };
+    crate::attributes::apply(p, &attrs)
 }
 
 /// The journal document.
@@ -125,6 +145,7 @@ pub fn apply(op: &Op, root: &Path, st: &StateDir, fp: &mut FailPoints) -> io::Re
             }
             fs::rename(root.join(from), root.join(to))?;
         }
+        Op::Attributes { path, mode, uid, gid, .. } => set_dir_attributes(&root.join(path), *mode, *uid, *gid)?,
     }
     fp.hit();
     Ok(())
@@ -163,6 +184,15 @@ pub fn undo(op: &Op, root: &Path, st: &StateDir) -> io::Result<()> {
                 }
             }
         }
+        // Setting the old attributes again is right whether or not the new
+        // ones were set.
+        Op::Attributes { path, old: Some((mode, uid, gid)), .. } => {
+            if fs::symlink_metadata(root.join(path)).is_ok_and(|m| m.is_dir()) {
+                let owner = crate::attributes::is_root();
+                set_dir_attributes(&root.join(path), Some(*mode), owner.then_some(*uid), owner.then_some(*gid))?;
+            }
+        }
+        Op::Attributes { old: None, .. } => {}
     }
     Ok(())
 }

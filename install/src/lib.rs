@@ -18,6 +18,7 @@
 //! An [`Observer`](progress::Observer) in [`InstallOptions`] hears of the
 //! steps as they happen (see [`progress`]).
 
+pub mod attributes;
 pub mod failpoint;
 pub mod journal;
 pub mod path;
@@ -76,6 +77,11 @@ pub enum UnsafePath {
     Symlink(String),
     #[error("{0} exists and is not a directory")]
     NotADirectory(String),
+    /// E.g. `/etc/l/file` after this package made `/etc/l` a link.
+    #[error("command #{index}: {path} is a symbolic link this package creates; a later command never follows it")]
+    PackageLink { index: usize, path: String },
+    #[error("command #{index}: link {path} -> {target} points outside the install root")]
+    LinkEscapes { index: usize, path: String, target: String },
     #[error(transparent)]
     Invalid(#[from] path::PathError),
 }
@@ -269,7 +275,8 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
     journal::cleanup(&st).map_err(io("cleaning the state directory"))?;
 
     // 1. Prefix and signatures (E.5: validate before processing commands).
-    let prefix = Prefix::read_from(pkg, DEFAULT_PREFIX_LIMIT)?;
+    // A vendor-dialect package is refused as such (issue 12).
+    let prefix = Prefix::read_conformant(pkg, DEFAULT_PREFIX_LIMIT)?;
     let prefix_len = prefix.payload_offset();
     let reporter = Reporter { observer: opts.observer.as_deref(), prefix_len, total: prefix_len + prefix.header.payload_length as u64 };
     reporter.report(progress::Phase::VerifyingPrefix, prefix_len);
@@ -327,7 +334,7 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
 
     // 4. Journal, apply, commit.
     reporter.report(progress::Phase::Committing, reporter.total);
-    let result = apply_plan(&plan, &root, &st, &mut fp);
+    let result = apply_plan(&plan, &prefix.commands, &root, &st, &mut fp);
     if let Err(e) = result {
         return match journal::recover(&st, &root, &mut FailPoints::none()) {
             Ok(_) => Err(InstallError::RolledBack(Box::new(e))),
@@ -437,7 +444,8 @@ fn stream_payload<R: Read>(
     Ok(())
 }
 
-fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), InstallError> {
+fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), InstallError> {
+    use attributes::{resolve, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE};
     let mut backups = 0usize;
     let mut next_backup = || {
         backups += 1;
@@ -445,25 +453,70 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
     };
     let mut ops = Vec::new();
     let mut dirs = 0usize;
-    let mut mkdirs = |ops: &mut Vec<Op>, list: &[String]| -> Result<(), InstallError> {
-        for d in list {
-            dirs += 1;
-            let stage = format!("d{dirs}");
-            fs::create_dir(st.stage().join(&stage)).map_err(io("staging a directory"))?;
-            ops.push(Op::Mkdir { path: d.clone(), stage });
-        }
+    // A directory to create: an empty staged one with its attributes,
+    // renamed into place by its Mkdir.
+    let mut mkdir = |ops: &mut Vec<Op>, path: &str, attrs: &pkgfmt::FileMetadata| -> Result<(), InstallError> {
+        dirs += 1;
+        let stage = format!("d{dirs}");
+        let staged = st.stage().join(&stage);
+        fs::create_dir(&staged).map_err(io("staging a directory"))?;
+        attributes::apply(&staged, attrs).map_err(io(format!("staging the attributes of /{path}")))?;
+        ops.push(Op::Mkdir { path: path.to_string(), stage });
         Ok(())
     };
+    let default_dir = resolve(None, None, DEFAULT_DIR_MODE);
+    // Attributes recorded by a command (extended file record, Filesystem Entry).
+    let recorded = |index: usize| match &commands.commands[index] {
+        Command::FilesystemEntry(e) => Some(e.metadata),
+        c => c.file().and_then(|f| f.metadata),
+    };
+    // The entry a write replaces, if it is a regular file (its mode and owner are kept).
+    let replaced = |path: &str| fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_file());
     for a in &plan.actions {
         match a {
             Action::Write { index, path, replaces, mkdirs: m } => {
-                mkdirs(&mut ops, m)?;
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                let staged = st.stage().join(index.to_string());
+                let old = if *replaces { replaced(path) } else { None };
+                let attrs = resolve(recorded(*index).as_ref(), old.as_ref(), DEFAULT_FILE_MODE);
+                attributes::apply(&staged, &attrs).map_err(io(format!("staging the attributes of /{path}")))?;
                 ops.push(Op::Write { path: path.clone(), stage: index.to_string(), backup: replaces.then(&mut next_backup) })
             }
             Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
             Action::Rename { from, to, replaces, mkdirs: m, .. } => {
-                mkdirs(&mut ops, m)?;
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
                 ops.push(Op::Rename { from: from.clone(), to: to.clone(), backup: replaces.then(&mut next_backup) })
+            }
+            Action::Symlink { index, path, target, replaces, mkdirs: m } => {
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                let stage = format!("l{index}");
+                let staged = st.stage().join(&stage);
+                std::os::unix::fs::symlink(target, &staged).map_err(io(format!("staging the link /{path}")))?;
+                let attrs = resolve(recorded(*index).as_ref(), None, 0);
+                attributes::apply(&staged, &pkgfmt::FileMetadata { mode: None, ..attrs }).map_err(io(format!("staging the owner of /{path}")))?;
+                ops.push(Op::Write { path: path.clone(), stage, backup: replaces.then(&mut next_backup) })
+            }
+            Action::Directory { index, path, exists: false, mkdirs: m } => {
+                for d in m {
+                    mkdir(&mut ops, d, &default_dir)?;
+                }
+                mkdir(&mut ops, path, &resolve(recorded(*index).as_ref(), None, DEFAULT_DIR_MODE))?;
+            }
+            Action::Directory { index, path, exists: true, .. } => {
+                let r = recorded(*index).unwrap_or_default();
+                let (uid, gid) = if attributes::is_root() { (r.uid, r.gid) } else { (None, None) };
+                if r.mode.is_some() || uid.is_some() || gid.is_some() {
+                    // A directory of the old tree keeps what it had on undo; one
+                    // created earlier by this package is removed by its Mkdir's undo.
+                    let old = fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_dir()).map(|m| (m.mode() & 0o7777, m.uid(), m.gid()));
+                    ops.push(Op::Attributes { path: path.clone(), mode: r.mode, uid, gid, old });
+                }
             }
             _ => {}
         }
@@ -498,7 +551,7 @@ fn apply_plan(plan: &Plan, root: &Path, st: &StateDir, fp: &mut FailPoints) -> R
 
 fn op_paths(op: &Op) -> Vec<&str> {
     match op {
-        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } => vec![path],
+        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } | Op::Attributes { path, .. } => vec![path],
         Op::Rename { from, to, .. } => vec![from, to],
     }
 }

@@ -3,14 +3,14 @@
 //! commands proceed (an earlier Remove affects a later Add), so the plan is
 //! both what `--dry-run` prints and what the executor journals and runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use pkgfmt::{Command, CommandList};
+use pkgfmt::{Command, CommandList, EntryKind};
 use serde::{Deserialize, Serialize};
 
 use super::path::{check_no_symlinks, RelPath};
-use super::InstallError;
+use super::{InstallError, UnsafePath};
 
 /// One effect on the tree, or a decision not to change it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,11 @@ pub enum Action {
     Info { index: usize, command: String, text: String },
     /// Vendor-specific command, passed to the vendor handler.
     Vendor { index: usize, kind: u32, length: usize },
+    /// cpekit Filesystem Entry: a symbolic link `path` -> `target`, replacing a non-directory.
+    Symlink { index: usize, path: String, target: String, replaces: bool, mkdirs: Vec<String> },
+    /// cpekit Filesystem Entry: create directory `path` (after its missing
+    /// parents `mkdirs`), or set the attributes of the one that `exists`.
+    Directory { index: usize, path: String, exists: bool, mkdirs: Vec<String> },
 }
 
 impl Action {
@@ -38,12 +43,14 @@ impl Action {
             | Action::Rename { index, .. }
             | Action::Skip { index, .. }
             | Action::Info { index, .. }
-            | Action::Vendor { index, .. } => *index,
+            | Action::Vendor { index, .. }
+            | Action::Symlink { index, .. }
+            | Action::Directory { index, .. } => *index,
         }
     }
 
     pub fn mutates(&self) -> bool {
-        matches!(self, Action::Write { .. } | Action::Remove { .. } | Action::Rename { .. })
+        matches!(self, Action::Write { .. } | Action::Remove { .. } | Action::Rename { .. } | Action::Symlink { .. } | Action::Directory { .. })
     }
 
     /// One line for `--dry-run`.
@@ -69,7 +76,21 @@ impl Action {
             Action::Vendor { index, kind, length } => {
                 format!("#{index} vendor command {kind} ({length} bytes) -> vendor handler")
             }
+            Action::Symlink { index, path, target, replaces, mkdirs } => {
+                format!("#{index} symlink /{path} -> {target}{}{}", if *replaces { " (replace existing)" } else { "" }, dirs_text(mkdirs))
+            }
+            Action::Directory { index, path, exists, mkdirs } => {
+                format!("#{index} directory /{path} ({}{})", if *exists { "set attributes" } else { "create" }, dirs_text(mkdirs))
+            }
         }
+    }
+}
+
+fn dirs_text(mkdirs: &[String]) -> String {
+    if mkdirs.is_empty() {
+        String::new()
+    } else {
+        format!(", create directories {}", mkdirs.iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(" "))
     }
 }
 
@@ -89,6 +110,9 @@ struct Overlay<'a> {
     root: &'a Path,
     entries: BTreeMap<PathBuf, Node>,
     cleared: bool,
+    /// Symbolic links this package creates (File nodes that are links):
+    /// never followed by a later command.
+    links: BTreeSet<PathBuf>,
 }
 
 impl<'a> Overlay<'a> {
@@ -133,7 +157,22 @@ impl<'a> Overlay<'a> {
         for k in keys {
             self.entries.remove(&k);
         }
+        self.links.retain(|l| !l.starts_with(p));
         self.entries.insert(p.to_path_buf(), Node::Absent);
+    }
+
+    /// Every ancestor of `p` is a directory or absent (to be created): a
+    /// file there, or a link this package created, is refused.
+    fn check_parents(&self, index: usize, p: &RelPath) -> Result<(), InstallError> {
+        for a in p.ancestors() {
+            if self.links.contains(a.as_path()) {
+                return Err(UnsafePath::PackageLink { index, path: a.display() }.into());
+            }
+            if self.node(a.as_path()) == Node::File {
+                return Err(InstallError::Rejected { index, reason: format!("{} is not a directory", a.display()) });
+            }
+        }
+        Ok(())
     }
 
     /// Mark `p` present as a file, creating missing ancestors; returns the
@@ -147,6 +186,21 @@ impl<'a> Overlay<'a> {
             }
         }
         self.entries.insert(p.as_path().to_path_buf(), Node::File);
+        self.links.remove(p.as_path());
+        made
+    }
+
+    /// Mark `p` present as a new directory, creating missing ancestors;
+    /// returns the ancestors that must be created, outermost first.
+    fn create_dir(&mut self, p: &RelPath) -> Vec<String> {
+        let mut made = Vec::new();
+        for a in p.ancestors() {
+            if self.node(a.as_path()) == Node::Absent {
+                self.entries.insert(a.as_path().to_path_buf(), Node::Dir { fresh: true });
+                made.push(a.as_path().display().to_string());
+            }
+        }
+        self.entries.insert(p.as_path().to_path_buf(), Node::Dir { fresh: true });
         made
     }
 
@@ -212,9 +266,10 @@ fn pick_versioned(mut m: Vec<RelPath>) -> Option<RelPath> {
     m.into_iter().next()
 }
 
-fn rel(index: usize, path: &str, root: &Path) -> Result<RelPath, InstallError> {
+fn rel(index: usize, path: &str, root: &Path, ov: &Overlay<'_>) -> Result<RelPath, InstallError> {
     let p = RelPath::parse(path).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
     check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: foundation::error_kind::chain(&e) })?;
+    ov.check_parents(index, &p)?;
     Ok(p)
 }
 
@@ -234,7 +289,7 @@ pub struct Plan {
 /// Plan every command, in order (E.4.1). Rejects (with the command index)
 /// anything that must stop the whole install before it starts.
 pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
-    let mut ov = Overlay { root, entries: BTreeMap::new(), cleared: false };
+    let mut ov = Overlay { root, entries: BTreeMap::new(), cleared: false, links: BTreeSet::new() };
     let mut out = Plan::default();
     pkgfmt::builder::check_reboot_last(commands.commands.iter()).map_err(|e| {
         let index = commands.commands.iter().position(|c| *c == Command::Reboot).unwrap_or(0);
@@ -247,7 +302,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
         match c {
             Command::End => break,
             Command::ExtractFile(f) | Command::AddFile(f) => {
-                let p = rel(index, &f.path, root)?;
+                let p = rel(index, &f.path, root, &ov)?;
                 let node = ov.node(p.as_path());
                 if let Node::Dir { .. } = node {
                     return Err(InstallError::Rejected { index, reason: format!("{} is a directory", p.display()) });
@@ -261,7 +316,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                 out.actions.push(Action::Write { index, path: s(&p), replaces: exists, mkdirs });
             }
             Command::ExtractVersionedFile(f) | Command::AddVersionedFile(f) => {
-                let p = rel(index, &f.path, root)?;
+                let p = rel(index, &f.path, root, &ov)?;
                 let matches = versioned_matches(&ov, &p);
                 if matches!(c, Command::AddVersionedFile(_)) && !matches.is_empty() {
                     out.actions.push(skip(&format!("a version of {} exists ({})", p.display(), matches[0].display())));
@@ -279,7 +334,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                 out.actions.push(Action::Write { index, path: s(&p), replaces: exists, mkdirs });
             }
             Command::RemoveFile(r) => {
-                let p = rel(index, &r.path, root)?;
+                let p = rel(index, &r.path, root, &ov)?;
                 match ov.node(p.as_path()) {
                     Node::File => {
                         ov.remove(p.as_path());
@@ -290,7 +345,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                 }
             }
             Command::RemoveVersionedFile(r) => {
-                let p = rel(index, &r.path, root)?;
+                let p = rel(index, &r.path, root, &ov)?;
                 let matches = versioned_matches(&ov, &p);
                 if matches.is_empty() {
                     out.actions.push(skip("no file with that base name"));
@@ -301,7 +356,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                 }
             }
             Command::RemoveSubTree(r) => {
-                let p = rel(index, &r.path, root)?;
+                let p = rel(index, &r.path, root, &ov)?;
                 if ov.exists(&p) {
                     let tree = matches!(ov.node(p.as_path()), Node::Dir { .. });
                     ov.remove(p.as_path());
@@ -311,8 +366,8 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                 }
             }
             Command::MoveFile(m) | Command::MoveVersionedFile(m) => {
-                let src = rel(index, &m.src, root)?;
-                let dst = rel(index, &m.dst, root)?;
+                let src = rel(index, &m.src, root, &ov)?;
+                let dst = rel(index, &m.dst, root, &ov)?;
                 let from = if matches!(c, Command::MoveVersionedFile(_)) {
                     let matches = versioned_matches(&ov, &src);
                     let Some(win) = pick_versioned(matches.clone()) else {
@@ -348,8 +403,12 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                     Node::Dir { .. } => return Err(InstallError::Rejected { index, reason: format!("destination {} is a directory", dst.display()) }),
                     n => n == Node::File,
                 };
+                let moved_link = ov.links.contains(from.as_path());
                 ov.remove(from.as_path());
                 let mkdirs = ov.create_file(&dst);
+                if moved_link {
+                    ov.links.insert(dst.as_path().to_path_buf());
+                }
                 out.actions.push(Action::Rename { index, from: s(&from), to: s(&dst), replaces, mkdirs });
             }
             Command::FormatFileSystem => {
@@ -360,6 +419,7 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
                     out.actions.push(Action::Remove { index, path: n, tree });
                 }
                 ov.entries.clear();
+                ov.links.clear();
                 ov.cleared = true;
             }
             Command::Reboot => {
@@ -377,6 +437,35 @@ pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
             | Command::MinimumVolatileStorage(_)
             | Command::RequiredAttributes(_) => out.actions.push(Action::Info { index, command: name, text: "precondition met".into() }),
             Command::Vendor { kind, value } => out.actions.push(Action::Vendor { index, kind: *kind, length: value.len() }),
+            Command::FilesystemEntry(e) => {
+                let p = rel(index, &e.path, root, &ov)?;
+                match &e.kind {
+                    EntryKind::Directory => match ov.node(p.as_path()) {
+                        Node::Dir { .. } => out.actions.push(Action::Directory { index, path: s(&p), exists: true, mkdirs: Vec::new() }),
+                        Node::Absent => {
+                            let mkdirs = ov.create_dir(&p);
+                            out.actions.push(Action::Directory { index, path: s(&p), exists: false, mkdirs })
+                        }
+                        Node::File => return Err(InstallError::Rejected { index, reason: format!("{} exists and is not a directory", p.display()) }),
+                    },
+                    EntryKind::Symlink { target } => {
+                        if target.contains('\0') {
+                            return Err(InstallError::Rejected { index, reason: format!("link target {target:?} contains a NUL byte") });
+                        }
+                        let parent = p.parent().map(|d| d.as_path().to_path_buf()).unwrap_or_default();
+                        if crate::attributes::target_escapes(&parent, target) {
+                            return Err(UnsafePath::LinkEscapes { index, path: p.display(), target: target.clone() }.into());
+                        }
+                        let replaces = match ov.node(p.as_path()) {
+                            Node::Dir { .. } => return Err(InstallError::Rejected { index, reason: format!("{} is a directory", p.display()) }),
+                            n => n == Node::File,
+                        };
+                        let mkdirs = ov.create_file(&p);
+                        ov.links.insert(p.as_path().to_path_buf());
+                        out.actions.push(Action::Symlink { index, path: s(&p), target: target.clone(), replaces, mkdirs });
+                    }
+                }
+            }
             Command::Unknown { kind, .. } => out.actions.push(skip(&format!("unknown command type {kind} ignored (E.4)"))),
         }
     }

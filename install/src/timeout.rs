@@ -151,7 +151,7 @@ mod tests {
     }
 
     fn file(flags: u32) -> Command {
-        Command::ExtractFile(FileCommand { flags, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0 })
+        Command::ExtractFile(FileCommand { flags, path: "/a".into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None })
     }
 
     #[test]

@@ -12,12 +12,23 @@
 //! `ALL`, `name()` and the conversions to and from `u32`, and in the
 //! `command` module the `Command` enum with its decoding and encoding.
 //! This module only names the Value types; it does not depend on them.
+//!
+//! The same declaration lists the vendor-specific commands cpekit itself
+//! defines in the 1000–9999 range ([`VendorCommandType`]). A vendor number
+//! alone identifies nothing — another vendor may use the same number for
+//! something else — so each such row also gives the identifier its Value
+//! starts with. A Value of that type that does not start with it is
+//! another vendor's command and stays an opaque `Command::Vendor`, and a
+//! recipient that does not know the command skips it by its Length (E.4).
 
-/// Calls `$generate! { rows }` with the rows of Table 68:
-/// `Variant = Type, "Command name" [, ValueType];`, each with its docs.
+/// Calls `$generate! { standard { rows } vendor { rows } }`: the rows of
+/// Table 68, `Variant = Type, "Command name" [, ValueType];`, then cpekit's
+/// vendor-specific commands, `Variant = Type @ b"identifier", "name", ValueType;`,
+/// each with its docs.
 macro_rules! table_68 {
     ($generate:ident) => {
         $generate! {
+            standard {
             /// E.4.2: stop parsing the command list.
             End = 0, "End";
             /// E.4.3: replace any existing file.
@@ -66,14 +77,23 @@ macro_rules! table_68 {
             MinimumVolatileStorage = 22, "Minimum Volatile Storage Size", u32;
             /// E.4.13, Table 77
             RequiredAttributes = 25, "Required Attributes", RequiredAttributes;
+            }
+            vendor {
+            /// cpekit: a symbolic link or a directory, with its owner and mode
+            /// (`command::FilesystemEntry`).
+            FilesystemEntry = 2069 @ b"cpekit/fsentry/1", "cpekit Filesystem Entry", FilesystemEntry;
+            }
         }
     };
 }
 pub(crate) use table_68;
 
-/// Generates [`CommandType`] from the rows of [`table_68!`].
+/// Generates [`CommandType`] and [`VendorCommandType`] from the rows of [`table_68!`].
 macro_rules! command_type_enum {
-    ($( $(#[$doc:meta])* $variant:ident = $number:literal, $name:literal $(, $value:ty)? ; )*) => {
+    (
+        standard { $( $(#[$doc:meta])* $variant:ident = $number:literal, $name:literal $(, $value:ty)? ; )* }
+        vendor { $( $(#[$vdoc:meta])* $vvariant:ident = $vnumber:literal @ $ident:literal, $vname:literal, $vvalue:ty ; )* }
+    ) => {
         /// Table 68 — Command Type summary.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u32)]
@@ -97,6 +117,45 @@ macro_rules! command_type_enum {
                 match self {
                     $( CommandType::$variant => $name, )*
                 }
+            }
+        }
+
+        /// Vendor-specific commands (Table 68: 1000–9999) that cpekit defines,
+        /// each recognised by its Type *and* the identifier its Value starts with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum VendorCommandType {
+            $( $(#[$vdoc])* $vvariant, )*
+        }
+
+        impl VendorCommandType {
+            /// Every vendor-specific command cpekit defines.
+            pub const ALL: [VendorCommandType; [$($vnumber),*].len()] = [$(VendorCommandType::$vvariant),*];
+
+            /// Its Table 68 Type (in 1000–9999).
+            pub fn number(self) -> u32 {
+                match self {
+                    $( VendorCommandType::$vvariant => $vnumber, )*
+                }
+            }
+
+            /// The octets its Value starts with.
+            pub fn identifier(self) -> &'static [u8] {
+                match self {
+                    $( VendorCommandType::$vvariant => $ident, )*
+                }
+            }
+
+            /// Its name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( VendorCommandType::$vvariant => $vname, )*
+                }
+            }
+
+            /// The cpekit command a vendor-range command is, if its Type and
+            /// the start of its Value both match; `None` for any other vendor's.
+            pub fn recognise(kind: u32, value: &[u8]) -> Option<VendorCommandType> {
+                Self::ALL.into_iter().find(|t| t.number() == kind && value.starts_with(t.identifier()))
             }
         }
     };
@@ -162,5 +221,23 @@ mod tests {
         assert_eq!(CommandType::MinimumVolatileStorage.name(), "Minimum Volatile Storage Size");
         assert_eq!(CommandType::try_from(23), Err(23));
         assert_eq!(CommandType::RemoveSubTree.name(), "Remove Sub-Tree");
+    }
+
+    #[test]
+    fn cpekit_vendor_commands_need_their_identifier() {
+        for t in VendorCommandType::ALL {
+            assert!(is_vendor_type(t.number()), "{t:?}");
+            assert_eq!(CommandType::from_u32(t.number()), None);
+            assert!(!t.identifier().is_empty());
+            let mut value = t.identifier().to_vec();
+            value.extend([0; 8]);
+            assert_eq!(VendorCommandType::recognise(t.number(), &value), Some(t));
+            // Another vendor's command with the same number.
+            assert_eq!(VendorCommandType::recognise(t.number(), b"ACME\0\0\0\0"), None);
+            assert_eq!(VendorCommandType::recognise(t.number(), &t.identifier()[1..]), None);
+            assert_eq!(VendorCommandType::recognise(t.number() + 1, &value), None);
+        }
+        assert_eq!(VendorCommandType::FilesystemEntry.number(), 2069);
+        assert_eq!(VendorCommandType::FilesystemEntry.identifier(), b"cpekit/fsentry/1");
     }
 }

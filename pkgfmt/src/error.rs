@@ -34,6 +34,18 @@ pub enum ParseErrorKind {
     UnsupportedHashType(u32),
     #[error("SHA-1 hash length must be 20, found {0} (Table 69)")]
     BadHashLength(u32),
+    #[error("{field}: the 64-bit value {long} of the extended file record differs from the Table 69 value {short}")]
+    ExtendedMismatch { field: &'static str, short: u32, long: u64 },
+    #[error("mode 0o{mode:o} is not a permission mode of file type 0o{expected:o} (nor 0xFFFFFFFF, leave unchanged)")]
+    BadMode { mode: u32, expected: u32 },
+    #[error("timestamp {seconds} s {nanoseconds} ns is out of range (nanoseconds below 10^9, or 0xFFFFFFFF for none)")]
+    BadTimestamp { seconds: u64, nanoseconds: u32 },
+    #[error("unknown Filesystem Entry type {0} (1 = directory, 2 = symbolic link)")]
+    UnknownEntryType(u32),
+    #[error("a directory entry has a {length}-byte link target")]
+    DirectoryTarget { length: u32 },
+    #[error("a symbolic link entry has an empty target")]
+    EmptyLinkTarget,
     #[error("{field} is not valid UTF-8")]
     NotUtf8 { field: &'static str },
     #[error("payload file (offset {file_offset}, length {file_length}) lies outside the {payload_length}-byte payload")]
@@ -46,6 +58,23 @@ pub enum ParseErrorKind {
     PrefixTooLarge { limit: usize },
     #[error("trailing bytes: package is {actual} bytes but header, command list, signatures and payload account for {expected}")]
     TrailingBytes { expected: u64, actual: u64 },
+    // The 2Wire dialect (`crate::dialect`, 2wire-pkgstream-notes).
+    #[error("unknown hash algorithm {0}: the 2Wire dialect defines 1 (SHA-1), 2 (MD5) and 3 (SHA-256) (notes §6.1)")]
+    UnknownDigestAlgorithm(u32),
+    #[error("{algorithm} digest length must be {expected}, found {found} (notes §6.1)")]
+    DigestLength { algorithm: &'static str, expected: u32, found: u32 },
+    #[error("SCRIPT header length {header_length} must be at least 52 and at most the {value_len}-byte value (notes §6.2)")]
+    ScriptHeaderLength { header_length: u32, value_len: u32 },
+    #[error("record length {length} exceeds the {limit}-byte limit for one record")]
+    RecordTooLong { length: u32, limit: u32 },
+    #[error("the command list runs past {limit} bytes without a type-0 terminator or a SignedData")]
+    CommandListUnbounded { limit: u64 },
+    #[error("more than {limit} records in the command list")]
+    TooManyRecords { limit: usize },
+    #[error("the signature block is {length} bytes, more than the {limit}-byte limit")]
+    SignatureTooLong { length: u64, limit: u64 },
+    #[error("not a 2Wire package: {0}")]
+    NotDialect(String),
     /// A fixed layout failed to decode for a reason none of the above
     /// names (the decoder's own message).
     #[error("{what}: {detail}")]
@@ -101,6 +130,17 @@ pub enum Error {
     PayloadTooLong { expected: u64 },
     #[error("package is not trusted: {0}")]
     Untrusted(String),
+    /// The outer bzip2 wrapper of a 2Wire package does not decompress.
+    #[error("malformed package: {0}")]
+    Wrapper(String),
+    /// A strict reader (the installer, the agent) met a package of a vendor
+    /// dialect: it is refused, with the strict parser's reason as the source.
+    #[error("not an Annex E package: {dialect} dialect detected; install refuses non-conformant packages")]
+    NotAnnexE {
+        dialect: crate::dialect::Dialect,
+        #[source]
+        reason: ParseError,
+    },
     #[error("{0}")]
     Build(String),
     #[error(transparent)]
@@ -132,7 +172,7 @@ impl Kind for ParseError {
 impl Kind for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::Parse(_) | Error::Signature(_) | Error::Build(_) => ErrorKind::Malformed,
+            Error::Parse(_) | Error::Signature(_) | Error::Build(_) | Error::NotAnnexE { .. } | Error::Wrapper(_) => ErrorKind::Malformed,
             Error::HashMismatch { .. } | Error::PayloadTruncated { .. } | Error::PayloadTooLong { .. } | Error::Untrusted(_) => ErrorKind::VerifyFailed,
             Error::Io(_) => ErrorKind::Runtime,
         }

@@ -58,6 +58,43 @@ impl Fixed for Header {
     const WHAT: &'static str = "header";
 }
 
+/// The same 24 octets without the E.3 checks on the major version and the
+/// command list length: how the 2Wire dialect's header is read
+/// (2wire-pkgstream-notes §3: "8-byte magic followed by four big-endian
+/// u32s"; the device checks only the magic). Only the preamble is checked.
+#[binrw]
+#[brw(big)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawHeader {
+    #[br(temp, parse_with = preamble)]
+    #[bw(calc = PREAMBLE)]
+    preamble: [u8; 8],
+    pub major: u32,
+    pub minor: u32,
+    /// The command list length word as found (the dialect's is not a length; notes §3).
+    pub command_list_length: u32,
+    pub payload_length: u32,
+}
+
+impl Fixed for RawHeader {
+    const LEN: usize = HEADER_LEN;
+    const WHAT: &'static str = "header";
+}
+
+impl RawHeader {
+    /// Parse the first 24 bytes of `bytes`, checking only the preamble.
+    pub fn parse(bytes: &[u8]) -> Result<RawHeader, ParseError> {
+        Reader::new(bytes).read().map_err(|(at, kind)| ParseError::at(at as u64, kind))
+    }
+
+    /// The 24 header octets.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out.copy_from_slice(&encode(self));
+        out
+    }
+}
+
 /// The preamble, reported as wrong as soon as the octets present differ
 /// from it, even when there are fewer than eight (a short file that is not
 /// a package at all says so, rather than that it is truncated).
@@ -149,6 +186,18 @@ mod tests {
         let e = Header::parse(b"2WIRE").unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::Truncated { what: "header", needed: 24, available: 5 });
         assert_eq!(e.offset, 5);
+    }
+
+    /// The one published 2Wire header (notes §3) reads raw, not strictly.
+    #[test]
+    fn raw_header_reads_the_published_dialect_header() {
+        let published =
+            [0x32, 0x57, 0x49, 0x52, 0x45, 0x5f, 0x53, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x51, 0x30, 0x01, 0xe9, 0xba, 0x61];
+        let h = RawHeader::parse(&published).unwrap();
+        assert_eq!((h.major, h.minor, h.command_list_length, h.payload_length), (1, 1, 0x15130, 32_094_817));
+        assert_eq!(h.to_bytes(), published);
+        assert_eq!(Header::parse(&published).unwrap_err().kind, ParseErrorKind::CommandListTooLong(86_320));
+        assert!(matches!(RawHeader::parse(b"BZh91AY&SY").unwrap_err().kind, ParseErrorKind::BadPreamble { .. }));
     }
 
     #[test]

@@ -20,17 +20,21 @@
 //! 3. [`error`] — what was wrong and where.
 //! 4. `codec` — the one Reader for the fixed big-endian layouts.
 //! 5. [`header`] — E.3, Table 66.
-//! 6. [`command`] — E.4, Tables 67 and 69–77.
+//! 6. [`command`] — E.4, Tables 67 and 69–77; the extended file record and
+//!    cpekit's vendor-specific Filesystem Entry.
 //! 7. [`command_list`] — E.4, the list as a whole.
 //! 8. [`package`] — Figure 8: header, command list, signature block.
 //! 9. [`payload`] — E.4.3/E.5: streaming payload hashes.
 //! 10. [`builder`] — writing packages.
+//! 11. [`dialect`] — the 2Wire `.pkgstream` dialect, read leniently for
+//!     inspection (the installer stays strict: [`Prefix::read_conformant`]).
 
 pub mod builder;
 mod codec;
 pub mod command;
 pub mod command_list;
 pub mod command_type;
+pub mod dialect;
 pub mod error;
 pub mod header;
 pub mod package;
@@ -38,8 +42,12 @@ pub mod payload;
 pub mod signature;
 
 pub use builder::{Builder, PayloadSource};
-pub use command::{Command, CommandType, FileCommand, MoveCommand, RemoveCommand, RequiredAttributes, Role, VersionNumber};
+pub use command::{
+    Command, CommandType, EntryKind, FileCommand, FileMetadata, FilesystemEntry, MoveCommand, RemoveCommand, RequiredAttributes, Role, VendorCommandType,
+    VersionNumber,
+};
 pub use command_list::CommandList;
+pub use dialect::Dialect;
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use header::Header;
 pub use package::{Package, Prefix, DEFAULT_PREFIX_LIMIT};

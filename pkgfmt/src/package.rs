@@ -90,6 +90,27 @@ impl Prefix {
         Ok(prefix)
     }
 
+    /// Read the prefix as an installer must: strictly, as [`read_from`](Self::read_from)
+    /// does. A package of the 2Wire dialect is refused as such
+    /// ([`Error::NotAnnexE`], the strict parser's error as its source)
+    /// rather than with the first deviation the strict parser met; any
+    /// other failure is returned as it is.
+    pub fn read_conformant<R: Read>(r: &mut R, limit: usize) -> Result<Prefix, Error> {
+        let mut recorder = Recorder { inner: r, seen: Vec::new() };
+        let reason = match Prefix::read_from(&mut recorder, limit) {
+            Err(Error::Parse(reason)) => reason,
+            other => return other,
+        };
+        // What the strict parser read (at most `limit` and a few octets), then the rest.
+        let seen = std::mem::take(&mut recorder.seen);
+        let rest = std::io::Cursor::new(seen).chain(recorder.inner);
+        let dialect = crate::dialect::Source::from_reader(rest).ok().and_then(|mut s| crate::dialect::DialectPrefix::read_from(&mut s).ok());
+        match dialect {
+            Some(d) if d.matches() => Err(Error::NotAnnexE { dialect: crate::dialect::Dialect::TwoWire, reason }),
+            _ => Err(Error::Parse(reason)),
+        }
+    }
+
     /// The octets the signatures cover (E.5): header and command list, as read.
     pub fn signed_message(&self) -> &[u8] {
         &self.signed
@@ -145,7 +166,7 @@ fn check_payload_ranges(header: &Header, commands: &CommandList) -> Result<(), P
 /// anything is allocated for it. A SignedData ContentInfo is a SEQUENCE
 /// (tag 0x30; E.5: the identifier fits one octet) and never shorter than
 /// these six octets, so the probe never reads into the payload.
-fn der_tlv_len(probe: &[u8]) -> Result<usize, ParseErrorKind> {
+pub(crate) fn der_tlv_len(probe: &[u8]) -> Result<usize, ParseErrorKind> {
     let bad = |why: String| ParseErrorKind::Signature(SignatureError::Malformed(why));
     if probe.len() < 6 {
         return Err(ParseErrorKind::Truncated { what: "signature block", needed: 6, available: probe.len() as u64 });
@@ -167,6 +188,20 @@ fn der_tlv_len(probe: &[u8]) -> Result<usize, ParseErrorKind> {
         return Err(bad(format!("a {total}-byte block cannot be a SignedData")));
     }
     Ok(total)
+}
+
+/// A reader that keeps a copy of what was read through it.
+struct Recorder<'r, R> {
+    inner: &'r mut R,
+    seen: Vec<u8>,
+}
+
+impl<R: Read> Read for Recorder<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

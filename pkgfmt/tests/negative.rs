@@ -9,7 +9,7 @@ fn sample() -> Vec<u8> {
     let sha1 = Sha1::digest(&payload).into();
     let list = CommandList::new(vec![
         Command::Version("1.0".into()),
-        Command::ExtractFile(FileCommand { flags: 0, path: "/a".into(), sha1, file_offset: 0, file_length: 12 }),
+        Command::ExtractFile(FileCommand { flags: 0, path: "/a".into(), sha1, file_offset: 0, file_length: 12, metadata: None }),
         Command::Reboot,
     ]);
     Package { prefix: Prefix::new(0, list, 12).unwrap(), payload }.to_bytes()

@@ -13,14 +13,33 @@ fn text() -> impl Strategy<Value = String> {
     ".{0,40}"
 }
 
+fn timestamp() -> impl Strategy<Value = Option<command::Timestamp>> {
+    proptest::option::of((any::<u64>(), 0..1_000_000_000u32).prop_map(|(seconds, nanoseconds)| command::Timestamp { seconds, nanoseconds }))
+}
+
+/// Attributes: each one recorded or "leave unchanged".
+fn metadata() -> impl Strategy<Value = FileMetadata> {
+    let word = || proptest::option::of(0..u32::MAX);
+    (proptest::option::of(0..=0o7777u32), word(), word(), timestamp(), timestamp(), timestamp())
+        .prop_map(|(mode, uid, gid, atime, mtime, ctime)| FileMetadata { mode, uid, gid, atime, mtime, ctime })
+}
+
 fn file_cmd(payload_len: u32) -> impl Strategy<Value = FileCommand> {
-    (any::<u32>(), path(), any::<[u8; 20]>(), 0..=payload_len, any::<u32>()).prop_map(move |(flags, path, sha1, off, len)| FileCommand {
-        flags,
-        path,
-        sha1,
-        file_offset: off,
-        file_length: len % (payload_len - off + 1),
-    })
+    (any::<u32>(), path(), any::<[u8; 20]>(), 0..=payload_len, any::<u32>(), proptest::option::of(metadata())).prop_map(
+        move |(flags, path, sha1, off, len, metadata)| FileCommand {
+            flags,
+            path,
+            sha1,
+            file_offset: off,
+            file_length: len % (payload_len - off + 1),
+            metadata,
+        },
+    )
+}
+
+fn entry() -> impl Strategy<Value = FilesystemEntry> {
+    let kind = prop_oneof![Just(EntryKind::Directory), "[^\\x00]{1,30}".prop_map(|target| EntryKind::Symlink { target })];
+    (any::<u32>(), path(), kind, metadata()).prop_map(|(flags, path, kind, metadata)| FilesystemEntry { flags, path, kind, metadata })
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -75,6 +94,7 @@ fn command(payload_len: u32) -> impl Strategy<Value = Command> {
         (any::<u32>(), any::<u32>(), words(5))
             .prop_map(|(defining_entity, class, attributes)| { Command::RequiredAttributes(RequiredAttributes { defining_entity, class, attributes }) }),
         (1000u32..=9999, bytes()).prop_map(|(kind, value)| Command::Vendor { kind, value }),
+        entry().prop_map(Command::FilesystemEntry),
         (unknown_kind(), bytes()).prop_map(|(kind, value)| Command::Unknown { kind, value }),
     ]
 }

@@ -355,3 +355,31 @@ fn extended_key_usage_must_allow_code_signing_unless_relaxed() {
     assert!(pki.sign("codesign", &[]).verify(MSG, &[cert("ca")], &now()).is_trusted());
     assert!(pki.sign("any", &[]).verify(MSG, &[cert("ca")], &now()).is_trusted());
 }
+
+#[test]
+fn signers_are_found_and_removed_keeping_the_others() {
+    let one = sign("rogue", &[], true);
+    let two = one.add_signer(MSG, &key("signer"), &cert("signer"), &[cert("intermediate")], true).unwrap();
+    assert!(two.is_signed_by(&cert("signer")).unwrap());
+    assert!(two.is_signed_by(&cert("rogue")).unwrap());
+    assert!(!one.is_signed_by(&cert("signer")).unwrap());
+    // Removing the rogue signer leaves the trusted one, byte for byte, and drops the rogue's certificate.
+    let kept = two.remove_signer(0).unwrap();
+    assert_eq!(kept.signers().len(), 1);
+    assert_eq!(kept.signers()[0], two.signers()[1]);
+    assert!(kept.verify(MSG, &[cert("ca")], &now()).is_trusted());
+    assert!(!kept.certificates().contains(&cert("rogue")));
+    assert!(kept.certificates().contains(&cert("intermediate")));
+    // Removing the last one leaves a block with no signers.
+    let none = kept.remove_signer(0).unwrap();
+    assert!(none.signers().is_empty());
+    assert!(matches!(none.remove_signer(0).unwrap_err(), SignatureError::NoSuchSigner { index: 0, count: 0 }));
+    // Signing time as given (SOURCE_DATE_EPOCH): the same bytes twice.
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let opts = SignOptions { signed_attributes: true, signing_time: Some(t) };
+    let a = SignatureBlock::empty().add_signer_with(MSG, &key("signer"), &cert("signer"), &[], &opts).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let b = SignatureBlock::empty().add_signer_with(MSG, &key("signer"), &cert("signer"), &[], &opts).unwrap();
+    assert_eq!(a.to_der(), b.to_der());
+    assert!(a.verify(MSG, &[cert("ca")], &now()).is_trusted());
+}

@@ -3,18 +3,19 @@
 //! walk over the raw bytes below cannot go out of bounds.
 
 use anyhow::Result;
-use pkgfmt::command::CommandType as T;
+use pkgfmt::command::metadata::UNCHANGED;
+use pkgfmt::command::{CommandType as T, VendorCommandType as V};
+use pkgfmt::Command;
 
-use super::open_prefix;
 use crate::cli::DumpArgs;
 
-struct Dumper {
-    width: usize,
+pub(super) struct Dumper {
+    pub width: usize,
 }
 
 impl Dumper {
     /// Print `bytes` found at absolute `offset`, 16 per row, label on row one.
-    fn field(&self, offset: u64, bytes: &[u8], label: &str) {
+    pub(super) fn field(&self, offset: u64, bytes: &[u8], label: &str) {
         if bytes.is_empty() {
             println!("{:08x}  {:<w$}  {label}", offset, "(empty)", w = self.width);
             return;
@@ -26,10 +27,33 @@ impl Dumper {
         }
     }
 
-    fn u32(&self, offset: u64, b: &[u8], name: &str) -> u32 {
+    pub(super) fn u32(&self, offset: u64, b: &[u8], name: &str) -> u32 {
         let v = u32::from_be_bytes(b[..4].try_into().expect("4 bytes"));
         self.field(offset, &b[..4], &format!("{name} = {v}"));
         v
+    }
+
+    pub(super) fn u64(&self, offset: u64, b: &[u8], name: &str) {
+        let v = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+        self.field(offset, &b[..8], &format!("{name} = {v}"));
+    }
+
+    /// The 48 octets of mode, uid, gid and three timestamps.
+    pub(super) fn attributes(&self, at: u64, b: &[u8], i: usize) {
+        let word = |k: usize| u32::from_be_bytes(b[k..k + 4].try_into().expect("4 bytes"));
+        let id = |v: u32| if v == UNCHANGED { "0xFFFFFFFF (leave unchanged)".to_string() } else { v.to_string() };
+        let mode = word(0);
+        let m = if mode == UNCHANGED { id(mode) } else { format!("0o{mode:06o}") };
+        self.field(at, &b[..4], &format!("[{i}] Mode = {m}"));
+        self.field(at + 4, &b[4..8], &format!("[{i}] Uid = {}", id(word(4))));
+        self.field(at + 8, &b[8..12], &format!("[{i}] Gid = {}", id(word(8))));
+        for (k, name) in ["Access time", "Modification time", "Status-change time"].iter().enumerate() {
+            let o = 12 + 12 * k;
+            let nanos = word(o + 8);
+            let secs = u64::from_be_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+            let t = if nanos == UNCHANGED { "none".to_string() } else { format!("{secs}.{nanos:09}") };
+            self.field(at + o as u64, &b[o..o + 12], &format!("[{i}] {name} = {t}"));
+        }
     }
 }
 
@@ -38,7 +62,10 @@ const REMOVE_FIELDS: [&str; 3] = ["Flags", "Path Offset", "Path Length"];
 const MOVE_FIELDS: [&str; 5] = ["Flags", "Source Path Offset", "Source Path Length", "Destination Path Offset", "Destination Path Length"];
 
 pub fn run(a: DumpArgs) -> Result<u8> {
-    let (prefix, _, size) = open_prefix(&a.package)?;
+    let (prefix, size) = match super::open_package(&a.package, a.dialect.dialect)? {
+        super::Opened::AnnexE { prefix, size, .. } => (prefix, size),
+        super::Opened::TwoWire(d) => return super::dialect::dump(&a, d),
+    };
     let d = Dumper { width: 47 };
     let raw = prefix.signed_message();
     println!("# {} ({size} bytes)", a.package.display());
@@ -56,7 +83,7 @@ pub fn run(a: DumpArgs) -> Result<u8> {
         let len = d.u32(pos as u64 + 4, &raw[pos + 4..], &format!("[{i}] Length")) as usize;
         let vstart = pos + 8;
         let value = &raw[vstart..vstart + len];
-        dump_value(&d, vstart as u64, kind, value, i);
+        dump_value(&d, vstart as u64, kind, value, i, c);
         pos = vstart + len;
     }
     if !prefix.commands.trailer.is_empty() {
@@ -80,7 +107,7 @@ pub fn run(a: DumpArgs) -> Result<u8> {
     Ok(crate::exit::SUCCESS)
 }
 
-fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize) {
+fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize, c: &Command) {
     let words =
         |names: &[&str]| -> Vec<u32> { names.iter().enumerate().map(|(k, n)| d.u32(at + 4 * k as u64, &value[4 * k..], &format!("[{i}] {n}"))).collect() };
     let var = |off: u32, len: u32, name: &str| {
@@ -90,6 +117,13 @@ fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize) {
     match T::from_u32(kind) {
         Some(T::ExtractFile | T::ExtractVersionedFile | T::AddFile | T::AddVersionedFile) => {
             let w = words(&FILE_FIELDS);
+            // The parser decided the form (the gateway's rule); dump what it read.
+            if c.file().is_some_and(|f| f.metadata.is_some()) {
+                d.u32(at + 32, &value[32..], &format!("[{i}] Header Length (extended file record)"));
+                d.u64(at + 36, &value[36..], &format!("[{i}] File Offset (64-bit)"));
+                d.u64(at + 44, &value[44..], &format!("[{i}] File Length (64-bit)"));
+                d.attributes(at + 52, &value[52..100], i);
+            }
             var(w[1], w[2], "Path");
             d.field(at + w[4] as u64, &value[w[4] as usize..(w[4] + w[5]) as usize], &format!("[{i}] Hash (SHA-1)"));
         }
@@ -125,6 +159,16 @@ fn dump_value(d: &Dumper, at: u64, kind: u32, value: &[u8], i: usize) {
             words(&names.iter().map(String::as_str).collect::<Vec<_>>());
         }
         Some(T::End | T::Reboot | T::FormatFileSystem) => {}
-        None => d.field(at, value, &format!("[{i}] Value ({} bytes, not interpreted)", value.len())),
+        None => match c {
+            Command::FilesystemEntry(_) => {
+                d.field(at, &value[..16], &format!("[{i}] Identifier {:?}", String::from_utf8_lossy(V::FilesystemEntry.identifier())));
+                let names = ["Flags", "Entry Type (1 directory, 2 symlink)", "Path Offset", "Path Length", "Target Offset", "Target Length"];
+                let w: Vec<u32> = names.iter().enumerate().map(|(k, n)| d.u32(at + 16 + 4 * k as u64, &value[16 + 4 * k..], &format!("[{i}] {n}"))).collect();
+                d.attributes(at + 40, &value[40..88], i);
+                var(w[2], w[3], "Path");
+                var(w[4], w[5], "Target");
+            }
+            _ => d.field(at, value, &format!("[{i}] Value ({} bytes, not interpreted)", value.len())),
+        },
     }
 }

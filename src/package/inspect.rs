@@ -4,15 +4,19 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{command_detail, command_json, open_prefix, signer_json};
+use super::{command_detail, command_json, open_package, signer_json, Opened};
 use crate::cli::InspectArgs;
 
 pub fn run(a: InspectArgs) -> Result<u8> {
-    let (prefix, _, size) = open_prefix(&a.package)?;
+    let (prefix, size) = match open_package(&a.package, a.dialect.dialect)? {
+        Opened::AnnexE { prefix, size, .. } => (prefix, size),
+        Opened::TwoWire(d) => return super::dialect::inspect(&a, d),
+    };
     let h = &prefix.header;
     let signers = prefix.signatures.signers();
     if a.output.json {
         let out = json!({
+            "dialect": "annex-e",
             "header": {
                 "major": h.major,
                 "minor": h.minor,
@@ -31,6 +35,7 @@ pub fn run(a: InspectArgs) -> Result<u8> {
         return Ok(crate::exit::SUCCESS);
     }
     println!("package:        {}", a.package.display());
+    println!("dialect:        annex-e{}", if a.dialect.dialect == crate::cli::DialectChoice::Auto { " (conforms)" } else { "" });
     println!("format version: {}.{}", h.major, h.minor);
     println!("command list:   {} bytes, {} commands", h.command_list_length, prefix.commands.commands.len());
     println!("signatures:     {} bytes, {} signer(s)", prefix.signatures.to_der().len(), signers.len());

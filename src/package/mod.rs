@@ -1,9 +1,11 @@
 //! `cpekit package ...` subcommands.
 
 pub mod build;
+pub mod dialect;
 pub mod dump;
 pub mod extract;
 pub mod inspect;
+pub mod metadata;
 pub mod sign;
 pub mod verify;
 
@@ -12,12 +14,12 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use pkgfmt::signature::{load_certs_pem, load_private_key_pem, SignatureBlock, SignerSummary};
+use pkgfmt::signature::{RsaSha1Signer, SignOptions, SignatureBlock, SignerSummary};
 use pkgfmt::{Command, Prefix, Role, DEFAULT_PREFIX_LIMIT};
 use serde_json::{json, Value};
 use x509_cert::Certificate;
 
-use crate::cli::{PackageSignerArgs, TrustArgs};
+use crate::cli::{DialectChoice, PackageSignerArgs, TrustArgs};
 
 /// Open a package and read its prefix (header, commands, signatures). The
 /// returned reader is positioned at the first payload byte.
@@ -29,14 +31,35 @@ pub fn open_prefix(path: &Path) -> Result<(Prefix, BufReader<File>, u64)> {
     Ok((prefix, r, size))
 }
 
-pub fn read_certs(path: &Path) -> Result<Vec<Certificate>> {
-    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certs = load_certs_pem(&pem).with_context(|| format!("certificates in {}", path.display()))?;
-    if certs.is_empty() {
-        return Err(crate::exit::malformed(format!("{}: no certificate found", path.display())));
-    }
-    Ok(certs)
+/// A package opened for a read-only command, in the format `--dialect` chose.
+pub enum Opened {
+    AnnexE { prefix: Prefix, reader: BufReader<File>, size: u64 },
+    TwoWire(dialect::Dialected),
 }
+
+/// Open a package as `--dialect` says: `auto` reads Annex E strictly and,
+/// when that fails on the bytes (not on I/O), the 2Wire dialect if the
+/// package matches it; otherwise the strict error stands.
+pub fn open_package(path: &Path, choice: DialectChoice) -> Result<Opened> {
+    let strict = match choice {
+        DialectChoice::TwoWire => return Ok(Opened::TwoWire(dialect::open(path, "--dialect 2wire".into())?)),
+        DialectChoice::AnnexE | DialectChoice::Auto => open_prefix(path),
+    };
+    match strict {
+        Ok((prefix, reader, size)) => Ok(Opened::AnnexE { prefix, reader, size }),
+        Err(e) if choice == DialectChoice::Auto && crate::exit::kind_of(&e) == foundation::ErrorKind::Malformed => match dialect::open(path, String::new()) {
+            Ok(mut d) if d.prefix.matches() => {
+                let evidence: Vec<String> = d.prefix.evidence.iter().map(ToString::to_string).collect();
+                d.reason = format!("not Annex E ({}); matches the 2Wire dialect: {}", e.root_cause(), evidence.join("; "));
+                Ok(Opened::TwoWire(d))
+            }
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+pub use crate::keys::read_certs;
 
 /// Every certificate in every --trust file.
 pub fn trust_anchors(t: &TrustArgs) -> Result<Vec<Certificate>> {
@@ -49,14 +72,28 @@ pub fn trust_anchors(t: &TrustArgs) -> Result<Vec<Certificate>> {
 
 /// One signer to add: key, certificate and chain, all loaded and checked.
 pub struct Signer {
-    pub key: rsa::RsaPrivateKey,
+    pub key: Box<dyn RsaSha1Signer>,
     pub cert: Certificate,
     pub chain: Vec<Certificate>,
     pub signed_attributes: bool,
 }
 
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org): when set, the signingTime
+/// of every signature made, so that two builds of the same input with the
+/// same key are byte-identical. Unset or empty: now.
+pub fn source_date_epoch() -> Result<Option<std::time::SystemTime>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => {
+            let secs: u64 = v.trim().parse().map_err(|_| crate::exit::usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970")))?;
+            Ok(Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)))
+        }
+        _ => Ok(None),
+    }
+}
+
 pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
     let pairs = a.signer.pairs()?;
+    let pass = a.signer.pass.as_deref().map(crate::keys::read_pass).transpose()?;
     let chain = match &a.signer.chain {
         Some(p) => read_certs(p)?,
         None => Vec::new(),
@@ -64,18 +101,25 @@ pub fn load_signers(a: &PackageSignerArgs) -> Result<Vec<Signer>> {
     pairs
         .into_iter()
         .map(|(k, c)| {
-            let pem = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
-            let key = load_private_key_pem(&pem).with_context(|| format!("private key {}", k.display()))?;
+            let key: Box<dyn RsaSha1Signer> = if crate::pkcs11::is_uri(k) {
+                Box::new(crate::pkcs11::open(&k.to_string_lossy(), a.signer.pkcs11_module.as_deref(), pass.as_deref())?)
+            } else {
+                Box::new(crate::keys::read_private_key(k, pass.as_deref())?)
+            };
             let cert = read_certs(c)?.remove(0);
+            crate::keys::warn_if_outside_validity(&cert);
             Ok(Signer { key, cert, chain: chain.clone(), signed_attributes: !a.no_signed_attributes })
         })
         .collect()
 }
 
-/// Add every signer to `block`, signing `message`.
+/// Add every signer to `block`, signing `message` (at `SOURCE_DATE_EPOCH`
+/// when set).
 pub fn sign_all(mut block: SignatureBlock, message: &[u8], signers: &[Signer]) -> Result<SignatureBlock> {
+    let signing_time = source_date_epoch()?;
     for s in signers {
-        block = block.add_signer(message, &s.key, &s.cert, &s.chain, s.signed_attributes).context("signing")?;
+        let opts = SignOptions { signed_attributes: s.signed_attributes, signing_time };
+        block = block.add_signer_with(message, s.key.as_ref(), &s.cert, &s.chain, &opts).context("signing")?;
     }
     Ok(block)
 }
@@ -95,7 +139,12 @@ pub fn command_json(index: usize, c: &Command) -> Value {
             o.insert("hash".into(), json!(hex::encode(f.sha1)));
             o.insert("file_offset".into(), json!(f.file_offset));
             o.insert("file_length".into(), json!(f.file_length));
+            o.insert("record".into(), json!(if f.metadata.is_some() { "extended" } else { "table-69" }));
+            if let Some(m) = &f.metadata {
+                o.insert("metadata".into(), metadata::metadata_json(m));
+            }
         }
+        Command::FilesystemEntry(e) => metadata::entry_json(o, e),
         Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
             o.insert("path".into(), json!(r.path));
         }
@@ -143,8 +192,10 @@ pub fn command_detail(c: &Command) -> String {
     let flag = |u: bool| if u { " [unsafe]" } else { "" };
     match c {
         Command::ExtractFile(f) | Command::ExtractVersionedFile(f) | Command::AddFile(f) | Command::AddVersionedFile(f) => {
-            format!("{}  {} bytes @ payload+{}  sha1 {}{}", f.path, f.file_length, f.file_offset, hex::encode(f.sha1), flag(f.is_unsafe()))
+            let meta = f.metadata.as_ref().map(metadata::metadata_detail).unwrap_or_default();
+            format!("{}  {} bytes @ payload+{}  sha1 {}{meta}{}", f.path, f.file_length, f.file_offset, hex::encode(f.sha1), flag(f.is_unsafe()))
         }
+        Command::FilesystemEntry(e) => metadata::entry_detail(e),
         Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => {
             format!("{}{}", r.path, flag(r.is_unsafe()))
         }
@@ -190,6 +241,9 @@ pub fn signer_json(s: &SignerSummary) -> Value {
         "digest": s.digest_algorithm,
         "signature_algorithm": s.signature_algorithm,
         "signed_attributes": s.signed_attributes,
+        "key_bits": s.key_bits,
+        "certificate_signature_algorithm": s.certificate_signature_algorithm,
+        "not_after": s.not_after,
     })
 }
 

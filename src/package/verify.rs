@@ -3,13 +3,16 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{open_prefix, signer_json, trust_anchors};
+use super::{signer_json, trust_anchors};
 use crate::cli::VerifyArgs;
 use crate::progress::bytes_bar;
 
 pub fn run(a: VerifyArgs) -> Result<u8> {
     let anchors = trust_anchors(&a.trust)?;
-    let (prefix, mut reader, _) = open_prefix(&a.package)?;
+    let (prefix, mut reader) = match super::open_package(&a.package, a.dialect.dialect)? {
+        super::Opened::AnnexE { prefix, reader, .. } => (prefix, reader),
+        super::Opened::TwoWire(d) => return super::dialect::verify(&a, &anchors, d),
+    };
     let opts = a.checks.verify_options();
     let report = prefix.verify_signatures(&anchors, &opts);
 
@@ -49,6 +52,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
         };
         let out = json!({
             "ok": ok,
+            "dialect": "annex-e",
             "trusted": trusted,
             "payload_ok": payload.is_ok(),
             "payload_error": payload.as_ref().err().map(|e| e.to_string()),

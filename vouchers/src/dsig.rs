@@ -601,6 +601,26 @@ fn options_from_digested(digested: &[(String, Vec<u8>)], nrefs: usize) -> Result
 /// Reference and one Object per Option (Figure 6), the signer certificate
 /// and `chain_pem` certificates in KeyInfo/X509Data.
 pub fn sign(options: &[VoucherOption], key_pem: &[u8], cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
+    sign_with(options, SigningKey::Pem(key_pem), cert_pem, chain_pem, alg)
+}
+
+/// Who makes the RSA signature over the canonical SignedInfo.
+pub enum SigningKey<'a> {
+    /// An RSA private key (PEM), used by libxmlsec1 itself.
+    Pem(&'a [u8]),
+    /// A key kept elsewhere (a PKCS#11 token): given the canonical
+    /// SignedInfo octets, return the RSASSA-PKCS1-v1_5 signature with the
+    /// [`SignAlgorithm`]'s digest. libxmlsec1 prepares the signature with a
+    /// throw-away key (its SignatureValue is then replaced), so that the
+    /// References, digests and canonical form are exactly libxmlsec1's.
+    External(&'a mut ExternalSigner<'a>),
+}
+
+/// Signs the canonical SignedInfo octets; an error is a message.
+pub type ExternalSigner<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
+/// [`sign`] with the signature made by `key`.
+pub fn sign_with(options: &[VoucherOption], key: SigningKey<'_>, cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
     if options.is_empty() {
         return Err(VoucherError::Structure("a voucher needs at least one Option".into()));
     }
@@ -630,16 +650,22 @@ pub fn sign(options: &[VoucherOption], key_pem: &[u8], cert_pem: &[u8], chain_pe
     // SAFETY: as in `verify`; the key is owned by the context once set.
     unsafe {
         add_ids(&doc);
-        let key = b::xmlSecOpenSSLAppKeyLoadMemory(
-            key_pem.as_ptr(),
-            key_pem.len() as u32,
-            b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
-            null(),
-            null_mut(),
-            null_mut(),
-        );
+        let (key, mut external) = match key {
+            SigningKey::Pem(key_pem) => {
+                let k = b::xmlSecOpenSSLAppKeyLoadMemory(
+                    key_pem.as_ptr(),
+                    key_pem.len() as u32,
+                    b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+                    null(),
+                    null_mut(),
+                    null_mut(),
+                );
+                (k, None)
+            }
+            SigningKey::External(f) => (b::xmlSecKeyGenerate(b::xmlSecOpenSSLKeyDataRsaGetKlass(), 2048, b::xmlSecKeyDataTypePrivate), Some(f)),
+        };
         if key.is_null() {
-            return Err(VoucherError::Key("cannot load the private key (PEM)".into()));
+            return Err(VoucherError::Key(if external.is_some() { "cannot make the placeholder key" } else { "cannot load the private key (PEM)" }.into()));
         }
         for c in std::iter::once(cert_pem).chain(chain_pem.iter().copied()) {
             if b::xmlSecOpenSSLAppKeyCertLoadMemory(key, c.as_ptr(), c.len() as u32, b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem) < 0 {
@@ -653,12 +679,38 @@ pub fn sign(options: &[VoucherOption], key_pem: &[u8], cert_pem: &[u8], chain_pe
             return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
         }
         (*ctx).signKey = key;
+        if external.is_some() {
+            // Keep the canonical SignedInfo that was signed.
+            (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNATURE;
+        }
         let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
         let rc = b::xmlSecDSigCtxSign(ctx, root);
-        b::xmlSecDSigCtxDestroy(ctx);
         if rc < 0 {
+            b::xmlSecDSigCtxDestroy(ctx);
             return Err(VoucherError::Xmlsec("signing failed (does the key match the certificate?)".into()));
         }
+        if let Some(f) = external.as_mut() {
+            let buf = b::xmlSecDSigCtxGetPreSignBuffer(ctx);
+            let node = (*ctx).signValueNode;
+            if buf.is_null() || node.is_null() {
+                b::xmlSecDSigCtxDestroy(ctx);
+                return Err(VoucherError::Xmlsec("no SignedInfo to sign".into()));
+            }
+            let signed_info = std::slice::from_raw_parts(b::xmlSecBufferGetData(buf), b::xmlSecBufferGetSize(buf) as usize).to_vec();
+            let value = match f(&signed_info) {
+                Ok(sig) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.encode(sig)
+                }
+                Err(e) => {
+                    b::xmlSecDSigCtxDestroy(ctx);
+                    return Err(VoucherError::Key(e));
+                }
+            };
+            let text = std::ffi::CString::new(value).expect("base64 has no NUL");
+            b::xmlNodeSetContent(node as b::xmlNodePtr, text.as_ptr() as *const b::xmlChar);
+        }
+        b::xmlSecDSigCtxDestroy(ctx);
     }
     Ok(doc.to_string())
 }

@@ -13,7 +13,7 @@ pub mod limits;
 pub mod option;
 pub mod store;
 
-pub use dsig::{decode_wire, inspect, sign, verify, SignAlgorithm, VerifiedVoucher, Verifier};
+pub use dsig::{decode_wire, inspect, sign, sign_with, verify, SignAlgorithm, SigningKey, VerifiedVoucher, Verifier};
 pub use error::VoucherError;
 pub use limits::MAX_VOUCHER_BYTES;
 pub use option::{DeviceId, DurationUnits, Mode, VoucherOption};

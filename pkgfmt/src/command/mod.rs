@@ -12,7 +12,9 @@
 
 mod attributes;
 mod file;
+mod filesystem_entry;
 mod integer;
+pub mod metadata;
 mod move_file;
 mod remove;
 mod role;
@@ -21,7 +23,10 @@ mod value;
 mod version;
 
 pub use attributes::RequiredAttributes;
-pub use file::{FileCommand, SHA1_HASH_TYPE};
+pub(crate) use file::FileRecord;
+pub use file::{FileCommand, EXTENDED_HEADER_LEN, SHA1_HASH_TYPE};
+pub use filesystem_entry::{EntryKind, FilesystemEntry, ENTRY_DIRECTORY, ENTRY_SYMLINK};
+pub use metadata::{FileMetadata, Timestamp};
 pub use move_file::MoveCommand;
 pub use remove::RemoveCommand;
 pub use role::Role;
@@ -29,13 +34,13 @@ pub use version::VersionNumber;
 
 pub use value::UNSAFE_FLAG;
 
-pub use crate::command_type::{is_vendor_type, CommandType};
+pub use crate::command_type::{is_vendor_type, CommandType, VendorCommandType};
 
 use binrw::binrw;
 
 use crate::codec::{encode, Fixed, Reader, ValueError};
 use crate::command_type::table_68;
-use value::ValueLayout;
+use value::{ValueLayout, VendorLayout};
 
 /// Table 67: the 8-octet Type/Length prefix of every command.
 #[binrw]
@@ -64,13 +69,18 @@ macro_rules! command_enum {
     (@encode $v:ident) => { Vec::new() };
     (@encode $v:ident, $layout:ty) => { <$layout as ValueLayout>::encode($v) };
 
-    ($( $(#[$doc:meta])* $variant:ident = $number:literal, $name:literal $(, $layout:ty)? ; )*) => {
-        /// One command of the list, decoded. Unknown and vendor types keep their
-        /// Value bytes so that a package round-trips and a vendor handler can run.
+    (
+        standard { $( $(#[$doc:meta])* $variant:ident = $number:literal, $name:literal $(, $layout:ty)? ; )* }
+        vendor { $( $(#[$vdoc:meta])* $vvariant:ident = $vnumber:literal @ $ident:literal, $vname:literal, $vlayout:ty ; )* }
+    ) => {
+        /// One command of the list, decoded. Unknown and other vendors' types
+        /// keep their Value bytes so that a package round-trips and a vendor
+        /// handler can run.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Command {
             $( $(#[$doc])* $variant $(($layout))?, )*
-            /// Types 1000–9999, Value kept verbatim.
+            $( $(#[$vdoc])* $vvariant($vlayout), )*
+            /// Types 1000–9999 other than cpekit's own, Value kept verbatim.
             Vendor {
                 kind: u32,
                 value: Vec<u8>,
@@ -88,13 +98,26 @@ macro_rules! command_enum {
             pub fn type_code(&self) -> u32 {
                 match self {
                     $( Command::$variant { .. } => $number, )*
+                    $( Command::$vvariant(_) => $vnumber, )*
                     Command::Vendor { kind, .. } | Command::Unknown { kind, .. } => *kind,
+                }
+            }
+
+            /// The Table 68 name, or cpekit's name for its vendor commands.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Command::$vvariant(_) => $vname, )*
+                    _ => CommandType::name_of(self.type_code()),
                 }
             }
 
             /// Decode one Value field. Offsets in errors are relative to the Value.
             pub(crate) fn decode(kind: u32, value: &[u8]) -> Result<Command, ValueError> {
                 let Some(t) = CommandType::from_u32(kind) else {
+                    match VendorCommandType::recognise(kind, value) {
+                        $( Some(v @ VendorCommandType::$vvariant) => return <$vlayout as VendorLayout>::decode(v, value).map(Command::$vvariant), )*
+                        None => {}
+                    }
                     let value = value.to_vec();
                     return Ok(if is_vendor_type(kind) { Command::Vendor { kind, value } } else { Command::Unknown { kind, value } });
                 };
@@ -108,6 +131,7 @@ macro_rules! command_enum {
             pub fn encode_value(&self) -> Vec<u8> {
                 match self {
                     $( command_enum!(@pattern $variant, value $(, $layout)?) => command_enum!(@encode value $(, $layout)?), )*
+                    $( Command::$vvariant(value) => <$vlayout as VendorLayout>::encode(value), )*
                     Command::Vendor { value, .. } | Command::Unknown { value, .. } => value.clone(),
                 }
             }
@@ -118,11 +142,6 @@ macro_rules! command_enum {
 table_68!(command_enum);
 
 impl Command {
-    /// The Table 68 name.
-    pub fn name(&self) -> &'static str {
-        CommandType::name_of(self.type_code())
-    }
-
     /// The payload file of an Extract/Add command.
     pub fn file(&self) -> Option<&FileCommand> {
         match self {
@@ -144,6 +163,7 @@ impl Command {
         match self {
             Command::RemoveFile(r) | Command::RemoveVersionedFile(r) | Command::RemoveSubTree(r) => Some(r.flags),
             Command::MoveFile(m) | Command::MoveVersionedFile(m) => Some(m.flags),
+            Command::FilesystemEntry(e) => Some(e.flags),
             c => c.file().map(|f| f.flags),
         }
     }
@@ -171,7 +191,7 @@ mod tests {
     /// its own Value and reporting its own number.
     #[test]
     fn one_command_per_table_68_type() {
-        let file = FileCommand { flags: 1, path: "/f".into(), sha1: [3; 20], file_offset: 0, file_length: 9 };
+        let file = FileCommand { flags: 1, path: "/f".into(), sha1: [3; 20], file_offset: 0, file_length: 9, metadata: None };
         let rm = RemoveCommand { flags: 0, path: "/r".into() };
         let mv = MoveCommand { flags: 0, src: "/s".into(), dst: "/d".into() };
         let v = VersionNumber(vec![1, 2]);

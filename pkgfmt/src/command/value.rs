@@ -2,7 +2,7 @@
 //! more octets of parameters associated with the particular command type").
 
 use crate::codec::ValueError;
-use crate::command_type::CommandType;
+use crate::command_type::{CommandType, VendorCommandType};
 use crate::error::ParseErrorKind;
 
 /// Bit 0 of the Flags field of Tables 69–71: the Unsafe Flag.
@@ -13,6 +13,15 @@ pub const UNSAFE_FLAG: u32 = 1;
 pub(crate) trait ValueLayout: Sized {
     fn decode(t: CommandType, value: &[u8]) -> Result<Self, ValueError>;
     /// Canonical Value bytes (fixed fields, then variable fields in order, no gaps).
+    fn encode(&self) -> Vec<u8>;
+}
+
+/// The Value format of a vendor-specific command cpekit defines: the whole
+/// Value, identifier included (offsets count from the start of the Value).
+pub(crate) trait VendorLayout: Sized {
+    /// `value` starts with `t`'s identifier.
+    fn decode(t: VendorCommandType, value: &[u8]) -> Result<Self, ValueError>;
+    /// The whole Value, starting with the identifier.
     fn encode(&self) -> Vec<u8>;
 }
 

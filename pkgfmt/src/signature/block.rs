@@ -13,7 +13,7 @@ use super::cert::RawCert;
 use super::der_walk::{children, raw, single, tlv};
 use super::error::SignatureError;
 use super::oid::oid_name;
-use super::signer::{sha1_algorithm_der, sign, RawSigner};
+use super::signer::{sha1_algorithm_der, sign, RawSigner, RsaSha1Signer, SignOptions};
 
 /// E.5: "the content of an empty signature block is independent of the
 /// content of the package and thus can be pre-computed as a fixed sequence
@@ -41,6 +41,13 @@ pub struct SignerSummary {
     pub digest_algorithm: String,
     pub signature_algorithm: String,
     pub signed_attributes: bool,
+    /// The signer certificate's RSA modulus size in bits, if it is carried
+    /// and holds an RSA key.
+    pub key_bits: Option<usize>,
+    /// The algorithm its issuer signed the signer certificate with.
+    pub certificate_signature_algorithm: Option<String>,
+    /// The end of the signer certificate's validity.
+    pub not_after: Option<String>,
 }
 
 /// A parsed E.5 signature block.
@@ -162,12 +169,14 @@ impl SignatureBlock {
             digest_algorithm: oid_name(&s.info.digest_alg.oid),
             signature_algorithm: oid_name(&s.info.signature_algorithm.oid),
             signed_attributes: s.signed_attrs_set.is_some(),
+            key_bits: cert.and_then(|c| super::cert::rsa_key(&c.cert).ok()).map(|k| rsa::traits::PublicKeyParts::size(&k) * 8),
+            certificate_signature_algorithm: cert.map(|c| oid_name(&c.cert.signature_algorithm.oid)),
+            not_after: cert.map(|c| c.cert.tbs_certificate.validity.not_after.to_string()),
         }
     }
 
-    /// A new block with one more signer over `message`. Existing signers,
-    /// certificates and digest algorithms are kept byte for byte; the
-    /// signer certificate and `chain` are added unless already present.
+    /// A new block with one more signer over `message`, signed now. See
+    /// [`add_signer_with`](Self::add_signer_with).
     pub fn add_signer(
         &self,
         message: &[u8],
@@ -176,7 +185,21 @@ impl SignatureBlock {
         chain: &[Certificate],
         signed_attrs: bool,
     ) -> Result<SignatureBlock, SignatureError> {
-        let info = sign(message, key, cert, signed_attrs)?;
+        self.add_signer_with(message, key, cert, chain, &SignOptions { signed_attributes: signed_attrs, signing_time: None })
+    }
+
+    /// A new block with one more signer over `message`. Existing signers,
+    /// certificates and digest algorithms are kept byte for byte; the
+    /// signer certificate and `chain` are added unless already present.
+    pub fn add_signer_with(
+        &self,
+        message: &[u8],
+        key: &dyn RsaSha1Signer,
+        cert: &Certificate,
+        chain: &[Certificate],
+        opts: &SignOptions,
+    ) -> Result<SignatureBlock, SignatureError> {
+        let info = sign(message, key, cert, opts)?;
         let mut certs: Vec<Vec<u8>> = self.certificates.iter().map(|c| c.der.clone()).collect();
         for c in std::iter::once(cert).chain(chain) {
             let der = c.to_der()?;
@@ -184,7 +207,6 @@ impl SignatureBlock {
                 certs.push(der);
             }
         }
-        certs.extend(self.other_certificates.iter().cloned());
         let sha1_alg = sha1_algorithm_der();
         let mut digests = self.digest_algorithms.clone();
         if !digests.contains(&sha1_alg) {
@@ -192,11 +214,41 @@ impl SignatureBlock {
         }
         let mut signer_infos: Vec<Vec<u8>> = self.signers.iter().map(|s| s.der.clone()).collect();
         signer_infos.push(info.to_der()?);
+        self.assemble(&digests, certs, &signer_infos)
+    }
 
+    /// Whether a signer of this block is identified by `cert` (its issuer
+    /// and serial number, or its subject key identifier).
+    pub fn is_signed_by(&self, cert: &Certificate) -> Result<bool, SignatureError> {
+        let raw = RawCert { der: cert.to_der()?, cert: cert.clone() };
+        Ok(self.signers.iter().any(|s| raw.matches(&s.info.sid)))
+    }
+
+    /// A new block without signer `index` (0-based, in block order). The
+    /// other signers are kept byte for byte, and so are the certificates,
+    /// except the removed signer's own certificate when no other signer
+    /// names it.
+    pub fn remove_signer(&self, index: usize) -> Result<SignatureBlock, SignatureError> {
+        let Some(gone) = self.signers.get(index) else {
+            return Err(SignatureError::NoSuchSigner { index, count: self.signers.len() });
+        };
+        let rest: Vec<&RawSigner> = self.signers.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, s)| s).collect();
+        let certs =
+            self.certificates.iter().filter(|c| !c.matches(&gone.info.sid) || rest.iter().any(|s| c.matches(&s.info.sid))).map(|c| c.der.clone()).collect();
+        let infos: Vec<Vec<u8>> = rest.iter().map(|s| s.der.clone()).collect();
+        self.assemble(&self.digest_algorithms, certs, &infos)
+    }
+
+    /// The ContentInfo with this block's version, encapsulated content and
+    /// CRLs and the given digest algorithms, certificates and signers.
+    fn assemble(&self, digests: &[Vec<u8>], mut certs: Vec<Vec<u8>>, signer_infos: &[Vec<u8>]) -> Result<SignatureBlock, SignatureError> {
+        certs.extend(self.other_certificates.iter().cloned());
         let mut sd = self.version.clone();
         sd.extend(tlv(Tag::Set, &digests.concat()));
         sd.extend(&self.encap);
-        sd.extend(tlv(CTX0, &certs.concat()));
+        if !certs.is_empty() {
+            sd.extend(tlv(CTX0, &certs.concat()));
+        }
         if let Some(crls) = &self.crls {
             sd.extend(crls);
         }

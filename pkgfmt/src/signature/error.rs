@@ -35,6 +35,10 @@ pub enum SignatureError {
     Certificate { subject: String, problem: String },
     #[error("private key does not match certificate {0}")]
     KeyMismatch(String),
+    #[error("no signer #{index}: the block has {count} signer(s)")]
+    NoSuchSigner { index: usize, count: usize },
+    #[error("private key: {0}")]
+    Key(String),
     #[error("PEM: {0}")]
     Pem(String),
     #[error("signing failed: {0}")]

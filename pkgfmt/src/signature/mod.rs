@@ -21,7 +21,7 @@
 //!
 //! Modules, each depending only on those listed before it:
 //! [`error`](SignatureError) and `oid` (names for messages); `der_walk`
-//! (raw DER elements), `pem` (key and certificate files) and `cert` (a
+//! (raw DER elements), `key` and `pem` (key and certificate files) and `cert` (a
 //! certificate with its received DER); `path` (certification path to a
 //! trust anchor under [`VerifyOptions`], for packages and vouchers alike) and
 //! `signer` (one SignerInfo: sign, check its signature);
@@ -32,6 +32,7 @@ mod block;
 mod cert;
 mod der_walk;
 mod error;
+mod key;
 mod oid;
 mod path;
 mod pem;
@@ -40,8 +41,10 @@ mod verify;
 
 pub use block::{SignatureBlock, SignerSummary, EMPTY_SIGNATURE_BLOCK};
 pub use error::SignatureError;
+pub use key::load_private_key;
 pub use path::{validate_chain, ChainInfo, VerifyOptions};
-pub use pem::{load_certs_pem, load_private_key_pem};
+pub use pem::{load_certs, load_certs_pem, load_private_key_pem};
+pub use signer::{RsaSha1Signer, SignOptions};
 pub use verify::{SignerOutcome, VerifyReport};
 
 /// Length of the DER TLV at the start of `bytes`; errors if it is not a

@@ -7,6 +7,8 @@ use const_oid::ObjectIdentifier;
 pub(crate) fn oid_name(oid: &ObjectIdentifier) -> String {
     let known = [
         (rfc5912::ID_SHA_1, "SHA-1"),
+        (rfc5912::ID_MD_5, "MD5"),
+        (rfc5912::MD_5_WITH_RSA_ENCRYPTION, "md5WithRSAEncryption"),
         (rfc5912::ID_SHA_256, "SHA-256"),
         (rfc5912::ID_SHA_384, "SHA-384"),
         (rfc5912::ID_SHA_512, "SHA-512"),

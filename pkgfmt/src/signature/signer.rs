@@ -5,19 +5,22 @@
 //! Which certificate it names and whether that certificate is trusted are
 //! decided by the block and the path validation.
 
-use cms::builder::{create_signing_time_attribute, SignerInfoBuilder};
+use std::time::SystemTime;
+
+use cms::builder::{create_content_type_attribute, create_message_digest_attribute};
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
-use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
-use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST};
+use cms::signed_data::{SignedAttributes, SignerIdentifier, SignerInfo};
+use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNING_TIME};
 use const_oid::db::rfc5912::{ID_SHA_1, RSA_ENCRYPTION, SHA_1_WITH_RSA_ENCRYPTION};
-use der::asn1::{AnyRef, ObjectIdentifier, OctetString};
+use der::asn1::{AnyRef, ObjectIdentifier, OctetString, SetOfVec};
 use der::{Decode, Encode, Tag, TagNumber, Tagged};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use sha1::{Digest, Sha1};
 use signature::{SignatureEncoding, Signer, Verifier};
 use spki::AlgorithmIdentifierOwned;
-use x509_cert::builder::Builder;
+use x509_cert::attr::{Attribute, AttributeValue};
+use x509_cert::time::Time;
 use x509_cert::Certificate;
 
 use super::cert::{rsa_key, RawCert};
@@ -93,11 +96,59 @@ impl RawSigner {
     }
 }
 
+/// An RSA private key that makes E.5 signatures (RSASSA-PKCS1-v1_5 with
+/// SHA-1), wherever it is kept: in memory ([`rsa::RsaPrivateKey`]) or in a
+/// token that never lets it out.
+pub trait RsaSha1Signer {
+    /// The public half, to check that it matches the signer certificate.
+    fn public_key(&self) -> Result<rsa::RsaPublicKey, SignatureError>;
+    /// The PKCS#1 v1.5 signature, with a SHA-1 DigestInfo, of `message`.
+    fn sign_sha1(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError>;
+}
+
+impl RsaSha1Signer for rsa::RsaPrivateKey {
+    fn public_key(&self) -> Result<rsa::RsaPublicKey, SignatureError> {
+        Ok(self.to_public_key())
+    }
+
+    fn sign_sha1(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
+        let sig = SigningKey::<Sha1>::new(self.clone()).try_sign(message).map_err(|e| SignatureError::Signing(e.to_string()))?;
+        Ok(sig.to_vec())
+    }
+}
+
+/// How a signature is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignOptions {
+    /// PKCS#9 signed attributes (contentType, signingTime, messageDigest),
+    /// with the RSA signature over them; otherwise over the message itself.
+    pub signed_attributes: bool,
+    /// The signingTime attribute; `None`: now. Fixing it (from
+    /// `SOURCE_DATE_EPOCH`) makes signing reproducible: RSA PKCS#1 v1.5 is
+    /// deterministic, so the same key over the same message with the same
+    /// time gives the same bytes.
+    pub signing_time: Option<SystemTime>,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        SignOptions { signed_attributes: true, signing_time: None }
+    }
+}
+
+/// RFC 5652 11.3: signingTime is UTCTime from 1950 to 2049, GeneralizedTime otherwise.
+fn signing_time_attribute(t: SystemTime) -> Result<Attribute, SignatureError> {
+    let time = Time::try_from(t).map_err(|e| SignatureError::Signing(format!("signing time: {e}")))?;
+    let mut values = SetOfVec::<AttributeValue>::new();
+    values.insert(AttributeValue::from_der(&time.to_der()?)?)?;
+    Ok(Attribute { oid: ID_SIGNING_TIME, values })
+}
+
 /// Make a SignerInfo over `message` with `key`, identified by `cert`'s
 /// issuer and serial number.
-pub(crate) fn sign(message: &[u8], key: &rsa::RsaPrivateKey, cert: &Certificate, signed_attrs: bool) -> Result<SignerInfo, SignatureError> {
+pub(crate) fn sign(message: &[u8], key: &dyn RsaSha1Signer, cert: &Certificate, opts: &SignOptions) -> Result<SignerInfo, SignatureError> {
     let subject = cert.tbs_certificate.subject.to_string();
-    if rsa_key(cert)? != key.to_public_key() {
+    if rsa_key(cert)? != key.public_key()? {
         return Err(SignatureError::KeyMismatch(subject));
     }
     let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -105,25 +156,35 @@ pub(crate) fn sign(message: &[u8], key: &rsa::RsaPrivateKey, cert: &Certificate,
         serial_number: cert.tbs_certificate.serial_number.clone(),
     });
     let digest_alg = AlgorithmIdentifierOwned { oid: ID_SHA_1, parameters: Some(der::Any::null()) };
-    let signing_key = SigningKey::<Sha1>::new(key.clone());
     let err = |e: &dyn std::fmt::Display| SignatureError::Signing(e.to_string());
-    if signed_attrs {
-        let encap = EncapsulatedContentInfo { econtent_type: ID_DATA, econtent: None };
-        let digest = sha1(message);
-        let mut b = SignerInfoBuilder::new(&signing_key, sid, digest_alg, &encap, Some(&digest)).map_err(|e| err(&e))?;
-        b.add_signed_attribute(create_signing_time_attribute().map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-        b.build::<Signature>().map_err(|e| err(&e))
+    if opts.signed_attributes {
+        // RFC 5652 5.4: the signature covers the DER SET OF the attributes
+        // (the SetOfVec sorts them into DER order).
+        let attrs = vec![
+            create_content_type_attribute(ID_DATA).map_err(|e| err(&e))?,
+            signing_time_attribute(opts.signing_time.unwrap_or_else(SystemTime::now))?,
+            create_message_digest_attribute(&sha1(message)).map_err(|e| err(&e))?,
+        ];
+        let attrs = SignedAttributes::try_from(attrs)?;
+        let sig = key.sign_sha1(&attrs.to_der()?)?;
+        Ok(SignerInfo {
+            version: CmsVersion::V1,
+            sid,
+            digest_alg,
+            signed_attrs: Some(attrs),
+            signature_algorithm: AlgorithmIdentifierOwned { oid: SHA_1_WITH_RSA_ENCRYPTION, parameters: Some(der::Any::null()) },
+            signature: OctetString::new(sig)?,
+            unsigned_attrs: None,
+        })
     } else {
-        // cms's builder always adds signed attributes; this form is
-        // assembled by hand: the signature covers the message itself.
-        let sig = signing_key.try_sign(message).map_err(|e| err(&e))?;
+        // The signature covers the message itself.
         Ok(SignerInfo {
             version: CmsVersion::V1,
             sid,
             digest_alg,
             signed_attrs: None,
             signature_algorithm: AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(der::Any::null()) },
-            signature: OctetString::new(sig.to_vec())?,
+            signature: OctetString::new(key.sign_sha1(message)?)?,
             unsigned_attrs: None,
         })
     }
