@@ -55,56 +55,49 @@ demo: build
 	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
 	CPEKIT=target/release/cpekit LAB_ACS=target/release/cpekit-lab-acs DEMO_DIR=$(DEMO_DIR) scripts/demo
 
-# Install the binary, the man pages and the shell completions under PREFIX
-# (staged under DESTDIR if given). BIN names the binary to install; by
-# default the release build, built first.
+# Install the binary, the man pages, the shell completions, the agent's
+# service file, example config (an existing agent.toml is kept), example
+# data-model provider and its protocol, under PREFIX (staged under DESTDIR if
+# given). BIN names the binary to install; by default the release build,
+# built first. With PREFIX=/usr the config goes to /etc/cpekit and the
+# systemd unit to /lib/systemd/system, else under PREFIX (SYSCONFDIR,
+# SYSTEMDUNITDIR override). OPENWRT=1 installs the procd init script
+# (SYSCONFDIR/init.d) instead of the systemd unit.
 PREFIX ?= /usr/local
 BIN ?= target/release/cpekit
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+OPENWRT ?=
+AGENT_PATHS = sed -e 's\#/usr/bin/cpekit\#$(PREFIX)/bin/cpekit\#' -e 's\#/etc/cpekit\#$(SYSCONFDIR)/cpekit\#g'
 install:
 	@if [ "$(BIN)" = target/release/cpekit ]; then $(MAKE) build; fi
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
-	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
+	    $(DESTDIR)$(PREFIX)/lib/cpekit $(DESTDIR)$(PREFIX)/share/doc/cpekit $(DESTDIR)$(SYSCONFDIR)/cpekit
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
 	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
 	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
+	install -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
+	install -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
+	install -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml ] || install -m 0600 examples/agent.toml $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml
+	if [ -n "$(OPENWRT)" ]; then \
+	  install -d $(DESTDIR)$(SYSCONFDIR)/init.d && \
+	  $(AGENT_PATHS) packaging/openwrt/cpekit-agent.init > $(DESTDIR)$(SYSCONFDIR)/init.d/cpekit-agent && \
+	  chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/cpekit-agent; \
+	else \
+	  install -d $(DESTDIR)$(SYSTEMDUNITDIR) && \
+	  $(AGENT_PATHS) packaging/cpekit-agent.service > $(DESTDIR)$(SYSTEMDUNITDIR)/cpekit-agent.service && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/cpekit-agent.service; \
+	fi
 
 # Regenerate man pages (a test fails when they are stale).
 man:
 	$(CARGO) run --quiet -- generate-man man
-
-# Install the binary, man pages, the agent's service files, example config
-# (kept if one exists) and example provider. DESTDIR for staging, PREFIX for
-# the binary and man pages; OPENWRT=1 installs the procd init script instead
-# of the systemd unit. CPEKIT_BIN: an already built binary (default: release).
-PREFIX ?= /usr
-DESTDIR ?=
-OPENWRT ?=
-CPEKIT_BIN ?= target/release/cpekit
-
-target/release/cpekit:
-	$(MAKE) build
-
-install: $(CPEKIT_BIN)
-	install -D -m 0755 $(CPEKIT_BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
-	install -d $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -D -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
-	install -D -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
-	install -D -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example
-	install -d -m 0755 $(DESTDIR)/etc/cpekit
-	[ -e $(DESTDIR)/etc/cpekit/agent.toml ] || install -m 0600 examples/agent.toml $(DESTDIR)/etc/cpekit/agent.toml
-	if [ -n "$(OPENWRT)" ]; then \
-	  sed 's#/usr/bin/cpekit#$(PREFIX)/bin/cpekit#' packaging/openwrt/cpekit-agent.init > $(DESTDIR)/etc/init.d.cpekit-agent.tmp && \
-	  install -D -m 0755 $(DESTDIR)/etc/init.d.cpekit-agent.tmp $(DESTDIR)/etc/init.d/cpekit-agent && rm -f $(DESTDIR)/etc/init.d.cpekit-agent.tmp; \
-	else \
-	  install -d $(DESTDIR)/lib/systemd/system && \
-	  sed 's#/usr/bin/cpekit#$(PREFIX)/bin/cpekit#' packaging/cpekit-agent.service > $(DESTDIR)/lib/systemd/system/cpekit-agent.service && \
-	  chmod 0644 $(DESTDIR)/lib/systemd/system/cpekit-agent.service; \
-	fi
 
 # Regenerate the TEST-ONLY keys and certificates.
 keys: deps

@@ -46,15 +46,15 @@ fn make_install_puts_everything_in_place() {
     let run = |extra: &[&str]| {
         let out = Command::new("make")
             .current_dir(ROOT)
-            .args(["-s", "install"])
+            .args(["-s", "--no-print-directory", "install"])
             .arg(format!("DESTDIR={}", dest.display()))
-            .arg(format!("CPEKIT_BIN={}", env!("CARGO_BIN_EXE_cpekit")))
+            .arg(format!("BIN={}", env!("CARGO_BIN_EXE_cpekit")))
             .args(extra)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    run(&[]);
+    run(&["PREFIX=/usr"]);
     for f in [
         "usr/bin/cpekit",
         "usr/share/man/man1/cpekit-agent.1",
@@ -67,12 +67,19 @@ fn make_install_puts_everything_in_place() {
         assert!(dest.join(f).is_file(), "{f} not installed");
     }
     assert!(!dest.join("etc/init.d/cpekit-agent").exists());
+    let unit = std::fs::read_to_string(dest.join("lib/systemd/system/cpekit-agent.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/cpekit agent --config /etc/cpekit/agent.toml"), "{unit}");
     // The installed config is the example, and loads.
     agent::config::AgentConfig::load(&dest.join("etc/cpekit/agent.toml")).unwrap();
     // An edited config is kept by a later install.
     std::fs::write(dest.join("etc/cpekit/agent.toml"), "# edited\n").unwrap();
-    run(&["OPENWRT=1", "PREFIX=/usr/local"]);
+    run(&["PREFIX=/usr", "OPENWRT=1"]);
     assert_eq!(std::fs::read_to_string(dest.join("etc/cpekit/agent.toml")).unwrap(), "# edited\n");
-    let init = std::fs::read_to_string(dest.join("etc/init.d/cpekit-agent")).unwrap();
-    assert!(init.contains("PROG=/usr/local/bin/cpekit"), "{init}");
+    assert!(dest.join("etc/init.d/cpekit-agent").is_file());
+    // Elsewhere than /usr, the config and unit go under the prefix too, and
+    // the service files name them there.
+    run(&["PREFIX=/usr/local"]);
+    let unit = std::fs::read_to_string(dest.join("usr/local/lib/systemd/system/cpekit-agent.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/cpekit agent --config /usr/local/etc/cpekit/agent.toml"), "{unit}");
+    assert!(dest.join("usr/local/etc/cpekit/agent.toml").is_file());
 }
