@@ -55,29 +55,12 @@ demo: build
 	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
 	CPEKIT=target/release/cpekit LAB_ACS=target/release/cpekit-lab-acs DEMO_DIR=$(DEMO_DIR) scripts/demo
 
-# Install the binary, the man pages and the shell completions under PREFIX
-# (staged under DESTDIR if given). BIN names the binary to install; by
-# default the release build, built first.
-PREFIX ?= /usr/local
-BIN ?= target/release/cpekit
-install:
-	@if [ "$(BIN)" = target/release/cpekit ]; then $(MAKE) build; fi
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
-	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
-	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
-	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
-	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
-
 # Regenerate man pages (a test fails when they are stale).
 man:
 	$(CARGO) run --quiet -- generate-man man
 
-# Install the binary, man pages, the agent's service files, example config
-# (kept if one exists) and example provider. DESTDIR for staging, PREFIX for
+# Install the binary, man pages, shell completions, the agent's service
+# files, example config (kept if one exists) and example provider. DESTDIR for staging, PREFIX for
 # the binary and man pages; OPENWRT=1 installs the procd init script instead
 # of the systemd unit. CPEKIT_BIN: an already built binary (default: release).
 PREFIX ?= /usr
@@ -105,6 +88,11 @@ install: $(CPEKIT_BIN)
 	  sed 's#/usr/bin/cpekit#$(PREFIX)/bin/cpekit#' packaging/cpekit-agent.service > $(DESTDIR)/lib/systemd/system/cpekit-agent.service && \
 	  chmod 0644 $(DESTDIR)/lib/systemd/system/cpekit-agent.service; \
 	fi
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(CPEKIT_BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
+	$(CPEKIT_BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
+	$(CPEKIT_BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
 
 # Regenerate the TEST-ONLY keys and certificates.
 keys: deps
