@@ -58,29 +58,30 @@ demo: build
 # Install the binary, the man pages, the shell completions, the agent's
 # service file, example config (an existing agent.toml is kept), example
 # data-model provider and its protocol, under PREFIX (staged under DESTDIR if
-# given). BIN names the binary to install; by default the release build,
-# built first. With PREFIX=/usr the config goes to /etc/cpekit and the
+# given). BIN (or CPEKIT_BIN) names the binary to install; by default the
+# release build, built first. With PREFIX=/usr the config goes to /etc/cpekit and the
 # systemd unit to /lib/systemd/system, else under PREFIX (SYSCONFDIR,
 # SYSTEMDUNITDIR override). OPENWRT=1 installs the procd init script
 # (SYSCONFDIR/init.d) instead of the systemd unit.
 PREFIX ?= /usr/local
 BIN ?= target/release/cpekit
+CPEKIT_BIN ?= $(BIN)
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 OPENWRT ?=
 AGENT_PATHS = sed -e 's\#/usr/bin/cpekit\#$(PREFIX)/bin/cpekit\#' -e 's\#/etc/cpekit\#$(SYSCONFDIR)/cpekit\#g'
 install:
-	@if [ "$(BIN)" = target/release/cpekit ]; then $(MAKE) build; fi
+	@if [ "$(CPEKIT_BIN)" = target/release/cpekit ]; then $(MAKE) build; fi
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
 	    $(DESTDIR)$(PREFIX)/lib/cpekit $(DESTDIR)$(PREFIX)/share/doc/cpekit $(DESTDIR)$(SYSCONFDIR)/cpekit
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
+	install -m 0755 $(CPEKIT_BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
-	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
-	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
+	$(CPEKIT_BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
+	$(CPEKIT_BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
+	$(CPEKIT_BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cpekit.fish
 	install -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
 	install -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
 	install -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example

@@ -542,13 +542,16 @@ fn completions_and_make_install() {
     assert!(Proc::new("bash").arg("-n").arg(&script).status().unwrap().success(), "bash accepts the script");
     assert_eq!(cpekit().args(["completions", "tcsh"]).output().unwrap().status.code(), Some(2));
 
-    let prefix = t.path().join("usr");
+    // DESTDIR staging: `make install` also writes /etc/cpekit and the
+    // service unit, which must stay inside the test's directory.
+    let dest = t.path().join("dest");
+    let prefix = dest.join("usr");
     let bin = assert_cmd::cargo::cargo_bin("cpekit");
     let out = Proc::new("make")
         .current_dir(root())
-        .args(["--no-print-directory", "install"])
-        .arg(format!("PREFIX={}", prefix.display()))
-        .arg(format!("BIN={}", bin.display()))
+        .args(["--no-print-directory", "install", "PREFIX=/usr"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .arg(format!("CPEKIT_BIN={}", bin.display()))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
