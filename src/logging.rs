@@ -11,15 +11,23 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogArgs;
 use crate::exit::usage;
 
 /// The filter the flags select; `default` without flags and `RUST_LOG`.
-pub fn filter(args: &LogArgs, default: &str) -> anyhow::Result<EnvFilter> {
+///
+/// The syntax is `LEVEL` or `TARGET=LEVEL` items separated by commas
+/// (`info,agent::runner=debug`): tracing-subscriber's `Targets`, which needs
+/// no regular-expression engine in the binary. `RUST_LOG` span and field
+/// filters (`[span{field=value}]`) are not supported; an invalid `RUST_LOG`
+/// falls back to `default`.
+pub fn filter(args: &LogArgs, default: &str) -> anyhow::Result<Targets> {
     if let Some(l) = &args.log_level {
-        return EnvFilter::try_new(l).map_err(|e| usage(format!("--log-level {l:?}: {e}")));
+        return l.parse::<Targets>().map_err(|e| usage(format!("--log-level {l:?}: {e}")));
     }
     let level = match (args.verbose, args.quiet) {
         (0, 0) => None,
@@ -28,20 +36,22 @@ pub fn filter(args: &LogArgs, default: &str) -> anyhow::Result<EnvFilter> {
         (_, 1) => Some("warn"),
         _ => Some("error"),
     };
+    let parse = |s: &str| s.parse::<Targets>().ok();
     Ok(match level {
-        Some(l) => EnvFilter::new(l),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-    })
+        Some(l) => parse(l),
+        None => std::env::var("RUST_LOG").ok().and_then(|v| parse(&v)).or_else(|| parse(default)),
+    }
+    .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO)))
 }
 
 /// Install the subscriber (once per process; later calls do nothing).
 pub fn init(args: &LogArgs, default: &str) -> anyhow::Result<()> {
     let filter = filter(args, default)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     let _ = match args.log_format.as_str() {
-        "json" => builder.event_format(JsonLines).try_init(),
+        "json" => builder.event_format(JsonLines).finish().with(filter).try_init(),
         // No escape sequences in files, pipes and the journal.
-        _ => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        _ => builder.with_ansi(std::io::stderr().is_terminal()).finish().with(filter).try_init(),
     };
     Ok(())
 }
