@@ -16,13 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use sha1::Digest;
 
-fn cpekit() -> Command {
-    Command::cargo_bin("cpekit").unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::cpekit;
 
 /// notes §3: "Verbatim hex dump (the only one in the repo)".
 const PUBLISHED_HEADER: [u8; 24] = [

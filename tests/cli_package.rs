@@ -4,20 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(name: &str) -> String {
-    root().join("testdata/keys").join(name).display().to_string()
-}
-
-fn cpekit() -> Command {
-    Command::cargo_bin("cpekit").unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{cpekit, key, openssl, repo as root};
 
 fn demo_manifest() -> String {
     root().join("testdata/demo/manifest.toml").display().to_string()
@@ -52,10 +43,6 @@ fn split(pkg: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let msg_len = 24 + j["header"]["command_list_length"].as_u64().unwrap() as usize;
     let pay = j["payload_offset"].as_u64().unwrap() as usize;
     (bytes[..msg_len].to_vec(), bytes[msg_len..pay].to_vec(), bytes[pay..].to_vec())
-}
-
-fn openssl(args: &[&str]) -> std::process::Output {
-    Proc::new("openssl").args(args).output().expect("openssl must be installed (make test installs it)")
 }
 
 #[test]

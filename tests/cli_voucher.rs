@@ -1,18 +1,13 @@
 //! `cpekit voucher ...` end to end, including the `xmlsec1` CLI.
 
-use std::path::PathBuf;
 use std::process::Command as Proc;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn p(rel: &str) -> String {
-    root().join(rel).display().to_string()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::repo_file as p;
 
 fn sign(out: &std::path::Path, extra: &[&str]) {
     Command::cargo_bin("cpekit")

@@ -5,27 +5,12 @@
 //! signer certificate; vouchers signed from an encrypted key verify with
 //! `xmlsec1`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Proc;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(name: &str) -> String {
-    root().join("testdata/keys").join(name).display().to_string()
-}
-
-fn cpekit() -> Command {
-    Command::cargo_bin("cpekit").unwrap()
-}
-
-fn openssl(args: &[&str]) {
-    let out = Proc::new("openssl").args(args).output().expect("openssl must be installed (make test installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{cpekit, key, openssl_ok as openssl, repo as root};
 
 fn build(dir: &Path, name: &str, key_file: &Path, cert: &str, extra: &[&str]) -> std::process::Output {
     cpekit()

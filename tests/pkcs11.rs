@@ -8,15 +8,11 @@ use std::process::Command as Proc;
 
 use assert_cmd::Command;
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{key, repo as root};
+
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(name: &str) -> String {
-    root().join("testdata/keys").join(name).display().to_string()
-}
 
 /// A SoftHSM2 token "cpekit" (user PIN 1234) holding the TEST signer key
 /// as "signer" (id 01), in its own token directory.

@@ -7,25 +7,11 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(name: &str) -> String {
-    root().join("testdata/keys").join(name).display().to_string()
-}
-
-fn cpekit() -> Command {
-    Command::cargo_bin("cpekit").unwrap()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{cpekit, is_root, key};
 
 fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();

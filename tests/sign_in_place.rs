@@ -4,29 +4,15 @@
 //! files honour the umask.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Proc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(name: &str) -> String {
-    root().join("testdata/keys").join(name).display().to_string()
-}
-
-fn cpekit() -> Command {
-    Command::cargo_bin("cpekit").unwrap()
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{cpekit, is_root, key, repo as root};
 
 fn build_unsigned(out: &Path) {
     cpekit().args(["package", "build", "--manifest"]).arg(root().join("testdata/demo/manifest.toml")).arg("-o").arg(out).assert().success();
