@@ -111,6 +111,9 @@ fn demo_life_cycle_happens_as_shown() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(files(&dir.path().join("root")), expected, "{log}");
+    // Modes the package records (extended file records, issue 11); the others default to 0644.
+    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("root").join(p)).unwrap().permissions()) & 0o7777;
+    assert_eq!((mode("bin/app"), mode("etc/default.001"), mode("www/index.html")), (0o755, 0o640, 0o644), "{log}");
 
     // Part 2: the rogue package refused with 9010 for its signature; the tree hash unchanged.
     let rogue = record(dir.path(), "rogue");
