@@ -77,7 +77,11 @@ pub enum PackageCommand {
     #[command(after_long_help = EXIT_STATUS, long_about = concat!(
         "Verify signatures against trust anchors and every payload hash.\n\n",
         "Each signer is checked over the header and command list and its certificate path to a --trust anchor; \
-         the package is trusted when at least one signer validates (E.5). For a 2Wire package every signer is \
+         the package is trusted when at least one signer validates (E.5). Every path is checked as the installer \
+         takes it (relative to the root; no `..`, NUL or the root itself; at most 4095 bytes, Linux PATH_MAX; \
+         no component over 255 bytes, Linux NAME_MAX; at most 256 levels; symlink targets inside the root): a \
+         package with a path no CPE accepts is malformed input (exit 3), and the report names the command index \
+         and the rule. For a 2Wire package every signer is \
          reported with why it is or is not trusted, with its key size, its certificate's signature algorithm and \
          expiry; each FILE and SCRIPT digest is checked over what the notes say it covers.\n\n",
         include_str!("dialect-help.txt")))]

@@ -41,7 +41,7 @@ pub const DOCUMENTED: &[(Option<ErrorKind>, &str)] = &[
     ),
     (
         Some(ErrorKind::Malformed),
-        "Malformed input: the package, manifest, key or certificate could not be parsed; the message names the byte offset and command.",
+        "Malformed input: the package, manifest, key or certificate could not be parsed; the message names the byte offset and command. For \\fBverify\\fR and \\fBbuild\\fR also a path no CPE accepts (the message names the command and the rule).",
     ),
     (
         Some(ErrorKind::Runtime),

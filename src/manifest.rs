@@ -109,8 +109,13 @@ pub struct CommandSpec {
 
 impl CommandSpec {
     /// What an error names: the command's path (or source path of a move).
-    fn subject(&self) -> Option<&str> {
-        self.path.as_deref().or(self.src.as_deref())
+    fn subject(&self) -> Option<String> {
+        let p = self.path.as_deref().or(self.src.as_deref())?;
+        // A hostile path can be 64 KiB: name it by its start.
+        Some(match p.char_indices().nth(96) {
+            Some((cut, _)) => format!("{}…", &p[..cut]),
+            None => p.to_string(),
+        })
     }
 }
 
@@ -271,6 +276,12 @@ fn metadata(c: &CommandSpec) -> Result<Option<FileMetadata>> {
     Ok((!m.is_empty()).then_some(m))
 }
 
+/// The installer's path rules ([`pkgfmt::path`]): a package no CPE would
+/// install is not built.
+fn check_paths(cmd: &Command) -> Result<()> {
+    pkgfmt::path::check_command(cmd).map_err(|(field, reason)| anyhow!("{field}: {reason}"))
+}
+
 /// A payload source must be a regular file (or a link to one) when the
 /// manifest is read, so the error names its command.
 fn check_source(source: &Path) -> Result<()> {
@@ -310,6 +321,7 @@ fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
                 "add" => Command::AddFile(f),
                 _ => Command::AddVersionedFile(f),
             };
+            check_paths(&cmd)?;
             b.file(cmd, src)?;
             return Ok(());
         }
@@ -361,6 +373,25 @@ fn add_command(b: &mut Builder, c: &CommandSpec, base: &Path) -> Result<()> {
         }
         other => bail!("unknown command type {other:?}"),
     };
+    check_paths(&cmd)?;
     b.command(cmd);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use pkgfmt::path::{MAX_DEPTH, NAME_MAX, PATH_MAX};
+
+    /// The help texts state the limits pkgfmt::path enforces.
+    #[test]
+    fn help_states_the_path_limits() {
+        let verify = crate::cli::Cli::command().find_subcommand("package").unwrap().find_subcommand("verify").unwrap().get_long_about().unwrap().to_string();
+        for text in [crate::cli::MANIFEST_FORMAT.replace('\n', " "), verify] {
+            assert!(text.contains(&format!("at most {} bytes", PATH_MAX - 1)) && text.contains("Linux PATH_MAX"), "{text}");
+            assert!(text.contains(&format!("over {NAME_MAX} bytes")) && text.contains("Linux NAME_MAX"), "{text}");
+            assert!(text.contains(&format!("at most {MAX_DEPTH} levels")), "{text}");
+        }
+        assert!(crate::cli::MANIFEST_FORMAT.contains(&format!("PATH_MAX, {PATH_MAX},")));
+    }
 }

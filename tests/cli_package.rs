@@ -45,6 +45,40 @@ fn split(pkg: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (bytes[..msg_len].to_vec(), bytes[msg_len..pay].to_vec(), bytes[pay..].to_vec())
 }
 
+/// A package written with the library's builder, which writes whatever
+/// paths it is given (unlike `package build`), signed by `cpekit package
+/// sign` with the TEST key `signer` when asked.
+fn write_package(dir: &Path, name: &str, steps: Vec<(pkgfmt::Command, Option<Vec<u8>>)>, signer: Option<&str>) -> PathBuf {
+    let mut b = pkgfmt::Builder::new();
+    for (c, data) in steps {
+        match data {
+            Some(d) => {
+                b.file(c, pkgfmt::PayloadSource::Bytes(d)).unwrap();
+            }
+            None => {
+                b.command(c);
+            }
+        }
+    }
+    let built = b.build(|_, _| {}).unwrap();
+    let mut bytes = Vec::new();
+    built.write_to(&mut bytes, |_, _| {}).unwrap();
+    let out = dir.join(name);
+    std::fs::write(&out, bytes).unwrap();
+    if let Some(s) = signer {
+        cpekit().args(["package", "sign", "--key", &key(&format!("{s}.key")), "--cert", &key(&format!("{s}.pem"))]).arg(&out).assert().success();
+    }
+    out
+}
+
+fn extract(path: &str) -> pkgfmt::Command {
+    pkgfmt::Command::ExtractFile(pkgfmt::FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 0, metadata: None })
+}
+
+fn remove(path: &str) -> pkgfmt::Command {
+    pkgfmt::Command::RemoveFile(pkgfmt::RemoveCommand { flags: 0, path: path.into() })
+}
+
 #[test]
 fn build_inspect_verify_demo() {
     let t = tempfile::tempdir().unwrap();
@@ -291,11 +325,9 @@ fn extract_writes_files_and_confines_paths() {
     assert_eq!(std::fs::read(out.join("www/index.html")).unwrap(), std::fs::read(files.join("www/index.html")).unwrap());
     assert!(out.join("etc/default.001").exists());
 
-    // A package path with `..` never escapes the output directory.
-    let m = t.path().join("evil.toml");
-    std::fs::write(&m, format!("[[command]]\ntype = \"extract\"\npath = \"/../../evil\"\nsource = \"{}\"\n", files.join("app.sh").display())).unwrap();
-    let evil = t.path().join("evil.pkg");
-    cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(&evil).assert().success();
+    // A package path with `..` never escapes the output directory
+    // (`package build` refuses to make one: written with the library).
+    let evil = write_package(t.path(), "evil.pkg", vec![(extract("/../../evil"), Some(std::fs::read(files.join("app.sh")).unwrap()))], None);
     let out2 = t.path().join("y/z");
     let o = cpekit().args(["package", "extract"]).arg(&evil).arg("-o").arg(&out2).output().unwrap();
     assert!(!o.status.success());
@@ -310,6 +342,88 @@ fn extract_writes_files_and_confines_paths() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("symlink"));
     assert!(!t.path().join("app").exists());
+}
+
+/// Issue 10 item 8: a signed, intact package that no CPE would install (a
+/// `..` escape, `remove /../`, a path over PATH_MAX) is not OK: `verify`
+/// exits 3 (malformed input) naming the command index and the rule, in
+/// both outputs; the same package with good paths verifies.
+#[test]
+fn verify_applies_the_installers_path_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let good =
+        write_package(t.path(), "good.pkg", vec![(pkgfmt::Command::Version("1".into()), None), (extract("/etc/x"), Some(b"x".to_vec()))], Some("signer"));
+    assert_eq!(verify(&good, "ca.pem").status.code(), Some(0));
+    let deep = "/a".repeat(2100);
+    let cases = [
+        ("escape.pkg", vec![(pkgfmt::Command::Version("1".into()), None), (extract("../x"), Some(b"x".to_vec()))], "Extract File", "contains `..`"),
+        ("root.pkg", vec![(pkgfmt::Command::Version("1".into()), None), (remove("/../"), None)], "Remove File", "contains `..`"),
+        (
+            "long.pkg",
+            vec![(pkgfmt::Command::Version("1".into()), None), (remove(&deep), None)],
+            "Remove File",
+            "is 4200 bytes; at most 4095 are allowed (Linux PATH_MAX 4096",
+        ),
+    ];
+    for (name, steps, command, why) in cases {
+        let pkg = write_package(t.path(), name, steps, Some("signer"));
+        let o = verify(&pkg, "ca.pem");
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", String::from_utf8_lossy(&o.stdout));
+        let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (j["ok"].as_bool(), j["trusted"].as_bool(), j["payload_ok"].as_bool(), j["paths_ok"].as_bool()),
+            (Some(false), Some(true), Some(true), Some(false)),
+            "{j}"
+        );
+        let e = &j["path_error"];
+        assert_eq!((e["index"].as_u64(), e["command"].as_str(), e["field"].as_str()), (Some(1), Some(command), Some("Path")), "{j}");
+        assert!(e["reason"].as_str().unwrap().contains(why), "{j}");
+        let o = cpekit().args(["package", "verify"]).arg(&pkg).args(["--trust", &key("ca.pem")]).output().unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(&format!("paths: FAILED: command #1 ({command}) Path: path ")) && text.contains(why), "{text}");
+        assert!(text.contains("NOT INSTALLABLE"), "{text}");
+    }
+}
+
+/// Issue 10 item 8: `package build` refuses the same paths, in a manifest
+/// and from a directory, naming the [[command]] and the rule, and writes
+/// nothing.
+#[test]
+fn build_refuses_paths_no_cpe_accepts() {
+    let t = tempfile::tempdir().unwrap();
+    let src = root().join("testdata/demo/files/app.sh").display().to_string();
+    let long_name = "n".repeat(256);
+    let long_path = "/dir".repeat(1025);
+    let cases = [
+        (format!("type = \"extract\"\npath = \"../x\"\nsource = \"{src}\""), "Path: path \"../x\" contains `..`"),
+        ("type = \"remove\"\npath = \"/../\"".to_string(), "Path: path \"/../\" contains `..`"),
+        ("type = \"move\"\nsrc = \"/a\"\ndst = \"/b/../../c\"".to_string(), "Destination: path \"/b/../../c\" contains `..`"),
+        (format!("type = \"remove\"\npath = \"/etc/{long_name}\""), "has a 256-byte component; at most 255 bytes are allowed (Linux NAME_MAX)"),
+        (format!("type = \"remove-subtree\"\npath = \"{long_path}\""), "is 4100 bytes; at most 4095 are allowed (Linux PATH_MAX 4096"),
+        ("type = \"symlink\"\npath = \"/etc/l\"\ntarget = \"../../x\"".to_string(), "Target: link target \"../../x\" leads outside the install root"),
+        ("type = \"raw\"\ncode = 5\nvalue = \"00000000 0000000c 00000004 2f2e2e2f\"".to_string(), "Path: path \"/../\" contains `..`"),
+    ];
+    for (i, (cmd, why)) in cases.iter().enumerate() {
+        let m = t.path().join(format!("m{i}.toml"));
+        std::fs::write(&m, format!("version = \"1\"\n[[command]]\ntype = \"remove\"\npath = \"/ok\"\n[[command]]\n{cmd}\n")).unwrap();
+        let out = t.path().join(format!("m{i}.pkg"));
+        let o = cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{cmd}: {err}");
+        assert!(err.contains("[[command]] #1 (") && err.contains(why), "{cmd}: {err}");
+        assert!(err.len() < 1000, "a long path is shown by its start: {err}");
+        assert!(!out.exists());
+    }
+    // --from-dir: the prefix is part of every path.
+    let dir = t.path().join("tree");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(dir.join("etc/f"), "f").unwrap();
+    let out = t.path().join("d.pkg");
+    let o = cpekit().args(["package", "build", "--from-dir"]).arg(&dir).args(["--prefix", "/../up", "-o"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("path \"/../up/etc\" contains `..`"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists());
 }
 
 #[test]

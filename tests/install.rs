@@ -252,6 +252,42 @@ fn malicious_corpus_changes_nothing() {
     }
 }
 
+/// Issue 10 item 5: paths beyond Linux's PATH_MAX or NAME_MAX, or deeper
+/// than MAX_DEPTH, are refused while planning (dry run and real install),
+/// naming the command and the limit, and nothing changes. The 32,700-level
+/// path (65,400 bytes, one Remove in a command list just under 2^16 octets)
+/// cost 4.3 GB before; it is now refused by its length before any of its
+/// components is looked at.
+#[test]
+fn path_limits_refused_at_plan() {
+    let e = env(&[("etc/a", "old")]);
+    let before = tree(&e.root);
+    let deep = "/a".repeat(32_700);
+    let mut long = "/dir".repeat(1025); // 4,100 bytes
+    long.truncate(4097);
+    let cases = [
+        (rm(7, &long), "is 4097 bytes; at most 4095 are allowed (Linux PATH_MAX 4096"),
+        (file(&format!("/etc/{}", "n".repeat(256)), 0), "has a 256-byte component; at most 255 bytes are allowed (Linux NAME_MAX)"),
+        (mv(false, "/etc/a", &"/d".repeat(257)), "more than 256 levels deep (MAX_DEPTH"),
+        // Last: on a build without the limits this one costs gigabytes.
+        (rm(5, &deep), "is 65400 bytes; at most 4095 are allowed (Linux PATH_MAX 4096"),
+    ];
+    for (c, why) in cases {
+        let pkg = raw(vec![rm(5, "/etc/gone"), c]);
+        assert!(pkg.len() < 65_536 + 100, "{}", pkg.len());
+        for dry_run in [true, false] {
+            let mut o = opts(&e);
+            o.dry_run = dry_run;
+            let err = install::install(&mut &pkg[..], &o, &mut IgnoreVendor, &SystemClock).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, InstallError::Rejected { index: 1, .. }), "{msg}");
+            assert!(msg.starts_with("command #1 rejected: path ") && msg.contains(why), "{msg}");
+            assert!(msg.len() < 400, "the message shows only the start of the path ({} bytes)", msg.len());
+            assert_eq!(tree(&e.root), before);
+        }
+    }
+}
+
 /// Every report the observer of `o` gets during one install.
 fn observed(o: &mut InstallOptions, pkg: &[u8]) -> (Result<install::InstallReport, InstallError>, Vec<install::progress::Progress>) {
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -310,6 +310,15 @@ fn build_manifest(dir: &Path, name: &str, manifest: &str) -> PathBuf {
     pkg
 }
 
+/// `package build` of `manifest` fails with status 3; its stderr.
+fn build_manifest_err(dir: &Path, name: &str, manifest: &str) -> String {
+    let m = dir.join(format!("{name}.toml"));
+    std::fs::write(&m, manifest).unwrap();
+    let out = cpekit().args(["package", "build", "--manifest"]).arg(&m).arg("-o").arg(dir.join(format!("{name}.pkg"))).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The check: build from a tree, install into a root, and `find`
 /// shows the same modes, owners, types and link targets; `extract` too.
 #[test]
@@ -401,7 +410,21 @@ fn package_links_are_never_followed_nor_escape() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("never follows"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(find(&dst), before);
     for target in ["../../outside", "/../x", "../.."] {
-        let escape = build_manifest(t.path(), "escape", &format!("[[command]]\ntype = \"symlink\"\npath = \"/etc/l\"\ntarget = \"{target}\"\n"));
+        // `package build` refuses such a link (the same rule); the library writes it.
+        let m = build_manifest_err(t.path(), "escape", &format!("[[command]]\ntype = \"symlink\"\npath = \"/etc/l\"\ntarget = \"{target}\"\n"));
+        assert!(m.contains("leads outside the install root"), "{m}");
+        let entry = pkgfmt::FilesystemEntry {
+            flags: 0,
+            path: "/etc/l".into(),
+            kind: pkgfmt::EntryKind::Symlink { target: target.into() },
+            metadata: Default::default(),
+        };
+        let mut b = pkgfmt::Builder::new();
+        b.command(pkgfmt::Command::FilesystemEntry(entry));
+        let mut bytes = Vec::new();
+        b.build(|_, _| {}).unwrap().write_to(&mut bytes, |_, _| {}).unwrap();
+        let escape = t.path().join("escape.pkg");
+        std::fs::write(&escape, bytes).unwrap();
         let out = install(&escape, &dst);
         assert_eq!(out.status.code(), Some(5), "{target}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stderr).contains("outside the install root"), "{}", String::from_utf8_lossy(&out.stderr));

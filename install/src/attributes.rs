@@ -75,39 +75,13 @@ fn set_times(path: &Path, atime: Option<Timestamp>, mtime: Option<Timestamp>) ->
     Ok(())
 }
 
-/// E.2.1 paths on the device are absolute from its root, and the install
-/// root stands for it: a link target is read the same way, lexically from
-/// the link's directory (or from the root if absolute). `true` when `..`
-/// would climb above the root.
-pub fn target_escapes(link_parent: &Path, target: &str) -> bool {
-    use std::path::Component;
-    let mut depth: usize = if target.starts_with('/') { 0 } else { link_parent.components().filter(|c| matches!(c, Component::Normal(_))).count() };
-    for c in Path::new(target).components() {
-        match c {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir if depth == 0 => return true,
-            Component::ParentDir => depth -= 1,
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    false
-}
+/// The link-target rule has one home with the package-path rules
+/// (`cpekit package verify` applies it too).
+pub use pkgfmt::path::target_escapes;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_targets_are_confined_lexically() {
-        let p = Path::new("etc/ssl");
-        assert!(!target_escapes(p, "certs.pem"));
-        assert!(!target_escapes(p, "../../usr/share/ca"));
-        assert!(target_escapes(p, "../../../etc/shadow"));
-        assert!(!target_escapes(p, "/usr/lib/libc.so"));
-        assert!(target_escapes(p, "/../../etc/shadow"));
-        assert!(!target_escapes(Path::new(""), "./a/../b"));
-        assert!(target_escapes(Path::new(""), ".."));
-    }
 
     #[test]
     fn recorded_then_replaced_then_default() {

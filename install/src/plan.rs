@@ -245,9 +245,11 @@ fn versioned_matches(ov: &Overlay<'_>, p: &RelPath) -> Vec<RelPath> {
     ov.list(parent.as_ref())
         .into_iter()
         .filter(|n| n.rsplit_once('.').is_some_and(|(b, ext)| b == base && ext.chars().count() == 3))
-        .map(|n| match &parent {
-            Some(d) => d.join(&n),
-            None => RelPath::parse(&n).expect("a directory entry name is a valid relative path"),
+        // A name that would make the path too long for a package path
+        // (PATH_MAX) is not one a package can name either.
+        .filter_map(|n| match &parent {
+            Some(d) => d.join(&n).ok(),
+            None => RelPath::parse(&n).ok(),
         })
         .filter(|m| ov.node(m.as_path()) == Node::File)
         .collect()

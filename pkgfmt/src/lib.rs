@@ -23,10 +23,12 @@
 //! 6. [`command`] — E.4, Tables 67 and 69–77; the extended file record and
 //!    cpekit's vendor-specific Filesystem Entry.
 //! 7. [`command_list`] — E.4, the list as a whole.
-//! 8. [`package`] — Figure 8: header, command list, signature block.
-//! 9. [`payload`] — E.4.3/E.5: streaming payload hashes.
-//! 10. [`builder`] — writing packages.
-//! 11. [`dialect`] — the 2Wire `.pkgstream` dialect, read leniently for
+//! 8. [`path`] — E.2.1, package paths as a CPE takes them (the installer's
+//!    rules and limits, also applied by `verify` and `build`).
+//! 9. [`package`] — Figure 8: header, command list, signature block.
+//! 10. [`payload`] — E.4.3/E.5: streaming payload hashes.
+//! 11. [`builder`] — writing packages.
+//! 12. [`dialect`] — the 2Wire `.pkgstream` dialect, read leniently for
 //!     inspection (the installer stays strict: [`Prefix::read_conformant`]).
 
 pub mod builder;
@@ -38,6 +40,7 @@ pub mod dialect;
 pub mod error;
 pub mod header;
 pub mod package;
+pub mod path;
 pub mod payload;
 pub mod signature;
 
@@ -51,4 +54,5 @@ pub use dialect::Dialect;
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use header::Header;
 pub use package::{Package, Prefix, DEFAULT_PREFIX_LIMIT};
+pub use path::PackagePath;
 pub use payload::{FileDigest, PayloadVerifier};

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use foundation::durable::{AtomicFile, Mode};
@@ -18,30 +18,12 @@ use sha1::{Digest, Sha1};
 
 use crate::cli::ExtractArgs;
 
-/// Resolve a package path (E.2.1 UNIX format) inside `root`. An absolute
-/// path means "relative to the root"; `..`, NUL and non-UTF-8 tricks are
-/// refused lexically, and symlinks are refused when walking the tree.
+/// Resolve a package path (E.2.1 UNIX format) inside `root`, by the
+/// installer's rules ([`pkgfmt::path`]): an absolute path means "relative
+/// to the root"; `..`, NUL, the root itself and paths beyond the limits
+/// are refused lexically, and symlinks are refused when walking the tree.
 pub fn confine(root: &Path, pkg_path: &str) -> Result<PathBuf> {
-    if pkg_path.contains('\0') {
-        bail!("package path {pkg_path:?} contains a NUL byte");
-    }
-    let mut out = root.to_path_buf();
-    let mut depth = 0;
-    for comp in Path::new(pkg_path).components() {
-        match comp {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(c) => {
-                out.push(c);
-                depth += 1;
-            }
-            Component::ParentDir => bail!("package path {pkg_path:?} contains `..`"),
-            Component::Prefix(_) => bail!("package path {pkg_path:?} has a prefix"),
-        }
-    }
-    if depth == 0 {
-        bail!("package path {pkg_path:?} names the root itself");
-    }
-    Ok(out)
+    Ok(pkgfmt::PackagePath::parse(pkg_path)?.under(root))
 }
 
 /// Create the parent directories of `target` below `root`, refusing to

@@ -1,4 +1,6 @@
-//! `cpekit package verify`: trusted signer (E.5) and every payload hash.
+//! `cpekit package verify`: trusted signer (E.5), every payload hash, and
+//! every path as the installer takes it ([`pkgfmt::path`]): a package no
+//! CPE would install is not OK.
 
 use anyhow::Result;
 use serde_json::json;
@@ -23,8 +25,11 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
     let payload = pkgfmt::payload::verify_payload(&mut reader, &prefix.commands, total, |d, _| bar.set_position(d));
     bar.finish_and_clear();
 
+    // The installer's path rules (E.2.1 confinement, Linux limits).
+    let paths = pkgfmt::path::check_commands(&prefix.commands);
+
     let trusted = report.is_trusted();
-    let ok = trusted && payload.is_ok();
+    let ok = trusted && payload.is_ok() && paths.is_ok();
     if a.output.json {
         let signers: Vec<_> = report
             .signers
@@ -56,6 +61,15 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             "trusted": trusted,
             "payload_ok": payload.is_ok(),
             "payload_error": payload.as_ref().err().map(|e| e.to_string()),
+            "paths_ok": paths.is_ok(),
+            "path_error": paths.as_ref().err().map(|e| json!({
+                "index": e.index,
+                "type": e.command_type,
+                "command": e.name,
+                "field": e.field,
+                "reason": e.reason.to_string(),
+                "message": e.to_string(),
+            })),
             "signers": signers,
             "files": files,
         });
@@ -74,11 +88,17 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             Ok(files) => println!("payload: {} file(s), {} bytes, every SHA-1 matches", files.len(), total),
             Err(e) => println!("payload: FAILED: {e}"),
         }
+        match &paths {
+            Ok(()) => println!("paths: every path stays inside the install root, within the limits"),
+            Err(e) => println!("paths: FAILED: {e}"),
+        }
         println!(
             "{}: {}",
             a.package.display(),
             if ok {
                 "OK (trusted, payload intact)"
+            } else if paths.is_err() {
+                "NOT INSTALLABLE (a path no CPE accepts)"
             } else if !trusted {
                 "NOT TRUSTED"
             } else {
@@ -86,5 +106,10 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             }
         );
     }
-    Ok(if ok { crate::exit::SUCCESS } else { crate::exit::status(foundation::ErrorKind::VerifyFailed) })
+    // A path no CPE accepts is malformed input, whatever the signatures say.
+    Ok(match &paths {
+        _ if ok => crate::exit::SUCCESS,
+        Err(e) => crate::exit::status(foundation::Kind::kind(e)),
+        Ok(()) => crate::exit::status(foundation::ErrorKind::VerifyFailed),
+    })
 }
