@@ -386,7 +386,13 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
         drop(txn);
         return match journal::recover(&st, &root, &root_fd, &mut FailPoints::none()) {
             Ok(_) => Err(InstallError::RolledBack(Box::new(e))),
-            Err(rollback) => Err(IoError::RollbackFailed { apply: Box::new(e), rollback: std::io::Error::other(rollback) }.into()),
+            Err(rollback) => {
+                let rollback = match rollback {
+                    JournalError::Io(e) => e,
+                    other => std::io::Error::other(other),
+                };
+                Err(IoError::RollbackFailed { apply: Box::new(e), rollback }.into())
+            }
         };
     }
     for c in prefix.commands.commands.iter().enumerate() {
@@ -621,6 +627,10 @@ mod tests {
             (UnsafePath::Symlink("/a".into()).into(), K::Rejected),
             (UnsafePath::from(path::RelPath::parse("..").unwrap_err()).into(), K::Rejected),
             (InstallError::Interrupted, K::Rejected),
+            (JournalError::Malformed { path: "j".into(), source: serde_json::from_str::<u8>("x").unwrap_err() }.into(), K::Malformed),
+            (JournalError::Format { path: "j".into(), format: 9 }.into(), K::Malformed),
+            (JournalError::OtherRoot { path: "j".into(), journal_root: "/a".into(), root: "/b".into() }.into(), K::Rejected),
+            (JournalError::Io(err()).into(), K::Runtime),
             (InstallError::Untrusted("no anchor".into()), K::VerifyFailed),
             (pkgfmt::Error::Build("bad".into()).into(), K::Malformed),
             (pkgfmt::Error::HashMismatch { index: 0, path: "/a".into(), expected: "0".into(), actual: "1".into() }.into(), K::VerifyFailed),
