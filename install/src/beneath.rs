@@ -85,7 +85,7 @@ impl AsFd for Dir {
     }
 }
 
-/// `name`, displayed as the caller's `shown` path.
+/// `rel` as the caller shows it: `/rel` below the install root, else `prefix/rel`.
 fn shown(prefix: &str, rel: &Path) -> String {
     if prefix.is_empty() {
         format!("/{}", rel.display())
@@ -405,6 +405,14 @@ mod tests {
 
     #[test]
     fn walks_refuse_links_and_files() {
+        walks_refuse_links_and_files_with_openat2_state(0);
+        // Without openat2 (older kernels, seccomp): the per-component walk alone.
+        walks_refuse_links_and_files_with_openat2_state(2);
+        OPENAT2.store(0, Ordering::Relaxed);
+    }
+
+    fn walks_refuse_links_and_files_with_openat2_state(state: u8) {
+        OPENAT2.store(state, Ordering::Relaxed);
         let d = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("a/b")).unwrap();
