@@ -323,20 +323,13 @@ impl Dir {
         Ok(())
     }
 
-    /// Replace `name` with `bytes`, atomically and durably: the dir-fd form
-    /// of [`foundation::durable::write_atomic`] (same steps: exclusive
-    /// temporary file, write, fsync, rename, fsync the directory).
+    /// Replace `name` with `bytes`, atomically and durably (an
+    /// [`AtomicFileAt`]).
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        let temp = format!(".{name}.{}.tmp", std::process::id());
-        let _ = self.remove_file(OsStr::new(&temp));
-        let mut f = self.create_file(OsStr::new(&temp), 0o600)?;
-        let written = f.write_all(bytes).and_then(|()| f.sync_all());
-        if let Err(e) = written.and_then(|()| self.rename(OsStr::new(&temp), self, OsStr::new(name))) {
-            let _ = self.remove_file(OsStr::new(&temp));
-            return Err(e);
-        }
-        self.sync()
+        let mut f = AtomicFileAt::create(self.try_clone()?, None, OsStr::new(name))?;
+        f.file().write_all(bytes)?;
+        f.commit()
     }
 
     /// Read the regular file `name` whole (a link is refused), at most
@@ -349,6 +342,73 @@ impl Dir {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{name} is larger than {limit} bytes")));
         }
         Ok(out)
+    }
+}
+
+/// Distinguishes the temporary files of one process.
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A file being written to replace `name` in a directory: the steps of
+/// [`foundation::durable::AtomicFile`] (exclusive temporary file
+/// `.<name>.<pid>-<n>.tmp` beside the target, write, fsync, rename over the
+/// target, fsync the directory), relative to the directory's descriptor.
+/// Dropped without [`commit`](AtomicFileAt::commit), the temporary file is
+/// removed (and on SIGINT/SIGTERM, when created with the directory's path).
+#[derive(Debug)]
+pub struct AtomicFileAt {
+    dir: Dir,
+    temp: std::ffi::OsString,
+    name: std::ffi::OsString,
+    file: File,
+    renamed: bool,
+    _interrupt: Option<foundation::interrupt::Registration>,
+}
+
+impl AtomicFileAt {
+    /// Create the temporary file (mode 0600) in `dir`; `dir_path`, if
+    /// given, is where it is, for the interrupt handler.
+    pub fn create(dir: Dir, dir_path: Option<&Path>, name: &OsStr) -> io::Result<AtomicFileAt> {
+        let short = &name.as_bytes()[..name.len().min(200)];
+        loop {
+            let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+            let mut temp = std::ffi::OsString::from(".");
+            temp.push(OsStr::from_bytes(short));
+            temp.push(format!(".{}-{n}.tmp", std::process::id()));
+            let file = match dir.create_file(&temp, 0o600) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            let _interrupt = dir_path.map(|p| foundation::interrupt::Registration::new(&p.join(&temp)));
+            return Ok(AtomicFileAt { dir, temp, name: name.to_os_string(), file, renamed: false, _interrupt });
+        }
+    }
+
+    /// The file to write the content into.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Set attributes on the temporary file (before [`commit`](AtomicFileAt::commit)).
+    pub fn set_attributes(&self, m: &FileMetadata) -> io::Result<()> {
+        self.dir.set_attributes(&self.temp, m, false)
+    }
+
+    /// fsync, rename over the target (a link there is replaced, never
+    /// followed), fsync the directory.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        self.dir.rename(&self.temp, &self.dir, &self.name)?;
+        self.renamed = true;
+        self.dir.sync()
+    }
+}
+
+impl Drop for AtomicFileAt {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = self.dir.remove_file(&self.temp);
+        }
     }
 }
 
