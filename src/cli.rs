@@ -105,7 +105,11 @@ pub enum PackageCommand {
     /// Write the payload files into a directory; nothing is executed.
     #[command(after_long_help = EXIT_STATUS, long_about = concat!(
         "Write the payload files into a directory; nothing is executed.\n\n",
-        "Every file is written only once its digest matched. For a 2Wire package: FILE bodies at their paths \
+        "An Annex E package is staged in a temporary directory beside DIR and nothing in DIR changes until every \
+         payload digest matched and the payload ended exactly at its declared length (truncated or trailing bytes \
+         are refused, exit 1); the temporary directory is removed on any failure and on SIGINT/SIGTERM. Paths are \
+         created without following a symlink. For a 2Wire package every file is written only once its digest \
+         matched: FILE bodies at their paths \
          (type 47 decoded and written as a sparse file, holes left unwritten; a type 3 FILE only if its path is \
          not already written), SCRIPT bodies into _scripts/NN-name (never executed), and manifest.json \
          describing every record and what became of it, so that two releases' trees can be diffed.\n\n",
@@ -414,7 +418,9 @@ pub struct InstallArgs {
     /// (numbers, 0x for hex). Repeatable.
     #[arg(long = "attribute", value_name = "ENTITY:CLASS=VALUE")]
     pub attributes: Vec<String>,
-    /// Bring an interrupted install to the complete old or new tree.
+    /// Bring an interrupted install to the complete old or new tree. A journal that does not parse, or names a
+    /// path outside the root or a file outside the state directory's transaction, is refused (exit 3) and
+    /// nothing is changed.
     #[arg(long)]
     pub recover: bool,
 }

@@ -671,3 +671,99 @@ fn completions_and_make_install() {
     let v = Proc::new(prefix.join("bin/cpekit")).arg("--version").output().unwrap();
     assert!(v.status.success());
 }
+
+/// Every entry below `dir` with its content ("d" for a directory).
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap();
+            let v = if e.file_type().is_dir() { "d".into() } else { String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()).into_owned() };
+            (e.path().strip_prefix(dir).unwrap().display().to_string(), v)
+        })
+        .collect()
+}
+
+/// Issue 10, item 9: `package extract` writes nothing into `-o` unless every
+/// hash matches and the payload ends exactly at its declared length; the
+/// staging directory beside `-o` is gone afterwards.
+#[test]
+fn extract_changes_nothing_unless_the_whole_payload_checks_out() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = build(t.path(), "demo.pkg", &["signer"]);
+    let good = std::fs::read(&pkg).unwrap();
+    let mut mismatch = good.clone();
+    *mismatch.last_mut().unwrap() ^= 1; // the last payload file's last byte
+    let truncated = good[..good.len() - 1].to_vec();
+    let mut junk = good.clone();
+    junk.extend_from_slice(b"trailing junk");
+    for (name, bytes, says) in [("mismatch", mismatch, "hash mismatch"), ("truncated", truncated, "truncated"), ("junk", junk, "longer")] {
+        let bad = t.path().join(format!("{name}.pkg"));
+        std::fs::write(&bad, &bytes).unwrap();
+        // Into an existing output directory with something in it, and into a new one.
+        let parent = t.path().join(format!("out-{name}"));
+        std::fs::create_dir_all(parent.join("x")).unwrap();
+        std::fs::write(parent.join("x/keep"), b"k").unwrap();
+        for out in [parent.join("x"), parent.join("new")] {
+            let before = snapshot(&parent);
+            let o = cpekit().args(["package", "extract"]).arg(&bad).arg("-o").arg(&out).output().unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr).to_lowercase();
+            assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
+            assert!(stderr.contains(says), "{name}: {stderr}");
+            assert_eq!(snapshot(&parent), before, "{name}: {} or its staging directory changed", out.display());
+        }
+    }
+    // The intact package still extracts, and leaves no staging directory.
+    let parent = t.path().join("out-good");
+    cpekit().args(["package", "extract"]).arg(&pkg).arg("-o").arg(parent.join("x")).assert().success();
+    assert_eq!(std::fs::read_dir(&parent).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>(), ["x"]);
+    assert!(parent.join("x/bin/app").is_file());
+}
+
+/// SIGINT (or SIGTERM) while `package extract` stages a large payload: the
+/// process ends by the signal, `-o` is not created and the staging
+/// directory beside it is removed.
+#[test]
+fn interrupted_extract_leaves_no_staging_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let big = std::fs::File::create(src.join("image.bin")).unwrap();
+    big.set_len(256 << 20).unwrap(); // 256 MiB, sparse
+    drop(big);
+    let pkg = t.path().join("big.pkg");
+    cpekit().args(["package", "build", "--from-dir"]).arg(&src).arg("-o").arg(&pkg).assert().success();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let parent = t.path().join(format!("out-{sig}"));
+        std::fs::create_dir(&parent).unwrap();
+        let mut child = Proc::new(assert_cmd::cargo::cargo_bin("cpekit"))
+            .args(["package", "extract"])
+            .arg(&pkg)
+            .arg("-o")
+            .arg(parent.join("x"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the staging directory holds some of the payload.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let staged: u64 = walkdir::WalkDir::new(&parent).into_iter().filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+            if staged > 1 << 20 {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "the extract ended before it was interrupted");
+            assert!(std::time::Instant::now() < deadline, "nothing was staged");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "ended by the signal: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(&parent).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}

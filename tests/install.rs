@@ -589,3 +589,169 @@ fn random_kill_soak() {
         rounds - ended_new
     );
 }
+
+/// Every entry below `dir`, for "nothing was written here" checks.
+fn entries(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name().into_iter().map(|e| e.unwrap().path().display().to_string()).collect()
+}
+
+/// Issue 10, item 4: a local process swaps `ROOT/etc` between the real
+/// directory and a link to a directory outside the root in a tight loop
+/// while packages install into it. The installer walks from the root's
+/// descriptor and renames relative to the directories it opened, so no
+/// install may ever write outside the root (it may be refused, or roll
+/// back). Runs on tmpfs where there is one: syncs there cost nothing.
+#[test]
+fn racing_symlink_swap_never_writes_outside_the_root() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const INSTALLS: usize = 2_000;
+    let base = if Path::new("/dev/shm").is_dir() { tempfile::tempdir_in("/dev/shm") } else { tempfile::tempdir() }.unwrap();
+    let root = base.path().join("root");
+    let outside = base.path().join("outside");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    let e = Env { _t: tempfile::tempdir().unwrap(), root: root.clone(), state: base.path().join("state") };
+    let pkg = build(vec![
+        Step::File(1, "/etc/a", b"a".to_vec()),
+        Step::File(1, "/etc/b", b"b".to_vec()),
+        Step::File(1, "/etc/sub/c", b"c".to_vec()),
+        Step::Cmd(mv(false, "/etc/b", "/etc/d")),
+        Step::Cmd(rm(7, "/etc/sub")),
+        Step::File(1, "/etc/e", b"e".to_vec()),
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let swapper = {
+        let (stop, swaps, root, outside) = (Arc::clone(&stop), Arc::clone(&swaps), root.clone(), outside.clone());
+        std::thread::spawn(move || {
+            let (etc, real) = (root.join("etc"), root.join("etc.real"));
+            while !stop.load(Ordering::Relaxed) {
+                if std::fs::rename(&etc, &real).is_ok() {
+                    if std::os::unix::fs::symlink(&outside, &etc).is_ok() {
+                        swaps.fetch_add(1, Ordering::Relaxed);
+                        std::thread::yield_now();
+                        let _ = std::fs::remove_file(&etc);
+                    }
+                    let _ = std::fs::rename(&real, &etc);
+                }
+                std::thread::yield_now();
+            }
+        })
+    };
+    let (mut ok, mut refused, mut escaped) = (0, 0, None);
+    for i in 0..INSTALLS {
+        match run(&e, &pkg) {
+            Ok(_) => ok += 1,
+            Err(_) => {
+                refused += 1;
+                // A failed rollback (or one interrupted) leaves a journal:
+                // recovery runs under the same race.
+                for _ in 0..100 {
+                    if install::recover(&e.root, Some(&e.state)).is_ok() {
+                        break;
+                    }
+                }
+            }
+        }
+        if !entries(&outside).is_empty() {
+            escaped = Some(i);
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let swaps = swaps.load(Ordering::Relaxed);
+    eprintln!("symlink race: {ok} installs succeeded, {refused} refused or rolled back, {swaps} swaps to a link");
+    assert_eq!(escaped, None, "install #{escaped:?} wrote outside the root: {:?}", entries(&outside));
+    assert!(entries(&outside).is_empty());
+    assert!(swaps > 100 && ok > 0, "the race did not happen: {swaps} swaps, {ok} successful installs");
+}
+
+/// Issue 10, item 6: recovery validates the journal. A tampered one that
+/// names paths outside the root (or files outside the transaction
+/// directory) is refused, saying which file; one whose paths are fine but
+/// lead through a link planted in the root fails without following it.
+/// Nothing outside the root is deleted or created.
+#[test]
+fn tampered_journal_is_refused_and_changes_nothing_outside() {
+    use foundation::Kind;
+    let e = env(&[("etc/a", "old")]);
+    let outside = e._t.path().join("outside");
+    std::fs::create_dir_all(outside.join("victim")).unwrap();
+    std::fs::write(outside.join("keep"), b"k").unwrap();
+    let outside_before = entries(&outside);
+    let root = e.root.canonicalize().unwrap();
+    let state = &e.state;
+    let stage_journal = |ops: serde_json::Value| {
+        std::fs::create_dir_all(state.join("txn/stage")).unwrap();
+        std::fs::create_dir_all(state.join("txn/backup")).unwrap();
+        std::fs::write(state.join("txn/backup/1"), b"planted").unwrap();
+        let j = serde_json::json!({ "format": 1, "root": root, "unsafe_install": false, "ops": ops });
+        std::fs::write(state.join("journal.json"), serde_json::to_vec(&j).unwrap()).unwrap();
+    };
+    let bin = env!("CARGO_BIN_EXE_cpekit");
+    let malformed = [
+        // Undo of a Mkdir whose staged directory is gone removes the path.
+        serde_json::json!([{ "op": "mkdir", "path": "../outside/victim", "stage": "d1" }]),
+        // Undo of a Remove puts the backup back at the path.
+        serde_json::json!([{ "op": "remove", "path": "/../outside/created", "backup": "1" }]),
+        // A backup name that climbs out of the transaction directory.
+        serde_json::json!([{ "op": "remove", "path": "etc/a", "backup": "../../outside/keep" }]),
+        serde_json::json!([{ "op": "mkdir", "path": "etc/x", "stage": "d1", "extra": true }]),
+    ];
+    for (k, ops) in malformed.into_iter().enumerate() {
+        stage_journal(ops);
+        let before = tree(&e.root);
+        let err = install::recover(&e.root, Some(state)).expect_err("a tampered journal is refused");
+        let text = foundation::error_kind::chain(&err);
+        assert_eq!(err.kind(), foundation::ErrorKind::Malformed, "case {k}: {text}");
+        assert!(text.contains("journal.json") && text.contains("malformed"), "case {k}: {text}");
+        assert_eq!(entries(&outside), outside_before, "case {k}: outside changed");
+        assert_eq!(tree(&e.root), before, "case {k}: root changed");
+        // The CLI says so too, with the malformed-input exit status.
+        let out = Proc::new(bin).args(["install", "--recover", "--root"]).arg(&e.root).arg("--state-dir").arg(state).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "case {k}: {stderr}");
+        assert!(stderr.contains("journal.json") && stderr.contains("malformed"), "case {k}: {stderr}");
+        assert_eq!(entries(&outside), outside_before);
+    }
+    // Well-formed paths through a link planted in the root: refused at the link.
+    std::fs::remove_dir_all(e.root.join("etc")).unwrap();
+    std::os::unix::fs::symlink(&outside, e.root.join("etc")).unwrap();
+    stage_journal(serde_json::json!([
+        { "op": "remove", "path": "etc/created", "backup": "1" },
+        { "op": "mkdir", "path": "etc/victim", "stage": "d9" },
+    ]));
+    let err = install::recover(&e.root, Some(state)).expect_err("a link in the root is not followed");
+    assert!(foundation::error_kind::chain(&err).contains("/etc is a symlink"), "{}", foundation::error_kind::chain(&err));
+    assert_eq!(entries(&outside), outside_before, "outside changed");
+}
+
+/// Issue 10, item 7: a state directory inside the root is refused before
+/// anything is created: the root is unchanged.
+#[test]
+fn state_dir_inside_the_root_is_refused_and_creates_nothing() {
+    let e = env(&[("etc/a", "old")]);
+    let before = tree(&e.root);
+    let pkg = build(vec![Step::File(1, "/etc/a", b"new".to_vec())]);
+    for inside in ["st", "new/deeper/st", "etc"] {
+        let mut o = opts(&e);
+        o.state_dir = Some(e.root.join(inside));
+        let err = install::install(&mut &pkg[..], &o, &mut IgnoreVendor, &SystemClock).unwrap_err();
+        assert!(err.to_string().contains("must be outside the install root"), "{inside}: {err}");
+        assert_eq!(tree(&e.root), before, "{inside}: the root changed");
+        let err = install::recover(&e.root, Some(&e.root.join(inside))).unwrap_err();
+        assert!(err.to_string().contains("must be outside the install root"), "{inside}: {err}");
+        assert_eq!(tree(&e.root), before, "{inside}: recovery changed the root");
+    }
+    let out = Proc::new(env!("CARGO_BIN_EXE_cpekit"))
+        .args(["install", "--allow-unsigned", "--root"])
+        .arg(&e.root)
+        .arg("--state-dir")
+        .arg(e.root.join("st"))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(tree(&e.root), before, "the CLI changed the root: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use pkgfmt::command::Timestamp;
@@ -32,11 +32,11 @@ pub fn is_root() -> bool {
 }
 
 /// What to set on one staged entry: recorded attributes, else those of the
-/// entry it replaces, else the default mode.
-pub fn resolve(recorded: Option<&FileMetadata>, replaced: Option<&fs::Metadata>, default_mode: u32) -> FileMetadata {
+/// entry it replaces (`(st_mode, uid, gid)`), else the default mode.
+pub fn resolve(recorded: Option<&FileMetadata>, replaced: Option<(u32, u32, u32)>, default_mode: u32) -> FileMetadata {
     let r = recorded.copied().unwrap_or_default();
-    let mode = r.mode.or(replaced.map(|m| m.mode() & 0o7777)).unwrap_or(default_mode);
-    let (uid, gid) = if is_root() { (r.uid.or(replaced.map(|m| m.uid())), r.gid.or(replaced.map(|m| m.gid()))) } else { (None, None) };
+    let mode = r.mode.or(replaced.map(|m| m.0 & 0o7777)).unwrap_or(default_mode);
+    let (uid, gid) = if is_root() { (r.uid.or(replaced.map(|m| m.1)), r.gid.or(replaced.map(|m| m.2))) } else { (None, None) };
     FileMetadata { mode: Some(mode), uid, gid, ..r }
 }
 
@@ -82,6 +82,7 @@ pub use pkgfmt::path::target_escapes;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn recorded_then_replaced_then_default() {
@@ -89,13 +90,14 @@ mod tests {
         let f = d.path().join("old");
         fs::write(&f, b"x").unwrap();
         fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
-        let old = fs::metadata(&f).unwrap();
-        assert_eq!(resolve(None, Some(&old), DEFAULT_FILE_MODE).mode, Some(0o600));
+        let m = fs::metadata(&f).unwrap();
+        let old = (m.mode(), m.uid(), m.gid());
+        assert_eq!(resolve(None, Some(old), DEFAULT_FILE_MODE).mode, Some(0o600));
         assert_eq!(resolve(None, None, DEFAULT_FILE_MODE).mode, Some(0o644));
         let rec = FileMetadata { mode: Some(0o750), ..FileMetadata::default() };
-        assert_eq!(resolve(Some(&rec), Some(&old), DEFAULT_FILE_MODE).mode, Some(0o750));
+        assert_eq!(resolve(Some(&rec), Some(old), DEFAULT_FILE_MODE).mode, Some(0o750));
         if is_root() {
-            assert_eq!(resolve(None, Some(&old), 0).uid, Some(old.uid()));
+            assert_eq!(resolve(None, Some(old), 0).uid, Some(old.1));
         } else {
             assert_eq!(resolve(Some(&FileMetadata { uid: Some(1), ..rec }), None, 0).uid, None, "owners only as root");
         }

@@ -19,6 +19,7 @@
 //! steps as they happen (see [`progress`]).
 
 pub mod attributes;
+pub mod beneath;
 pub mod failpoint;
 pub mod journal;
 pub mod path;
@@ -28,9 +29,9 @@ pub mod progress;
 pub mod timeout;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,13 +40,14 @@ use pkgfmt::{Command, PayloadVerifier, Prefix, DEFAULT_PREFIX_LIMIT};
 use serde::Serialize;
 use x509_cert::Certificate;
 
-pub use journal::Recovery;
+pub use journal::{JournalError, Recovery};
 pub use plan::{Action, Plan};
 pub use precondition::DeviceConfig;
 pub use timeout::{Clock, DownloadTimer, SystemClock, TimeoutExpired, Timeouts};
 
+use beneath::Dir;
 use failpoint::FailPoints;
-use journal::{Journal, Op, StateDir};
+use journal::{Journal, Op, StateDir, Txn, TxnName};
 
 /// Why an install did not happen. In every case the root is unchanged
 /// (after [`IoError::RollbackFailed`]: once [`recover`] has run).
@@ -63,6 +65,9 @@ pub enum InstallError {
     Timeout(#[from] TimeoutExpired),
     #[error("a previous install into this root was interrupted; run `cpekit install --recover` first")]
     Interrupted,
+    /// Recovery refused the journal or failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error(transparent)]
     Io(#[from] IoError),
     /// Applying the plan failed (the source); the old tree was restored.
@@ -136,6 +141,9 @@ impl foundation::Kind for InstallError {
         use InstallError as I;
         match self {
             I::Rejected { .. } | I::Unsafe(_) | I::Interrupted => K::Rejected,
+            I::Journal(JournalError::Malformed { .. } | JournalError::Format { .. }) => K::Malformed,
+            I::Journal(JournalError::OtherRoot { .. }) => K::Rejected,
+            I::Journal(JournalError::Io(_)) => K::Runtime,
             I::Untrusted(_) => K::VerifyFailed,
             I::Package(p) => p.kind(),
             I::Timeout(_) | I::Io(_) | I::RolledBack(_) => K::Runtime,
@@ -240,35 +248,75 @@ pub fn default_state_dir(root: &Path) -> PathBuf {
     root.parent().unwrap_or(Path::new("/")).join(format!(".{name}.cpekit-state"))
 }
 
-fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, StateDir), InstallError> {
+/// `p` made absolute with its existing part resolved, without creating
+/// anything: the existing ancestor is canonicalized, the missing rest
+/// appended (it must be plain names).
+fn resolve_lexically(p: &Path) -> Result<PathBuf, InstallError> {
+    let abs = std::path::absolute(p).map_err(io(format!("state directory {}", p.display())))?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(c) => {
+                let mut out = c;
+                for n in rest.iter().rev() {
+                    out.push(n);
+                }
+                return Ok(out);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match (existing.file_name(), existing.parent()) {
+                (Some(n), Some(parent)) if !matches!(n.to_str(), Some("." | "..")) => {
+                    rest.push(n.to_os_string());
+                    existing = parent;
+                }
+                _ => return Err(io(format!("state directory {}", p.display()))(e)),
+            },
+            Err(e) => return Err(io(format!("state directory {}", p.display()))(e)),
+        }
+    }
+}
+
+/// Open the root and the state directory (created if missing, but only
+/// once it is known to be outside the root: a refused install creates
+/// nothing in the root).
+fn prepare_dirs(root: &Path, state: Option<&Path>) -> Result<(PathBuf, Dir, StateDir), InstallError> {
     let root = root.canonicalize().map_err(io(format!("install root {}", root.display())))?;
     if !root.is_dir() {
         return Err(IoError::RootNotADirectory(root).into());
     }
+    let root_fd = Dir::open(&root).map_err(io(format!("install root {}", root.display())))?;
     let state = state.map(Path::to_path_buf).unwrap_or_else(|| default_state_dir(&root));
+    let overlaps = |state: &Path| state.starts_with(&root) || root.starts_with(state);
+    let planned = resolve_lexically(&state)?;
+    if overlaps(&planned) {
+        return Err(IoError::StateDirOverlapsRoot { state: planned, root }.into());
+    }
     fs::create_dir_all(&state).map_err(io(format!("state directory {}", state.display())))?;
     let state = state.canonicalize().map_err(io("state directory"))?;
-    if state.starts_with(&root) || root.starts_with(&state) {
+    if overlaps(&state) {
         return Err(IoError::StateDirOverlapsRoot { state, root }.into());
     }
-    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io("stat"));
-    if dev(&root)? != dev(&state)? {
+    let fd = Dir::open(&state).map_err(io(format!("state directory {}", state.display())))?;
+    let dev = |d: &Dir| d.fstat().map(|m| m.st_dev).map_err(io("stat"));
+    if dev(&root_fd)? != dev(&fd)? {
         return Err(IoError::StateDirOtherFilesystem { state, root }.into());
     }
-    Ok((root, StateDir { dir: state }))
+    Ok((root, root_fd, StateDir { dir: state, fd }))
 }
 
-/// Bring an interrupted install to the complete old or new tree.
+/// Bring an interrupted install to the complete old or new tree. A journal
+/// that does not parse, or names anything outside the root or the
+/// transaction directory, is refused ([`JournalError::Malformed`]).
 pub fn recover(root: &Path, state_dir: Option<&Path>) -> Result<Recovery, InstallError> {
-    let (root, st) = prepare_dirs(root, state_dir)?;
-    journal::recover(&st, &root, &mut FailPoints::from_env()).map_err(io("recovery"))
+    let (root, root_fd, st) = prepare_dirs(root, state_dir)?;
+    Ok(journal::recover(&st, &root, &root_fd, &mut FailPoints::from_env())?)
 }
 
 /// Install the package read from `pkg` (a file or a download in progress).
 pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn VendorHandler, clock: &dyn Clock) -> Result<InstallReport, InstallError> {
     let started = clock.now();
-    let (root, st) = prepare_dirs(&opts.root, opts.state_dir.as_deref())?;
-    if st.journal().exists() {
+    let (root, root_fd, st) = prepare_dirs(&opts.root, opts.state_dir.as_deref())?;
+    if st.has_journal().map_err(io("the state directory"))? {
         return Err(InstallError::Interrupted);
     }
     // Leftovers of a crash during staging never touched the root.
@@ -284,7 +332,7 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
 
     // 2. Preconditions and plan.
     precondition::check(&prefix.commands, &opts.device, &root)?;
-    let plan = plan::plan(&prefix.commands, &root)?;
+    let plan = plan::plan(&prefix.commands, &root_fd)?;
     let mut report = InstallReport {
         ok: true,
         dry_run: opts.dry_run,
@@ -317,28 +365,34 @@ pub fn install<R: Read>(pkg: &mut R, opts: &InstallOptions, vendor: &mut dyn Ven
         if staged_bytes > free {
             return Err(IoError::NoSpace { needed: staged_bytes, free }.into());
         }
-        fs::create_dir_all(st.stage()).map_err(io("creating the staging directory"))?;
-        fs::create_dir_all(st.backup()).map_err(io("creating the backup directory"))?;
     }
+    let txn = if opts.dry_run { None } else { Some(st.create_txn().map_err(io("creating the staging directory"))?) };
     let mut fp = FailPoints::from_env();
-    let staged = stream_payload(pkg, &prefix, &st, if opts.dry_run { &[] } else { &to_stage }, clock, started, &mut fp, &reporter);
+    let staged = stream_payload(pkg, &prefix, &st, txn.as_ref(), &to_stage, clock, started, &mut fp, &reporter);
     if let Err(e) = staged {
         let _ = journal::cleanup(&st);
         return Err(e);
     }
     report.files_staged = to_stage.len();
     report.bytes_staged = staged_bytes;
-    if opts.dry_run {
+    let Some(txn) = txn else {
         return Ok(report);
-    }
+    };
 
     // 4. Journal, apply, commit.
     reporter.report(progress::Phase::Committing, reporter.total);
-    let result = apply_plan(&plan, &prefix.commands, &root, &st, &mut fp);
+    let result = apply_plan(&plan, &prefix.commands, &root, &root_fd, &st, &txn, &mut fp);
     if let Err(e) = result {
-        return match journal::recover(&st, &root, &mut FailPoints::none()) {
+        drop(txn);
+        return match journal::recover(&st, &root, &root_fd, &mut FailPoints::none()) {
             Ok(_) => Err(InstallError::RolledBack(Box::new(e))),
-            Err(rollback) => Err(IoError::RollbackFailed { apply: Box::new(e), rollback }.into()),
+            Err(rollback) => {
+                let rollback = match rollback {
+                    JournalError::Io(e) => e,
+                    other => std::io::Error::other(other),
+                };
+                Err(IoError::RollbackFailed { apply: Box::new(e), rollback }.into())
+            }
         };
     }
     for c in prefix.commands.commands.iter().enumerate() {
@@ -367,12 +421,14 @@ fn check_trust(prefix: &Prefix, opts: &InstallOptions) -> Result<Option<String>,
 }
 
 /// Stream the payload once through the hash verifier, writing the files
-/// in `stage` to the staging directory, under the E.4.7 timeouts.
+/// in `stage` to the staging directory (`txn`; none on a dry run), under
+/// the E.4.7 timeouts.
 #[allow(clippy::too_many_arguments)] // the package, where to, the clock, and two hooks
 fn stream_payload<R: Read>(
     r: &mut R,
     prefix: &Prefix,
     st: &StateDir,
+    txn: Option<&Txn>,
     stage: &[usize],
     clock: &dyn Clock,
     started: std::time::Instant,
@@ -381,10 +437,11 @@ fn stream_payload<R: Read>(
 ) -> Result<(), InstallError> {
     let total = prefix.header.payload_length as u64;
     let mut files: HashMap<usize, fs::File> = HashMap::new();
-    for i in stage {
-        let p = st.stage().join(i.to_string());
-        let f = fs::OpenOptions::new().write(true).create_new(true).open(&p).map_err(io("creating a staged file"))?;
-        files.insert(*i, f);
+    if let Some(txn) = txn {
+        for i in stage {
+            let f = txn.stage.create_file(OsStr::new(&i.to_string()), 0o600).map_err(io("creating a staged file"))?;
+            files.insert(*i, f);
+        }
     }
     let mut timer = DownloadTimer::new(Timeouts::from_commands(&prefix.commands), started);
     let mut processed = 0usize;
@@ -434,34 +491,43 @@ fn stream_payload<R: Read>(
     if matches!(extra, Ok(n) if n > 0) {
         return Err(pkgfmt::Error::PayloadTooLong { expected: total }.into());
     }
-    for (_, f) in files {
-        drop(f);
-    }
-    if !stage.is_empty() {
+    let staged_any = !files.is_empty();
+    drop(files);
+    if staged_any {
         // Staged data is durable before anything is renamed into place.
-        journal::sync_fs(&st.dir).map_err(io("syncing staged files"))?;
+        st.fd.sync_fs().map_err(io("syncing staged files"))?;
     }
     Ok(())
 }
 
-fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &StateDir, fp: &mut FailPoints) -> Result<(), InstallError> {
+#[allow(clippy::too_many_arguments)] // the plan, the tree (path and descriptor), the state and a hook
+fn apply_plan(
+    plan: &Plan,
+    commands: &pkgfmt::CommandList,
+    root_path: &Path,
+    root: &Dir,
+    st: &StateDir,
+    txn: &Txn,
+    fp: &mut FailPoints,
+) -> Result<(), InstallError> {
     use attributes::{resolve, DEFAULT_DIR_MODE, DEFAULT_FILE_MODE};
     let mut backups = 0usize;
     let mut next_backup = || {
         backups += 1;
-        backups.to_string()
+        TxnName::new(backups.to_string())
     };
+    let rel = |p: &str| path::RelPath::parse(p).map_err(UnsafePath::from);
     let mut ops = Vec::new();
     let mut dirs = 0usize;
     // A directory to create: an empty staged one with its attributes,
     // renamed into place by its Mkdir.
     let mut mkdir = |ops: &mut Vec<Op>, path: &str, attrs: &pkgfmt::FileMetadata| -> Result<(), InstallError> {
         dirs += 1;
-        let stage = format!("d{dirs}");
-        let staged = st.stage().join(&stage);
-        fs::create_dir(&staged).map_err(io("staging a directory"))?;
-        attributes::apply(&staged, attrs).map_err(io(format!("staging the attributes of /{path}")))?;
-        ops.push(Op::Mkdir { path: path.to_string(), stage });
+        let stage = TxnName::new(format!("d{dirs}"));
+        let name = OsStr::new(String::from(stage.clone()).as_str()).to_os_string();
+        txn.stage.mkdir(&name, 0o700).map_err(io("staging a directory"))?;
+        txn.stage.set_attributes(&name, attrs, true).map_err(io(format!("staging the attributes of /{path}")))?;
+        ops.push(Op::Mkdir { path: rel(path)?, stage });
         Ok(())
     };
     let default_dir = resolve(None, None, DEFAULT_DIR_MODE);
@@ -470,37 +536,39 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
         Command::FilesystemEntry(e) => Some(e.metadata),
         c => c.file().and_then(|f| f.metadata),
     };
-    // The entry a write replaces, if it is a regular file (its mode and owner are kept).
-    let replaced = |path: &str| fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_file());
+    // What is at `path` now (never following a link on the way).
+    let current = |path: &str| -> Result<Option<rustix::fs::Stat>, InstallError> { Ok(path::stat(root, &rel(path)?)?) };
+    let is_type = |s: &rustix::fs::Stat, t: rustix::fs::FileType| rustix::fs::FileType::from_raw_mode(s.st_mode) == t;
     for a in &plan.actions {
         match a {
             Action::Write { index, path, replaces, mkdirs: m } => {
                 for d in m {
                     mkdir(&mut ops, d, &default_dir)?;
                 }
-                let staged = st.stage().join(index.to_string());
-                let old = if *replaces { replaced(path) } else { None };
-                let attrs = resolve(recorded(*index).as_ref(), old.as_ref(), DEFAULT_FILE_MODE);
-                attributes::apply(&staged, &attrs).map_err(io(format!("staging the attributes of /{path}")))?;
-                ops.push(Op::Write { path: path.clone(), stage: index.to_string(), backup: replaces.then(&mut next_backup) })
+                // The entry a write replaces, if it is a regular file (its mode and owner are kept).
+                let old = if *replaces { current(path)?.filter(|s| is_type(s, rustix::fs::FileType::RegularFile)) } else { None };
+                let attrs = resolve(recorded(*index).as_ref(), old.map(|s| (s.st_mode, s.st_uid, s.st_gid)), DEFAULT_FILE_MODE);
+                txn.stage.set_attributes(OsStr::new(&index.to_string()), &attrs, false).map_err(io(format!("staging the attributes of /{path}")))?;
+                ops.push(Op::Write { path: rel(path)?, stage: TxnName::new(index.to_string()), backup: replaces.then(&mut next_backup) })
             }
-            Action::Remove { path, .. } => ops.push(Op::Remove { path: path.clone(), backup: next_backup() }),
+            Action::Remove { path, .. } => ops.push(Op::Remove { path: rel(path)?, backup: next_backup() }),
             Action::Rename { from, to, replaces, mkdirs: m, .. } => {
                 for d in m {
                     mkdir(&mut ops, d, &default_dir)?;
                 }
-                ops.push(Op::Rename { from: from.clone(), to: to.clone(), backup: replaces.then(&mut next_backup) })
+                ops.push(Op::Rename { from: rel(from)?, to: rel(to)?, backup: replaces.then(&mut next_backup) })
             }
             Action::Symlink { index, path, target, replaces, mkdirs: m } => {
                 for d in m {
                     mkdir(&mut ops, d, &default_dir)?;
                 }
                 let stage = format!("l{index}");
-                let staged = st.stage().join(&stage);
-                std::os::unix::fs::symlink(target, &staged).map_err(io(format!("staging the link /{path}")))?;
+                txn.stage.symlink(OsStr::new(target), OsStr::new(&stage)).map_err(io(format!("staging the link /{path}")))?;
                 let attrs = resolve(recorded(*index).as_ref(), None, 0);
-                attributes::apply(&staged, &pkgfmt::FileMetadata { mode: None, ..attrs }).map_err(io(format!("staging the owner of /{path}")))?;
-                ops.push(Op::Write { path: path.clone(), stage, backup: replaces.then(&mut next_backup) })
+                txn.stage
+                    .set_attributes(OsStr::new(&stage), &pkgfmt::FileMetadata { mode: None, ..attrs }, false)
+                    .map_err(io(format!("staging the owner of /{path}")))?;
+                ops.push(Op::Write { path: rel(path)?, stage: TxnName::new(stage), backup: replaces.then(&mut next_backup) })
             }
             Action::Directory { index, path, exists: false, mkdirs: m } => {
                 for d in m {
@@ -514,46 +582,36 @@ fn apply_plan(plan: &Plan, commands: &pkgfmt::CommandList, root: &Path, st: &Sta
                 if r.mode.is_some() || uid.is_some() || gid.is_some() {
                     // A directory of the old tree keeps what it had on undo; one
                     // created earlier by this package is removed by its Mkdir's undo.
-                    let old = fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_dir()).map(|m| (m.mode() & 0o7777, m.uid(), m.gid()));
-                    ops.push(Op::Attributes { path: path.clone(), mode: r.mode, uid, gid, old });
+                    let old = current(path)?.filter(|s| is_type(s, rustix::fs::FileType::Directory)).map(|s| (s.st_mode & 0o7777, s.st_uid, s.st_gid));
+                    ops.push(Op::Attributes { path: rel(path)?, mode: r.mode, uid, gid, old });
                 }
             }
             _ => {}
         }
     }
     if dirs > 0 {
-        journal::sync_fs(&st.dir).map_err(io("syncing staged directories"))?;
+        st.fd.sync_fs().map_err(io("syncing staged directories"))?;
     }
-    let j = Journal { format: 1, root: root.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
+    let j = Journal { format: journal::JOURNAL_FORMAT, root: root_path.to_path_buf(), unsafe_install: plan.has_unsafe, ops };
     let text = serde_json::to_vec_pretty(&j).map_err(IoError::Journal)?;
-    foundation::durable::write_atomic(&st.journal(), &text).map_err(io("writing the journal"))?;
+    st.fd.write_atomic(StateDir::JOURNAL, &text).map_err(io("writing the journal"))?;
     fp.hit();
     if plan.has_unsafe {
         // E.4.3 Unsafe flag: the device is unsafe until commit or rollback.
-        foundation::durable::write_atomic(&st.unsafe_marker(), b"install in progress\n").map_err(io("writing the unsafe marker"))?;
+        st.fd.write_atomic(StateDir::UNSAFE, b"install in progress\n").map_err(io("writing the unsafe marker"))?;
     }
     for op in &j.ops {
-        // Re-check at apply time: the tree may have changed since planning.
-        for p in op_paths(op) {
-            let rp = path::RelPath::parse(p).map_err(UnsafePath::from)?;
-            path::check_no_symlinks(root, &rp)?;
-        }
-        journal::apply(op, root, st, fp).map_err(io(format!("{op:?}")))?;
+        // Every operation walks from the root's descriptor again: the tree
+        // may have changed since planning, and no checked path is re-resolved.
+        journal::apply(op, root, txn, fp).map_err(io(format!("{op:?}")))?;
     }
-    journal::sync_fs(root).map_err(io("syncing the root"))?;
+    root.sync_fs().map_err(io("syncing the root"))?;
     fp.hit();
-    foundation::durable::write_atomic(&st.committed(), b"committed\n").map_err(io("committing"))?;
+    st.fd.write_atomic(StateDir::COMMITTED, b"committed\n").map_err(io("committing"))?;
     fp.hit();
     journal::cleanup(st).map_err(io("cleaning up after commit"))?;
     fp.hit();
     Ok(())
-}
-
-fn op_paths(op: &Op) -> Vec<&str> {
-    match op {
-        Op::Mkdir { path, .. } | Op::Write { path, .. } | Op::Remove { path, .. } | Op::Attributes { path, .. } => vec![path],
-        Op::Rename { from, to, .. } => vec![from, to],
-    }
 }
 
 #[cfg(test)]
@@ -569,6 +627,10 @@ mod tests {
             (UnsafePath::Symlink("/a".into()).into(), K::Rejected),
             (UnsafePath::from(path::RelPath::parse("..").unwrap_err()).into(), K::Rejected),
             (InstallError::Interrupted, K::Rejected),
+            (JournalError::Malformed { path: "j".into(), source: serde_json::from_str::<u8>("x").unwrap_err() }.into(), K::Malformed),
+            (JournalError::Format { path: "j".into(), format: 9 }.into(), K::Malformed),
+            (JournalError::OtherRoot { path: "j".into(), journal_root: "/a".into(), root: "/b".into() }.into(), K::Rejected),
+            (JournalError::Io(err()).into(), K::Runtime),
             (InstallError::Untrusted("no anchor".into()), K::VerifyFailed),
             (pkgfmt::Error::Build("bad".into()).into(), K::Malformed),
             (pkgfmt::Error::HashMismatch { index: 0, path: "/a".into(), expected: "0".into(), actual: "1".into() }.into(), K::VerifyFailed),

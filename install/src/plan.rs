@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use pkgfmt::{Command, CommandList, EntryKind};
 use serde::{Deserialize, Serialize};
 
-use super::path::{check_no_symlinks, RelPath};
+use super::beneath::{self, Dir};
+use super::path::{check_parents, RelPath};
 use super::{InstallError, UnsafePath};
 
 /// One effect on the tree, or a decision not to change it.
@@ -107,7 +108,7 @@ enum Node {
 
 /// The real tree plus the plan's changes so far.
 struct Overlay<'a> {
-    root: &'a Path,
+    root: &'a Dir,
     entries: BTreeMap<PathBuf, Node>,
     cleared: bool,
     /// Symbolic links this package creates (File nodes that are links):
@@ -117,10 +118,11 @@ struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     fn real(&self, p: &Path) -> Node {
-        match std::fs::symlink_metadata(self.root.join(p)) {
-            Ok(m) if m.is_dir() => Node::Dir { fresh: false },
-            Ok(_) => Node::File, // files, symlinks (never followed) and specials
-            Err(_) => Node::Absent,
+        let (parent, name) = beneath::split(p);
+        match self.root.walk(parent, "").ok().and_then(|d| d.stat(name).ok().flatten()) {
+            Some(m) if rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Directory => Node::Dir { fresh: false },
+            Some(_) => Node::File, // files, symlinks (never followed) and specials
+            None => Node::Absent,
         }
     }
 
@@ -165,11 +167,11 @@ impl<'a> Overlay<'a> {
     /// file there, or a link this package created, is refused.
     fn check_parents(&self, index: usize, p: &RelPath) -> Result<(), InstallError> {
         for a in p.ancestors() {
-            if self.links.contains(a.as_path()) {
-                return Err(UnsafePath::PackageLink { index, path: a.display() }.into());
+            if self.links.contains(a) {
+                return Err(UnsafePath::PackageLink { index, path: format!("/{}", a.display()) }.into());
             }
-            if self.node(a.as_path()) == Node::File {
-                return Err(InstallError::Rejected { index, reason: format!("{} is not a directory", a.display()) });
+            if self.node(a) == Node::File {
+                return Err(InstallError::Rejected { index, reason: format!("/{} is not a directory", a.display()) });
             }
         }
         Ok(())
@@ -180,9 +182,9 @@ impl<'a> Overlay<'a> {
     fn create_file(&mut self, p: &RelPath) -> Vec<String> {
         let mut made = Vec::new();
         for a in p.ancestors() {
-            if self.node(a.as_path()) == Node::Absent {
-                self.entries.insert(a.as_path().to_path_buf(), Node::Dir { fresh: true });
-                made.push(a.as_path().display().to_string());
+            if self.node(a) == Node::Absent {
+                self.entries.insert(a.to_path_buf(), Node::Dir { fresh: true });
+                made.push(a.display().to_string());
             }
         }
         self.entries.insert(p.as_path().to_path_buf(), Node::File);
@@ -195,9 +197,9 @@ impl<'a> Overlay<'a> {
     fn create_dir(&mut self, p: &RelPath) -> Vec<String> {
         let mut made = Vec::new();
         for a in p.ancestors() {
-            if self.node(a.as_path()) == Node::Absent {
-                self.entries.insert(a.as_path().to_path_buf(), Node::Dir { fresh: true });
-                made.push(a.as_path().display().to_string());
+            if self.node(a) == Node::Absent {
+                self.entries.insert(a.to_path_buf(), Node::Dir { fresh: true });
+                made.push(a.display().to_string());
             }
         }
         self.entries.insert(p.as_path().to_path_buf(), Node::Dir { fresh: true });
@@ -210,10 +212,10 @@ impl<'a> Overlay<'a> {
         let mut names = std::collections::BTreeSet::new();
         let visible = if d.as_os_str().is_empty() { !self.cleared } else { self.real_visible(&d) && self.entries.get(&d) != Some(&Node::Dir { fresh: true }) };
         if visible {
-            if let Ok(rd) = std::fs::read_dir(self.root.join(&d)) {
-                for e in rd.flatten() {
-                    if let Some(n) = e.file_name().to_str() {
-                        names.insert(n.to_string());
+            if let Ok(found) = self.root.walk(&d, "").and_then(|dir| dir.names().map_err(|source| beneath::WalkError::Io { path: String::new(), source })) {
+                for n in found {
+                    if let Ok(n) = String::from_utf8(n) {
+                        names.insert(n);
                     }
                 }
             }
@@ -268,9 +270,9 @@ fn pick_versioned(mut m: Vec<RelPath>) -> Option<RelPath> {
     m.into_iter().next()
 }
 
-fn rel(index: usize, path: &str, root: &Path, ov: &Overlay<'_>) -> Result<RelPath, InstallError> {
+fn rel(index: usize, path: &str, root: &Dir, ov: &Overlay<'_>) -> Result<RelPath, InstallError> {
     let p = RelPath::parse(path).map_err(|e| InstallError::Rejected { index, reason: e.to_string() })?;
-    check_no_symlinks(root, &p).map_err(|e| InstallError::Rejected { index, reason: foundation::error_kind::chain(&e) })?;
+    check_parents(root, &p).map_err(|e| InstallError::Rejected { index, reason: foundation::error_kind::chain(&e) })?;
     ov.check_parents(index, &p)?;
     Ok(p)
 }
@@ -290,7 +292,7 @@ pub struct Plan {
 
 /// Plan every command, in order (E.4.1). Rejects (with the command index)
 /// anything that must stop the whole install before it starts.
-pub fn plan(commands: &CommandList, root: &Path) -> Result<Plan, InstallError> {
+pub fn plan(commands: &CommandList, root: &Dir) -> Result<Plan, InstallError> {
     let mut ov = Overlay { root, entries: BTreeMap::new(), cleared: false, links: BTreeSet::new() };
     let mut out = Plan::default();
     pkgfmt::builder::check_reboot_last(commands.commands.iter()).map_err(|e| {

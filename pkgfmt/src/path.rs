@@ -170,9 +170,14 @@ impl PackagePath {
     }
 
     /// Every ancestor below the root, outermost first (at most
-    /// [`MAX_DEPTH`]` - 1` of them).
-    pub fn ancestors(&self) -> Vec<PackagePath> {
-        self.0.match_indices('/').map(|(i, _)| PackagePath(self.0[..i].to_string())).collect()
+    /// [`MAX_DEPTH`]` - 1` of them), borrowed: no allocation per ancestor.
+    pub fn ancestors(&self) -> impl Iterator<Item = &Path> {
+        self.0.match_indices('/').map(|(i, _)| Path::new(&self.0[..i]))
+    }
+
+    /// The last component, as the file system names it.
+    pub fn name(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(self.file_name())
     }
 
     /// As the device names it: `/bin/app`.
@@ -319,8 +324,9 @@ mod tests {
         assert_eq!(rel("/bin/app").as_path(), Path::new("bin/app"));
         assert_eq!(rel("bin//./app").as_path(), Path::new("bin/app"));
         assert_eq!(rel("./bin/app/").as_str(), "bin/app");
-        assert_eq!(rel("/a/b").ancestors(), vec![rel("a")]);
-        assert_eq!(rel("/a/b/c").ancestors(), vec![rel("a"), rel("a/b")]);
+        assert_eq!(rel("/a/b").ancestors().collect::<Vec<_>>(), vec![Path::new("a")]);
+        assert_eq!(rel("/a/b/c").ancestors().collect::<Vec<_>>(), vec![Path::new("a"), Path::new("a/b")]);
+        assert_eq!(rel("/a/b/c").name(), "c");
         assert_eq!(rel("/a/b").parent(), Some(rel("a")));
         assert_eq!(rel("/a").parent(), None);
         assert_eq!(rel("/a/b.txt").file_name(), "b.txt");
@@ -373,7 +379,7 @@ mod tests {
     fn depth_limit() {
         let deep = |n: usize| "/d".repeat(n);
         assert_eq!(rel(&deep(MAX_DEPTH)).depth(), MAX_DEPTH);
-        assert_eq!(rel(&deep(MAX_DEPTH)).ancestors().len(), MAX_DEPTH - 1);
+        assert_eq!(rel(&deep(MAX_DEPTH)).ancestors().count(), MAX_DEPTH - 1);
         let e = PackagePath::parse(&deep(MAX_DEPTH + 1)).unwrap_err();
         assert!(matches!(e, PathError::TooDeep { .. }));
         assert!(e.to_string().contains("more than 256 levels deep (MAX_DEPTH"), "{e}");

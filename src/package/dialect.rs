@@ -9,8 +9,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use foundation::durable::{AtomicFile, Mode};
-use install::attributes::{self, resolve, DEFAULT_FILE_MODE};
+use install::attributes::{resolve, DEFAULT_FILE_MODE};
+use install::beneath::{self, AtomicFileAt, Dir};
 use pkgfmt::command::metadata::mode_string;
 use pkgfmt::dialect::{
     Confidence, DialectFile, DialectPrefix, ItemCheck, ItemKind, Layout, PassMode, PayloadPass, PayloadReport, Record, RecordBody, RecordType, Script, Source,
@@ -629,6 +629,8 @@ pub fn extract(a: &ExtractArgs, mut d: Dialected) -> Result<u8> {
     foundation::interrupt::install_handlers();
     fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
     let root = a.output.canonicalize()?;
+    let out = Dir::open(&root)?;
+    let shown = root.display().to_string();
     let items = d.prefix.items();
     let mut scripts = 0;
     let targets: Vec<Target> = items
@@ -653,7 +655,7 @@ pub fn extract(a: &ExtractArgs, mut d: Dialected) -> Result<u8> {
         })
         .collect();
     let by_record: std::collections::HashMap<usize, usize> = items.iter().enumerate().map(|(k, it)| (it.record, k)).collect();
-    let mut open: Vec<Option<AtomicFile>> = items.iter().map(|_| None).collect();
+    let mut open: Vec<Option<AtomicFileAt>> = items.iter().map(|_| None).collect();
     let mut outcome: Vec<Option<String>> = vec![None; items.len()];
     let mut written = 0usize;
     let metadata: Vec<Option<pkgfmt::FileMetadata>> = items.iter().map(|it| d.prefix.records[it.record].file().and_then(|f| f.metadata)).collect();
@@ -669,12 +671,17 @@ pub fn extract(a: &ExtractArgs, mut d: Dialected) -> Result<u8> {
             };
             let Target::Write { path, create_only, .. } = &targets[k] else { return Ok(()) };
             if open[k].is_none() && outcome[k].is_none() {
-                if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+                // Through a walk from the output's descriptor: a link planted
+                // on the way is refused, never followed.
+                let (parent, name) = beneath::split(path.strip_prefix(&root).expect("confined"));
+                let dir = out.walk(parent, &shown).map_err(std::io::Error::from)?;
+                let existing = dir.stat(name)?;
+                if existing.is_some_and(|m| m.st_mode & 0o170000 == 0o040000) {
                     outcome[k] = Some(format!("not written: {} is a directory", path.display()));
-                } else if *create_only && fs::symlink_metadata(path).is_ok() {
+                } else if *create_only && existing.is_some() {
                     outcome[k] = Some("not written: the path exists (type 3 writes only if absent)".into());
                 } else {
-                    open[k] = Some(AtomicFile::create(path, Mode::Exactly(0o600))?);
+                    open[k] = Some(AtomicFileAt::create(dir, Some(&root.join(parent)), name)?);
                 }
             }
             let Some(file) = open[k].as_mut() else { return Ok(()) };
@@ -688,7 +695,7 @@ pub fn extract(a: &ExtractArgs, mut d: Dialected) -> Result<u8> {
                     }
                     file.file().set_len(size)?;
                     let attrs = resolve(metadata[k].as_ref(), None, DEFAULT_FILE_MODE);
-                    attributes::apply(file.temp_path(), &attrs)?;
+                    file.set_attributes(&attrs)?;
                     file.commit()?;
                     outcome[k] = Some("written".into());
                     written += 1;
