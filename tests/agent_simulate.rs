@@ -10,10 +10,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use agent::config::AgentConfig;
 use agent::simulate::{self, SimOptions};
 use agent::soap::Body;
+use assert_cmd::Command;
 use support::acs::TestAcs;
 
 fn config_file(dir: &Path, acs: &TestAcs, interval: u32, extra: &str) -> std::path::PathBuf {
@@ -58,8 +58,15 @@ fn five_identities_inform_with_distinct_serials_and_periodic_informs() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
     let cfg = AgentConfig::load(&config_file(d.path(), &acs, 1, "")).unwrap();
-    let opts =
-        SimOptions { count: 5, duration: Some(Duration::from_millis(3500)), ramp: Some(Duration::from_millis(500)), report_every: Duration::from_secs(1) };
+    // The state is in memory unless a state directory is given.
+    let opts = SimOptions {
+        count: 5,
+        duration: Some(Duration::from_millis(3500)),
+        ramp: Some(Duration::from_millis(500)),
+        report_every: Duration::from_secs(1),
+        state_dir: Some(cfg.agent.state_dir.clone()),
+        ..SimOptions::default()
+    };
     let mut lines = 0;
     let summary = simulate::run(&cfg, &opts, Arc::new(AtomicBool::new(false)), |_| lines += 1).unwrap();
     assert!(lines >= 2, "a summary line every second");
@@ -84,7 +91,7 @@ fn five_identities_inform_with_distinct_serials_and_periodic_informs() {
 fn cli_runs_for_a_duration_and_prints_json() {
     let d = tempfile::tempdir().unwrap();
     let acs = TestAcs::start();
-    // Connection Request servers on any free port, one per identity.
+    // One Connection Request listener on any free port, for all identities.
     let f = config_file(d.path(), &acs, 3600, "connection_request = \"127.0.0.1:0\"");
     let out = Command::cargo_bin("cpekit")
         .unwrap()

@@ -6,9 +6,7 @@ pub mod tls;
 /// Run `agent` (not `--once`) on a thread; stop it with `Trigger::Stop` on
 /// the sender, then join to get it back.
 #[allow(dead_code)] // not every test binary uses it
-pub fn run_in_background(
-    mut agent: agent::runner::Agent,
-) -> (std::sync::mpsc::Sender<agent::runner::Trigger>, std::thread::JoinHandle<agent::runner::Agent>) {
+pub fn run_in_background(mut agent: agent::runner::Agent) -> (std::sync::mpsc::Sender<agent::runner::Trigger>, std::thread::JoinHandle<agent::runner::Agent>) {
     let tx = agent.trigger_sender();
     let h = std::thread::spawn(move || {
         agent.run(false, 1).unwrap();
