@@ -1,22 +1,32 @@
-//! `cpekit agent simulate` against the in-repo test ACS over loopback:
+//! `cpekit agent simulate` against the in-repo test ACSes over loopback:
 //! N identities with distinct serial numbers and state directories, each
-//! informing (BOOTSTRAP, then periodic), every envelope schema-valid.
+//! informing (BOOTSTRAP, then periodic), every envelope schema-valid; and
+//! 2,000 of them against the event-driven load ACS, with Connection
+//! Requests routed by path.
 
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agent::config::AgentConfig;
+use agent::digest::{self, Scheme};
 use agent::simulate::{self, SimOptions};
-use agent::soap::Body;
+use agent::soap::{Body, ParameterValue};
 use assert_cmd::Command;
 use support::acs::TestAcs;
+use support::load_acs::LoadAcs;
 
 fn config_file(dir: &Path, acs: &TestAcs, interval: u32, extra: &str) -> std::path::PathBuf {
+    config_for(dir, &acs.url, interval, extra)
+}
+
+fn config_for(dir: &Path, acs_url: &str, interval: u32, extra: &str) -> std::path::PathBuf {
     let f = dir.join("agent.toml");
     std::fs::write(
         &f,
@@ -36,7 +46,7 @@ periodic_inform_interval = {interval}
 response_timeout_seconds = 5
 {extra}
 "#,
-            acs.url
+            acs_url
         ),
     )
     .unwrap();
@@ -117,4 +127,148 @@ fn cli_runs_for_a_duration_and_prints_json() {
     // --count 0 is a usage error.
     let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "0", "--config"]).arg(&f).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// One GET on a fresh connection (or `conn`), returning the status and the
+/// WWW-Authenticate header (Connection Request replies have no body).
+fn cr_get(conn: &mut BufReader<TcpStream>, path: &str, authorization: Option<&str>) -> (u16, Option<String>) {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    conn.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    conn.read_line(&mut line).unwrap();
+    let status = line.split(' ').nth(1).unwrap_or_else(|| panic!("status line {line:?}")).parse().unwrap();
+    let mut challenge = None;
+    loop {
+        let mut l = String::new();
+        conn.read_line(&mut l).unwrap();
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = l.split_once(':') {
+            if n.eq_ignore_ascii_case("www-authenticate") {
+                challenge = Some(v.trim().to_string());
+            }
+        }
+    }
+    (status, challenge)
+}
+
+fn connect(addr: &str) -> BufReader<TcpStream> {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    BufReader::new(s)
+}
+
+/// Wait for `cond`; the bound only keeps a broken build from hanging the
+/// test run (nothing here measures speed).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(300), "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 14: 2,000 simulated CPEs in one event loop against the in-repo
+/// event-driven ACS. Every CPE informs once (0 BOOTSTRAP) with a distinct
+/// serial number and a ConnectionRequestURL of its own on the one
+/// listener, routable by path; a Connection Request (Digest, with the
+/// credentials the ACS set in that CPE's session) starts a session for
+/// that CPE only.
+#[test]
+fn two_thousand_cpes_inform_once_and_connection_requests_route_by_path() {
+    const N: usize = 2000;
+    const TARGET: &str = "SIM-01234";
+    let d = tempfile::tempdir().unwrap();
+    let acs = LoadAcs::start("127.0.0.1:0", 1, true);
+    let f = config_for(d.path(), &acs.url, 3600, "connection_request = \"127.0.0.1:0\"");
+    let cfg = AgentConfig::load(&f).unwrap();
+    // The ACS gives one CPE Connection Request credentials (3.2.2) in its
+    // bootstrap session: the simulator runs SetParameterValues on that
+    // CPE's own tree.
+    let ms = "InternetGatewayDevice.ManagementServer.";
+    let pv = |n: &str, v: &str| ParameterValue { name: format!("{ms}{n}"), value: v.into(), xsd_type: "xsd:string".into() };
+    acs.script(
+        TARGET,
+        Body::SetParameterValues { list: vec![pv("ConnectionRequestUsername", "acs"), pv("ConnectionRequestPassword", "s3cret")], parameter_key: "cr".into() },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = SimOptions { count: N, ramp: Some(Duration::from_secs(2)), report_every: Duration::from_secs(1), ..SimOptions::default() };
+    let sim = {
+        let stop = stop.clone();
+        std::thread::spawn(move || simulate::run(&cfg, &opts, stop, |_| {}).unwrap())
+    };
+    wait_for("every CPE's Inform and the scripted session", || acs.informs() as usize >= N && !acs.responses().is_empty());
+
+    let seen = acs.seen();
+    assert_eq!(seen.len(), N, "each CPE informed once");
+    let serials: BTreeSet<&str> = seen.iter().map(|s| s.serial.as_str()).collect();
+    let want: BTreeSet<String> = (1..=N).map(|i| format!("SIM-{i:05}")).collect();
+    assert_eq!(serials, want.iter().map(String::as_str).collect(), "distinct serial numbers SIM-00001..SIM-02000");
+    assert!(seen.iter().all(|s| s.events == ["0 BOOTSTRAP"]), "first contact is a bootstrap");
+    // One listener; the path names the CPE and a random secret.
+    let urls: Vec<(&str, &str)> =
+        seen.iter().map(|s| (s.serial.as_str(), s.connection_request_url.as_deref().expect("ConnectionRequestURL in the Inform"))).collect();
+    let hosts: BTreeSet<&str> = urls.iter().map(|(_, u)| u.split("/cr/").next().unwrap()).collect();
+    assert_eq!(hosts.len(), 1, "one Connection Request listener: {hosts:?}");
+    let host = hosts.into_iter().next().unwrap().strip_prefix("http://").unwrap().to_string();
+    assert_eq!(urls.iter().map(|(_, u)| *u).collect::<BTreeSet<_>>().len(), N, "distinct URLs");
+    let path_of = |u: &str| format!("/cr/{}", u.split("/cr/").nth(1).unwrap());
+    for (serial, url) in &urls {
+        let p = path_of(url);
+        let secret = p.strip_prefix(&format!("/cr/{serial}/")).unwrap_or_else(|| panic!("{url} names {serial}"));
+        assert!(secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
+    }
+    // Routable: every URL reaches its CPE (a Digest challenge); a wrong
+    // secret, or another CPE's secret, reaches nothing (404).
+    let mut conn = connect(&host);
+    for (i, (_, url)) in urls.iter().enumerate() {
+        let (status, challenge) = cr_get(&mut conn, &path_of(url), None);
+        assert_eq!(status, 401, "{url}");
+        assert!(matches!(digest::pick(&[challenge.as_deref().unwrap()]).unwrap(), Scheme::Digest(_)), "{url}");
+        if i % 7 == 6 {
+            conn = connect(&host);
+        }
+    }
+    let (target_url, other_url) = {
+        let t = urls.iter().find(|(s, _)| *s == TARGET).unwrap().1;
+        let o = urls.iter().find(|(s, _)| *s == "SIM-00001").unwrap().1;
+        (path_of(t), path_of(o))
+    };
+    let other_secret = other_url.rsplit('/').next().unwrap();
+    assert_eq!(cr_get(&mut connect(&host), &format!("/cr/{TARGET}/{other_secret}"), None).0, 404);
+    assert_eq!(cr_get(&mut connect(&host), &format!("/cr/{TARGET}/{}", "0".repeat(32)), None).0, 404);
+    assert_eq!(cr_get(&mut connect(&host), "/cr/SIM-09999/00", None).0, 404);
+
+    // The scripted CPE applied the credentials (SetParameterValuesResponse, Status 0).
+    let responses = acs.responses();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    assert_eq!(responses[0].0, TARGET);
+    assert!(responses[0].1.contains("<cwmp:SetParameterValuesResponse><Status>0</Status>"), "{}", responses[0].1);
+
+    // Another CPE has no such credentials: refused.
+    let mut c = connect(&host);
+    let (_, ch) = cr_get(&mut c, &other_url, None);
+    let Scheme::Digest(ch) = digest::pick(&[ch.as_deref().unwrap()]).unwrap() else { panic!() };
+    let a = digest::digest_authorization(&ch, "GET", &other_url, "acs", "s3cret", 1, "c0ffee");
+    assert_eq!(cr_get(&mut c, &other_url, Some(&a)).0, 401);
+    // The target accepts them: 200, and a session with 6 CONNECTION REQUEST.
+    let mut c = connect(&host);
+    let (_, ch) = cr_get(&mut c, &target_url, None);
+    let Scheme::Digest(ch) = digest::pick(&[ch.as_deref().unwrap()]).unwrap() else { panic!() };
+    let a = digest::digest_authorization(&ch, "GET", &target_url, "acs", "s3cret", 1, "c0ffee");
+    assert_eq!(cr_get(&mut c, &target_url, Some(&a)).0, 200);
+    wait_for("the Connection Request session", || acs.informs() as usize > N);
+    stop.store(true, Ordering::SeqCst);
+    let summary = sim.join().unwrap();
+
+    let seen = acs.seen();
+    assert_eq!(seen.len(), N + 1, "one more session, for that CPE only");
+    assert_eq!(seen[N].serial, TARGET);
+    assert_eq!(seen[N].events, ["6 CONNECTION REQUEST"]);
+    assert_eq!((summary.identities, summary.started), (N, N));
+    assert_eq!(summary.informs as usize, N + 1, "{summary:?}");
+    assert_eq!(summary.sessions_failed, 0, "{summary:?}");
+    assert_eq!(summary.connection_requests, 1);
 }
