@@ -442,8 +442,10 @@ A summary line goes to stderr every --report-every seconds (sessions/s
 achieved vs planned, informs, p50/p99 session latency, CPU, RSS); the final
 summary goes to stderr, or to stdout as JSON with --json. Stops after
 --duration, or on SIGINT/SIGTERM (sessions in flight are finished).
-Not simulated: HTTPS, Download/Upload/Reboot/vouchers and the other
-extension RPCs (answered 9000), kicks.";
+A CPE the ACS sends Download, Upload, Reboot, FactoryReset,
+ScheduleInform, GetQueuedTransfers, SetVouchers or GetOptions gets the
+agent's own transfer and voucher code, with its state under the config's
+<state_dir>/sim/<serial>/. Not simulated: HTTPS, kicks.";
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]

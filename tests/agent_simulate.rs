@@ -272,3 +272,41 @@ fn two_thousand_cpes_inform_once_and_connection_requests_route_by_path() {
     assert_eq!(summary.sessions_failed, 0, "{summary:?}");
     assert_eq!(summary.connection_requests, 1);
 }
+
+/// Scripted behaviours run the agent's own extension code: a Reboot sent
+/// to one simulated CPE is answered and the CPE comes back with 1 BOOT and
+/// M Reboot (A.3.2.9); a ScheduleInform brings 3 SCHEDULED and
+/// M ScheduleInform with its CommandKey (A.4.1.2). Other CPEs are not
+/// affected.
+#[test]
+fn reboot_and_schedule_inform_run_the_agents_extensions() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = LoadAcs::start("127.0.0.1:0", 1, true);
+    let cfg = AgentConfig::load(&config_for(d.path(), &acs.url, 3600, "")).unwrap();
+    acs.script("SIM-00002", Body::Reboot { command_key: "rb1".into() });
+    acs.script("SIM-00004", Body::ScheduleInform { delay_seconds: 1, command_key: "si1".into() });
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = SimOptions { count: 5, ramp: Some(Duration::from_millis(300)), report_every: Duration::from_secs(1), ..SimOptions::default() };
+    let sim = {
+        let stop = stop.clone();
+        std::thread::spawn(move || simulate::run(&cfg, &opts, stop, |_| {}).unwrap())
+    };
+    let events_of = |sn: &str| acs.seen().into_iter().filter(|s| s.serial == sn).map(|s| s.events).collect::<Vec<_>>();
+    wait_for("the Reboot and ScheduleInform follow-ups", || events_of("SIM-00002").len() >= 2 && events_of("SIM-00004").len() >= 2);
+    stop.store(true, Ordering::SeqCst);
+    let summary = sim.join().unwrap();
+    let rb = events_of("SIM-00002");
+    assert_eq!(rb[0], ["0 BOOTSTRAP"]);
+    assert!(rb[1].contains(&"1 BOOT".to_string()) && rb[1].contains(&"M Reboot".to_string()), "{rb:?}");
+    let si = events_of("SIM-00004");
+    assert!(si[1].contains(&"3 SCHEDULED".to_string()) && si[1].contains(&"M ScheduleInform".to_string()), "{si:?}");
+    let responses = acs.responses();
+    assert!(responses.iter().any(|(sn, b)| sn == "SIM-00002" && b.contains("<cwmp:RebootResponse")), "{responses:?}");
+    assert!(responses.iter().any(|(sn, b)| sn == "SIM-00004" && b.contains("<cwmp:ScheduleInformResponse")), "{responses:?}");
+    for sn in ["SIM-00001", "SIM-00003", "SIM-00005"] {
+        assert_eq!(events_of(sn), [["0 BOOTSTRAP"]], "{sn}");
+    }
+    assert_eq!(summary.sessions_failed, 0, "{summary:?}");
+    // The extensions' state lives in the config's state directory.
+    assert!(d.path().join("state/sim/SIM-00002/transfers.json").exists());
+}

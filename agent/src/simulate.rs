@@ -38,13 +38,21 @@
 //!   of identities 1..=count; each shard's JSON [`Summary`] carries its
 //!   range and a latency histogram, and [`merge`] adds them up.
 //!
-//! Not simulated: HTTPS to the ACS, the ACS requests that need the
-//! agent's extensions (Download/Upload, Reboot, FactoryReset,
-//! ScheduleInform, GetQueuedTransfers, SetVouchers/GetOptions: answered
-//! 9000 Method not supported, as by a CPE without them), the LAN server
-//! (kicks), local changes and notifications of external changes.
+//! * The ACS requests that need the agent's extensions (Download, Upload,
+//!   Reboot, FactoryReset, ScheduleInform, GetQueuedTransfers,
+//!   SetVouchers, GetOptions) give the CPE the agent's own [`Transfers`]
+//!   and [`Options`] on a tree of its own, in the config's
+//!   `<state_dir>/sim/<serial>/` (see [`device`]); the loop polls them
+//!   between sessions like the agent's main loop.
+//!
+//! Not simulated: HTTPS to the ACS, the LAN server (kicks), local changes
+//! and notifications of external changes.
+//!
+//! [`Transfers`]: crate::transfer::Transfers
+//! [`Options`]: crate::options::Options
 
 mod client;
+mod device;
 mod engine;
 mod model;
 mod persist;

@@ -117,6 +117,8 @@ pub struct Engine<'a> {
     now_text: (u64, String),
     /// Process CPU seconds at the start of the current progress window.
     window_cpu: f64,
+    /// CPEs with the agent's extensions (polled between their sessions).
+    devices: Vec<u32>,
 }
 
 fn ms_since(t0: Instant, t: Instant) -> u64 {
@@ -218,6 +220,7 @@ impl<'a> Engine<'a> {
             start_failures: 0,
             now_text: (NEVER, String::new()),
             window_cpu: 0.0,
+            devices: Vec::new(),
         })
     }
 
@@ -404,14 +407,18 @@ impl<'a> Engine<'a> {
         let current_time = self.current_time();
         let c = &mut self.cpes[local as usize];
         c.in_session = true;
+        c.take_device_events();
+        let mut device = c.extra.as_mut().and_then(|x| x.device.take());
+        // A.3.3.2: unacknowledged TransferCompletes go out in every session.
+        let requests = device.as_mut().map(|d| d.transfers.requests()).unwrap_or_default();
         let sent = c.pending();
         let periodic = c.events & EV_PERIODIC != 0;
         let late = periodic && c.periodic_due_ms != NEVER && now_ms.saturating_sub(c.periodic_due_ms) > LATE_MS;
         let inform = model.inform(id, c, sent.clone(), current_time);
         let url = model.changed_acs_url(id, c);
         let (user, pass) = model.acs_credentials(id, c);
-        let handler = model::SimHandler::new(model.clone(), id, c);
-        let mut session = Session::new(inform, Vec::new(), handler);
+        let handler = model::SimHandler::new(model.clone(), id, c, device);
+        let mut session = Session::new(inform, requests, handler);
         let target = match &url {
             Some(u) => Target::parse(u),
             None => Ok(model.target.clone()),
@@ -561,14 +568,25 @@ impl<'a> Engine<'a> {
         let id = self.id(local);
         let model = self.model.clone();
         let handler = a.session.into_handler();
+        let changed = handler.changed();
+        let (tree, device) = (handler.tree, handler.device);
         let c = &mut self.cpes[local as usize];
         c.in_session = false;
-        if handler.changed() {
-            if let Some(tree) = handler.tree {
+        if let Some(d) = device {
+            // With the extensions, the tree is the CPE's own from now on.
+            if let Some(tree) = tree {
+                c.extra().overlay = Some(model::Overlay::Tree(Box::new(tree)));
+            }
+            if c.extra().device.replace(d).is_none() && !self.devices.contains(&local) {
+                self.devices.push(local);
+            }
+            c.take_device_events();
+        } else if changed {
+            if let Some(tree) = tree {
                 let overlay = model.overlay_of(id, c, tree);
                 c.extra().overlay = overlay;
                 if let Some(x) = c.extra.as_ref() {
-                    if x.overlay.is_none() && x.method_events.is_empty() && x.connreq.is_none() {
+                    if x.overlay.is_none() && x.method_events.is_empty() && x.connreq.is_none() && x.device.is_none() {
                         c.extra = None;
                     }
                 }
@@ -655,6 +673,44 @@ impl<'a> Engine<'a> {
                 }
             }
             self.close_cr(i);
+        }
+    }
+
+    /// Between sessions, as the agent's main loop: transfers (scheduled
+    /// Informs, finished downloads, Reboot, FactoryReset) and option expiry.
+    fn poll_devices(&mut self) {
+        let mut i = 0;
+        while i < self.devices.len() {
+            let local = self.devices[i];
+            i += 1;
+            let c = &mut self.cpes[local as usize];
+            if c.in_session {
+                continue;
+            }
+            let Some(x) = c.extra.as_mut() else { continue };
+            let (Some(model::Overlay::Tree(tree)), Some(d)) = (x.overlay.as_mut(), x.device.as_mut()) else { continue };
+            let polled = d.transfers.poll(tree, &mut d.state);
+            let _ = d.options.refresh(tree, time::OffsetDateTime::now_utc());
+            match polled {
+                Ok(out) if out.factory_reset => {
+                    // A.4.1.6: back to the shared tree, a first start (0 BOOTSTRAP).
+                    c.extra = None;
+                    c.events = EV_BOOTSTRAP;
+                    c.bootstrapped = false;
+                    c.retry_count = 0;
+                    c.not_before_ms = 0;
+                    self.devices.retain(|&l| l != local);
+                    i = i.saturating_sub(1);
+                }
+                Ok(_) => {}
+                Err(e) => warn!(serial = %self.model.serial(self.first + local as usize), error = %e, "simulated CPE transfers"),
+            }
+            let c = &mut self.cpes[local as usize];
+            c.take_device_events();
+            if c.has_events() {
+                self.mark_dirty(local);
+                self.reschedule(local);
+            }
         }
     }
 
@@ -874,6 +930,9 @@ impl<'a> Engine<'a> {
             }
             if now >= next_timeouts {
                 self.check_timeouts(now);
+                if stopped_at.is_none() {
+                    self.poll_devices();
+                }
                 next_timeouts = now + Duration::from_millis(50);
             }
             // Sleep until the next timer, report or check.

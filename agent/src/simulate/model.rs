@@ -31,6 +31,7 @@ use crate::soap::{Body, Event};
 use crate::state::AgentState;
 
 use super::client::Target;
+use super::device::{self, Device};
 use super::SimulateError;
 
 pub const SERIAL: &str = "InternetGatewayDevice.DeviceInfo.SerialNumber";
@@ -76,17 +77,19 @@ pub enum Overlay {
 }
 
 /// The rarely used part of a CPE, boxed so that an idle CPE stays small.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Extra {
     pub overlay: Option<Overlay>,
     /// "M <method>" events (with their CommandKeys), in order.
     pub method_events: Vec<Event>,
     /// The Connection Request decision state, made on the first request.
     pub connreq: Option<crate::connreq::Policy>,
+    /// The agent's extensions, once the ACS used one (see [`super::device`]).
+    pub device: Option<Box<Device>>,
 }
 
 /// One simulated CPE while idle: ~100 bytes plus its [`Extra`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Cpe {
     /// Pending single events (bits of [`EVENT_CODES`]).
     pub events: u16,
@@ -116,6 +119,16 @@ pub struct Cpe {
 impl Cpe {
     pub fn has_events(&self) -> bool {
         self.events != 0 || self.extra.as_ref().is_some_and(|x| !x.method_events.is_empty())
+    }
+
+    /// Move the events the CPE's extensions queued into its own queue.
+    pub fn take_device_events(&mut self) {
+        let Some(x) = self.extra.as_mut() else { return };
+        let Some(d) = x.device.as_mut() else { return };
+        let evs: Vec<Event> = d.state.pending_events.drain(..).collect();
+        for e in evs {
+            self.add_event(&e.code, &e.command_key);
+        }
     }
 
     pub fn extra(&mut self) -> &mut Extra {
@@ -418,7 +431,8 @@ pub enum SavedParameters {
 }
 
 /// The session handler of a simulated CPE: the agent's [`ParameterHandler`]
-/// on the CPE's tree, materialised on the ACS's first request.
+/// on the CPE's tree, materialised on the ACS's first request, with the
+/// agent's extensions once the ACS uses one (see [`super::device`]).
 pub struct SimHandler {
     model: Rc<Model>,
     id: usize,
@@ -428,11 +442,13 @@ pub struct SimHandler {
     /// The CPE's tree, once the ACS sent a request.
     pub tree: Option<Store>,
     pub effects: Effects,
+    /// Moved in from the CPE for the session (or made by it).
+    pub device: Option<Box<Device>>,
 }
 
 impl SimHandler {
-    pub fn new(model: Rc<Model>, id: usize, cpe: &Cpe) -> SimHandler {
-        SimHandler { model, id, secret: cpe.secret, overlay: cpe.overlay().cloned(), tree: None, effects: Effects::default() }
+    pub fn new(model: Rc<Model>, id: usize, cpe: &Cpe, device: Option<Box<Device>>) -> SimHandler {
+        SimHandler { model, id, secret: cpe.secret, overlay: cpe.overlay().cloned(), tree: None, effects: Effects::default(), device }
     }
 
     /// The ACS changed the tree (persist it, recompute the overlay).
@@ -443,15 +459,41 @@ impl SimHandler {
 
 impl Handler for SimHandler {
     fn request(&mut self, req: &Body) -> Body {
-        let model = &self.model;
-        let tree = self.tree.get_or_insert_with(|| model.materialise(self.id, &self.secret, self.overlay.as_ref()));
+        if let Body::GetRPCMethods = req {
+            // A.3.2.1: what the agent (with its extensions) supports.
+            return Body::GetRPCMethodsResponse { methods: device::all_methods() };
+        }
+        let SimHandler { model, id, secret, overlay, tree, effects, device } = self;
+        let tree = tree.get_or_insert_with(|| model.materialise(*id, secret, overlay.as_ref()));
+        if device.is_none() && device::is_extension_method(req.method()) {
+            match Device::open(model, *id, tree) {
+                Ok(d) => *device = Some(Box::new(d)),
+                Err(e) => {
+                    tracing::warn!(serial = %model.serial(*id), error = %e, "simulated CPE: cannot set up transfers/vouchers");
+                    return Body::Fault(crate::soap::Fault::new(9002, "Internal error"));
+                }
+            }
+        }
         let mut h = ParameterHandler::new(model.schema, tree);
+        if let Some(d) = device.as_mut() {
+            let d = &mut **d;
+            h = h.with(&mut d.transfers).with(&mut d.options);
+        }
         let resp = h.request(req);
         let fx = h.effects;
-        self.effects.changed.extend(fx.changed);
-        self.effects.side_changes.extend(fx.side_changes);
-        self.effects.notification_set.extend(fx.notification_set);
-        self.effects.dirty |= fx.dirty;
+        effects.changed.extend(fx.changed);
+        effects.side_changes.extend(fx.side_changes);
+        effects.notification_set.extend(fx.notification_set);
+        effects.dirty |= fx.dirty;
         resp
+    }
+
+    fn response(&mut self, request: &Body, resp: &Body) {
+        let SimHandler { model, id, secret, overlay, tree, device, .. } = self;
+        if let Some(d) = device.as_mut() {
+            let tree = tree.get_or_insert_with(|| model.materialise(*id, secret, overlay.as_ref()));
+            let d = &mut **d;
+            ParameterHandler::new(model.schema, tree).with(&mut d.transfers).with(&mut d.options).response(request, resp);
+        }
     }
 }
