@@ -310,3 +310,49 @@ fn reboot_and_schedule_inform_run_the_agents_extensions() {
     // The extensions' state lives in the config's state directory.
     assert!(d.path().join("state/sim/SIM-00002/transfers.json").exists());
 }
+
+/// State is in memory by default; with a state directory a later run
+/// resumes: 1 BOOT, not 0 BOOTSTRAP (Table 35), and the same
+/// ConnectionRequestURL path (the ACS knows it).
+#[test]
+fn state_dir_resumes_with_boot_and_keeps_the_connection_request_path() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = LoadAcs::start("127.0.0.1:0", 1, true);
+    let cfg = AgentConfig::load(&config_for(d.path(), &acs.url, 3600, "connection_request = \"127.0.0.1:0\"")).unwrap();
+    let state = d.path().join("sim-state");
+    let run = |state_dir: Option<&Path>, n: usize| {
+        let opts = SimOptions {
+            count: 2,
+            ramp: Some(Duration::from_millis(100)),
+            state_dir: state_dir.map(Path::to_path_buf),
+            report_every: Duration::from_secs(1),
+            ..SimOptions::default()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let cfg = cfg.clone();
+        let h = std::thread::spawn(move || simulate::run(&cfg, &opts, s2, |_| {}).unwrap());
+        wait_for("the Informs", || acs.seen().len() >= n);
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap()
+    };
+    run(Some(&state), 2);
+    assert!(state.join("sim/SIM-00001/agent.json").exists());
+    run(Some(&state), 4);
+    run(None, 6);
+    run(None, 8);
+    let seen = acs.seen();
+    let of = |sn: &str| seen.iter().filter(|s| s.serial == sn).cloned().collect::<Vec<_>>();
+    for sn in ["SIM-00001", "SIM-00002"] {
+        let s = of(sn);
+        assert_eq!(s.len(), 4, "{sn}: {s:?}");
+        assert_eq!(s[0].events, ["0 BOOTSTRAP"], "{sn}");
+        assert_eq!(s[1].events, ["1 BOOT"], "{sn}: resumed from the state directory");
+        // The listener's port is any free one (port 0); the path stays.
+        let path = |u: &Option<String>| u.as_deref().unwrap().split_once("/cr/").unwrap().1.to_string();
+        assert_eq!(path(&s[0].connection_request_url), path(&s[1].connection_request_url), "{sn}");
+        assert_ne!(path(&s[1].connection_request_url), path(&s[2].connection_request_url), "{sn}");
+        // In memory: every run is a first start.
+        assert_eq!((s[2].events.as_slice(), s[3].events.as_slice()), (&["0 BOOTSTRAP".to_string()][..], &["0 BOOTSTRAP".to_string()][..]), "{sn}");
+    }
+}
