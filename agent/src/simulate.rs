@@ -187,7 +187,8 @@ pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut pro
     // The longest serial number decides.
     identity_config(base, last)?;
     let listener = match base.agent.connection_request {
-        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|source| SimulateError::Listen { addr, source })?),
+        // mio listens with a backlog of 1024 (std: 128): one listener serves every CPE.
+        Some(addr) => Some(mio::net::TcpListener::bind(addr).map_err(|source| SimulateError::Listen { addr, source })?),
         None => None,
     };
     let cr_prefix = match &listener {

@@ -68,6 +68,10 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
 impl LoadAcs {
     pub fn start(listen: &str, threads: usize, record: bool) -> LoadAcs {
         let std_listener = std::net::TcpListener::bind(listen).expect("bind load ACS");
+        // std listens with a backlog of 128: thousands of CPEs connecting at
+        // once would overflow it and wait for SYN retransmits (1 s).
+        // SAFETY: listen(2) on a socket we own; Linux raises the backlog.
+        unsafe { libc::listen(std::os::unix::io::AsRawFd::as_raw_fd(&std_listener), 4096) };
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let shared = Arc::new(Shared { record, ..Shared::default() });
@@ -146,7 +150,6 @@ fn serve(mut listener: TcpListener, shared: &Shared) {
                                 conns.push(None);
                                 conns.len() - 1
                             });
-                            let _ = stream.set_nodelay(true);
                             poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE).unwrap();
                             conns[i] = Some(Conn { stream, inbuf: Vec::new(), out: Vec::new(), written: 0, serial: String::new() });
                         }
@@ -159,8 +162,8 @@ fn serve(mut listener: TcpListener, shared: &Shared) {
             let i = ev.token().0;
             let Some(c) = conns[i].as_mut() else { continue };
             if !step(c, shared, ir_head, ir_tail) {
-                let mut c = conns[i].take().unwrap();
-                let _ = poll.registry().deregister(&mut c.stream);
+                // Closing the socket takes it out of the poll.
+                conns[i] = None;
                 free.push(i);
             }
         }
@@ -181,6 +184,11 @@ fn step(c: &mut Conn, shared: &Shared, ir_head: &str, ir_tail: &str) -> bool {
                 c.inbuf.extend_from_slice(&chunk[..n]);
                 if c.inbuf.len() > MAX_REQUEST {
                     return false;
+                }
+                // A complete request: the CPE waits for the answer (a
+                // close comes as a new readiness event).
+                if complete(&c.inbuf) {
+                    break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -220,6 +228,24 @@ fn step(c: &mut Conn, shared: &Shared, ir_head: &str, ir_tail: &str) -> bool {
     c.out.clear();
     c.written = 0;
     open
+}
+
+/// Whether `buf` holds a complete request (head and Content-Length body).
+fn complete(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => {
+            let len: usize = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                .unwrap_or(0);
+            buf.len() >= head + len
+        }
+        _ => false,
+    }
 }
 
 fn answer(c: &mut Conn, body: &str, shared: &Shared, ir_head: &str, ir_tail: &str) {

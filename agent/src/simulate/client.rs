@@ -340,7 +340,6 @@ impl Exchange {
 /// `mio` poll under the caller's token).
 pub struct Connection {
     pub stream: mio::net::TcpStream,
-    connected: bool,
     out: Vec<u8>,
     written: usize,
     inbuf: Vec<u8>,
@@ -359,7 +358,7 @@ pub enum Io {
 impl Connection {
     pub fn connect(addr: SocketAddr) -> io::Result<Connection> {
         let stream = mio::net::TcpStream::connect(addr)?;
-        Ok(Connection { stream, connected: false, out: Vec::new(), written: 0, inbuf: Vec::new(), answered: 0 })
+        Ok(Connection { stream, out: Vec::new(), written: 0, inbuf: Vec::new(), answered: 0 })
     }
 
     /// Queue a request (written as the socket allows).
@@ -368,27 +367,18 @@ impl Connection {
         self.written = 0;
     }
 
-    /// Write what is queued; returns whether everything went out.
+    /// Write what is queued; returns whether everything went out. Called
+    /// right after `connect` too: on loopback the handshake is usually done
+    /// by then, and a connection still in progress just says WouldBlock
+    /// (a refused one, an error). Requests go out in one write each and the
+    /// previous response was read first, so Nagle never delays them: no
+    /// TCP_NODELAY (one system call less per session).
     pub fn flush(&mut self) -> io::Result<bool> {
-        if !self.connected {
-            // Non-blocking connect: done when writable without an error.
-            if let Some(e) = self.stream.take_error()? {
-                return Err(e);
-            }
-            match self.stream.peer_addr() {
-                Ok(_) => {
-                    self.connected = true;
-                    let _ = self.stream.set_nodelay(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
-                Err(e) => return Err(e),
-            }
-        }
         while self.written < self.out.len() {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "connection closed while sending")),
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected) => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -396,35 +386,35 @@ impl Connection {
         Ok(true)
     }
 
-    /// Read what is available and try to complete a response.
+    /// Read what is available and try to complete a response. Stops at a
+    /// complete response: the ACS sends nothing more before our next
+    /// request (a close arrives as a new readiness event).
     pub fn read(&mut self) -> Result<Io, TransportError> {
-        let mut eof = false;
         let mut chunk = [0u8; 8192];
         loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
+            let eof = match self.stream.read(&mut chunk) {
+                Ok(0) => true,
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&chunk[..n]);
                     if self.inbuf.len() as u64 > MAX_RESPONSE_BYTES + MAX_HEAD as u64 {
                         return Err(TransportError::TooLarge);
                     }
+                    false
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Io::Pending),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Io::Pending),
                 Err(e) => return Err(TransportError::Read(e)),
-            }
-        }
-        match parse_response(&self.inbuf, eof)? {
-            Some((mut resp, used)) => {
+            };
+            if let Some((mut resp, used)) = parse_response(&self.inbuf, eof)? {
                 self.inbuf.drain(..used);
                 resp.close |= eof;
                 self.answered += 1;
-                Ok(Io::Response(resp))
+                return Ok(Io::Response(resp));
             }
-            None => Ok(Io::Pending),
+            if eof {
+                return Err(TransportError::Read(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response")));
+            }
         }
     }
 

@@ -176,12 +176,10 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(model: Model, opts: &'a SimOptions, first: usize, last: usize, listener: Option<std::net::TcpListener>) -> Result<Engine<'a>, SimulateError> {
+    pub fn new(model: Model, opts: &'a SimOptions, first: usize, last: usize, listener: Option<TcpListener>) -> Result<Engine<'a>, SimulateError> {
         let poll = Poll::new().map_err(SimulateError::Poll)?;
         let listener = match listener {
-            Some(l) => {
-                l.set_nonblocking(true).map_err(SimulateError::Poll)?;
-                let mut l = TcpListener::from_std(l);
+            Some(mut l) => {
                 poll.registry().register(&mut l, LISTENER, Interest::READABLE).map_err(SimulateError::Poll)?;
                 Some(l)
             }
@@ -474,13 +472,16 @@ impl<'a> Engine<'a> {
     /// (Re)connect the session's connection and queue the request in flight.
     fn connect(&mut self, slot: usize) -> Result<(), String> {
         let a = self.active[slot].as_mut().expect("active slot");
-        if let Some(mut old) = a.conn.take() {
-            let _ = self.poll.registry().deregister(&mut old.stream);
-        }
+        // Closing a socket takes it out of the poll (no deregister call).
+        drop(a.conn.take());
         let addr = a.http.target().addr;
-        let mut conn = Connection::connect(addr).map_err(|e| TransportError::Connect { url: addr.to_string(), message: e.to_string() }.to_string())?;
+        let connect_err = |e: io::Error| TransportError::Connect { url: addr.to_string(), message: e.to_string() }.to_string();
+        let mut conn = Connection::connect(addr).map_err(connect_err)?;
         self.poll.registry().register(&mut conn.stream, Token(slot), Interest::READABLE | Interest::WRITABLE).map_err(|e| e.to_string())?;
         conn.send(a.http.request());
+        // Usually connected already (loopback, LAN): send without waiting
+        // for the writable event.
+        conn.flush().map_err(connect_err)?;
         a.conn = Some(conn);
         Ok(())
     }
@@ -559,9 +560,8 @@ impl<'a> Engine<'a> {
         let Some(mut a) = self.active[slot].take() else { return };
         self.active_free.push(slot);
         self.n_active -= 1;
-        if let Some(mut c) = a.conn.take() {
-            let _ = self.poll.registry().deregister(&mut c.stream);
-        }
+        // 3.4.2: the connection is closed at the end of the session.
+        drop(a.conn.take());
         let now = Instant::now();
         let now_ms = ms_since(self.t0, now);
         let local = a.local;
