@@ -356,3 +356,75 @@ fn state_dir_resumes_with_boot_and_keeps_the_connection_request_path() {
         assert_eq!((s[2].events.as_slice(), s[3].events.as_slice()), (&["0 BOOTSTRAP".to_string()][..], &["0 BOOTSTRAP".to_string()][..]), "{sn}");
     }
 }
+
+/// 3.4.4: the simulated CPEs answer the ACS's Digest challenge with the
+/// agent's digest code ({serial} in the username), over the connection
+/// the nonce was issued on.
+#[test]
+fn simulated_cpes_authenticate_with_digest() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let f = config_file(d.path(), &acs, 3600, "");
+    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replace("username = \"00D09E-{serial}\"", "username = \"00D09E-{serial}\"\npassword = \"pw\""))
+        .unwrap();
+    acs.set_auth(support::acs::AuthMode::Digest { user: "00D09E-SIM-00002".into(), pass: "pw".into() });
+    let cfg = AgentConfig::load(&f).unwrap();
+    // One session at a time: the test ACS keeps one session's state.
+    let opts = SimOptions { count: 3, ramp: Some(Duration::from_millis(300)), max_sessions: 1, report_every: Duration::from_secs(1), ..SimOptions::default() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let h = {
+        let stop = stop.clone();
+        std::thread::spawn(move || simulate::run(&cfg, &opts, stop, |_| {}).unwrap())
+    };
+    let tried = |sn: &str| acs.posts().iter().any(|p| p.body.contains(&format!("<SerialNumber>{sn}</SerialNumber>")));
+    wait_for("SIM-00002's session and the others' attempts", || {
+        serials(&acs).iter().any(|(s, _)| s == "SIM-00002") && tried("SIM-00001") && tried("SIM-00003")
+    });
+    stop.store(true, Ordering::SeqCst);
+    let summary = h.join().unwrap();
+    // Only SIM-00002 has the ACS's credentials: the others are refused (and retry).
+    let seen = serials(&acs);
+    assert!(seen.iter().all(|(s, _)| s == "SIM-00002"), "{seen:?}");
+    let posts = acs.posts();
+    let authed: Vec<_> = posts.iter().filter(|p| p.status == 200).collect();
+    assert!(
+        authed.iter().any(|p| p.authorization.as_deref().is_some_and(|a| a.starts_with("Digest ") && a.contains("username=\"00D09E-SIM-00002\""))),
+        "{posts:?}"
+    );
+    assert!(posts.iter().any(|p| p.status == 401));
+    assert!(summary.sessions_ok >= 1 && summary.sessions_failed >= 2, "{summary:?}");
+}
+
+/// `--shard I/N` runs disjoint ranges; `agent simulate report` merges the
+/// shards' JSON summaries.
+#[test]
+fn cli_shards_and_report_merge() {
+    let d = tempfile::tempdir().unwrap();
+    let acs = TestAcs::start();
+    let f = config_file(d.path(), &acs, 3600, "");
+    let mut files = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let out = Command::cargo_bin("cpekit")
+            .unwrap()
+            .args(["agent", "simulate", "--count", "5", "--shard", shard, "--duration", "1", "--ramp", "0.2", "--max-sessions", "1", "--json", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let p = d.path().join(format!("shard-{}.json", shard.replace('/', "-")));
+        std::fs::write(&p, &out.stdout).unwrap();
+        files.push(p);
+    }
+    let one: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!((one["first_identity"].as_u64(), one["last_identity"].as_u64(), one["shard"].as_str()), (Some(1), Some(2), Some("1/2")));
+    let out = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "report", "--json"]).args(&files).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((m["identities"].as_u64(), m["first_identity"].as_u64(), m["last_identity"].as_u64()), (Some(5), Some(1), Some(5)), "{m}");
+    assert_eq!(m["informs"], 5, "{m}");
+    let distinct: BTreeSet<String> = serials(&acs).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(distinct, (1..=5).map(|i| format!("SIM-{i:05}")).collect());
+    // The same shard twice overlaps: refused.
+    let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "report"]).args([&files[0], &files[0]]).output().unwrap();
+    assert!(!bad.status.success());
+}

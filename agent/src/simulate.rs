@@ -2,7 +2,8 @@
 //! process against one ACS, for ACS load tests.
 //!
 //! Event-driven: one thread runs every CPE of the process through one
-//! `mio` poll (non-blocking sockets; the device agent itself, [`Agent`],
+//! `mio` poll (non-blocking sockets; the device agent itself,
+//! [`crate::runner::Agent`],
 //! is not involved and stays as it is). Each session is still the real
 //! thing: the agent's sans-IO [`crate::session::Session`] (3.7), its SOAP
 //! codec, its Inform ([`crate::session::inform_body`]), its parameter RPCs
@@ -33,7 +34,7 @@
 //!   periodic Informs end up evenly spread over it; 10 s without one):
 //!   identity k of the shard informs first at `ramp * k / N` plus a random
 //!   part of one slot. Failed sessions retry with the agent's back-off
-//!   ([`runner::backoff`], A.5.3, with jitter).
+//!   ([`crate::runner::backoff`], A.5.3, with jitter).
 //! * Sharding: `shard` I/N takes the I-th of N disjoint, contiguous ranges
 //!   of identities 1..=count; each shard's JSON [`Summary`] carries its
 //!   range and a latency histogram, and [`merge`] adds them up.
@@ -68,8 +69,6 @@ use std::time::Duration;
 pub use summary::{merge, Histogram, MergeError, Summary};
 
 use super::config::AgentConfig;
-#[allow(unused_imports)]
-use super::runner::{self, Agent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
