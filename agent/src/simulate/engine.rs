@@ -119,6 +119,8 @@ pub struct Engine<'a> {
     window_cpu: f64,
     /// CPEs with the agent's extensions (polled between their sessions).
     devices: Vec<u32>,
+    /// `--max-sessions`, within the open-file limit.
+    max_sessions: usize,
 }
 
 fn ms_since(t0: Instant, t: Instant) -> u64 {
@@ -152,6 +154,28 @@ pub fn rusage() -> (f64, u64) {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss.max(0) as u64)
+}
+
+/// Sessions in flight within the open-file limit: the soft limit is
+/// raised to the hard one (often 1,024 of 4,096+); room is kept for the
+/// Connection Request connections, the poll and the state files.
+fn max_sessions(wanted: usize) -> usize {
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return wanted.max(1);
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    let room = (lim.rlim_cur as usize).saturating_sub(MAX_CR_CONNECTIONS + 64).max(1);
+    if wanted > room {
+        warn!(wanted, allowed = room, "--max-sessions lowered to the open-file limit");
+    }
+    wanted.clamp(1, room)
 }
 
 fn reply(status: u16, close: bool) -> Reply {
@@ -219,6 +243,7 @@ impl<'a> Engine<'a> {
             now_text: (NEVER, String::new()),
             window_cpu: 0.0,
             devices: Vec::new(),
+            max_sessions: max_sessions(opts.max_sessions),
         })
     }
 
@@ -386,7 +411,7 @@ impl<'a> Engine<'a> {
     }
 
     fn start_ready(&mut self) {
-        while self.n_active < self.opts.max_sessions.max(1) {
+        while self.n_active < self.max_sessions {
             let Some(local) = self.ready.pop_front() else { break };
             self.cpes[local as usize].queued = false;
             if self.cpes[local as usize].in_session || !self.cpes[local as usize].has_events() {
@@ -941,7 +966,7 @@ impl<'a> Engine<'a> {
                 if let Some(&std::cmp::Reverse((w, _))) = self.heap.peek() {
                     wait = wait.min(Duration::from_millis(w.saturating_sub(now_ms)));
                 }
-                if !self.ready.is_empty() && self.n_active < opts.max_sessions.max(1) {
+                if !self.ready.is_empty() && self.n_active < self.max_sessions {
                     wait = Duration::ZERO;
                 }
             }
