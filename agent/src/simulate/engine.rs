@@ -289,9 +289,6 @@ impl<'a> Engine<'a> {
             cpe.not_before_ms = planned;
             self.planned_ms.push(planned);
             self.cpes.push(cpe);
-            if self.state_dir.is_some() {
-                self.mark_dirty(k as u32);
-            }
             self.reschedule(k as u32);
         }
         if self.cpes.last().is_some_and(|c| c.extra.is_none()) {
@@ -342,8 +339,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn persist(&mut self) {
+    fn persist(&mut self, wait: bool) {
         let Some(dir) = self.state_dir.clone() else { return };
+        match &self.writer {
+            Some(w) if wait || w.ready() => {}
+            _ => return,
+        }
         let mut batch = Vec::with_capacity(self.dirty.len() * 2);
         for local in std::mem::take(&mut self.dirty) {
             self.is_dirty[local as usize] = false;
@@ -950,7 +951,7 @@ impl<'a> Engine<'a> {
                 next_report = now + opts.report_every;
             }
             if now >= next_persist {
-                self.persist();
+                self.persist(false);
                 next_persist = now + PERSIST_EVERY;
             }
             if now >= next_timeouts {
@@ -990,7 +991,7 @@ impl<'a> Engine<'a> {
             }
         }
         let end = stopped_at.unwrap_or_else(Instant::now);
-        self.persist();
+        self.persist(true);
         if let Some(w) = self.writer.take() {
             if let Err(e) = w.finish() {
                 warn!(error = %e, "saving the simulated CPEs' state");

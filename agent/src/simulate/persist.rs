@@ -1,6 +1,8 @@
 //! `--state-dir`: the simulated CPEs' state on disk, written in batches by
 //! a writer thread with one `syncfs` per batch instead of an fsync per
-//! file (the simulator's state is in memory by default).
+//! file (the simulator's state is in memory by default). The event loop
+//! never waits for the disk: while a batch is being written, changed CPEs
+//! accumulate (each once) for the next one.
 //!
 //! Layout: `<dir>/sim/<serial>/agent.json` ([`SavedCpe`]) and, when the
 //! ACS changed the CPE's parameters, `<dir>/sim/<serial>/parameters.json`
@@ -8,7 +10,9 @@
 
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
@@ -52,17 +56,25 @@ pub type Batch = Vec<(PathBuf, Vec<u8>)>;
 /// The writer thread.
 pub struct Writer {
     tx: Option<SyncSender<Batch>>,
+    /// A batch is being written: the event loop keeps collecting instead
+    /// of waiting (it never blocks on the disk).
+    busy: Arc<AtomicBool>,
     thread: Option<JoinHandle<std::io::Result<u64>>>,
 }
 
 impl Writer {
     pub fn start(root: PathBuf) -> std::io::Result<Writer> {
         std::fs::create_dir_all(root.join("sim"))?;
-        // A few batches in flight at most: a slow disk slows the simulator
-        // down rather than growing memory.
-        let (tx, rx) = mpsc::sync_channel::<Batch>(4);
-        let thread = std::thread::Builder::new().name("sim-persist".into()).spawn(move || write_loop(&root, rx))?;
-        Ok(Writer { tx: Some(tx), thread: Some(thread) })
+        let (tx, rx) = mpsc::sync_channel::<Batch>(1);
+        let busy = Arc::new(AtomicBool::new(false));
+        let b = busy.clone();
+        let thread = std::thread::Builder::new().name("sim-persist".into()).spawn(move || write_loop(&root, rx, &b))?;
+        Ok(Writer { tx: Some(tx), busy, thread: Some(thread) })
+    }
+
+    /// Whether the previous batch is done (else keep the changes for later).
+    pub fn ready(&self) -> bool {
+        !self.busy.load(Ordering::Acquire)
     }
 
     pub fn send(&self, batch: Batch) {
@@ -70,6 +82,7 @@ impl Writer {
             return;
         }
         if let Some(tx) = &self.tx {
+            self.busy.store(true, Ordering::Release);
             let _ = tx.send(batch);
         }
     }
@@ -85,7 +98,7 @@ impl Writer {
     }
 }
 
-fn write_loop(root: &Path, rx: Receiver<Batch>) -> std::io::Result<u64> {
+fn write_loop(root: &Path, rx: Receiver<Batch>, busy: &AtomicBool) -> std::io::Result<u64> {
     let dir = std::fs::File::open(root)?;
     let mut written = 0u64;
     let mut first_error: Option<std::io::Error> = None;
@@ -114,6 +127,7 @@ fn write_loop(root: &Path, rx: Receiver<Batch>) -> std::io::Result<u64> {
         if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 && first_error.is_none() {
             first_error = Some(std::io::Error::last_os_error());
         }
+        busy.store(false, Ordering::Release);
     }
     match first_error {
         Some(e) => Err(e),
