@@ -127,6 +127,24 @@ fn cli_runs_for_a_duration_and_prints_json() {
     // --count 0 is a usage error.
     let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "0", "--config"]).arg(&f).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    // More shards than identities: a usage error too; without --config, clap's.
+    let bad = Command::cargo_bin("cpekit")
+        .unwrap()
+        .args(["agent", "simulate", "--count", "2", "--shard", "1/3", "--duration", "5", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("fewer identities than shards"));
+    let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "2"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    // A serial number that would exceed Table 34's 64 characters: a malformed config.
+    let long = d.path().join("long.toml");
+    let text = std::fs::read_to_string(&f).unwrap().replace("serial_number = \"SIM\"", &format!("serial_number = \"{}\"", "S".repeat(60)));
+    assert!(text.contains(&"S".repeat(60)), "{text}");
+    std::fs::write(&long, text).unwrap();
+    let bad = Command::cargo_bin("cpekit").unwrap().args(["agent", "simulate", "--count", "2", "--duration", "1", "--config"]).arg(&long).output().unwrap();
+    assert_eq!(bad.status.code(), Some(3), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 
 /// One GET on a fresh connection (or `conn`), returning the status and the

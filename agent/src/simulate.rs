@@ -92,6 +92,19 @@ pub enum SimulateError {
     Random(#[from] foundation::random::RandomError),
 }
 
+impl foundation::Kind for SimulateError {
+    /// Options that cannot go together are a usage error (exit status 2), a
+    /// configuration the simulator cannot use is malformed input (3), like
+    /// the agent's; the rest is runtime.
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            SimulateError::NoIdentities | SimulateError::EmptyShard(_) => foundation::ErrorKind::Usage,
+            SimulateError::SerialTooLong(_) | SimulateError::Config(_) => foundation::ErrorKind::Malformed,
+            _ => foundation::ErrorKind::Runtime,
+        }
+    }
+}
+
 /// `--shard I/N`: the I-th (1-based) of N disjoint ranges of identities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
