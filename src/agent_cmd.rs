@@ -12,7 +12,7 @@ use std::time::Duration;
 use agent::runner::{self, Agent, LocalChange};
 use agent::simulate::{self, SimOptions};
 
-use crate::cli::{AgentArgs, AgentCommand, AgentSimulateArgs};
+use crate::cli::{AgentArgs, AgentCommand, AgentSimulateArgs, SimulateCommand, SimulateReportArgs};
 use crate::exit::{self, usage};
 
 pub fn run(a: AgentArgs) -> Result<u8> {
@@ -76,14 +76,22 @@ fn seconds(name: &str, v: f64) -> Result<Duration> {
 }
 
 fn simulate(s: AgentSimulateArgs) -> Result<u8> {
-    // Per-identity start-up notices would drown the summary lines.
+    if let Some(SimulateCommand::Report(r)) = s.command {
+        return simulate_report(r);
+    }
+    // clap requires --config and --count without a subcommand.
+    let (Some(config), Some(count)) = (s.config, s.count) else { return Err(usage("--config and --count are required (see `cpekit agent simulate --help`)")) };
+    // Per-identity notices would drown the summary lines.
     init_logging("warn,agent::datamodel::store=error");
-    let cfg = AgentConfig::load(&s.config.config)?;
+    let cfg = AgentConfig::load(&config.config)?;
     let opts = SimOptions {
-        count: s.count as usize,
+        count: count as usize,
         duration: s.duration.map(|d| seconds("duration", d)).transpose()?,
         ramp: s.ramp.map(|d| seconds("ramp", d)).transpose()?,
         report_every: seconds("report-every", s.report_every.max(0.1))?,
+        state_dir: s.state_dir,
+        shard: s.shard.unwrap_or_default(),
+        max_sessions: s.max_sessions.max(1),
     };
     crate::signals::install(false);
     let stop = Arc::new(AtomicBool::new(false));
@@ -96,12 +104,31 @@ fn simulate(s: AgentSimulateArgs) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(100));
     });
-    let summary = simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line()))
-        .with_context(|| format!("simulating {} CPEs from {}", s.count, s.config.config.display()))?;
+    let summary =
+        simulate::run(&cfg, &opts, stop, |w| eprintln!("{}", w.line())).with_context(|| format!("simulating {count} CPEs from {}", config.config.display()))?;
     if s.output.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprintln!("final {}", summary.line());
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `agent simulate report`: merge the shards' summaries.
+fn simulate_report(r: SimulateReportArgs) -> Result<u8> {
+    let mut parts = Vec::new();
+    for f in &r.summaries {
+        let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        // Malformed input (exit status 3), as are summaries that do not fit together.
+        let part =
+            serde_json::from_slice::<simulate::Summary>(&b).map_err(|e| exit::malformed(format!("{}: not a simulator summary (--json): {e}", f.display())))?;
+        parts.push(part);
+    }
+    let merged = simulate::merge(&parts).map_err(|e| exit::malformed(e.to_string()))?;
+    if r.output.json {
+        println!("{}", serde_json::to_string_pretty(&merged)?);
+    } else {
+        println!("{}", merged.line());
     }
     Ok(exit::SUCCESS)
 }

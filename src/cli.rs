@@ -624,29 +624,44 @@ pub struct AgentRequestDownloadArgs {
 const SIMULATE_HELP: &str = "\
 Run N simulated CPEs in one process against one ACS, for ACS load tests.
 
-Each simulated CPE is a full agent (sessions, persistence, back-off,
-periodic Informs per [agent] periodic_inform_interval) with the serial
-number <serial_number>-NNNNN, its own state directory
-<state_dir>/sim/<serial>/ and a Connection Request server only if
-[agent] connection_request is set (port+i-1; port 0: any port).
-\"{serial}\" in [acs] username/password is replaced by each CPE's serial.
-The state is kept across runs: a later run informs 1 BOOT, not 0 BOOTSTRAP.
+Event-driven: one thread runs every simulated CPE (non-blocking sockets),
+each one still running the agent's own session engine, SOAP codec, Inform,
+parameter RPCs and HTTP Digest code. Serial numbers are
+<serial_number>-NNNNN; \"{serial}\" in [acs] username/password is replaced
+by each CPE's serial. All CPEs share one immutable parameter tree and keep
+only what the ACS changed. State is in memory unless --state-dir is given
+(<DIR>/sim/<serial>/, written in batches with one file-system sync per
+second; a later run then informs 1 BOOT, not 0 BOOTSTRAP).
+
+With [agent] connection_request, one Connection Request listener serves
+all CPEs: each ConnectionRequestURL is http://<host>:<port>/cr/<serial>/
+<random>, authenticated with Digest against the CPE's
+ConnectionRequestUsername/Password.
 
 Start-up is spread over --ramp (default: the periodic interval, or 10 s)
-with random jitter. A summary line goes to stderr every --report-every
-seconds (sessions ok/failed, informs/s, p50/p99 session latency, CPU, RSS);
-the final summary goes to stderr, or to stdout as JSON with --json.
-Stops after --duration, or on SIGINT/SIGTERM (each CPE finishes its
-current session).";
+with random jitter. --shard I/N runs the I-th of N disjoint ranges of the
+--count identities (one process per shard, on one host or several);
+`agent simulate report *.json` merges the shards' --json summaries.
+A summary line goes to stderr every --report-every seconds (sessions/s
+achieved vs planned, informs, p50/p99 session latency, CPU, RSS); the final
+summary goes to stderr, or to stdout as JSON with --json. Stops after
+--duration, or on SIGINT/SIGTERM (sessions in flight are finished).
+A CPE the ACS sends Download, Upload, Reboot, FactoryReset,
+ScheduleInform, GetQueuedTransfers, SetVouchers or GetOptions gets the
+agent's own transfer and voucher code, with its state under the config's
+<state_dir>/sim/<serial>/. Not simulated: HTTPS, kicks.";
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AgentSimulateArgs {
-    // The base identity.
+    #[command(subcommand)]
+    pub command: Option<SimulateCommand>,
+    // The base identity; required without a subcommand.
     #[command(flatten)]
-    pub config: AgentConfigArgs,
-    /// Number of simulated CPEs.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub count: u32,
+    pub config: Option<AgentConfigArgs>,
+    /// Number of simulated CPEs (in all shards together).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), required = true)]
+    pub count: Option<u32>,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -657,6 +672,31 @@ pub struct AgentSimulateArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub report_every: f64,
     // The final summary as JSON on stdout.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Keep the CPEs' state under DIR/sim/<serial>/ (default: in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Run only the I-th of N disjoint ranges of the identities.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<agent::simulate::Shard>,
+    /// Most sessions in flight at once (one socket each).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Merge the --json summaries of the shards of one load test and print the total.
+    Report(SimulateReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateReportArgs {
+    /// The shards' summaries (`agent simulate --shard I/N --json > FILE`).
+    #[arg(value_name = "SUMMARY.json", required = true)]
+    pub summaries: Vec<PathBuf>,
+    // The merged summary as JSON on stdout.
     #[command(flatten)]
     pub output: OutputArgs,
 }

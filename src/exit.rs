@@ -107,6 +107,7 @@ fn cause_kind(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
         .or_else(|| ask::<vouchers::VoucherError>(cause))
         .or_else(|| ask::<agent::config::ConfigError>(cause))
         .or_else(|| ask::<agent::runner::AgentError>(cause))
+        .or_else(|| ask::<agent::simulate::SimulateError>(cause))
         .or_else(|| ask::<agent::cpe_requests::RequestDownloadError>(cause))
         .or_else(|| ask::<pkgfmt::Error>(cause))
         .or_else(|| ask::<pkgfmt::ParseError>(cause))

@@ -388,7 +388,7 @@ pub fn request_uri(url: &str) -> String {
 }
 
 /// Length-independent-of-content comparison for response hashes.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -158,7 +158,7 @@ pub fn next_periodic(now: SystemTime, last: SystemTime, interval: u32, aligned_t
     }
 }
 
-fn parse_datetime(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_datetime(s: &str) -> Option<SystemTime> {
     let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
     if t.year() <= 1 {
         return None; // 0001-01-01T00:00:00Z: "unknown time"
@@ -358,7 +358,7 @@ impl Agent {
 
     /// The config's truth on every start (identity; the ACS URL on first
     /// start or when edited) and the start's events (Table 35).
-    fn seed(cfg: &AgentConfig, store: &mut Store, state: &mut AgentState, first_start: bool) {
+    pub(crate) fn seed(cfg: &AgentConfig, store: &mut Store, state: &mut AgentState, first_start: bool) {
         // The device's identity is the config's truth on every start
         // (SpecVersion is the built-in hook's "1.0", B.2.3).
         let d = &cfg.device;

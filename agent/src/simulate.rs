@@ -1,51 +1,74 @@
-//! Simulator mode (`cpekit agent simulate`): N independent CPE identities
-//! in one process against one ACS, for ACS load testing.
+//! Simulator mode (`cpekit agent simulate`): N CPE identities in one
+//! process against one ACS, for ACS load tests.
 //!
-//! Each identity is a full [`Agent`] (the real session code, persistence,
-//! back-off, periodic Informs) with:
-//! * serial number `<serial_number>-NNNNN` (1-based, five digits; Table 34
-//!   string(64) is checked), the rest of `[device]` unchanged; `{serial}`
-//!   in `[acs] username` / `password` is replaced by the identity's serial
-//!   (3.4.4 suggests OUI-SERIAL user names);
-//! * its own state directory `<state_dir>/sim/<serial>/`;
-//! * a Connection Request server only if `[agent] connection_request` is
-//!   configured: identity i listens on port+i-1 (port 0 stays 0: any port);
-//! * periodic Informs per `[agent] periodic_inform_interval`;
-//! * `poll_interval_ms` defaults to 30 s here (how often a simulated
-//!   device looks for local changes; sessions and periodic Informs are
-//!   timed exactly regardless).
+//! Event-driven: one thread runs every CPE of the process through one
+//! `mio` poll (non-blocking sockets; the device agent itself,
+//! [`crate::runner::Agent`],
+//! is not involved and stays as it is). Each session is still the real
+//! thing: the agent's sans-IO [`crate::session::Session`] (3.7), its SOAP
+//! codec, its Inform ([`crate::session::inform_body`]), its parameter RPCs
+//! ([`crate::session::ParameterHandler`]) and its HTTP Digest/Basic code
+//! ([`crate::digest`]) over a small non-blocking HTTP/1.1 client
+//! ([`client`]) with the rules of [`crate::http::AcsConnection`].
 //!
-//! Start-up is staggered over `ramp` (default: the periodic interval, so
-//! periodic Informs end up evenly spread over it; 10 s without one):
-//! identity i starts at `ramp * i / N` plus a random jitter of up to one
-//! slot, so N agents never stampede the ACS (the same reason A.5.3 adds
-//! randomness to retries).
+//! * Identity i (1-based) has the serial number `<serial_number>-NNNNN`
+//!   (five digits at least; Table 34 string(64) is checked); `{serial}` in
+//!   `[acs] username` / `password` is replaced by it (3.4.4 suggests
+//!   OUI-SERIAL user names).
+//! * Memory: one shared, immutable InternetGatewayDevice tree (seeded from
+//!   the config as the agent's) and per CPE ~100 bytes plus what the ACS
+//!   changed (see [`model`]). A session whose ACS sends requests works on
+//!   a materialised copy of the CPE's tree, folded back into its overlay.
+//! * State is in memory by default; with `state_dir` (`--state-dir`) each
+//!   CPE's events, bootstrap flag, retry count and overlay are written to
+//!   `<dir>/sim/<serial>/` in batches with one `syncfs` per second
+//!   ([`persist`]), and a later run resumes from them (1 BOOT, not
+//!   0 BOOTSTRAP).
+//! * Connection Requests (3.2.2): with `[agent] connection_request`, one
+//!   listener for the whole process. Each CPE's ConnectionRequestURL is
+//!   `http://<host>:<port>/cr/<serial>/<32 hex random>`; requests are
+//!   routed by path and decided by the agent's [`crate::connreq::Policy`]
+//!   (Digest against the CPE's ConnectionRequestUsername/Password, rate
+//!   limits). An accepted one queues 6 CONNECTION REQUEST and a session.
+//! * Start-up is spread over `ramp` (default: the periodic interval, so
+//!   periodic Informs end up evenly spread over it; 10 s without one):
+//!   identity k of the shard informs first at `ramp * k / N` plus a random
+//!   part of one slot. Failed sessions retry with the agent's back-off
+//!   ([`foundation::backoff`], A.5.3, with jitter).
+//! * Sharding: `shard` I/N takes the I-th of N disjoint, contiguous ranges
+//!   of identities 1..=count; each shard's JSON [`Summary`] carries its
+//!   range and a latency histogram, and [`merge`] adds them up.
 //!
-//! One thread per identity (each sleeps in `recv_timeout` between
-//! sessions; 512 KiB stacks, mostly untouched): ~100 KiB RSS and, at a
-//! 10 s periodic interval, ~1 % of a core per 100 identities; 10 000
-//! identities were sustained on the 2-core build machine (see
-//! `scripts/bench-simulate`, docs/benchmarks.md). Each thread costs a few
-//! memory maps: past ~18 000 identities Linux's default
-//! `vm.max_map_count` (65 530) refuses new threads; those identities are
-//! counted as start failures.
+//! * The ACS requests that need the agent's extensions (Download, Upload,
+//!   Reboot, FactoryReset, ScheduleInform, GetQueuedTransfers,
+//!   SetVouchers, GetOptions) give the CPE the agent's own [`Transfers`]
+//!   and [`Options`] on a tree of its own, in the config's
+//!   `<state_dir>/sim/<serial>/` (see [`device`]); the loop polls them
+//!   between sessions like the agent's main loop.
+//!
+//! Not simulated: HTTPS to the ACS, the LAN server (kicks), local changes
+//! and notifications of external changes.
+//!
+//! [`Transfers`]: crate::transfer::Transfers
+//! [`Options`]: crate::options::Options
 
+mod client;
+mod device;
+mod engine;
+mod model;
+mod persist;
+mod summary;
+
+use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
 
-use foundation::random::{self, RandomError};
-use serde::Serialize;
-use tracing::warn;
+pub use summary::{merge, Histogram, MergeError, Summary};
 
 use super::config::AgentConfig;
-use super::runner::{Agent, SessionOutcome, Trigger};
-
-/// Stack of each identity's thread (sessions need far less; most of it is
-/// never touched, so it costs address space, not memory).
-const STACK_SIZE: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
@@ -53,15 +76,80 @@ pub enum SimulateError {
     NoIdentities,
     #[error("serial number {0:?} is longer than 64 characters (Table 34)")]
     SerialTooLong(String),
-    #[error("Connection Request port {base}+{count} exceeds 65535")]
-    PortRange { base: u16, count: usize },
+    #[error("shard {0}: fewer identities than shards")]
+    EmptyShard(Shard),
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
-    Random(#[from] RandomError),
+    Acs(crate::http::TransportError),
+    #[error("Connection Request listener on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("state directory {path}: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+    #[error("event loop: {0}")]
+    Poll(std::io::Error),
+    #[error(transparent)]
+    Random(#[from] foundation::random::RandomError),
+}
+
+impl foundation::Kind for SimulateError {
+    /// Options that cannot go together are a usage error (exit status 2), a
+    /// configuration the simulator cannot use is malformed input (3), like
+    /// the agent's; the rest is runtime.
+    fn kind(&self) -> foundation::ErrorKind {
+        match self {
+            SimulateError::NoIdentities | SimulateError::EmptyShard(_) => foundation::ErrorKind::Usage,
+            SimulateError::SerialTooLong(_) | SimulateError::Config(_) => foundation::ErrorKind::Malformed,
+            _ => foundation::ErrorKind::Runtime,
+        }
+    }
+}
+
+/// `--shard I/N`: the I-th (1-based) of N disjoint ranges of identities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard { index: 1, of: 1 }
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.of)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?}: expected I/N with 1 <= I <= N");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, of): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if index == 0 || index > of {
+            return Err(bad());
+        }
+        Ok(Shard { index, of })
+    }
+}
+
+impl Shard {
+    /// Identities (1-based, inclusive) of this shard out of `count`.
+    pub fn range(&self, count: usize) -> Option<(usize, usize)> {
+        let lo = count * (self.index - 1) / self.of + 1;
+        let hi = count * self.index / self.of;
+        (lo <= hi).then_some((lo, hi))
+    }
 }
 
 /// How to run the simulation.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// Identities in all shards together.
     pub count: usize,
     /// Stop after this long (None: until `stop` is set).
     pub duration: Option<Duration>,
@@ -69,115 +157,21 @@ pub struct SimOptions {
     pub ramp: Option<Duration>,
     /// Period of the progress line.
     pub report_every: Duration,
+    /// Persist the CPEs' state under this directory (None: in memory).
+    pub state_dir: Option<PathBuf>,
+    pub shard: Shard,
+    /// Most sessions in flight at once (each holds one socket).
+    pub max_sessions: usize,
 }
 
-/// The final (or a periodic) summary.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    pub identities: usize,
-    /// Identities whose agent started (state loaded, servers bound).
-    pub started: usize,
-    pub start_failures: usize,
-    pub sessions_ok: u64,
-    pub sessions_failed: u64,
-    /// Sessions whose Inform was acknowledged.
-    pub informs: u64,
-    /// Of those, 2 PERIODIC Informs.
-    pub periodic_informs: u64,
-    /// Periodic Informs started more than 1 s after they were due (the
-    /// previous Inform plus PeriodicInformInterval).
-    pub periodic_late: u64,
-    /// Periodic Informs that were due before the end of the run, counted
-    /// from each identity's first acknowledged Inform (0 without a
-    /// periodic interval).
-    pub periodic_expected: u64,
-    /// Informs a CPE starting exactly on its planned start-up slot would
-    /// have made by the end of the run: its BOOTSTRAP (or BOOT) Inform plus
-    /// one per PeriodicInformInterval after it. A slow start-up shows here.
-    pub informs_expected: u64,
-    pub periodic_interval_s: Option<u32>,
-    pub elapsed_s: f64,
-    pub informs_per_s: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_max_ms: f64,
-    /// CPU time of the whole process (user + system) and its share of one core.
-    pub cpu_s: f64,
-    pub cpu_percent: f64,
-    pub max_rss_kib: u64,
-}
-
-impl Summary {
-    /// One line for stderr.
-    pub fn line(&self) -> String {
-        format!(
-            "sim: {}/{} up ({} failed to start) | sessions ok {} failed {} | informs {} ({:.1}/s) periodic {}{} late {} | latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms | cpu {:.0}% rss {} MiB",
-            self.started,
-            self.identities,
-            self.start_failures,
-            self.sessions_ok,
-            self.sessions_failed,
-            self.informs,
-            self.informs_per_s,
-            self.periodic_informs,
-            if self.periodic_expected > 0 { format!("/{} due", self.periodic_expected) } else { String::new() },
-            self.periodic_late,
-            self.latency_p50_ms,
-            self.latency_p99_ms,
-            self.latency_max_ms,
-            self.cpu_percent,
-            self.max_rss_kib / 1024
-        )
+impl Default for SimOptions {
+    fn default() -> SimOptions {
+        SimOptions { count: 1, duration: None, ramp: None, report_every: Duration::from_secs(10), state_dir: None, shard: Shard::default(), max_sessions: 1024 }
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    ok: u64,
-    failed: u64,
-    informs: u64,
-    periodic: u64,
-    periodic_late: u64,
-    latencies_us: Vec<u32>,
-}
-
-#[derive(Default)]
-struct Shared {
-    total: Counters,
-    window: Counters,
-    started: usize,
-    start_failures: usize,
-    /// Each identity's first acknowledged Inform.
-    first_inform: Vec<Option<Instant>>,
-    /// The end of the measured run: sessions begun later (while the
-    /// agents are being stopped) are not counted.
-    stopped_at: Option<Instant>,
-}
-
-fn lock(s: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    s.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[i.min(sorted.len() - 1)]) / 1000.0
-}
-
-/// Process CPU seconds (user + system) and peak RSS in KiB.
-fn rusage() -> (f64, u64) {
-    // SAFETY: getrusage writes into the struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return (0.0, 0);
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss.max(0) as u64)
-}
-
-/// The configuration of identity `i` (1-based).
+/// The configuration of identity `i` (1-based): its serial number and
+/// credentials, and `<state_dir>/sim/<serial>/` as its state directory.
 pub fn identity_config(base: &AgentConfig, i: usize) -> Result<AgentConfig, SimulateError> {
     let mut cfg = base.clone();
     let serial = format!("{}-{i:05}", base.device.serial_number);
@@ -187,209 +181,49 @@ pub fn identity_config(base: &AgentConfig, i: usize) -> Result<AgentConfig, Simu
     cfg.acs.username = cfg.acs.username.replace("{serial}", &serial);
     cfg.acs.password = cfg.acs.password.replace("{serial}", &serial);
     cfg.agent.state_dir = base.agent.state_dir.join("sim").join(&serial);
-    if let Some(addr) = cfg.agent.connection_request.as_mut() {
-        if addr.port() != 0 {
-            let port = usize::from(addr.port()) + i - 1;
-            let port = u16::try_from(port).map_err(|_| SimulateError::PortRange { base: addr.port(), count: i })?;
-            addr.set_port(port);
-        }
-    }
-    if cfg.agent.poll_interval_ms.is_none() {
-        cfg.agent.poll_interval_ms = Some(30_000);
-    }
     cfg.device.serial_number = serial;
     Ok(cfg)
 }
 
-/// The per-identity state directory root (for tests and cleanup).
-pub fn sim_dir(base: &AgentConfig) -> PathBuf {
-    base.agent.state_dir.join("sim")
+/// The per-identity state directory root under `dir` (for tests and cleanup).
+pub fn sim_dir(dir: &std::path::Path) -> PathBuf {
+    dir.join("sim")
 }
 
 /// Run the simulation until `opts.duration` elapses or `stop` is set;
-/// `progress` receives a summary every `opts.report_every`.
+/// `progress` receives a summary of the last period every
+/// `opts.report_every`.
 pub fn run(base: &AgentConfig, opts: &SimOptions, stop: Arc<AtomicBool>, mut progress: impl FnMut(&Summary)) -> Result<Summary, SimulateError> {
-    let n = opts.count;
-    if n == 0 {
+    if opts.count == 0 {
         return Err(SimulateError::NoIdentities);
     }
-    // Check every identity up front (serial length, ports).
-    let configs: Vec<AgentConfig> = (1..=n).map(|i| identity_config(base, i)).collect::<Result<_, _>>()?;
-    let interval = base.agent.periodic_inform_interval.filter(|&s| s > 0);
+    let (first, last) = opts.shard.range(opts.count).ok_or(SimulateError::EmptyShard(opts.shard))?;
+    // The longest serial number decides.
+    identity_config(base, last)?;
+    let listener = match base.agent.connection_request {
+        // mio listens with a backlog of 1024 (std: 128): one listener serves every CPE.
+        Some(addr) => Some(mio::net::TcpListener::bind(addr).map_err(|source| SimulateError::Listen { addr, source })?),
+        None => None,
+    };
+    let cr_prefix = match &listener {
+        Some(l) => {
+            let local = l.local_addr().map_err(|source| SimulateError::Listen { addr: base.agent.connection_request.expect("configured"), source })?;
+            let host = base.agent.connection_request_host.clone().unwrap_or_else(|| local.ip().to_string());
+            let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+            Some(format!("http://{host}:{}", local.port()))
+        }
+        None => None,
+    };
+    let model = model::Model::new(base, cr_prefix)?;
+    let interval = model.periodic.map(|p| p.interval);
     let ramp = opts.ramp.unwrap_or_else(|| interval.map(|s| Duration::from_secs(u64::from(s))).unwrap_or(Duration::from_secs(10)));
-    let slot = ramp.as_secs_f64() / n as f64;
-    let shared = Arc::new(Mutex::new(Shared { first_inform: vec![None; n], ..Default::default() }));
-    let senders: Arc<Mutex<Vec<Sender<Trigger>>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
-    let t0 = Instant::now();
-    let deadline = opts.duration.map(|d| t0 + d);
-    let mut handles = Vec::with_capacity(n);
-    let mut next_report = t0 + opts.report_every;
-    let mut window_start = t0;
-    let cpu0 = rusage().0;
-    // Identity i's start: its slot plus a random part of one slot.
-    let starts: Vec<Instant> = (0..n).map(|i| Ok(t0 + Duration::from_secs_f64(slot * (i as f64 + random::unit()?)))).collect::<Result<_, RandomError>>()?;
-    let planned = starts.clone();
-    let mut configs = configs.into_iter().enumerate().map(|(i, c)| (i, starts[i], c)).peekable();
-
-    let summarize = |shared: &Arc<Mutex<Shared>>, window: bool, since: Instant, end: Instant| -> Summary {
-        let mut g = lock(shared);
-        let elapsed = end.duration_since(since).as_secs_f64().max(1e-9);
-        let periodic_expected = match interval {
-            Some(iv) => g.first_inform.iter().flatten().map(|f| (end.saturating_duration_since(*f).as_secs_f64() / f64::from(iv)).floor() as u64).sum(),
-            None => 0,
-        };
-        let (started, start_failures) = (g.started, g.start_failures);
-        let informs_expected: u64 = planned
-            .iter()
-            .filter(|s| **s <= end)
-            .map(|s| 1 + interval.map_or(0, |iv| (end.duration_since(*s).as_secs_f64() / f64::from(iv)).floor() as u64))
-            .sum();
-        let c = if window { std::mem::take(&mut g.window) } else { std::mem::take(&mut g.total) };
-        drop(g);
-        let mut lat = c.latencies_us;
-        lat.sort_unstable();
-        let (cpu, rss) = rusage();
-        let run_s = end.duration_since(t0).as_secs_f64().max(1e-9);
-        Summary {
-            identities: n,
-            started,
-            start_failures,
-            sessions_ok: c.ok,
-            sessions_failed: c.failed,
-            informs: c.informs,
-            periodic_informs: c.periodic,
-            periodic_late: c.periodic_late,
-            periodic_expected: if window { 0 } else { periodic_expected },
-            informs_expected: if window { 0 } else { informs_expected },
-            periodic_interval_s: interval,
-            elapsed_s: elapsed,
-            informs_per_s: c.informs as f64 / elapsed,
-            latency_p50_ms: percentile(&lat, 0.50),
-            latency_p99_ms: percentile(&lat, 0.99),
-            latency_max_ms: lat.last().map(|&u| f64::from(u) / 1000.0).unwrap_or(0.0),
-            cpu_s: cpu - cpu0,
-            cpu_percent: 100.0 * (cpu - cpu0) / run_s,
-            max_rss_kib: rss,
-        }
-    };
-
-    loop {
-        let now = Instant::now();
-        if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| now >= d) {
-            break;
-        }
-        // Start the identities whose slot has come.
-        while let Some((_, due, _)) = configs.peek() {
-            if *due > now {
-                break;
-            }
-            let (idx, _, cfg) = configs.next().expect("peeked");
-            let serial = cfg.device.serial_number.clone();
-            let (sh, senders, stop) = (shared.clone(), senders.clone(), stop.clone());
-            match std::thread::Builder::new()
-                .name(format!("sim-{}", idx + 1))
-                .stack_size(STACK_SIZE)
-                .spawn(move || identity(idx, cfg, interval, sh, senders, stop))
-            {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    // E.g. vm.max_map_count or the thread limit: counted, reported once.
-                    let mut g = lock(&shared);
-                    if g.start_failures == 0 {
-                        warn!(%serial, error = %e, "cannot start a thread for a simulated CPE (thread or memory-map limit?)");
-                    }
-                    g.start_failures += 1;
-                }
-            }
-        }
-        if now >= next_report {
-            let mut s = summarize(&shared, true, window_start, now);
-            // The progress line shows running totals of identities, window rates.
-            s.elapsed_s = now.duration_since(window_start).as_secs_f64();
-            progress(&s);
-            window_start = now;
-            next_report = now + opts.report_every;
-        }
-        let mut wait = next_report.saturating_duration_since(now).min(Duration::from_millis(100));
-        if let Some((_, due, _)) = configs.peek() {
-            wait = wait.min(due.saturating_duration_since(now));
-        }
-        std::thread::sleep(wait.max(Duration::from_millis(1)));
+    let rss_model_kib = engine::rss_kib();
+    let mut eng = engine::Engine::new(model, opts, first, last, listener)?;
+    eng.populate(ramp)?;
+    if let Some(a) = eng.listener_addr() {
+        tracing::info!(addr = %a, "Connection Request listener (one for all simulated CPEs)");
     }
-    // Stop every agent (each finishes its current session first).
-    let end = Instant::now();
-    lock(&shared).stopped_at = Some(end);
-    stop.store(true, Ordering::SeqCst);
-    for tx in senders.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        let _ = tx.send(Trigger::Stop);
-    }
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(summarize(&shared, false, t0, end))
-}
-
-/// One identity's thread: start its agent and run it until stopped.
-fn identity(idx: usize, cfg: AgentConfig, interval: Option<u32>, shared: Arc<Mutex<Shared>>, senders: Arc<Mutex<Vec<Sender<Trigger>>>>, stop: Arc<AtomicBool>) {
-    let serial = cfg.device.serial_number.clone();
-    let mut agent = match Agent::new(cfg) {
-        Ok(a) => a,
-        Err(e) => {
-            warn!(%serial, error = %foundation::error_kind::chain(&e), "simulated CPE failed to start");
-            lock(&shared).start_failures += 1;
-            return;
-        }
-    };
-    senders.lock().unwrap_or_else(|e| e.into_inner()).push(agent.trigger_sender());
-    // Registered before looking at the flag: either the flag is seen here
-    // or the Stop trigger arrives (see `run`).
-    if stop.load(Ordering::SeqCst) {
-        return;
-    }
-    lock(&shared).started += 1;
-    let mut last_inform: Option<Instant> = None;
-    let obs_shared = shared.clone();
-    agent.set_session_observer(Box::new(move |o: &SessionOutcome| {
-        let end = Instant::now();
-        let began = end - o.elapsed;
-        let periodic = o.events.iter().any(|e| e == "2 PERIODIC");
-        // Due: the previous acknowledged Inform plus PeriodicInformInterval.
-        let late = match (periodic, interval, last_inform) {
-            (true, Some(iv), Some(prev)) => began.saturating_duration_since(prev + Duration::from_secs(u64::from(iv))) > Duration::from_secs(1),
-            _ => false,
-        };
-        let mut guard = lock(&obs_shared);
-        if guard.stopped_at.is_some_and(|t| began >= t) {
-            return;
-        }
-        let g = &mut *guard;
-        if g.first_inform[idx].is_none() {
-            g.first_inform[idx] = o.acknowledged_at;
-        }
-        let us = u32::try_from(o.elapsed.as_micros()).unwrap_or(u32::MAX);
-        for c in [&mut g.total, &mut g.window] {
-            if o.ok {
-                c.ok += 1;
-            } else {
-                c.failed += 1;
-            }
-            if o.informed {
-                c.informs += 1;
-                if periodic {
-                    c.periodic += 1;
-                    c.periodic_late += u64::from(late);
-                }
-            }
-            c.latencies_us.push(us);
-        }
-        drop(guard);
-        if o.acknowledged_at.is_some() {
-            last_inform = o.acknowledged_at;
-        }
-    }));
-    if let Err(e) = agent.run(false, 1) {
-        warn!(%serial, error = %foundation::error_kind::chain(&e), "simulated CPE stopped");
-    }
+    eng.run(&stop, &mut progress, rss_model_kib)
 }
 
 #[cfg(test)]
@@ -408,30 +242,90 @@ serial_number = "SIM"
 [agent]
 state_dir = "/tmp/x"
 connection_request = "127.0.0.1:17000"
+periodic_inform_interval = 300
 "#;
 
     #[test]
-    fn identities_get_serials_dirs_ports_and_credentials() {
+    fn identities_get_serials_dirs_and_credentials() {
         let base = AgentConfig::parse(CFG).unwrap();
         let c = identity_config(&base, 7).unwrap();
         assert_eq!(c.device.serial_number, "SIM-00007");
         assert_eq!(c.acs.username, "00D09E-SIM-00007");
         assert_eq!(c.agent.state_dir, PathBuf::from("/tmp/x/sim/SIM-00007"));
-        assert_eq!(c.agent.connection_request.unwrap().port(), 17006);
-        assert_eq!(c.poll_interval(), Duration::from_secs(30));
-        let any = AgentConfig::parse(&CFG.replace(":17000", ":0")).unwrap();
-        assert_eq!(identity_config(&any, 9).unwrap().agent.connection_request.unwrap().port(), 0);
-        let high = AgentConfig::parse(&CFG.replace(":17000", ":65535")).unwrap();
-        assert!(matches!(identity_config(&high, 2), Err(SimulateError::PortRange { .. })));
+        assert_eq!(identity_config(&base, 123_456).unwrap().device.serial_number, "SIM-123456");
         let long = AgentConfig::parse(&CFG.replace("\"SIM\"", &format!("\"{}\"", "S".repeat(60)))).unwrap();
         assert!(matches!(identity_config(&long, 1), Err(SimulateError::SerialTooLong(_))));
     }
 
     #[test]
-    fn percentiles() {
-        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
-        assert_eq!(percentile(&v, 0.5), 51.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&[], 0.99), 0.0);
+    fn shards_are_disjoint_and_cover_everything() {
+        assert_eq!("2/3".parse::<Shard>().unwrap(), Shard { index: 2, of: 3 });
+        for bad in ["0/3", "4/3", "x/2", "1", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        for (count, of) in [(10usize, 3usize), (100_000, 7), (5, 5), (1, 1)] {
+            let mut next = 1;
+            for index in 1..=of {
+                let (lo, hi) = Shard { index, of }.range(count).unwrap();
+                assert_eq!(lo, next);
+                next = hi + 1;
+            }
+            assert_eq!(next, count + 1);
+        }
+        assert_eq!(Shard { index: 1, of: 3 }.range(2), None);
+    }
+
+    #[test]
+    fn model_identity_values_inform_and_overlay() {
+        let base = AgentConfig::parse(CFG).unwrap();
+        let m = model::Model::new(&base, Some("http://192.0.2.1:7547".into())).unwrap();
+        assert_eq!(m.identity_of("SIM-00042"), Some(42));
+        assert_eq!(m.identity_of("SIM-123456"), Some(123_456));
+        for bad in ["SIM-0042", "SIM-00000", "SIM-012345", "SIX-00042", "SIM-00042x", "SIM00042"] {
+            assert_eq!(m.identity_of(bad), None, "{bad}");
+        }
+        let mut cpe = model::Cpe { secret: [0xab; 16], ..Default::default() };
+        let url = format!("http://192.0.2.1:7547/cr/SIM-00042/{}", "ab".repeat(16));
+        assert_eq!(m.value(42, &cpe, model::CR_URL).unwrap(), url);
+        assert_eq!(m.acs_credentials(42, &cpe).0, "00D09E-SIM-00042");
+        assert_eq!(m.periodic.unwrap().interval, 300);
+        // The Inform carries the identity's values (Table 33).
+        let inform = m.inform(42, &cpe, vec![], "2026-01-01T00:00:00Z".into());
+        let xml = crate::soap::to_xml(Some("1"), false, &inform);
+        assert!(xml.contains("<SerialNumber>SIM-00042</SerialNumber>") && xml.contains(&url), "{xml}");
+        // An ACS change becomes a values overlay, read back by `value`;
+        // the identity's own values are not part of it.
+        let mut tree = m.materialise(42, &cpe.secret, None);
+        assert_eq!(tree.values.get(model::SERIAL).unwrap(), "SIM-00042");
+        tree.values.insert(model::CR_USERNAME.into(), "acs".into());
+        tree.values.insert("InternetGatewayDevice.ManagementServer.PeriodicInformInterval".into(), "60".into());
+        let Some(model::Overlay::Values(v)) = m.overlay_of(42, &cpe, tree) else { panic!("values overlay") };
+        assert_eq!(v.len(), 2, "{v:?}");
+        cpe.extra().overlay = Some(model::Overlay::Values(v));
+        assert_eq!(m.cr_credentials(42, &cpe).0, "acs");
+        assert_eq!(m.cpe_periodic(42, &cpe).unwrap().interval, 60);
+        assert_eq!(m.materialise(42, &cpe.secret, cpe.overlay()).values.get(model::CR_USERNAME).unwrap(), "acs");
+        // A new object: the whole tree.
+        let mut tree = m.materialise(42, &cpe.secret, cpe.overlay());
+        tree.objects.insert("InternetGatewayDevice.X.".into());
+        assert!(matches!(m.overlay_of(42, &cpe, tree), Some(model::Overlay::Tree(_))));
+        // Unchanged: no overlay.
+        let tree = m.materialise(7, &[1; 16], None);
+        assert!(m.overlay_of(7, &model::Cpe { secret: [1; 16], ..Default::default() }, tree).is_none());
+    }
+
+    #[test]
+    fn events_follow_table35() {
+        let mut c = model::Cpe::default();
+        c.add_event("1 BOOT", "");
+        c.add_event("0 BOOTSTRAP", "");
+        c.add_event("M Reboot", "k");
+        c.add_event("M Reboot", "k");
+        let sent = c.pending();
+        assert_eq!(sent.iter().map(|e| e.code.as_str()).collect::<Vec<_>>(), ["0 BOOTSTRAP", "1 BOOT", "M Reboot"]);
+        c.add_event("6 CONNECTION REQUEST", "");
+        c.delivered(&sent);
+        assert!(c.bootstrapped);
+        assert_eq!(c.pending().len(), 1);
     }
 }

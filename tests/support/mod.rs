@@ -1,6 +1,7 @@
 pub mod acs;
 pub mod config;
 pub mod files;
+pub mod load_acs;
 pub mod tls;
 
 /// Run `agent` (not `--once`) on a thread; stop it with `Trigger::Stop` on
