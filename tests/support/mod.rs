@@ -2,6 +2,7 @@ pub mod acs;
 pub mod config;
 pub mod files;
 pub mod tls;
+pub mod xmldsig;
 
 /// Run `agent` (not `--once`) on a thread; stop it with `Trigger::Stop` on
 /// the sender, then join to get it back.
