@@ -90,7 +90,9 @@ install:
 	install -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
 	install -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
 	install -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example
-	[ -e $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml ] || install -m 0600 examples/agent.toml $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml ] || { \
+	  (umask 077; sed -e 's#/usr/bin/cpekit-xmldsig#$(PREFIX)/bin/cpekit-xmldsig#' examples/agent.toml > $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml) && \
+	  chmod 0600 $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml; }
 	if [ -n "$(OPENWRT)" ]; then \
 	  install -d $(DESTDIR)$(SYSCONFDIR)/init.d && \
 	  $(AGENT_PATHS) packaging/openwrt/cpekit-agent.init > $(DESTDIR)$(SYSCONFDIR)/init.d/cpekit-agent && \

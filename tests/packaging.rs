@@ -88,4 +88,6 @@ fn make_install_puts_everything_in_place() {
     let unit = std::fs::read_to_string(dest.join("usr/local/lib/systemd/system/cpekit-agent.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/cpekit agent --config /usr/local/etc/cpekit/agent.toml"), "{unit}");
     assert!(dest.join("usr/local/etc/cpekit/agent.toml").is_file());
+    let config = std::fs::read_to_string(dest.join("usr/local/etc/cpekit/agent.toml")).unwrap();
+    assert!(config.contains("voucher_helper = \"/usr/local/bin/cpekit-xmldsig\""), "{config}");
 }
