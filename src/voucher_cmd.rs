@@ -175,7 +175,7 @@ fn helper_sign(
     cert_pem: &[u8],
     chain: &[&[u8]],
     alg: SignAlgorithm,
-    external: Option<&mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>>,
+    external: Option<&mut vouchers::helper::ExternalSigner<'_>>,
 ) -> Result<String> {
     match Helper::locate(None).sign(options, key_pem, cert_pem, chain, alg, external) {
         Ok(xml) => Ok(xml),

@@ -6,6 +6,8 @@
 //! not build it. [`helper`] builds it (a no-op when it is up to date) into
 //! the directory of the `cpekit` under test, with the same profile.
 
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

@@ -109,6 +109,10 @@ pub enum SignatureReply {
     Error(String),
 }
 
+/// Signs the canonical SignedInfo octets for [`Helper::sign`] when the key
+/// is kept by the caller (a PKCS#11 token); an error is a message.
+pub type ExternalSigner<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// Why a set of vouchers was not verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -251,7 +255,7 @@ impl Helper {
         cert_pem: &[u8],
         chain_pem: &[&[u8]],
         algorithm: SignAlgorithm,
-        external: Option<&mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>>,
+        external: Option<&mut ExternalSigner<'_>>,
     ) -> Result<String, SignError> {
         let request = Request::Sign {
             options: options.to_vec(),
@@ -274,7 +278,7 @@ impl Helper {
     /// A sign request whose key the caller holds: request, SignRequest,
     /// SignatureReply, Signed. The deadline covers the helper's part only
     /// (a token may take its time).
-    fn interact(&self, request: &Request, sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>) -> Result<Response, HelperError> {
+    fn interact(&self, request: &Request, sign: &mut ExternalSigner<'_>) -> Result<Response, HelperError> {
         use std::io::{BufRead, BufReader, Read, Write};
         use std::process::Stdio;
         let mut child =
