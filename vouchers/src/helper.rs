@@ -276,8 +276,9 @@ impl Helper {
     }
 
     /// A sign request whose key the caller holds: request, SignRequest,
-    /// SignatureReply, Signed. The deadline covers the helper's part only
-    /// (a token may take its time).
+    /// SignatureReply, Signed. Interactive `cpekit voucher sign` only: no
+    /// deadline (a token may take its time); the answers are bounded and the
+    /// helper ends when its standard input closes.
     fn interact(&self, request: &Request, sign: &mut ExternalSigner<'_>) -> Result<Response, HelperError> {
         use std::io::{BufRead, BufReader, Read, Write};
         use std::process::Stdio;
