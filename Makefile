@@ -6,7 +6,7 @@ CARGO ?= cargo
 # System packages: openssl (PKCS#7 interop), bzip2 (the 2Wire dialect's
 # wrapped samples in tests), curl (Digest interop with the
 # Connection Request server), pkg-config + libxml2-dev + libxmlsec1-dev +
-# libclang-dev (the vouchers crate's libxmlsec1 bindings), xmlsec1 (XML-DSig
+# libclang-dev (the libxmlsec1 bindings of cpekit-xmldsig, the voucher helper), xmlsec1 (XML-DSig
 # interop), libxml2-utils (xmllint: every emitted CWMP envelope is validated
 # against the BBF schema), chromium (headless tests of the LAN pages),
 # iputils-ping (IPPingDiagnostics falls back to it without ICMP sockets),
@@ -32,8 +32,10 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# `cpekit` and `cpekit-xmldsig`, the helper process that signs and verifies
+# vouchers (the only binary linking libxmlsec1/libxml2, issue 14).
 build: deps
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked -p cpekit -p cpekit-xmldsig
 
 # Includes tests/demo.rs: scripts/demo (the life cycle of `make demo`)
 # against the debug binaries, asserting each step's outcome.
@@ -47,7 +49,7 @@ test: deps
 # into $(DEMO_DIR)/root; a package signed by the rogue TEST key is refused.
 # `make test` runs the same script against the debug binaries (tests/demo.rs).
 demo: build
-	$(CARGO) build --release --locked -p cpekit -p cpekit-lab
+	$(CARGO) build --release --locked -p cpekit -p cpekit-xmldsig -p cpekit-lab
 	@mkdir -p $(DEMO_DIR)
 	target/release/cpekit package build --manifest testdata/demo/manifest.toml \
 	    --key testdata/keys/signer.key --cert testdata/keys/signer.pem -o $(DEMO_DIR)/demo.pkg
@@ -55,17 +57,19 @@ demo: build
 	target/release/cpekit package verify $(DEMO_DIR)/demo.pkg --trust testdata/keys/ca.pem
 	CPEKIT=target/release/cpekit LAB_ACS=target/release/cpekit-lab-acs DEMO_DIR=$(DEMO_DIR) scripts/demo
 
-# Install the binary, the man pages, the shell completions, the agent's
+# Install the binary and its voucher helper (cpekit-xmldsig, beside it), the man pages, the shell completions, the agent's
 # service file, example config (an existing agent.toml is kept), example
 # data-model provider and its protocol, under PREFIX (staged under DESTDIR if
 # given). BIN (or CPEKIT_BIN) names the binary to install; by default the
-# release build, built first. With PREFIX=/usr the config goes to /etc/cpekit and the
+# release build, built first. XMLDSIG_BIN names the helper (default:
+# cpekit-xmldsig beside BIN). With PREFIX=/usr the config goes to /etc/cpekit and the
 # systemd unit to /lib/systemd/system, else under PREFIX (SYSCONFDIR,
 # SYSTEMDUNITDIR override). OPENWRT=1 installs the procd init script
 # (SYSCONFDIR/init.d) instead of the systemd unit.
 PREFIX ?= /usr/local
 BIN ?= target/release/cpekit
 CPEKIT_BIN ?= $(BIN)
+XMLDSIG_BIN ?= $(dir $(CPEKIT_BIN))cpekit-xmldsig
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 OPENWRT ?=
@@ -78,6 +82,7 @@ install:
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
 	    $(DESTDIR)$(PREFIX)/lib/cpekit $(DESTDIR)$(PREFIX)/share/doc/cpekit $(DESTDIR)$(SYSCONFDIR)/cpekit
 	install -m 0755 $(CPEKIT_BIN) $(DESTDIR)$(PREFIX)/bin/cpekit
+	install -m 0755 $(XMLDSIG_BIN) $(DESTDIR)$(PREFIX)/bin/cpekit-xmldsig
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	$(CPEKIT_BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cpekit
 	$(CPEKIT_BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cpekit
@@ -85,7 +90,9 @@ install:
 	install -m 0755 examples/provider/hosts-provider.py $(DESTDIR)$(PREFIX)/lib/cpekit/hosts-provider.py
 	install -m 0644 docs/provider-protocol.md $(DESTDIR)$(PREFIX)/share/doc/cpekit/provider-protocol.md
 	install -m 0644 examples/agent.toml $(DESTDIR)$(PREFIX)/share/doc/cpekit/agent.toml.example
-	[ -e $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml ] || install -m 0600 examples/agent.toml $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml ] || { \
+	  (umask 077; sed -e 's#/usr/bin/cpekit-xmldsig#$(PREFIX)/bin/cpekit-xmldsig#' examples/agent.toml > $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml) && \
+	  chmod 0600 $(DESTDIR)$(SYSCONFDIR)/cpekit/agent.toml; }
 	if [ -n "$(OPENWRT)" ]; then \
 	  install -d $(DESTDIR)$(SYSCONFDIR)/init.d && \
 	  $(AGENT_PATHS) packaging/openwrt/cpekit-agent.init > $(DESTDIR)$(SYSCONFDIR)/init.d/cpekit-agent && \

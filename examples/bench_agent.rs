@@ -1,7 +1,9 @@
 //! `scripts/bench-agent` driver: CPU time of full CWMP sessions (Inform +
 //! GetParameterNames of the whole tree + SetParameterValues) measured on
 //! the agent's own thread (CLOCK_THREAD_CPUTIME_ID; the test ACS runs on
-//! other threads), and the idle RSS of the real `cpekit agent` process.
+//! other threads), and the RSS of the real `cpekit agent` process (from
+//! /proc/PID/smaps_rollup: anonymous vs file-backed), idle and after a
+//! SetVouchers, with its XML-DSig library mappings (none: issue 14).
 //!
 //!   bench_agent SESSIONS PATH/TO/cpekit
 
@@ -83,23 +85,91 @@ fn main() {
     println!("session_parameters {params}");
     println!("session_bytes_posted {bytes}");
 
-    // 2. Idle RSS of the real binary after its bootstrap session.
+    // 2. RSS of the real binary, idle after its bootstrap session, and
+    // again after a SetVouchers (verified by the cpekit-xmldsig helper
+    // process beside it: the agent itself must map no XML-DSig library).
     let d2 = tempfile::tempdir().unwrap();
     let acs2 = TestAcs::start();
-    let f = config(d2.path(), &acs2.url, "connection_request = \"127.0.0.1:0\"\nperiodic_inform_interval = 86400");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let voucher = d2.path().join("voucher.xml");
+    let signed = std::process::Command::new(&bin)
+        .args(["voucher", "sign", "--options"])
+        .arg(root.join("testdata/vouchers/options.toml"))
+        .arg("--key")
+        .arg(root.join("testdata/keys/signer.key"))
+        .arg("--cert")
+        .arg(root.join("testdata/keys/signer.pem"))
+        .arg("-o")
+        .arg(&voucher)
+        .output()
+        .expect("cpekit voucher sign");
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    // The Options' device (testdata/vouchers/options.toml); a session every 5 s.
+    let extra = format!(
+        "connection_request = \"127.0.0.1:0\"\nperiodic_inform_interval = 5\n[trust]\nvouchers = [\"{}\"]",
+        root.join("testdata/keys/ca.pem").display()
+    );
+    let f = config(d2.path(), &acs2.url, &extra).to_string_lossy().into_owned();
+    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replace("BENCH1", "CPE0001")).unwrap();
     let mut child = std::process::Command::new(&bin).args(["agent", "--config"]).arg(&f).env("RUST_LOG", "warn").spawn().expect("run cpekit agent");
+    let pid = child.id();
     let ok = acs2.wait_sessions(1, Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let idle = footprint(pid);
+    acs2.push_script(vec![
+        Step::one(Body::SetVouchers { vouchers: vec![std::fs::read(&voucher).unwrap()] }),
+        Step::one(Body::GetOptions { option_name: String::new() }),
+    ]);
+    let t = std::time::Instant::now();
+    let mut answered = None;
+    while answered.is_none() && t.elapsed() < Duration::from_secs(30) {
+        answered = acs2.sessions().iter().skip(1).find(|s| s.responses().len() >= 2).map(|s| s.responses());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = footprint(pid);
     let _ = child.kill();
     let _ = child.wait();
-    let kb = |k: &str| status.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0").to_string();
     assert!(ok, "the agent did not reach the ACS");
-    println!("idle_rss_kib {}", kb("VmRSS:"));
-    println!("idle_hwm_kib {}", kb("VmHWM:"));
-    // Where the RSS is: anonymous (heap, stacks: the agent's own memory) vs
-    // file-backed (mapped text of the binary and shared libraries: clean,
-    // shared with other processes, reclaimable).
-    println!("idle_rss_anon_kib {}", kb("RssAnon:"));
-    println!("idle_rss_file_kib {}", kb("RssFile:"));
+    let r = answered.expect("no session ran the SetVouchers");
+    assert_eq!(r[0], Body::SetVouchersResponse, "{r:?}");
+    let applied = match &r[1] {
+        Body::GetOptionsResponse { options } => options.iter().filter(|o| o.state & 1 == 1).count(),
+        other => panic!("{other:?}"),
+    };
+    for (when, f) in [("idle", &idle), ("after_vouchers", &after)] {
+        println!("{when}_rss_kib {}", f.rss);
+        // Where the RSS is: anonymous (heap, stacks: the agent's own memory)
+        // vs file-backed (mapped text of the binary and shared libraries:
+        // clean, shared with other processes, reclaimable).
+        println!("{when}_rss_anon_kib {}", f.anon);
+        println!("{when}_rss_file_kib {}", f.rss - f.anon);
+        println!("{when}_xmldsig_mappings {}", f.xml_maps);
+    }
+    println!("idle_hwm_kib {}", idle.hwm);
+    println!("options_enabled_by_voucher {applied}");
+}
+
+struct Footprint {
+    rss: u64,
+    anon: u64,
+    hwm: u64,
+    /// Mappings of libxmlsec1, libxml2 or ICU.
+    xml_maps: usize,
+}
+
+/// /proc/PID/smaps_rollup (Rss, Anonymous), VmHWM and the XML-DSig mappings.
+fn footprint(pid: u32) -> Footprint {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+    let field = |text: &str, k: &str| -> u64 {
+        text.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let rollup = read("smaps_rollup");
+    let maps = read("maps");
+    Footprint {
+        rss: field(&rollup, "Rss:"),
+        anon: field(&rollup, "Anonymous:"),
+        hwm: field(&read("status"), "VmHWM:"),
+        xml_maps: maps.lines().filter(|l| ["libxmlsec1", "libxml2", "libicu"].iter().any(|lib| l.contains(lib))).count(),
+    }
 }

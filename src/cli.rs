@@ -427,10 +427,10 @@ pub struct InstallArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum VoucherCommand {
-    /// Sign one or more Options (TOML) into a voucher.
+    /// Sign one or more Options (TOML) into a voucher (by the cpekit-xmldsig helper beside cpekit).
     #[command(after_long_help = VOUCHER_OPTIONS_HELP)]
     Sign(VoucherSignArgs),
-    /// Verify a voucher (XML or Base64) for this device.
+    /// Verify a voucher (XML or Base64) for this device (by the cpekit-xmldsig helper beside cpekit).
     #[command(after_long_help = EXIT_STATUS)]
     Verify(VoucherVerifyArgs),
     /// Show a voucher's Options and signer without verifying it.
@@ -511,6 +511,12 @@ pub const AGENT_HELP: &str = concat!(
     "examples/agent.toml (/etc/cpekit/agent.toml after `make install`), sets every key:\n\n",
     include_str!("../examples/agent.toml"),
     "
+VOUCHERS (SetVouchers, Appendix C): the XML signatures are checked by cpekit-xmldsig,
+a helper process run once per SetVouchers ([trust] voucher_helper; default
+$CPEKIT_XMLDSIG, else cpekit-xmldsig beside cpekit, where `make install` puts it),
+with a deadline, bounded output and no new privileges. The agent itself never
+maps libxmlsec1, libxml2 or ICU. A helper that cannot run: 9002 Internal error.
+
 LINUX BACKEND ([device] backend = \"linux\"): values from the machine.
 
   DeviceInfo.UpTime                /proc/uptime

@@ -1,4 +1,7 @@
-//! `cpekit voucher ...`: a thin CLI over the `vouchers` crate.
+//! `cpekit voucher ...`: a thin CLI over the `vouchers` crate. Signatures
+//! are made and checked by the `cpekit-xmldsig` helper process (installed
+//! beside `cpekit`; `$CPEKIT_XMLDSIG` overrides), so `cpekit` links no
+//! XML-DSig library; `inspect` needs none.
 
 use std::path::Path;
 
@@ -6,8 +9,9 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
+use vouchers::helper::SignError;
 use vouchers::option::{format_date, parse_date};
-use vouchers::{DeviceId, DurationUnits, Mode, SignAlgorithm, VerifiedVoucher, VoucherOption};
+use vouchers::{DeviceId, DurationUnits, Helper, Mode, SignAlgorithm, VerifiedVoucher, VerifyError, VerifyVouchers, VoucherOption};
 
 use crate::cli::{VoucherCommand, VoucherInspectArgs, VoucherSignArgs, VoucherVerifyArgs};
 use crate::exit::{malformed, usage, verify_failed};
@@ -143,11 +147,11 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
             }
             .map_err(|e| e.to_string())
         };
-        vouchers::sign_with(&options, vouchers::SigningKey::External(&mut sign), &cert_pem, &chain, alg)?
+        helper_sign(&options, None, &cert_pem, &chain, alg, Some(&mut sign))?
     } else {
         let private = crate::keys::read_private_key(key, pass.as_deref())?;
         let key_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&private, rsa::pkcs8::LineEnding::LF).map_err(|e| malformed(e.to_string()))?;
-        vouchers::sign(&options, key_pem.as_bytes(), &cert_pem, &chain, alg)?
+        helper_sign(&options, Some(key_pem.as_bytes()), &cert_pem, &chain, alg, None)?
     };
     let out = if a.base64 {
         use base64::Engine;
@@ -164,6 +168,22 @@ fn sign(a: VoucherSignArgs) -> Result<u8> {
     Ok(crate::exit::SUCCESS)
 }
 
+/// Sign through the helper; its refusals are the vouchers crate's errors.
+fn helper_sign(
+    options: &[VoucherOption],
+    key_pem: Option<&[u8]>,
+    cert_pem: &[u8],
+    chain: &[&[u8]],
+    alg: SignAlgorithm,
+    external: Option<&mut vouchers::helper::ExternalSigner<'_>>,
+) -> Result<String> {
+    match Helper::locate(None).sign(options, key_pem, cert_pem, chain, alg, external) {
+        Ok(xml) => Ok(xml),
+        Err(SignError::Voucher(e)) => Err(e.into()),
+        Err(SignError::Helper(e)) => Err(e.into()),
+    }
+}
+
 fn verify(a: VoucherVerifyArgs) -> Result<u8> {
     let now = match &a.now {
         Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| usage(format!("--now {t:?}: {e}")))?,
@@ -173,7 +193,13 @@ fn verify(a: VoucherVerifyArgs) -> Result<u8> {
     for t in &a.trust.trust {
         anchors.push(read(t)?);
     }
-    let v = vouchers::verify(&read(&a.file)?, &anchors, a.now.as_ref().map(|_| now))?;
+    let voucher = read(&a.file)?;
+    let v = match Helper::locate(None).verify_vouchers(&anchors, std::slice::from_ref(&voucher), a.now.as_ref().map(|_| now)) {
+        Ok(mut v) => v.remove(0),
+        // The same errors (and exit codes) as a verification in process.
+        Err(VerifyError::Anchors(e) | VerifyError::Voucher { error: e, .. }) => return Err(e.into()),
+        Err(VerifyError::Helper(e)) => return Err(e.into()),
+    };
     for o in &v.options {
         if !o.device_id.matches(&a.oui, &a.product_class, &a.serial) {
             return Err(verify_failed(format!(

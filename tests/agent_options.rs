@@ -26,7 +26,7 @@ fn keys() -> PathBuf {
 }
 
 fn config(dir: &Path, acs: &TestAcs) -> AgentConfig {
-    let trust = format!("[trust]\nvouchers = [\"{}\"]", keys().join("ca.pem").display());
+    let trust = format!("[trust]\nvouchers = [\"{}\"]\nvoucher_helper = \"{}\"", keys().join("ca.pem").display(), support::xmldsig::helper().display());
     let f = dir.join("agent.toml");
     std::fs::write(&f, support::config::agent_toml(&acs.url, dir, "", "", &trust)).unwrap();
     AgentConfig::load(&f).unwrap()

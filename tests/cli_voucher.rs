@@ -1,5 +1,8 @@
 //! `cpekit voucher ...` end to end, including the `xmlsec1` CLI.
 
+#[path = "support/xmldsig.rs"]
+mod xmldsig;
+
 use std::process::Command as Proc;
 
 use assert_cmd::Command;
@@ -33,6 +36,7 @@ fn verify(file: &std::path::Path, serial: &str, now: &str) -> std::process::Outp
 
 #[test]
 fn sign_verify_inspect_and_xmlsec1_interop() {
+    xmldsig::helper();
     let t = tempfile::tempdir().unwrap();
     let xml = t.path().join("v.xml");
     sign(&xml, &[]);
@@ -63,6 +67,7 @@ fn sign_verify_inspect_and_xmlsec1_interop() {
 
 #[test]
 fn wrong_device_expired_and_tampered_fail() {
+    xmldsig::helper();
     let t = tempfile::tempdir().unwrap();
     let xml = t.path().join("v.xml");
     sign(&xml, &[]);
@@ -85,6 +90,7 @@ fn wrong_device_expired_and_tampered_fail() {
 /// `xmlsec1` CLI but must fail ours: only the configured anchors count.
 #[test]
 fn system_trust_store_is_not_a_trust_anchor() {
+    xmldsig::helper();
     let t = tempfile::tempdir().unwrap();
     let xml = t.path().join("rogue.xml");
     Command::cargo_bin("cpekit")
@@ -117,6 +123,7 @@ fn system_trust_store_is_not_a_trust_anchor() {
 
 #[test]
 fn bad_flags_are_usage_errors_reported_as_json_with_json() {
+    xmldsig::helper();
     let t = tempfile::tempdir().unwrap();
     let xml = t.path().join("v.xml");
     sign(&xml, &[]);
@@ -148,6 +155,7 @@ fn bad_flags_are_usage_errors_reported_as_json_with_json() {
 /// seconds. Both are malformed input now (exit 3), the limit in the message.
 #[test]
 fn hostile_vouchers_are_malformed_input_not_a_crash() {
+    xmldsig::helper();
     let t = tempfile::tempdir().unwrap();
     let n = 12_800;
     let deep = format!("<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">{}{}</Signature>", "<a>".repeat(n), "</a>".repeat(n));

@@ -5,6 +5,9 @@
 //! wrong makes the script fail, and its processes are gone after success,
 //! failure and Ctrl-C.
 
+#[path = "support/xmldsig.rs"]
+mod xmldsig;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,6 +18,8 @@ fn repo() -> PathBuf {
 }
 
 fn cpekit() -> PathBuf {
+    // The voucher is signed and verified by the XML-DSig helper beside cpekit.
+    xmldsig::helper();
     PathBuf::from(env!("CARGO_BIN_EXE_cpekit"))
 }
 

@@ -5,12 +5,21 @@
 //! signer certificate; vouchers signed from an encrypted key verify with
 //! `xmlsec1`.
 
+#[path = "support/xmldsig.rs"]
+mod xmldsig;
+
 use std::path::Path;
 use std::process::Command as Proc;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{cpekit, key, openssl_ok as openssl, repo as root};
+use cli::{key, openssl_ok as openssl, repo as root};
+
+fn cpekit() -> assert_cmd::Command {
+    // `voucher sign` runs the XML-DSig helper beside cpekit.
+    xmldsig::helper();
+    cli::cpekit()
+}
 
 fn build(dir: &Path, name: &str, key_file: &Path, cert: &str, extra: &[&str]) -> std::process::Output {
     cpekit()

@@ -3,6 +3,9 @@
 //! the OpenWrt procd script is valid shell running the agent on the
 //! installed config, and `make install` puts everything in place.
 
+#[path = "support/xmldsig.rs"]
+mod xmldsig;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -54,9 +57,12 @@ fn make_install_puts_everything_in_place() {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
+    // The voucher helper is installed from beside BIN.
+    xmldsig::helper();
     run(&["PREFIX=/usr"]);
     for f in [
         "usr/bin/cpekit",
+        "usr/bin/cpekit-xmldsig",
         "usr/share/man/man1/cpekit-agent.1",
         "usr/share/man/man1/cpekit-agent-status.1",
         "usr/lib/cpekit/hosts-provider.py",
@@ -82,4 +88,6 @@ fn make_install_puts_everything_in_place() {
     let unit = std::fs::read_to_string(dest.join("usr/local/lib/systemd/system/cpekit-agent.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/cpekit agent --config /usr/local/etc/cpekit/agent.toml"), "{unit}");
     assert!(dest.join("usr/local/etc/cpekit/agent.toml").is_file());
+    let config = std::fs::read_to_string(dest.join("usr/local/etc/cpekit/agent.toml")).unwrap();
+    assert!(config.contains("voucher_helper = \"/usr/local/bin/cpekit-xmldsig\""), "{config}");
 }

@@ -3,6 +3,9 @@
 //! 'pkcs11:token=...;object=...'` for `package build` and `package sign`,
 //! verified by `openssl cms -verify` and by cpekit.
 
+#[path = "support/xmldsig.rs"]
+mod xmldsig;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 
@@ -33,6 +36,8 @@ fn token(dir: &Path) -> PathBuf {
 }
 
 fn cpekit(conf: &Path) -> Command {
+    // `voucher sign|verify` run the XML-DSig helper beside cpekit.
+    xmldsig::helper();
     let mut c = Command::cargo_bin("cpekit").unwrap();
     c.env("SOFTHSM2_CONF", conf);
     c

@@ -226,6 +226,10 @@ pub struct Trust {
     pub packages: Vec<PathBuf>,
     #[serde(default)]
     pub vouchers: Vec<PathBuf>,
+    /// The `cpekit-xmldsig` helper that checks voucher signatures (default:
+    /// `$CPEKIT_XMLDSIG`, else beside the `cpekit` executable).
+    #[serde(default)]
+    pub voucher_helper: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -258,6 +262,7 @@ impl AgentConfig {
         }
         cfg.trust.packages.iter_mut().for_each(fix);
         cfg.trust.vouchers.iter_mut().for_each(fix);
+        cfg.trust.voucher_helper.iter_mut().for_each(fix);
         Ok(cfg)
     }
 

@@ -8,6 +8,12 @@
 //! * Trust anchors are the PEM files of `[trust] vouchers`; a voucher must
 //!   verify and chain to one of them before anything in it is applied
 //!   (C.2 "a CPE MUST validate the signature and authenticate the signer").
+//! * The XML Signatures are checked by a [`VerifyVouchers`]: by default the
+//!   `cpekit-xmldsig` helper process ([`vouchers::Helper`], `[trust]
+//!   voucher_helper` or beside the running executable), run once per
+//!   SetVouchers, so the agent never maps libxmlsec1, libxml2 or ICU
+//!   (issue 14: an idle agent within 8 MiB); its typed errors give the same
+//!   faults as an in-process verification.
 //! * Options are persisted in `state_dir/options.json` (the vouchers
 //!   crate's store: atomic writes).
 //! * `DeviceInfo.EnabledOptions` (Table 61 / B.2) lists the Options enabled
@@ -36,7 +42,8 @@
 //! * more vouchers (or bigger, deeper, with more elements, attributes,
 //!   References or certificates: `vouchers::limits`) than we accept → 9004
 //!   Resources exceeded;
-//! * no network time, libxmlsec1 or storage failure → 9002 Internal error.
+//! * no network time, libxmlsec1, helper process or storage failure → 9002
+//!   Internal error.
 //!
 //! SetVouchers is all-or-nothing: every voucher is verified and checked
 //! before any is applied. A voucher already applied (same VSerialNum and
@@ -50,7 +57,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use vouchers::store::{Applied, ApplyError, Device};
-use vouchers::{OptionStore, VerifiedVoucher, Verifier, VoucherError};
+use vouchers::{Helper, OptionStore, VerifiedVoucher, VerifyError, VerifyVouchers, VoucherError};
 
 use super::datamodel::store::Store;
 use super::datamodel::Schema;
@@ -92,6 +99,8 @@ pub struct Options {
     /// a replaced anchor file takes effect without a restart).
     anchors: Vec<PathBuf>,
     store: OptionStore,
+    /// Checks the signatures (the helper process unless replaced).
+    verifier: Box<dyn VerifyVouchers>,
 }
 
 impl Options {
@@ -104,7 +113,15 @@ impl Options {
             serial_number: serial_number.into(),
             anchors,
             store: OptionStore::open(&state_dir.join(STORE_FILE))?,
+            verifier: Box::new(Helper::locate(None)),
         })
+    }
+
+    /// Check voucher signatures with `verifier` (default: the
+    /// `cpekit-xmldsig` helper found by [`Helper::locate`]).
+    pub fn with_verifier(mut self, verifier: Box<dyn VerifyVouchers>) -> Options {
+        self.verifier = verifier;
+        self
     }
 
     fn device(&self, store: &Store) -> Device {
@@ -159,17 +176,14 @@ impl Options {
         for a in &self.anchors {
             pems.push(std::fs::read(a).map_err(|e| Fault::new(9002, format!("voucher trust anchor {}: {e}", a.display())))?);
         }
-        // A Verifier is built per request: SetVouchers is rare, and the
-        // agent stays Send (the Verifier holds a libxmlsec1 keys manager).
-        let verifier = Verifier::new(&pems).map_err(|e| Fault::new(9002, format!("voucher trust anchors: {e}")))?;
-        let mut verified: Vec<VerifiedVoucher> = Vec::with_capacity(vouchers.len());
-        for (i, v) in vouchers.iter().enumerate() {
-            let vv = verifier.verify(v, Some(now)).map_err(|e| {
-                warn!(voucher = i, error = %e, "voucher refused");
-                voucher_fault(i, &e)
-            })?;
-            verified.push(vv);
-        }
+        // One verification per request (one helper process): SetVouchers is rare.
+        let verified: Vec<VerifiedVoucher> = self.verifier.verify_vouchers(&pems, vouchers, Some(now)).map_err(|e| {
+            match &e {
+                VerifyError::Voucher { index, error } => warn!(voucher = index, error = %error, "voucher refused"),
+                e => warn!(error = %e, "vouchers not verified"),
+            }
+            verify_fault(&e)
+        })?;
         let device = self.device(store);
         for (i, v) in verified.iter().enumerate() {
             for o in &v.options {
@@ -249,6 +263,16 @@ fn enabled_options_value(list: &str) -> String {
         out.push_str(name);
     }
     out
+}
+
+/// The SetVouchers fault for a verification that failed: the anchors or
+/// the helper (9002 Internal error), or a voucher ([`voucher_fault`]).
+pub fn verify_fault(e: &VerifyError) -> Fault {
+    match e {
+        VerifyError::Anchors(e) => Fault::new(9002, format!("voucher trust anchors: {e}")),
+        VerifyError::Voucher { index, error } => voucher_fault(*index, error),
+        VerifyError::Helper(e) => Fault::new(9002, e.to_string()),
+    }
 }
 
 /// The SetVouchers fault for a voucher that did not verify (see the module
@@ -344,6 +368,55 @@ mod tests {
         assert_eq!(o.set_vouchers(&mut store, &[b"<x/>".to_vec()], epoch).unwrap_err().code, 9002, "no network time");
         // An empty VoucherList is a no-op.
         o.set_vouchers(&mut store, &[], now).unwrap();
+        assert!(o.get_options("", now).is_empty());
+    }
+
+    fn keys(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys").join(name)
+    }
+
+    /// A voucher for device 00D09E-Gateway-S1 enabling `ident`, signed by `signer`.
+    fn voucher(signer: &str, ident: &str) -> Vec<u8> {
+        let option = vouchers::VoucherOption {
+            vserial_num: "41".into(),
+            device_id: vouchers::DeviceId { manufacturer: "cpekit".into(), oui: "00D09E".into(), product_class: "Gateway".into(), serial_number: "S1".into() },
+            option_ident: ident.into(),
+            option_desc: String::new(),
+            start_date: None,
+            duration: None,
+            mode: vouchers::Mode::EnableWithoutExpiration,
+            transferable: false,
+        };
+        let read = |f: String| std::fs::read(keys(&f)).unwrap();
+        xmldsig::sign(&[option], &read(format!("{signer}.key")), &read(format!("{signer}.pem")), &[], vouchers::SignAlgorithm::RsaSha1).unwrap().into_bytes()
+    }
+
+    /// The real libxmlsec1 verifier, in process (the binary's helper runs the same).
+    #[test]
+    fn set_vouchers_with_the_in_process_verifier() {
+        let d = tempfile::tempdir().unwrap();
+        let mut store = Store::new(Schema::igd());
+        let mut o = Options::open(d.path(), "00D09E", "Gateway", "S1", vec![keys("ca.pem")]).unwrap().with_verifier(Box::new(xmldsig::InProcess));
+        let now = OffsetDateTime::now_utc();
+        let rogue = o.set_vouchers(&mut store, &[voucher("rogue", "VoIP")], now).unwrap_err();
+        assert_eq!(rogue.code, 9001, "{rogue:?}");
+        assert!(o.get_options("VoIP", now).is_empty(), "nothing applied");
+        o.set_vouchers(&mut store, &[voucher("signer", "VoIP")], now).unwrap();
+        let got = o.get_options("VoIP", now);
+        assert_eq!((got.len(), got[0].state & 1, got[0].voucher_sn), (1, 1, 41), "{got:?}");
+    }
+
+    /// A helper that cannot run is an internal error, and nothing is applied.
+    #[test]
+    fn a_missing_helper_is_9002() {
+        let d = tempfile::tempdir().unwrap();
+        let mut store = Store::new(Schema::igd());
+        let helper = vouchers::Helper::at(d.path().join("no-such-helper"));
+        let mut o = Options::open(d.path(), "00D09E", "Gateway", "S1", vec![keys("ca.pem")]).unwrap().with_verifier(Box::new(helper));
+        let now = OffsetDateTime::now_utc();
+        let f = o.set_vouchers(&mut store, &[voucher("signer", "VoIP")], now).unwrap_err();
+        assert_eq!(f.code, 9002, "{f:?}");
+        assert!(f.string.contains("no-such-helper"), "{f:?}");
         assert!(o.get_options("", now).is_empty());
     }
 }

@@ -292,7 +292,8 @@ impl Agent {
         };
         // Vouchers (Appendix C): the option store beside the tree.
         let d = &cfg.device;
-        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?;
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?
+            .with_verifier(Box::new(vouchers::Helper::locate(cfg.trust.voucher_helper.as_deref())));
         options.refresh(&mut store, time::OffsetDateTime::now_utc())?;
         // The Connection Request password while none is configured: never
         // told to anyone, so nothing can authenticate (3.2.2).

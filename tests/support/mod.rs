@@ -3,6 +3,7 @@ pub mod config;
 pub mod files;
 pub mod load_acs;
 pub mod tls;
+pub mod xmldsig;
 
 /// Run `agent` (not `--once`) on a thread; stop it with `Trigger::Stop` on
 /// the sender, then join to get it back.

@@ -1,6 +1,9 @@
 //! Typed errors: every rejection names its reason.
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serialisable (tagged by variant) so that the `cpekit-xmldsig` helper
+/// process hands back the very error an in-process verification returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
 pub enum VoucherError {
     #[error("not well-formed XML: {0}")]
     Xml(String),
@@ -23,7 +26,7 @@ pub enum VoucherError {
     #[error("signature verification failed: {0}")]
     BadSignature(String),
     #[error("Option {field}: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field { field: String, problem: String },
     #[error("libxmlsec1: {0}")]
     Xmlsec(String),
     #[error("key or certificate: {0}")]
@@ -33,6 +36,7 @@ pub enum VoucherError {
     /// Refused by the streaming scan before any parser ran (a limit of
     /// [`crate::limits`], named in the message).
     #[error("voucher refused before parsing: {0}")]
+    #[serde(with = "XmlLimitErrorDef")]
     Limit(foundation::XmlLimitError),
     #[error("SignedInfo has {count} References, more than the limit of {limit} (one per Option, C.3); none was digested")]
     TooManyReferences { count: usize, limit: usize },
@@ -75,4 +79,15 @@ impl foundation::Kind for VoucherError {
             VoucherError::Xmlsec(_) => K::Runtime,
         }
     }
+}
+
+/// [`foundation::XmlLimitError`] on the helper protocol (serde's remote derive).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(remote = "foundation::XmlLimitError", rename_all = "snake_case")]
+enum XmlLimitErrorDef {
+    TooLarge { size: usize, limit: usize },
+    TooDeep { limit: usize, line: usize },
+    TooManyElements { limit: usize, line: usize },
+    TooManyAttributes { limit: usize, line: usize },
+    Doctype { line: usize },
 }

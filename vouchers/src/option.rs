@@ -7,7 +7,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::VoucherError;
 
 /// Table 63 — identifies the one CPE a voucher applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeviceId {
     /// "for display only and need not be checked".
     pub manufacturer: String,
@@ -25,7 +25,7 @@ impl DeviceId {
 }
 
 /// Table 62 Mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     Disable,
     EnableWithExpiration,
@@ -61,7 +61,7 @@ impl Mode {
 }
 
 /// Table 62 DurationUnits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DurationUnits {
     Days,
     Months,
@@ -77,12 +77,13 @@ impl DurationUnits {
 }
 
 /// Table 62 — one Option specification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoucherOption {
     pub vserial_num: String,
     pub device_id: DeviceId,
     pub option_ident: String,
     pub option_desc: String,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub start_date: Option<OffsetDateTime>,
     /// (Duration, DurationUnits); required for EnableWithExpiration.
     pub duration: Option<(u32, DurationUnits)>,
@@ -91,7 +92,7 @@ pub struct VoucherOption {
 }
 
 fn field(field: &'static str, problem: impl Into<String>) -> VoucherError {
-    VoucherError::Field { field, problem: problem.into() }
+    VoucherError::Field { field: field.into(), problem: problem.into() }
 }
 
 /// Accept xsd:dateTime and the spec's compact form (`20021025T12:06:34`,
@@ -216,7 +217,7 @@ impl VoucherOption {
 /// character reference: a literal CR is read back as LF (XML 1.0 2.11), so
 /// an OptionDesc holding one would otherwise be signed and read changed
 /// (found with fuzz/fuzz_targets/voucher_option.rs).
-pub(crate) fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\r', "&#13;")
 }
 

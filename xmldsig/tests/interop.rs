@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use vouchers::*;
+use xmldsig::*;
 
 fn keys() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/keys")

@@ -12,7 +12,7 @@ fn main() {
     let ca = std::fs::read(&args[1]).expect("CA");
     let secs: f64 = args[2].parse().expect("seconds");
     let vouchers: Vec<Vec<u8>> = args[3..].iter().map(|p| std::fs::read(p).expect("voucher")).collect();
-    let verifier = vouchers::Verifier::new(&[ca]).expect("trust anchor");
+    let verifier = xmldsig::Verifier::new(&[ca]).expect("trust anchor");
     // Warm up, and make sure every voucher verifies.
     for v in &vouchers {
         verifier.verify(v, None).expect("voucher verifies");

@@ -1,0 +1,545 @@
+//! Enveloping XML Signatures over Options (C.2, C.3, Figure 6) with
+//! libxmlsec1: [`Verifier`] and [`sign`], under the profile described in
+//! [`vouchers::dsig`] (whose pure parts — limits, pre-check, Options from
+//! digested bytes — this crate uses).
+//!
+//! Bindings: the `xmlsec` crate (0.3) with `libxml`. Its safe API has no
+//! keys manager, trust anchors or reference inspection, so this crate uses
+//! `xmlsec::bindings` (plus one missing declaration) directly; C14N and
+//! signature processing are libxmlsec1's, not ours.
+//!
+//! Only the `cpekit-xmldsig` helper binary (src/main.rs) links this in a
+//! product; `cpekit` runs it as a process ([`vouchers::helper`]).
+
+use std::ffi::c_void;
+use std::ptr::{null, null_mut};
+
+use libxml::parser::{Parser, ParserOptions};
+use vouchers::dsig::{check_limits, leaf_of, options_from_digested, precheck, signer_subject, C14N, DSIG_NS, RSA_SHA1, RSA_SHA256, SHA1, SHA256};
+use vouchers::limits::MAX_REFERENCES;
+use vouchers::option::{escape, VoucherOption};
+use vouchers::{SignAlgorithm, VerifiedVoucher, VoucherError};
+use xmlsec::bindings as b;
+
+pub use vouchers::dsig::decode_wire;
+
+type ErrorsCallback = unsafe extern "C" fn(
+    file: *const std::ffi::c_char,
+    line: std::ffi::c_int,
+    func: *const std::ffi::c_char,
+    error_object: *const std::ffi::c_char,
+    error_subject: *const std::ffi::c_char,
+    reason: std::ffi::c_int,
+    msg: *const std::ffi::c_char,
+);
+
+extern "C" {
+    // transforms.h and errors.h; not in the xmlsec crate's generated bindings.
+    fn xmlSecTransformMemBufGetBuffer(transform: b::xmlSecTransformPtr) -> b::xmlSecBufferPtr;
+    fn xmlSecErrorsSetCallback(callback: Option<ErrorsCallback>);
+}
+/// libxmlsec1 prints every failure to stderr by default; our errors carry
+/// the reason instead.
+unsafe extern "C" fn quiet(
+    _: *const std::ffi::c_char,
+    _: std::ffi::c_int,
+    _: *const std::ffi::c_char,
+    _: *const std::ffi::c_char,
+    _: *const std::ffi::c_char,
+    _: std::ffi::c_int,
+    _: *const std::ffi::c_char,
+) {
+}
+fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // The crate initialises libxml2/xmlsec/OpenSSL once, on first context.
+    drop(xmlsec::XmlSecSignatureContext::new());
+    // SAFETY: installs a callback that ignores its arguments.
+    ONCE.call_once(|| unsafe { xmlSecErrorsSetCallback(Some(quiet)) });
+}
+
+/// libxml2 reads the bytes as UTF-8 whatever an XML declaration says, so it
+/// sees the same markup as roxmltree and the limits scan (an `encoding` of,
+/// say, UTF-7 would otherwise turn their text into libxml2's elements).
+fn parse_libxml(xml: &[u8]) -> Result<libxml::tree::Document, VoucherError> {
+    check_limits(xml)?;
+    let opts = ParserOptions { recover: false, no_net: true, no_error: true, no_warning: true, encoding: Some("UTF-8"), ..Default::default() };
+    Parser::default().parse_string_with_options(xml, opts).map_err(|e| VoucherError::Xml(format!("{e:?}")))
+}
+
+/// Register `Id` attributes as XML IDs so `#option0` resolves.
+unsafe fn add_ids(doc: &libxml::tree::Document) {
+    let id = b"Id\0";
+    let mut ids: [*const b::xmlChar; 2] = [id.as_ptr(), null()];
+    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+    b::xmlSecAddIDs(doc.doc_ptr() as b::xmlDocPtr, root, ids.as_mut_ptr());
+}
+
+/// The element child of a node's children list starting at `first` (text
+/// and comments skipped) if it is the dsig element `name` (NUL-terminated).
+unsafe fn dsig_element(first: b::xmlNodePtr, name: &[u8]) -> Option<b::xmlNodePtr> {
+    const NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#\0";
+    let n = b::xmlSecGetNextElementNode(first);
+    (!n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0).then_some(n)
+}
+
+/// Does the SignatureValue verify over the canonical SignedInfo with `key`?
+/// The same transforms libxmlsec1's xmlSecDSigCtxVerify runs (xmldsig.c:
+/// CanonicalizationMethod, then SignatureMethod in verify mode, over the
+/// SignedInfo node set), but without first dereferencing and digesting
+/// every Reference. A key that does not suit the SignatureMethod is
+/// [`VoucherError::NoTrustedKey`], as libxmlsec1 has it.
+///
+/// SAFETY: `doc` and `key` must be live; nothing here outlives the call.
+unsafe fn signed_info_verifies(doc: &libxml::tree::Document, key: b::xmlSecKeyPtr) -> Result<bool, VoucherError> {
+    let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
+    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+    let signed_info = dsig_element((*root).children, b"SignedInfo\0").ok_or_else(|| structure("Signature must start with SignedInfo"))?;
+    let value = dsig_element((*signed_info).next, b"SignatureValue\0").ok_or_else(|| structure("SignedInfo must be followed by SignatureValue"))?;
+    let c14n =
+        dsig_element((*signed_info).children, b"CanonicalizationMethod\0").ok_or_else(|| structure("SignedInfo must start with CanonicalizationMethod"))?;
+    let method = dsig_element((*c14n).next, b"SignatureMethod\0").ok_or_else(|| structure("CanonicalizationMethod must be followed by SignatureMethod"))?;
+
+    struct TransformCtx(b::xmlSecTransformCtxPtr);
+    impl Drop for TransformCtx {
+        fn drop(&mut self) {
+            // SAFETY: created by xmlSecTransformCtxCreate, destroyed once.
+            unsafe { b::xmlSecTransformCtxDestroy(self.0) }
+        }
+    }
+    let ctx = b::xmlSecTransformCtxCreate();
+    if ctx.is_null() {
+        return Err(VoucherError::Xmlsec("cannot create a transform context".into()));
+    }
+    let _g = TransformCtx(ctx);
+    if b::xmlSecTransformCtxNodeRead(ctx, c14n, b::xmlSecTransformUsageC14NMethod).is_null() {
+        return Err(VoucherError::Xmlsec("cannot read CanonicalizationMethod".into()));
+    }
+    let sign = b::xmlSecTransformCtxNodeRead(ctx, method, b::xmlSecTransformUsageSignatureMethod);
+    if sign.is_null() {
+        return Err(VoucherError::Xmlsec("cannot read SignatureMethod".into()));
+    }
+    (*sign).operation = b::xmlSecTransformOperation_xmlSecTransformOperationVerify;
+    let mut req: b::xmlSecKeyReq = std::mem::zeroed();
+    if b::xmlSecKeyReqInitialize(&mut req) < 0 {
+        return Err(VoucherError::Xmlsec("cannot initialise a key requirement".into()));
+    }
+    let suits = b::xmlSecTransformSetKeyReq(sign, &mut req) >= 0 && b::xmlSecKeyMatch(key, null(), &mut req) == 1;
+    b::xmlSecKeyReqFinalize(&mut req);
+    if !suits {
+        return Err(VoucherError::NoTrustedKey);
+    }
+    if b::xmlSecTransformSetKey(sign, key) < 0 {
+        return Err(VoucherError::Xmlsec("cannot set the signer's key".into()));
+    }
+    let nodes = b::xmlSecNodeSetGetChildren(doc.doc_ptr() as b::xmlDocPtr, signed_info, 1, 0);
+    if nodes.is_null() {
+        return Err(VoucherError::Xmlsec("cannot select SignedInfo".into()));
+    }
+    // The transforms never destroy their input node set (transforms.c).
+    let executed = b::xmlSecTransformCtxXmlExecute(ctx, nodes);
+    b::xmlSecNodeSetDestroy(nodes);
+    if executed < 0 {
+        return Err(VoucherError::Xmlsec("cannot canonicalise SignedInfo".into()));
+    }
+    if b::xmlSecTransformVerifyNodeContent(sign, value, ctx) < 0 {
+        return Err(VoucherError::BadSignature("the SignatureValue is not Base64 or not a signature value for the signer's key".into()));
+    }
+    Ok((*sign).status == b::xmlSecTransformStatus_xmlSecTransformStatusOk)
+}
+/// A key libxmlsec1 made from a certificate, owned by the [`Verifier`]'s cache.
+struct CachedKey(b::xmlSecKeyPtr);
+
+impl Drop for CachedKey {
+    fn drop(&mut self) {
+        // SAFETY: created by xmlSecOpenSSLAppKeyLoadMemory, owned here only
+        // (a signature context borrowing it gives it back before it is destroyed).
+        unsafe { b::xmlSecKeyDestroy(self.0) }
+    }
+}
+
+/// At most this many signer keys are kept (one per trusted signer certificate).
+const KEY_CACHE_MAX: usize = 64;
+/// A verifier holding a libxmlsec1 keys manager loaded with the trust
+/// anchors; reuse it: creating one loads OpenSSL's X.509 store.
+pub struct Verifier {
+    mngr: b::xmlSecKeysMngrPtr,
+    anchors_pem: Vec<Vec<u8>>,
+    anchors: Vec<x509_cert::Certificate>,
+    /// Certificate paths already validated to our anchors: (leaf + KeyInfo
+    /// certificates) → the validity window of every certificate involved.
+    chains: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, Window>>,
+    /// libxmlsec1 keys of signer certificates whose path validated, by DER.
+    /// Decoding the KeyInfo certificate into a key is most of what
+    /// libxmlsec1 spends on a voucher (OpenSSL 3 decoder set-up, ~55 % of a
+    /// verification); a device sees the same few signers again and again.
+    keys: std::cell::RefCell<std::collections::HashMap<Vec<u8>, CachedKey>>,
+}
+
+/// The span of time in which every certificate of a validated path is valid.
+type Window = (std::time::SystemTime, std::time::SystemTime);
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        // SAFETY: created by xmlSecKeysMngrCreate, destroyed once.
+        unsafe { b::xmlSecKeysMngrDestroy(self.mngr) }
+    }
+}
+
+impl Verifier {
+    /// Trust anchors as PEM certificates (one or more per entry).
+    pub fn new(anchors_pem: &[Vec<u8>]) -> Result<Verifier, VoucherError> {
+        init();
+        let anchors: Vec<x509_cert::Certificate> = anchors_pem
+            .iter()
+            .map(|p| pkgfmt::signature::load_certs_pem(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| VoucherError::Key(e.to_string()))?
+            .into_iter()
+            .flatten()
+            .collect();
+        // SAFETY: the manager is owned by the Verifier and destroyed in Drop.
+        unsafe {
+            let mngr = b::xmlSecKeysMngrCreate();
+            if mngr.is_null() {
+                return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
+            }
+            let v = Verifier { mngr, anchors_pem: anchors_pem.to_vec(), anchors, chains: Default::default(), keys: Default::default() };
+            if b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
+                return Err(VoucherError::Xmlsec("cannot initialise the keys manager".into()));
+            }
+            for pem in &v.anchors_pem {
+                let rc = b::xmlSecOpenSSLAppKeysMngrCertLoadMemory(
+                    mngr,
+                    pem.as_ptr(),
+                    pem.len() as u32,
+                    b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+                    b::xmlSecKeyDataTypeTrusted,
+                );
+                if rc < 0 {
+                    return Err(VoucherError::Key("a trust anchor is not a PEM certificate".into()));
+                }
+            }
+            Ok(v)
+        }
+    }
+
+    /// Verify a voucher (XML or Base64); `at` is the time for certificate
+    /// validity (None: now).
+    pub fn verify(&self, input: &[u8], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
+        let xml_bytes = decode_wire(input)?;
+        let xml = std::str::from_utf8(&xml_bytes).map_err(|_| VoucherError::Xml("not UTF-8".into()))?;
+        let (signature_method, refs, certs) = precheck(xml)?;
+        let when = at.map(std::time::SystemTime::from).unwrap_or_else(std::time::SystemTime::now);
+        let doc = parse_libxml(xml.as_bytes())?;
+        // The signer's key (path-validated, cached) has verified the
+        // SignatureValue over SignedInfo: only now are References digested.
+        let preset = self.signer_key(&doc, &certs, when)?;
+        let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
+        // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
+        // document and is released before return; lists are read within
+        // their reported sizes. The preset key belongs to `self.keys`: the
+        // guard takes it back from the context before destroying it.
+        unsafe {
+            add_ids(&doc);
+            struct Ctx(b::xmlSecDSigCtxPtr, b::xmlSecKeyPtr);
+            impl Drop for Ctx {
+                fn drop(&mut self) {
+                    unsafe {
+                        if !self.1.is_null() && (*self.0).signKey == self.1 {
+                            (*self.0).signKey = null_mut();
+                        }
+                        b::xmlSecDSigCtxDestroy(self.0)
+                    }
+                }
+            }
+            let ctx = b::xmlSecDSigCtxCreate(self.mngr);
+            if ctx.is_null() {
+                return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+            }
+            let _g = Ctx(ctx, preset);
+            (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
+            (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
+            // Keys only from X.509 data (never a bare KeyValue), should
+            // libxmlsec1 ever read KeyInfo.
+            b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
+            // Certificate paths are validated by us, against our anchors only
+            // (check_chain): libxmlsec1's own X509_verify_cert would also
+            // trust the system CA paths, and costs most of a verification.
+            (*ctx).keyInfoReadCtx.flags |= b::XMLSEC_KEYINFO_FLAGS_X509DATA_DONT_VERIFY_CERTS;
+            // xmldsig.c: a key set before verification is used and KeyInfo
+            // is not read (the key must still suit the SignatureMethod).
+            (*ctx).signKey = preset;
+            // libxmlsec1 digests every Reference before it checks the
+            // SignatureValue (xmldsig.c, 1.2.37): that is why signer_key
+            // checked it first, and why their number is capped (precheck).
+            let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+            if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
+                return Err(VoucherError::NoTrustedKey);
+            }
+            if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
+                return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
+            }
+            // Only the path-validated key may have verified (libxmlsec1's
+            // own key selection would also trust the system CA paths).
+            if (*ctx).signKey != preset {
+                return Err(VoucherError::NoTrustedKey);
+            }
+            let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
+            for i in 0..b::xmlSecPtrListGetSize(list) {
+                let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
+                if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded || (*r).preDigestMemBufMethod.is_null() {
+                    return Err(VoucherError::BadSignature("a Reference did not validate".into()));
+                }
+                let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
+                let buf = xmlSecTransformMemBufGetBuffer((*r).preDigestMemBufMethod);
+                let data = b::xmlSecBufferGetData(buf);
+                let size = b::xmlSecBufferGetSize(buf) as usize;
+                let bytes = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() };
+                digested.push((uri, bytes));
+            }
+        }
+        options_from_digested(&digested, refs.len()).map(|options| VerifiedVoucher { options, signer: signer_subject(&certs), signature_method })
+    }
+}
+
+impl Verifier {
+    /// The key that signed SignedInfo: the certificate in KeyInfo that issued
+    /// none of the others (or, when that is ambiguous, each certificate in
+    /// turn) must chain to our anchors, and its key must verify the
+    /// SignatureValue over SignedInfo. No Reference is read or digested here.
+    /// The key is owned by `self.keys`.
+    fn signer_key(&self, doc: &libxml::tree::Document, certs: &[Vec<u8>], when: std::time::SystemTime) -> Result<b::xmlSecKeyPtr, VoucherError> {
+        let candidates: Vec<&Vec<u8>> = match leaf_of(certs) {
+            Some(leaf) => vec![leaf],
+            None => certs.iter().collect(),
+        };
+        let mut first_error = None;
+        for cert in candidates {
+            let tried = self.check_chain(cert.clone(), certs.to_vec(), when).and_then(|()| {
+                let key = self.key_for(cert);
+                if key.is_null() {
+                    return Err(VoucherError::NoTrustedKey);
+                }
+                // SAFETY: `doc` and `key` are live; see signed_info_verifies.
+                match unsafe { signed_info_verifies(doc, key)? } {
+                    true => Ok(key),
+                    false => Err(VoucherError::BadSignature("the SignatureValue does not verify over SignedInfo".into())),
+                }
+            });
+            match tried {
+                Ok(key) => return Ok(key),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(VoucherError::NoTrustedKey))
+    }
+
+    /// Path validation of the verifying certificate to our anchors, cached:
+    /// a hit only needs `when` inside every involved certificate's validity.
+    /// The cached libxmlsec1 key of a (path-validated) signer certificate;
+    /// null if libxmlsec1 cannot make one.
+    fn key_for(&self, cert_der: &[u8]) -> b::xmlSecKeyPtr {
+        if let Some(k) = self.keys.borrow().get(cert_der) {
+            return k.0;
+        }
+        // SAFETY: libxmlsec1 copies the DER; the key is owned by the cache.
+        let key = unsafe {
+            b::xmlSecOpenSSLAppKeyLoadMemory(
+                cert_der.as_ptr(),
+                cert_der.len() as u32,
+                b::xmlSecKeyDataFormat_xmlSecKeyDataFormatCertDer,
+                null(),
+                null_mut(),
+                null_mut(),
+            )
+        };
+        if key.is_null() {
+            return null_mut();
+        }
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(cert_der.to_vec(), CachedKey(key));
+        key
+    }
+
+    fn check_chain(&self, leaf: Vec<u8>, pool: Vec<Vec<u8>>, when: std::time::SystemTime) -> Result<(), VoucherError> {
+        let mut key = vec![leaf];
+        key.extend(pool);
+        if let Some((from, to)) = self.chains.borrow().get(&key) {
+            if *from <= when && when <= *to {
+                return Ok(());
+            }
+        }
+        // The same path rules as a package signature (one function for both).
+        let opts = pkgfmt::signature::VerifyOptions { now: Some(when), ..Default::default() };
+        pkgfmt::signature::validate_chain(&key[0], &key[1..], &self.anchors, &opts).map_err(|e| VoucherError::Untrusted(e.to_string()))?;
+        use der::Decode;
+        let mut window = (std::time::UNIX_EPOCH, std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4));
+        let certs = key.iter().filter_map(|d| x509_cert::Certificate::from_der(d).ok()).chain(self.anchors.iter().cloned());
+        for c in certs {
+            let v = &c.tbs_certificate.validity;
+            window.0 = window.0.max(v.not_before.to_system_time());
+            window.1 = window.1.min(v.not_after.to_system_time());
+        }
+        self.chains.borrow_mut().insert(key, window);
+        Ok(())
+    }
+}
+
+/// Verify one voucher (XML or Base64) against PEM trust anchors. For many
+/// vouchers, build one [`Verifier`] and reuse it.
+pub fn verify(input: &[u8], anchors_pem: &[Vec<u8>], at: Option<time::OffsetDateTime>) -> Result<VerifiedVoucher, VoucherError> {
+    Verifier::new(anchors_pem)?.verify(input, at)
+}
+/// Sign `options` into one voucher: an enveloping Signature with one
+/// Reference and one Object per Option (Figure 6), the signer certificate
+/// and `chain_pem` certificates in KeyInfo/X509Data.
+pub fn sign(options: &[VoucherOption], key_pem: &[u8], cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
+    sign_with(options, SigningKey::Pem(key_pem), cert_pem, chain_pem, alg)
+}
+
+/// Who makes the RSA signature over the canonical SignedInfo.
+pub enum SigningKey<'a> {
+    /// An RSA private key (PEM), used by libxmlsec1 itself.
+    Pem(&'a [u8]),
+    /// A key kept elsewhere (a PKCS#11 token): given the canonical
+    /// SignedInfo octets, return the RSASSA-PKCS1-v1_5 signature with the
+    /// [`SignAlgorithm`]'s digest. libxmlsec1 prepares the signature with a
+    /// throw-away key (its SignatureValue is then replaced), so that the
+    /// References, digests and canonical form are exactly libxmlsec1's.
+    External(&'a mut ExternalSigner<'a>),
+}
+
+/// Signs the canonical SignedInfo octets; an error is a message.
+pub type ExternalSigner<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
+/// [`sign`] with the signature made by `key`.
+pub fn sign_with(options: &[VoucherOption], key: SigningKey<'_>, cert_pem: &[u8], chain_pem: &[&[u8]], alg: SignAlgorithm) -> Result<String, VoucherError> {
+    if options.is_empty() {
+        return Err(VoucherError::Structure("a voucher needs at least one Option".into()));
+    }
+    // Nothing that verify() would refuse.
+    if options.len() > MAX_REFERENCES {
+        return Err(VoucherError::TooManyReferences { count: options.len(), limit: MAX_REFERENCES });
+    }
+    let (sm, dm) = match alg {
+        SignAlgorithm::RsaSha1 => (RSA_SHA1, SHA1),
+        SignAlgorithm::RsaSha256 => (RSA_SHA256, SHA256),
+    };
+    let mut t = format!(
+        "<Signature xmlns=\"{DSIG_NS}\"><SignedInfo><CanonicalizationMethod Algorithm=\"{C14N}\"></CanonicalizationMethod><SignatureMethod Algorithm=\"{sm}\"></SignatureMethod>"
+    );
+    for i in 0..options.len() {
+        t.push_str(&format!(
+            "<Reference URI=\"#option{i}\"><Transforms><Transform Algorithm=\"{C14N}\"></Transform></Transforms><DigestMethod Algorithm=\"{dm}\"></DigestMethod><DigestValue></DigestValue></Reference>"
+        ));
+    }
+    t.push_str("</SignedInfo><SignatureValue></SignatureValue><KeyInfo><X509Data></X509Data></KeyInfo>");
+    for (i, o) in options.iter().enumerate() {
+        t.push_str(&format!("<dsig:Object xmlns=\"\" xmlns:dsig=\"{DSIG_NS}\" Id=\"option{}\">{}</dsig:Object>", escape(&i.to_string()), o.to_xml()));
+    }
+    t.push_str("</Signature>");
+    init();
+    let doc = parse_libxml(t.as_bytes())?;
+    // SAFETY: as in `verify`; the key is owned by the context once set.
+    unsafe {
+        add_ids(&doc);
+        let (key, mut external) = match key {
+            SigningKey::Pem(key_pem) => {
+                let k = b::xmlSecOpenSSLAppKeyLoadMemory(
+                    key_pem.as_ptr(),
+                    key_pem.len() as u32,
+                    b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
+                    null(),
+                    null_mut(),
+                    null_mut(),
+                );
+                (k, None)
+            }
+            SigningKey::External(f) => (b::xmlSecKeyGenerate(b::xmlSecOpenSSLKeyDataRsaGetKlass(), 2048, b::xmlSecKeyDataTypePrivate), Some(f)),
+        };
+        if key.is_null() {
+            return Err(VoucherError::Key(if external.is_some() { "cannot make the placeholder key" } else { "cannot load the private key (PEM)" }.into()));
+        }
+        for c in std::iter::once(cert_pem).chain(chain_pem.iter().copied()) {
+            if b::xmlSecOpenSSLAppKeyCertLoadMemory(key, c.as_ptr(), c.len() as u32, b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem) < 0 {
+                b::xmlSecKeyDestroy(key);
+                return Err(VoucherError::Key("cannot load a certificate (PEM) for the key".into()));
+            }
+        }
+        let ctx = b::xmlSecDSigCtxCreate(null_mut());
+        if ctx.is_null() {
+            b::xmlSecKeyDestroy(key);
+            return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+        }
+        (*ctx).signKey = key;
+        if external.is_some() {
+            // Keep the canonical SignedInfo that was signed.
+            (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNATURE;
+        }
+        let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+        let rc = b::xmlSecDSigCtxSign(ctx, root);
+        if rc < 0 {
+            b::xmlSecDSigCtxDestroy(ctx);
+            return Err(VoucherError::Xmlsec("signing failed (does the key match the certificate?)".into()));
+        }
+        if let Some(f) = external.as_mut() {
+            let buf = b::xmlSecDSigCtxGetPreSignBuffer(ctx);
+            let node = (*ctx).signValueNode;
+            if buf.is_null() || node.is_null() {
+                b::xmlSecDSigCtxDestroy(ctx);
+                return Err(VoucherError::Xmlsec("no SignedInfo to sign".into()));
+            }
+            let signed_info = std::slice::from_raw_parts(b::xmlSecBufferGetData(buf), b::xmlSecBufferGetSize(buf) as usize).to_vec();
+            let value = match f(&signed_info) {
+                Ok(sig) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.encode(sig)
+                }
+                Err(e) => {
+                    b::xmlSecDSigCtxDestroy(ctx);
+                    return Err(VoucherError::Key(e));
+                }
+            };
+            let text = std::ffi::CString::new(value).expect("base64 has no NUL");
+            b::xmlNodeSetContent(node as b::xmlNodePtr, text.as_ptr() as *const b::xmlChar);
+        }
+        b::xmlSecDSigCtxDestroy(ctx);
+    }
+    Ok(doc.to_string())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libxml2 would decode a declared UTF-7 (through iconv) and see elements
+    /// where roxmltree and the limits scan see text: it must read UTF-8.
+    #[test]
+    fn libxml2_reads_utf8_whatever_the_declaration_says() {
+        let doc = parse_libxml(br#"<?xml version="1.0" encoding="UTF-7"?><a>+ADw-b/+AD4-</a>"#).unwrap();
+        let root = doc.get_root_element().unwrap();
+        assert!(root.get_child_elements().is_empty(), "{}", doc.to_string());
+        assert_eq!(root.get_content(), "+ADw-b/+AD4-");
+    }
+}
+
+/// The in-process [`vouchers::VerifyVouchers`]: what the helper binary runs,
+/// and what tests hand the agent instead of a [`vouchers::Helper`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcess;
+
+impl vouchers::VerifyVouchers for InProcess {
+    fn verify_vouchers(
+        &self,
+        anchors_pem: &[Vec<u8>],
+        vouchers: &[Vec<u8>],
+        at: Option<time::OffsetDateTime>,
+    ) -> Result<Vec<VerifiedVoucher>, vouchers::VerifyError> {
+        vouchers::helper::verify_each(anchors_pem, vouchers, Verifier::new, |v, x| v.verify(x, at))
+    }
+}
