@@ -30,7 +30,6 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(d.join(name), bytes).expect("write seed");
 }
 
-
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
 
@@ -130,12 +129,64 @@ fn main() {
     let mv = |src: &str, dst: &str| MoveCommand { flags: 0, src: src.into(), dst: dst.into() };
     let entry = |path: &str, kind: EntryKind| FilesystemEntry { flags: 0, path: path.into(), kind, metadata: FileMetadata::default() };
     let lists: Vec<(&str, Vec<Command>)> = vec![
-        ("files", vec![Command::Version("1.2.4".into()), Command::ExtractFile(file("etc/config")), Command::AddFile(file("etc/new/deep/file")), Command::AddFile(file("bin/tool")), Command::Reboot, Command::End]),
-        ("versioned", vec![Command::ExtractVersionedFile(file("etc/app.003")), Command::AddVersionedFile(file("etc/app.004")), Command::RemoveVersionedFile(rm("etc/app.000")), Command::MoveVersionedFile(mv("etc/app.xyz", "etc/app.cur"))]),
-        ("remove-move", vec![Command::RemoveFile(rm("top.txt")), Command::RemoveSubTree(rm("var/log")), Command::MoveFile(mv("etc/config", "var/log/old/config")), Command::MoveFile(mv("bin/tool", "bin/tool/x")), Command::AddFile(file("var/log/old/messages"))]),
-        ("links", vec![Command::FilesystemEntry(entry("opt/l", EntryKind::Symlink { target: "../etc".into() })), Command::AddFile(file("opt/l/x")), Command::FilesystemEntry(entry("lib/modules", EntryKind::Directory)), Command::FilesystemEntry(entry("up", EntryKind::Symlink { target: "a/../../etc".into() }))]),
-        ("through-symlinks", vec![Command::ExtractFile(file("lnk/config")), Command::ExtractFile(file("escape/passwd")), Command::RemoveFile(rm("dangling")), Command::ExtractFile(file("dangling"))]),
-        ("format", vec![Command::RemoveFile(rm("etc/config")), Command::FormatFileSystem, Command::ExtractFile(file("etc/config")), Command::ExtractVersionedFile(file("etc/app.001")), Command::Reboot]),
+        (
+            "files",
+            vec![
+                Command::Version("1.2.4".into()),
+                Command::ExtractFile(file("etc/config")),
+                Command::AddFile(file("etc/new/deep/file")),
+                Command::AddFile(file("bin/tool")),
+                Command::Reboot,
+                Command::End,
+            ],
+        ),
+        (
+            "versioned",
+            vec![
+                Command::ExtractVersionedFile(file("etc/app.003")),
+                Command::AddVersionedFile(file("etc/app.004")),
+                Command::RemoveVersionedFile(rm("etc/app.000")),
+                Command::MoveVersionedFile(mv("etc/app.xyz", "etc/app.cur")),
+            ],
+        ),
+        (
+            "remove-move",
+            vec![
+                Command::RemoveFile(rm("top.txt")),
+                Command::RemoveSubTree(rm("var/log")),
+                Command::MoveFile(mv("etc/config", "var/log/old/config")),
+                Command::MoveFile(mv("bin/tool", "bin/tool/x")),
+                Command::AddFile(file("var/log/old/messages")),
+            ],
+        ),
+        (
+            "links",
+            vec![
+                Command::FilesystemEntry(entry("opt/l", EntryKind::Symlink { target: "../etc".into() })),
+                Command::AddFile(file("opt/l/x")),
+                Command::FilesystemEntry(entry("lib/modules", EntryKind::Directory)),
+                Command::FilesystemEntry(entry("up", EntryKind::Symlink { target: "a/../../etc".into() })),
+            ],
+        ),
+        (
+            "through-symlinks",
+            vec![
+                Command::ExtractFile(file("lnk/config")),
+                Command::ExtractFile(file("escape/passwd")),
+                Command::RemoveFile(rm("dangling")),
+                Command::ExtractFile(file("dangling")),
+            ],
+        ),
+        (
+            "format",
+            vec![
+                Command::RemoveFile(rm("etc/config")),
+                Command::FormatFileSystem,
+                Command::ExtractFile(file("etc/config")),
+                Command::ExtractVersionedFile(file("etc/app.001")),
+                Command::Reboot,
+            ],
+        ),
     ];
     for (name, commands) in lists {
         write(&dir, "install_plan", name, &CommandList { commands, trailer: Vec::new() }.encode());

@@ -41,4 +41,3 @@ pub fn options() -> Vec<VoucherOption> {
         },
     ]
 }
-
