@@ -34,6 +34,16 @@ struct Scratch {
 
 fn scratch() -> Scratch {
     let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    // libFuzzer ends the process with exit(): trees of processes that are
+    // gone are removed by the next one.
+    for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("cpekit-fuzz-plan-").and_then(|p| p.parse::<u32>().ok()) {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let root = base.join(format!("cpekit-fuzz-plan-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     for d in ["etc/ssl/certs", "bin", "lib/modules/5.4", "var/log/old", "empty"] {
