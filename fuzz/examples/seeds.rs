@@ -8,20 +8,27 @@
 //! matching Authorization values. request_head: Connection Requests (with
 //! and without Digest credentials), LAN kicks and progress pages.
 //! voucher_option: Option elements as `VoucherOption::to_xml` writes them.
+//! voucher_verify: the fixture voucher (fuzz_targets/voucher_fixture.rs)
+//! in each input mode (whole, Base64, after KeyInfo, after
+//! SignatureValue, Options to sign), and equivalent forms of its Objects.
+//! install_plan: command lists naming the scratch tree's paths.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use agent::digest::{self, Algorithm, Challenge, Server};
 use agent::soap::samples::{samples, NASTY};
 use agent::soap::*;
-use vouchers::{DeviceId as VDeviceId, DurationUnits, Mode, VoucherOption};
+use pkgfmt::{Command, CommandList, EntryKind, FileCommand, FileMetadata, FilesystemEntry, MoveCommand, RemoveCommand};
+use vouchers::{DeviceId as VDeviceId, DurationUnits, Mode, SignAlgorithm, VoucherOption};
+
+#[path = "../fuzz_targets/voucher_fixture.rs"]
+mod voucher_fixture;
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let d = dir.join(target);
     std::fs::create_dir_all(&d).expect("create corpus directory");
     std::fs::write(d.join(name), bytes).expect("write seed");
 }
-
 
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
@@ -91,4 +98,97 @@ fn main() {
         transferable: true,
     };
     write(&dir, "voucher_option", "to_xml.xml", opt.to_xml().as_bytes());
+
+    // voucher_verify: first byte = mode (see fuzz_targets/voucher_verify.rs).
+    let signed = vouchers::sign(&voucher_fixture::options(), voucher_fixture::KEY, voucher_fixture::CERT, &[], SignAlgorithm::RsaSha1).expect("sign");
+    let after = |tag: &str| &signed[signed.find(tag).expect("tag") + tag.len()..];
+    let seed = |mode: u8, rest: &str| [&[mode][..], rest.as_bytes()].concat();
+    write(&dir, "voucher_verify", "0-whole.xml", &seed(0, &signed));
+    use base64::Engine;
+    write(&dir, "voucher_verify", "0-base64", &seed(4, &base64::engine::general_purpose::STANDARD.encode(&signed)));
+    let objects = after("</KeyInfo>");
+    write(&dir, "voucher_verify", "1-objects.xml", &seed(1, objects));
+    // The same canonical bytes: a comment in a text node, a character reference, reordered Objects.
+    write(&dir, "voucher_verify", "1-comment.xml", &seed(1, &objects.replacen("<VSerialNum>1001", "<VSerialNum>10<!--x-->01", 1)));
+    write(&dir, "voucher_verify", "1-charref.xml", &seed(1, &objects.replacen("<OUI>00D09E", "<OUI>&#48;0D09E", 1)));
+    if let Some(i) = objects.find("<dsig:Object") {
+        if let Some(j) = objects[i + 1..].find("<dsig:Object").map(|j| j + i + 1) {
+            let end = objects.rfind("</Signature>").expect("end");
+            let swapped = format!("{}{}{}{}", &objects[..i], &objects[j..end], &objects[i..j], &objects[end..]);
+            write(&dir, "voucher_verify", "1-reordered.xml", &seed(1, &swapped));
+        }
+    }
+    write(&dir, "voucher_verify", "3-keyinfo.xml", &seed(3, after("</SignatureValue>")));
+    let two: String = voucher_fixture::options().iter().map(VoucherOption::to_xml).collect();
+    write(&dir, "voucher_verify", "2-sign-sha1.xml", &seed(2, &two));
+    write(&dir, "voucher_verify", "2-sign-sha256.xml", &seed(6, &format!("{fig5}{}", opt.to_xml())));
+
+    // install_plan: paths of the scratch tree (fuzz_targets/install_plan.rs).
+    let file = |path: &str| FileCommand { flags: 0, path: path.into(), sha1: [0; 20], file_offset: 0, file_length: 4, metadata: None };
+    let rm = |path: &str| RemoveCommand { flags: 0, path: path.into() };
+    let mv = |src: &str, dst: &str| MoveCommand { flags: 0, src: src.into(), dst: dst.into() };
+    let entry = |path: &str, kind: EntryKind| FilesystemEntry { flags: 0, path: path.into(), kind, metadata: FileMetadata::default() };
+    let lists: Vec<(&str, Vec<Command>)> = vec![
+        (
+            "files",
+            vec![
+                Command::Version("1.2.4".into()),
+                Command::ExtractFile(file("etc/config")),
+                Command::AddFile(file("etc/new/deep/file")),
+                Command::AddFile(file("bin/tool")),
+                Command::Reboot,
+                Command::End,
+            ],
+        ),
+        (
+            "versioned",
+            vec![
+                Command::ExtractVersionedFile(file("etc/app.003")),
+                Command::AddVersionedFile(file("etc/app.004")),
+                Command::RemoveVersionedFile(rm("etc/app.000")),
+                Command::MoveVersionedFile(mv("etc/app.xyz", "etc/app.cur")),
+            ],
+        ),
+        (
+            "remove-move",
+            vec![
+                Command::RemoveFile(rm("top.txt")),
+                Command::RemoveSubTree(rm("var/log")),
+                Command::MoveFile(mv("etc/config", "var/log/old/config")),
+                Command::MoveFile(mv("bin/tool", "bin/tool/x")),
+                Command::AddFile(file("var/log/old/messages")),
+            ],
+        ),
+        (
+            "links",
+            vec![
+                Command::FilesystemEntry(entry("opt/l", EntryKind::Symlink { target: "../etc".into() })),
+                Command::AddFile(file("opt/l/x")),
+                Command::FilesystemEntry(entry("lib/modules", EntryKind::Directory)),
+                Command::FilesystemEntry(entry("up", EntryKind::Symlink { target: "a/../../etc".into() })),
+            ],
+        ),
+        (
+            "through-symlinks",
+            vec![
+                Command::ExtractFile(file("lnk/config")),
+                Command::ExtractFile(file("escape/passwd")),
+                Command::RemoveFile(rm("dangling")),
+                Command::ExtractFile(file("dangling")),
+            ],
+        ),
+        (
+            "format",
+            vec![
+                Command::RemoveFile(rm("etc/config")),
+                Command::FormatFileSystem,
+                Command::ExtractFile(file("etc/config")),
+                Command::ExtractVersionedFile(file("etc/app.001")),
+                Command::Reboot,
+            ],
+        ),
+    ];
+    for (name, commands) in lists {
+        write(&dir, "install_plan", name, &CommandList { commands, trailer: Vec::new() }.encode());
+    }
 }

@@ -52,7 +52,8 @@ fuzz_target!(|data: &[u8]| {
 
     // Connection Request server: the sans-IO decision and the reply.
     let mut policy = Policy::new("/cr/0123", 2, Duration::from_secs(60)).expect("random opaque");
-    let reply = policy.decide(&head, ("acs", "s3cret"), Instant::now());
+    let peer = std::net::IpAddr::from([192, 0, 2, 1]);
+    let reply = policy.decide(&head, peer, ("acs", "s3cret"), Instant::now());
     let rendered = connreq::render(&reply);
     assert!(rendered.ends_with("\r\n\r\n"));
 
