@@ -100,7 +100,7 @@ fn main() {
     write(&dir, "voucher_option", "to_xml.xml", opt.to_xml().as_bytes());
 
     // voucher_verify: first byte = mode (see fuzz_targets/voucher_verify.rs).
-    let signed = vouchers::sign(&voucher_fixture::options(), voucher_fixture::KEY, voucher_fixture::CERT, &[], SignAlgorithm::RsaSha1).expect("sign");
+    let signed = xmldsig::sign(&voucher_fixture::options(), voucher_fixture::KEY, voucher_fixture::CERT, &[], SignAlgorithm::RsaSha1).expect("sign");
     let after = |tag: &str| &signed[signed.find(tag).expect("tag") + tag.len()..];
     let seed = |mode: u8, rest: &str| [&[mode][..], rest.as_bytes()].concat();
     write(&dir, "voucher_verify", "0-whole.xml", &seed(0, &signed));

@@ -21,6 +21,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use install::beneath::Dir;
 use install::plan::{self, Action};
 use install::DeviceConfig;
 use libfuzzer_sys::fuzz_target;
@@ -28,6 +29,8 @@ use pkgfmt::{Command, CommandList, VersionNumber};
 
 struct Scratch {
     root: PathBuf,
+    /// The root opened as the installer opens it (plans are made through it).
+    dir: Dir,
     device: DeviceConfig,
     listing: Vec<String>,
 }
@@ -62,7 +65,8 @@ fn scratch() -> Scratch {
         attributes: [(1, [(2, 3)].into_iter().collect())].into_iter().collect(),
     };
     let listing = tree_listing(&root);
-    Scratch { root, device, listing }
+    let dir = Dir::open(&root).expect("open scratch root");
+    Scratch { root, dir, device, listing }
 }
 
 /// Every entry below `root` with its type, size and link target.
@@ -132,8 +136,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(list) = CommandList::parse(data, 0) else { return };
     SCRATCH.with(|s| {
         let _ = install::precondition::check(&list, &s.device, &s.root);
-        let planned = plan::plan(&list, &s.root);
-        let again = plan::plan(&list, &s.root);
+        let planned = plan::plan(&list, &s.dir);
+        let again = plan::plan(&list, &s.dir);
         match (&planned, &again) {
             (Ok(a), Ok(b)) => assert_eq!(a.actions, b.actions, "planning twice differs"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "planning twice differs"),

@@ -1,4 +1,4 @@
-//! The voucher verifier (`vouchers::Verifier::verify`, C.3 and XML-DSig)
+//! The voucher verifier (`xmldsig::Verifier::verify`, C.3 and XML-DSig)
 //! with a real signature around mutated content (issue 10, "How it is
 //! checked"). At start-up a voucher of two Options is signed with the test
 //! signer (testdata/keys/signer.*, chaining to testdata/keys/ca.pem) and
@@ -25,7 +25,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vouchers::{SignAlgorithm, Verifier, VoucherError, VoucherOption};
+use vouchers::{SignAlgorithm, VoucherError, VoucherOption};
+use xmldsig::Verifier;
 
 mod voucher_fixture;
 use voucher_fixture::{options, AT, CA, CERT, KEY};
@@ -45,7 +46,7 @@ impl Fixture {
     fn new() -> Fixture {
         let verifier = Verifier::new(&[CA.to_vec()]).expect("test CA loads");
         let options = options();
-        let signed = vouchers::sign(&options, KEY, CERT, &[], SignAlgorithm::RsaSha1).expect("test voucher signs");
+        let signed = xmldsig::sign(&options, KEY, CERT, &[], SignAlgorithm::RsaSha1).expect("test voucher signs");
         let v = verifier.verify(signed.as_bytes(), Some(AT)).expect("freshly signed test voucher verifies");
         assert_eq!(v.options, options);
         let cut = |tag: &str| signed[..signed.find(tag).unwrap_or_else(|| panic!("{tag} in {signed}")) + tag.len()].to_string();
@@ -81,7 +82,7 @@ fn resign(f: &Fixture, text: &str, alg: SignAlgorithm) {
     if opts.is_empty() {
         return;
     }
-    let signed = match vouchers::sign(&opts, KEY, CERT, &[], alg) {
+    let signed = match xmldsig::sign(&opts, KEY, CERT, &[], alg) {
         Ok(s) => s,
         // The voucher limits also bound what is signed.
         Err(VoucherError::Limit(_)) => return,
