@@ -47,7 +47,9 @@ pub fn filter(args: &LogArgs, default: &str) -> anyhow::Result<Targets> {
 /// Install the subscriber (once per process; later calls do nothing).
 pub fn init(args: &LogArgs, default: &str) -> anyhow::Result<()> {
     let filter = filter(args, default)?;
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // The builder filters at INFO by default, below the `Targets` layer:
+    // open it fully and let `filter` decide.
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::TRACE);
     let _ = match args.log_format.as_str() {
         "json" => builder.event_format(JsonLines).finish().with(filter).try_init(),
         // No escape sequences in files, pipes and the journal.
