@@ -86,7 +86,7 @@ impl LoadAcs {
     }
 
     pub fn informs(&self) -> u64 {
-        self.shared.informs.load(Ordering::Relaxed)
+        self.shared.informs.load(Ordering::Acquire)
     }
 
     pub fn seen(&self) -> Vec<InformSeen> {
@@ -254,21 +254,25 @@ fn answer(c: &mut Conn, body: &str, shared: &Shared, ir_head: &str, ir_tail: &st
         out.extend_from_slice(xml.as_bytes());
     };
     if body.contains("<cwmp:Inform>") {
-        shared.informs.fetch_add(1, Ordering::Relaxed);
         c.serial = between(body, "<SerialNumber>", "</SerialNumber>").unwrap_or("").to_string();
         shared.serials.lock().unwrap().insert(c.serial.clone());
         if shared.record {
-            if let Ok(envs) = soap::parse(body) {
-                if let Some(Ok(Body::Inform { device_id, events, parameters, .. })) = envs.first().map(|e| &e.body) {
-                    let cr = parameters.iter().find(|p| p.name.ends_with("ManagementServer.ConnectionRequestURL")).map(|p| p.value.clone());
-                    shared.seen.lock().unwrap().push(InformSeen {
-                        serial: device_id.serial_number.clone(),
-                        events: events.iter().map(|e| e.code.clone()).collect(),
-                        connection_request_url: cr,
-                    });
-                }
-            }
+            // An Inform the codec cannot read is recorded too (no events,
+            // the parse error in place of the URL): the tests' assertions
+            // then name it instead of finding one Inform missing.
+            let seen = match soap::parse(body).map(|envs| envs.into_iter().next().map(|e| e.body)) {
+                Ok(Some(Ok(Body::Inform { device_id, events, parameters, .. }))) => InformSeen {
+                    serial: device_id.serial_number,
+                    events: events.into_iter().map(|e| e.code).collect(),
+                    connection_request_url: parameters.into_iter().find(|p| p.name.ends_with("ManagementServer.ConnectionRequestURL")).map(|p| p.value),
+                },
+                other => InformSeen { serial: c.serial.clone(), events: Vec::new(), connection_request_url: Some(format!("unreadable Inform: {other:?}")) },
+            };
+            shared.seen.lock().unwrap().push(seen);
         }
+        // Counted after it is recorded: a test that waits on the count
+        // then reads `seen` finds every Inform counted there.
+        shared.informs.fetch_add(1, Ordering::Release);
         let id = between(body, "<cwmp:ID soap:mustUnderstand=\"1\">", "</cwmp:ID>").unwrap_or("");
         ok(&mut c.out, &format!("{ir_head}{id}{ir_tail}"));
         return;
