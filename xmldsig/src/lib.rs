@@ -91,7 +91,11 @@ unsafe fn dsig_element(first: b::xmlNodePtr, name: &[u8]) -> Option<b::xmlNodePt
 /// [`VoucherError::NoTrustedKey`], as libxmlsec1 has it.
 ///
 /// SAFETY: `doc` and `key` must be live; nothing here outlives the call.
-unsafe fn signed_info_verifies(doc: &libxml::tree::Document, key: b::xmlSecKeyPtr) -> Result<bool, VoucherError> {
+unsafe fn signed_info_verifies(
+    doc: &libxml::tree::Document,
+    key: b::xmlSecKeyPtr,
+    suits: &std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
+) -> Result<bool, VoucherError> {
     let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
     let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
     let signed_info = dsig_element((*root).children, b"SignedInfo\0").ok_or_else(|| structure("Signature must start with SignedInfo"))?;
@@ -120,14 +124,18 @@ unsafe fn signed_info_verifies(doc: &libxml::tree::Document, key: b::xmlSecKeyPt
         return Err(VoucherError::Xmlsec("cannot read SignatureMethod".into()));
     }
     (*sign).operation = b::xmlSecTransformOperation_xmlSecTransformOperationVerify;
-    let mut req: b::xmlSecKeyReq = std::mem::zeroed();
-    if b::xmlSecKeyReqInitialize(&mut req) < 0 {
-        return Err(VoucherError::Xmlsec("cannot initialise a key requirement".into()));
-    }
-    let suits = b::xmlSecTransformSetKeyReq(sign, &mut req) >= 0 && b::xmlSecKeyMatch(key, null(), &mut req) == 1;
-    b::xmlSecKeyReqFinalize(&mut req);
-    if !suits {
-        return Err(VoucherError::NoTrustedKey);
+    let pair = (key as usize, (*sign).id as usize);
+    if !suits.borrow().contains(&pair) {
+        let mut req: b::xmlSecKeyReq = std::mem::zeroed();
+        if b::xmlSecKeyReqInitialize(&mut req) < 0 {
+            return Err(VoucherError::Xmlsec("cannot initialise a key requirement".into()));
+        }
+        let suited = b::xmlSecTransformSetKeyReq(sign, &mut req) >= 0 && b::xmlSecKeyMatch(key, null(), &mut req) == 1;
+        b::xmlSecKeyReqFinalize(&mut req);
+        if !suited {
+            return Err(VoucherError::NoTrustedKey);
+        }
+        suits.borrow_mut().insert(pair);
     }
     if b::xmlSecTransformSetKey(sign, key) < 0 {
         return Err(VoucherError::Xmlsec("cannot set the signer's key".into()));
@@ -174,6 +182,23 @@ pub struct Verifier {
     /// libxmlsec1 spends on a voucher (OpenSSL 3 decoder set-up, ~55 % of a
     /// verification); a device sees the same few signers again and again.
     keys: std::cell::RefCell<std::collections::HashMap<Vec<u8>, CachedKey>>,
+    /// What the KeyInfo certificates of a voucher say, by their DER: the
+    /// signer among them and its subject. Decoding them (and naming the
+    /// subject's attributes) for each voucher cost a sixth of a
+    /// verification; a device's vouchers carry the same few sets.
+    signers: std::cell::RefCell<std::collections::HashMap<Vec<Vec<u8>>, SignerCerts>>,
+    /// (cached key, SignatureMethod transform class) pairs found to suit
+    /// each other: libxmlsec1's key match asks OpenSSL for the key's size
+    /// each time. Emptied with `keys` (the pointers name its keys).
+    suits: std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
+}
+
+/// The certificates of one KeyInfo: which issued none of the others (None:
+/// ambiguous, each is tried) and the first one's subject, for display.
+#[derive(Clone)]
+struct SignerCerts {
+    leaf: Option<usize>,
+    subject: Option<String>,
 }
 
 /// The span of time in which every certificate of a validated path is valid.
@@ -204,7 +229,15 @@ impl Verifier {
             if mngr.is_null() {
                 return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
             }
-            let v = Verifier { mngr, anchors_pem: anchors_pem.to_vec(), anchors, chains: Default::default(), keys: Default::default() };
+            let v = Verifier {
+                mngr,
+                anchors_pem: anchors_pem.to_vec(),
+                anchors,
+                chains: Default::default(),
+                keys: Default::default(),
+                signers: Default::default(),
+                suits: Default::default(),
+            };
             if b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
                 return Err(VoucherError::Xmlsec("cannot initialise the keys manager".into()));
             }
@@ -299,7 +332,8 @@ impl Verifier {
                 digested.push((uri, bytes));
             }
         }
-        options_from_digested(&digested, refs.len()).map(|options| VerifiedVoucher { options, signer: signer_subject(&certs), signature_method })
+        let options = options_from_digested(&digested, refs.len())?;
+        Ok(VerifiedVoucher { options, signer: self.signer_certs(&certs).subject, signature_method })
     }
 }
 
@@ -310,8 +344,8 @@ impl Verifier {
     /// SignatureValue over SignedInfo. No Reference is read or digested here.
     /// The key is owned by `self.keys`.
     fn signer_key(&self, doc: &libxml::tree::Document, certs: &[Vec<u8>], when: std::time::SystemTime) -> Result<b::xmlSecKeyPtr, VoucherError> {
-        let candidates: Vec<&Vec<u8>> = match leaf_of(certs) {
-            Some(leaf) => vec![leaf],
+        let candidates: Vec<&Vec<u8>> = match self.signer_certs(certs).leaf {
+            Some(leaf) => vec![&certs[leaf]],
             None => certs.iter().collect(),
         };
         let mut first_error = None;
@@ -322,7 +356,7 @@ impl Verifier {
                     return Err(VoucherError::NoTrustedKey);
                 }
                 // SAFETY: `doc` and `key` are live; see signed_info_verifies.
-                match unsafe { signed_info_verifies(doc, key)? } {
+                match unsafe { signed_info_verifies(doc, key, &self.suits)? } {
                     true => Ok(key),
                     false => Err(VoucherError::BadSignature("the SignatureValue does not verify over SignedInfo".into())),
                 }
@@ -337,8 +371,20 @@ impl Verifier {
         Err(first_error.unwrap_or(VoucherError::NoTrustedKey))
     }
 
-    /// Path validation of the verifying certificate to our anchors, cached:
-    /// a hit only needs `when` inside every involved certificate's validity.
+    /// [`leaf_of`] and [`signer_subject`] of a KeyInfo's certificates, cached.
+    fn signer_certs(&self, certs: &[Vec<u8>]) -> SignerCerts {
+        if let Some(s) = self.signers.borrow().get(certs) {
+            return s.clone();
+        }
+        let s = SignerCerts { leaf: leaf_of(certs).and_then(|l| certs.iter().position(|c| c == l)), subject: signer_subject(certs) };
+        let mut signers = self.signers.borrow_mut();
+        if signers.len() >= KEY_CACHE_MAX {
+            signers.clear();
+        }
+        signers.insert(certs.to_vec(), s.clone());
+        s
+    }
+
     /// The cached libxmlsec1 key of a (path-validated) signer certificate;
     /// null if libxmlsec1 cannot make one.
     fn key_for(&self, cert_der: &[u8]) -> b::xmlSecKeyPtr {
@@ -361,12 +407,15 @@ impl Verifier {
         }
         let mut keys = self.keys.borrow_mut();
         if keys.len() >= KEY_CACHE_MAX {
+            self.suits.borrow_mut().clear();
             keys.clear();
         }
         keys.insert(cert_der.to_vec(), CachedKey(key));
         key
     }
 
+    /// Path validation of the verifying certificate to our anchors, cached:
+    /// a hit only needs `when` inside every involved certificate's validity.
     fn check_chain(&self, leaf: Vec<u8>, pool: Vec<Vec<u8>>, when: std::time::SystemTime) -> Result<(), VoucherError> {
         let mut key = vec![leaf];
         key.extend(pool);

@@ -236,6 +236,26 @@ fn reused_verifier_checks_every_signature_with_the_cached_key() {
     assert!(v.verify(rogue_both.as_bytes(), None).is_err());
     // The untampered voucher still verifies after all that.
     assert!(v.verify(xml.as_bytes(), None).is_ok());
+    // The caches (signer certificate of a KeyInfo and its subject; a key
+    // suiting a SignatureMethod) answer per certificate set and per method:
+    // the same key under RSA-SHA256, and the two-certificate KeyInfo, read
+    // as a fresh Verifier reads them.
+    let sha256 = signed(SignAlgorithm::RsaSha256);
+    for x in [&xml, &sha256, &both, &xml] {
+        let fresh = Verifier::new(&[read("ca.pem")]).unwrap().verify(x.as_bytes(), None).unwrap();
+        let reused = v.verify(x.as_bytes(), None).unwrap();
+        assert_eq!(reused, fresh);
+        assert!(reused.signer.as_deref().is_some_and(|s| s.contains("CN=")), "{reused:?}");
+    }
+    // A DSA signer under an RSA SignatureMethod: refused, however often.
+    let dsa_cert = {
+        let pem = String::from_utf8(read("dsa-signer.pem")).unwrap();
+        pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
+    };
+    let dsa_in_rsa = xml.replace(&cert_b64(&xml), &dsa_cert);
+    for _ in 0..2 {
+        assert_eq!(v.verify(dsa_in_rsa.as_bytes(), None).unwrap_err(), VoucherError::NoTrustedKey);
+    }
 }
 
 /// Issue 10 item 1: ~12,800 nested elements (an 89 KB file) overflowed the
