@@ -63,9 +63,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit::status(exit::kind_of(&e));
-            eprintln!("error: {e:#}");
+            // Each cause once (some library messages name their source).
+            let message = foundation::error_kind::chain(e.as_ref());
+            eprintln!("error: {message}");
             if json {
-                println!("{}", serde_json::json!({ "ok": false, "error": format!("{e:#}"), "exit_code": code }));
+                println!("{}", serde_json::json!({ "ok": false, "error": message, "exit_code": code }));
             }
             ExitCode::from(code)
         }

@@ -29,13 +29,19 @@ pub trait Kind {
 
 /// An error and its sources, joined with ": " (what `anyhow` prints for
 /// `{:#}`): for errors that leave as text, such as a TransferComplete
-/// FaultString or a report line.
+/// FaultString, a report line or the binary's `error:` line. A source whose
+/// text its error's message already ends with is not repeated (some
+/// messages name their cause, as log lines showing only the outer error
+/// need them to).
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut next = e.source();
     while let Some(c) = next {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         next = c.source();
     }
     s
@@ -54,5 +60,19 @@ mod tests {
         let e = Outer(std::io::Error::other("disk full"));
         assert_eq!(chain(&e), "writing the journal: disk full");
         assert_eq!(chain(&std::io::Error::other("alone")), "alone");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("queue {path}: {source}")]
+    struct Named {
+        path: &'static str,
+        source: Outer,
+    }
+
+    #[test]
+    fn chain_does_not_repeat_a_cause_the_message_names() {
+        let e = Named { path: "t.json", source: Outer(std::io::Error::other("disk full")) };
+        assert_eq!(e.to_string(), "queue t.json: writing the journal");
+        assert_eq!(chain(&e), "queue t.json: writing the journal: disk full");
     }
 }

@@ -153,9 +153,11 @@ pub struct Queue {
 
 impl Queue {
     /// Load `path`, or start empty when it does not exist.
+    /// A missing file is an empty queue. The error does not name the file:
+    /// the callers' errors do (it was named twice).
     pub fn load(path: &Path) -> std::io::Result<Queue> {
         let data = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?,
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => QueueData::default(),
             Err(e) => return Err(e),
         };
@@ -406,6 +408,7 @@ mod tests {
         assert!(q.is_full());
         std::fs::write(&p, b"{not json").unwrap();
         let e = Queue::load(&p).unwrap_err();
-        assert!(e.to_string().contains("t.json"), "{e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("key must be a string"), "the JSON error: {e}");
     }
 }
