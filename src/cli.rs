@@ -514,7 +514,8 @@ pub const AGENT_HELP: &str = concat!(
 VOUCHERS (SetVouchers, Appendix C): the XML signatures are checked by cpekit-xmldsig,
 a helper process run once per SetVouchers ([trust] voucher_helper; default
 $CPEKIT_XMLDSIG, else cpekit-xmldsig beside cpekit, where `make install` puts it),
-with a deadline, bounded output and no new privileges. The agent itself never
+with a deadline, bounded output and no new privileges, as [trust]
+voucher_helper_user when set (an agent running as root). The agent itself never
 maps libxmlsec1, libxml2 or ICU. A helper that cannot run: 9002 Internal error.
 
 LINUX BACKEND ([device] backend = \"linux\"): values from the machine.

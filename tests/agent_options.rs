@@ -187,6 +187,54 @@ fn set_vouchers_enables_options_get_options_and_enabled_options() {
     assert!(acs.validate_all() >= 10);
 }
 
+/// Issue 14, "privilege-dropped where possible": with `[trust]
+/// voucher_helper_user`, the helper that parses the ACS's XML runs as that
+/// user. As root the agent runs it as nobody (a stand-in records its uid,
+/// then becomes the real helper) and the voucher takes effect; an agent
+/// that cannot change user (not root, asking for root) runs no helper and
+/// answers 9002, enabling nothing.
+#[test]
+fn voucher_helper_runs_as_the_configured_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    // Where nobody can reach the helper (the checkout may be under /root).
+    let bin = tempfile::tempdir().unwrap();
+    for p in [bin.path(), d.path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let real = bin.path().join("cpekit-xmldsig");
+    std::fs::copy(support::xmldsig::helper(), &real).unwrap();
+    let uid_file = bin.path().join("uid");
+    let wrapper = bin.path().join("helper");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nid -u > '{}'\nexec '{}'\n", uid_file.display(), real.display())).unwrap();
+    for f in [&real, &wrapper] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = unsafe { libc::geteuid() } == 0;
+    let user = if root { "nobody" } else { "0:0" };
+    let acs = TestAcs::start();
+    let v = xmlsec1_voucher(&[opt("VoIP", "1001", Mode::EnableWithoutExpiration)], "signer");
+    acs.push_script(vec![set_vouchers(vec![v]), gpv(ENABLED)]);
+    let trust =
+        format!("[trust]\nvouchers = [\"{}\"]\nvoucher_helper = \"{}\"\nvoucher_helper_user = \"{user}\"", keys().join("ca.pem").display(), wrapper.display());
+    let f = d.path().join("agent.toml");
+    std::fs::write(&f, support::config::agent_toml(&acs.url, d.path(), "", "", &trust)).unwrap();
+    let mut agent = Agent::new(AgentConfig::load(&f).unwrap()).unwrap();
+    agent.run(true, 3).unwrap();
+    let r = acs.sessions()[0].responses();
+    assert_eq!(r.len(), 2, "{r:#?}");
+    if root {
+        assert_eq!(r[0], Body::SetVouchersResponse, "{r:#?}");
+        assert_eq!(value(&r[1], ENABLED), "VoIP");
+        let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+        assert_eq!(std::fs::read_to_string(&uid_file).unwrap().trim(), String::from_utf8_lossy(&nobody.stdout).trim());
+    } else {
+        assert_eq!(fault(&r[0]), Some(9002), "{r:#?}");
+        assert_eq!(value(&r[1], ENABLED), "");
+        assert!(!uid_file.exists(), "the helper ran as the agent's user");
+    }
+}
+
 #[test]
 fn refused_vouchers_fault_and_change_nothing() {
     let d = tempfile::tempdir().unwrap();

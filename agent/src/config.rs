@@ -230,6 +230,42 @@ pub struct Trust {
     /// `$CPEKIT_XMLDSIG`, else beside the `cpekit` executable).
     #[serde(default)]
     pub voucher_helper: Option<PathBuf>,
+    /// Run that helper as this user (a name, with its primary group, or
+    /// "UID:GID"): an agent running as root need not verify untrusted XML
+    /// as root. Default: the agent's own user.
+    #[serde(default)]
+    pub voucher_helper_user: Option<String>,
+}
+
+impl Trust {
+    /// `voucher_helper_user` as (uid, gid); None when not set.
+    pub fn voucher_helper_identity(&self) -> Result<Option<(u32, u32)>, ConfigError> {
+        let Some(spec) = self.voucher_helper_user.as_deref() else { return Ok(None) };
+        let bad = |why: &str| ConfigError::Invalid(format!("[trust] voucher_helper_user {spec:?}: {why}"));
+        if let Some((u, g)) = spec.split_once(':') {
+            let n = |x: &str| x.parse::<u32>().ok().filter(|&v| v != u32::MAX);
+            return match (n(u), n(g)) {
+                (Some(u), Some(g)) => Ok(Some((u, g))),
+                _ => Err(bad("\"UID:GID\" takes two decimal numbers")),
+            };
+        }
+        lookup_user(spec).map(Some).ok_or_else(|| bad("no such user"))
+    }
+}
+
+/// The uid and primary gid of the user `name` (getpwnam_r: /etc/passwd or
+/// whatever the C library's name service reads).
+fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: getpwnam_r writes into `pwd` and `buf` (of the length given)
+    // only, and sets `result` to null or to `pwd`; nothing is kept after.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+    }
 }
 
 impl AgentConfig {
@@ -307,6 +343,7 @@ impl AgentConfig {
             return Err(ConfigError::Invalid("[agent] max_envelopes must be at least 1 (3.4.1)".into()));
         }
         self.check_numbers()?;
+        self.trust.voucher_helper_identity()?;
         self.check_device_backend()?;
         self.check_data_model()
     }
@@ -452,6 +489,20 @@ serial_number = "CPE0001"
 [agent]
 state_dir = "state"
 "#;
+
+    /// `[trust] voucher_helper_user`: a name (with its primary group) or
+    /// "UID:GID"; anything else is a config error naming the key.
+    #[test]
+    fn voucher_helper_user() {
+        let with = |v: &str| AgentConfig::parse(&format!("{MINIMAL}[trust]\nvoucher_helper_user = \"{v}\"\n"));
+        assert_eq!(AgentConfig::parse(MINIMAL).unwrap().trust.voucher_helper_identity().unwrap(), None);
+        assert_eq!(with("root").unwrap().trust.voucher_helper_identity().unwrap(), Some((0, 0)));
+        assert_eq!(with("65534:65533").unwrap().trust.voucher_helper_identity().unwrap(), Some((65534, 65533)));
+        for bad in ["no-such-user-cpekit", "1:x", ":1", "4294967295:1", ""] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("[trust] voucher_helper_user") && e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn minimal_config_and_defaults() {

@@ -292,8 +292,20 @@ impl Agent {
         };
         // Vouchers (Appendix C): the option store beside the tree.
         let d = &cfg.device;
-        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?
-            .with_verifier(Box::new(vouchers::Helper::locate(cfg.trust.voucher_helper.as_deref())));
+        let mut helper = vouchers::Helper::locate(cfg.trust.voucher_helper.as_deref());
+        if let Some((uid, gid)) = cfg.trust.voucher_helper_identity().map_err(|e| AgentError::Config(e.to_string()))? {
+            // SAFETY: geteuid has no preconditions.
+            let me = unsafe { libc::geteuid() };
+            if me != 0 && me != uid {
+                warn!(
+                    uid,
+                    agent_uid = me,
+                    "[trust] voucher_helper_user: the agent is not root and cannot run the voucher helper as another user; SetVouchers will answer 9002"
+                );
+            }
+            helper = helper.run_as(uid, gid);
+        }
+        let mut options = Options::open(&dir, &d.oui, &d.product_class, &d.serial_number, cfg.trust.vouchers.clone())?.with_verifier(Box::new(helper));
         options.refresh(&mut store, time::OffsetDateTime::now_utc())?;
         // The Connection Request password while none is configured: never
         // told to anyone, so nothing can authenticate (3.2.2).

@@ -387,6 +387,37 @@ mod tests {
         assert_eq!(serde_json::from_str::<Request>(&serde_json::to_string(&req).unwrap()).unwrap(), req);
     }
 
+    /// `run_as` is the helper's identity: a stand-in helper records its uid
+    /// and answers an empty verification. As root it runs as the user given
+    /// (nobody); without the privilege to change user (anyone else asking
+    /// for root), the helper does not run at all, never as the caller instead.
+    #[test]
+    fn run_as_runs_the_helper_as_that_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let script = d.path().join("helper");
+        let uid_file = d.path().join("uid");
+        std::fs::write(&script, format!("#!/bin/sh\nid -u > '{}'\ncat >/dev/null\necho '{{\"result\":\"verified\",\"vouchers\":[]}}'\n", uid_file.display()))
+            .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // As the caller: it runs, as the caller.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(Helper::at(&script).verify_vouchers(&[], &[], None).unwrap(), vec![]);
+        assert_eq!(std::fs::read_to_string(&uid_file).unwrap().trim(), me.to_string());
+        std::fs::remove_file(&uid_file).unwrap();
+        // Root drops to nobody; anyone else cannot become root.
+        let other = if me == 0 { 65534 } else { 0 };
+        let r = Helper::at(&script).run_as(other, other).verify_vouchers(&[], &[], None);
+        if me == 0 {
+            assert_eq!(r.unwrap(), vec![]);
+            assert_eq!(std::fs::read_to_string(&uid_file).unwrap().trim(), other.to_string());
+        } else {
+            assert!(matches!(&r, Err(VerifyError::Helper(e)) if e.message.contains("cannot start")), "{r:?}");
+            assert!(!uid_file.exists(), "the helper ran although it could not change user");
+        }
+    }
+
     #[test]
     fn a_missing_helper_is_a_helper_error() {
         let h = Helper::at("/nonexistent/cpekit-xmldsig");
