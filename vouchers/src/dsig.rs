@@ -7,9 +7,10 @@
 //! a short-lived helper process ([`crate::helper`]) so that no process that
 //! never sees a voucher maps libxmlsec1, libxml2 or ICU. The profile:
 //!
-//! * keys come only from X.509 certificates chaining to the caller's trust
-//!   anchors (`enabledKeyData` = X509, a keys manager holding only the
-//!   anchors): a KeyValue alone is never trusted;
+//! * the key comes only from an X.509 certificate in KeyInfo whose path
+//!   validates to the caller's trust anchors (the package signature's path
+//!   rules); libxmlsec1 never reads KeyInfo, and a KeyValue alone is never
+//!   trusted;
 //! * no DOCTYPE / entities, no network, no recovery when parsing; only
 //!   same-document `#Id` references; only inclusive C14N 20010315
 //!   transforms and the SignedInfo algorithms the spec's era uses;

@@ -3,10 +3,12 @@
 //! [`vouchers::dsig`] (whose pure parts — limits, pre-check, Options from
 //! digested bytes — this crate uses).
 //!
-//! Bindings: the `xmlsec` crate (0.3) with `libxml`. Its safe API has no
-//! keys manager, trust anchors or reference inspection, so this crate uses
-//! `xmlsec::bindings` (plus one missing declaration) directly; C14N and
-//! signature processing are libxmlsec1's, not ours.
+//! Bindings: the `xmlsec` crate (0.3) with `libxml`. Its safe API cannot
+//! check SignedInfo before the References or hand out what a Reference
+//! digested, so this crate uses `xmlsec::bindings` (plus one missing
+//! declaration) directly; C14N, digests and the signature transforms are
+//! libxmlsec1's, not ours: this crate orders them (SignedInfo's
+//! SignatureValue with the path-validated key first, then each Reference).
 //!
 //! Only the `cpekit-xmldsig` helper binary (src/main.rs) links this in a
 //! product; `cpekit` runs it as a process ([`vouchers::helper`]).
@@ -34,8 +36,7 @@ type ErrorsCallback = unsafe extern "C" fn(
 );
 
 extern "C" {
-    // transforms.h and errors.h; not in the xmlsec crate's generated bindings.
-    fn xmlSecTransformMemBufGetBuffer(transform: b::xmlSecTransformPtr) -> b::xmlSecBufferPtr;
+    // errors.h; not in the xmlsec crate's generated bindings.
     fn xmlSecErrorsSetCallback(callback: Option<ErrorsCallback>);
 }
 /// libxmlsec1 prints every failure to stderr by default; our errors carry
@@ -155,6 +156,108 @@ unsafe fn signed_info_verifies(
     }
     Ok((*sign).status == b::xmlSecTransformStatus_xmlSecTransformStatusOk)
 }
+/// The References of SignedInfo, dereferenced, transformed, digested and
+/// compared by libxmlsec1 (`xmlSecDSigReferenceCtxProcessNode`, as
+/// `xmlSecDSigCtxVerify` runs it: xmldsig.c, 1.2.37), in document order,
+/// with the bytes each digested. Run once [`signed_info_verifies`] has
+/// accepted the SignatureValue over SignedInfo: `xmlSecDSigCtxVerify` would
+/// canonicalise SignedInfo and check the signature a second time, after
+/// the References, which is what issue 10 had us check first. The structure
+/// it checks is checked here too (XML-DSig 4.1, 4.3: Signature is
+/// SignedInfo, SignatureValue, KeyInfo?, Object*; SignedInfo is
+/// CanonicalizationMethod, SignatureMethod, Reference+). Only same-document
+/// References are dereferenced; no Manifest is read.
+///
+/// SAFETY: `doc` must be live; nothing here outlives the call.
+unsafe fn digest_references(doc: &libxml::tree::Document) -> Result<Vec<(String, Vec<u8>)>, VoucherError> {
+    let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
+    let is = |n: b::xmlNodePtr, name: &[u8]| {
+        const NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#\0";
+        !n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0
+    };
+    let next = |n: b::xmlNodePtr| b::xmlSecGetNextElementNode((*n).next);
+    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+    if !is(root, b"Signature\0") {
+        return Err(structure("the document element must be Signature"));
+    }
+    let signed_info = b::xmlSecGetNextElementNode((*root).children);
+    if !is(signed_info, b"SignedInfo\0") || !is(next(signed_info), b"SignatureValue\0") {
+        return Err(structure("Signature must start with SignedInfo and SignatureValue"));
+    }
+    let mut cur = next(next(signed_info));
+    if is(cur, b"KeyInfo\0") {
+        cur = next(cur);
+    }
+    while is(cur, b"Object\0") {
+        cur = next(cur);
+    }
+    if !cur.is_null() {
+        return Err(structure("Signature may hold only SignedInfo, SignatureValue, KeyInfo and Objects"));
+    }
+    let c14n = b::xmlSecGetNextElementNode((*signed_info).children);
+    if !is(c14n, b"CanonicalizationMethod\0") || !is(next(c14n), b"SignatureMethod\0") {
+        return Err(structure("SignedInfo must start with CanonicalizationMethod and SignatureMethod"));
+    }
+    let mut references = Vec::new();
+    let mut cur = next(next(c14n));
+    while is(cur, b"Reference\0") {
+        references.push(cur);
+        cur = next(cur);
+    }
+    if references.is_empty() || !cur.is_null() {
+        return Err(structure("SignedInfo must end with one or more References"));
+    }
+    if references.len() > MAX_REFERENCES {
+        return Err(VoucherError::TooManyReferences { count: references.len(), limit: MAX_REFERENCES });
+    }
+
+    struct Ctx(b::xmlSecDSigCtxPtr);
+    impl Drop for Ctx {
+        fn drop(&mut self) {
+            // SAFETY: created by xmlSecDSigCtxCreate, destroyed once; it
+            // destroys the reference contexts in its list.
+            unsafe { b::xmlSecDSigCtxDestroy(self.0) }
+        }
+    }
+    // The reference contexts take their settings from a signature context.
+    let ctx = b::xmlSecDSigCtxCreate(null_mut());
+    if ctx.is_null() {
+        return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
+    }
+    let _g = Ctx(ctx);
+    (*ctx).operation = b::xmlSecTransformOperation_xmlSecTransformOperationVerify;
+    // Keep what each Reference digested: the Options are read from it.
+    (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
+    (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
+    add_ids(doc);
+    let mut digested = Vec::with_capacity(references.len());
+    for node in references {
+        let r = b::xmlSecDSigReferenceCtxCreate(ctx, b::xmlSecDSigReferenceOrigin_xmlSecDSigReferenceOriginSignedInfo);
+        if r.is_null() {
+            return Err(VoucherError::Xmlsec("cannot create a reference context".into()));
+        }
+        if b::xmlSecPtrListAdd(&mut (*ctx).signedInfoReferences, r as *mut c_void) < 0 {
+            b::xmlSecDSigReferenceCtxDestroy(r);
+            return Err(VoucherError::Xmlsec("cannot keep a reference context".into()));
+        }
+        if b::xmlSecDSigReferenceCtxProcessNode(r, node) < 0 {
+            return Err(VoucherError::BadSignature("a Reference cannot be dereferenced or digested".into()));
+        }
+        if (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
+            return Err(VoucherError::BadSignature("a digest does not match".into()));
+        }
+        let buf = b::xmlSecDSigReferenceCtxGetPreDigestBuffer(r);
+        if buf.is_null() {
+            return Err(VoucherError::Xmlsec("the digested bytes were not kept".into()));
+        }
+        let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
+        let data = b::xmlSecBufferGetData(buf);
+        let size = b::xmlSecBufferGetSize(buf) as usize;
+        digested.push((uri, if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() }));
+    }
+    Ok(digested)
+}
+
 /// A key libxmlsec1 made from a certificate, owned by the [`Verifier`]'s cache.
 struct CachedKey(b::xmlSecKeyPtr);
 
@@ -168,11 +271,9 @@ impl Drop for CachedKey {
 
 /// At most this many signer keys are kept (one per trusted signer certificate).
 const KEY_CACHE_MAX: usize = 64;
-/// A verifier holding a libxmlsec1 keys manager loaded with the trust
-/// anchors; reuse it: creating one loads OpenSSL's X.509 store.
+/// A verifier of vouchers against trust anchors; reuse it: it keeps what
+/// it learnt about the signers it has seen (below).
 pub struct Verifier {
-    mngr: b::xmlSecKeysMngrPtr,
-    anchors_pem: Vec<Vec<u8>>,
     anchors: Vec<x509_cert::Certificate>,
     /// Certificate paths already validated to our anchors: (leaf + KeyInfo
     /// certificates) → the validity window of every certificate involved.
@@ -204,57 +305,21 @@ struct SignerCerts {
 /// The span of time in which every certificate of a validated path is valid.
 type Window = (std::time::SystemTime, std::time::SystemTime);
 
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        // SAFETY: created by xmlSecKeysMngrCreate, destroyed once.
-        unsafe { b::xmlSecKeysMngrDestroy(self.mngr) }
-    }
-}
-
 impl Verifier {
     /// Trust anchors as PEM certificates (one or more per entry).
     pub fn new(anchors_pem: &[Vec<u8>]) -> Result<Verifier, VoucherError> {
         init();
         let anchors: Vec<x509_cert::Certificate> = anchors_pem
             .iter()
-            .map(|p| pkgfmt::signature::load_certs_pem(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| VoucherError::Key(e.to_string()))?
+            .map(|p| match pkgfmt::signature::load_certs_pem(p) {
+                Ok(certs) if certs.is_empty() => Err(VoucherError::Key("a trust anchor is not a PEM certificate".into())),
+                r => r.map_err(|e| VoucherError::Key(e.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
             .collect();
-        // SAFETY: the manager is owned by the Verifier and destroyed in Drop.
-        unsafe {
-            let mngr = b::xmlSecKeysMngrCreate();
-            if mngr.is_null() {
-                return Err(VoucherError::Xmlsec("cannot create a keys manager".into()));
-            }
-            let v = Verifier {
-                mngr,
-                anchors_pem: anchors_pem.to_vec(),
-                anchors,
-                chains: Default::default(),
-                keys: Default::default(),
-                signers: Default::default(),
-                suits: Default::default(),
-            };
-            if b::xmlSecOpenSSLAppDefaultKeysMngrInit(mngr) < 0 {
-                return Err(VoucherError::Xmlsec("cannot initialise the keys manager".into()));
-            }
-            for pem in &v.anchors_pem {
-                let rc = b::xmlSecOpenSSLAppKeysMngrCertLoadMemory(
-                    mngr,
-                    pem.as_ptr(),
-                    pem.len() as u32,
-                    b::xmlSecKeyDataFormat_xmlSecKeyDataFormatPem,
-                    b::xmlSecKeyDataTypeTrusted,
-                );
-                if rc < 0 {
-                    return Err(VoucherError::Key("a trust anchor is not a PEM certificate".into()));
-                }
-            }
-            Ok(v)
-        }
+        Ok(Verifier { anchors, chains: Default::default(), keys: Default::default(), signers: Default::default(), suits: Default::default() })
     }
 
     /// Verify a voucher (XML or Base64); `at` is the time for certificate
@@ -267,83 +332,21 @@ impl Verifier {
         let doc = parse_libxml(xml.as_bytes())?;
         // The signer's key (path-validated, cached) has verified the
         // SignatureValue over SignedInfo: only now are References digested.
-        let preset = self.signer_key(&doc, &certs, when)?;
-        let mut digested: Vec<(String, Vec<u8>)> = Vec::new();
-        // SAFETY: every pointer below comes from libxmlsec1/libxml2 for this
-        // document and is released before return; lists are read within
-        // their reported sizes. The preset key belongs to `self.keys`: the
-        // guard takes it back from the context before destroying it.
-        unsafe {
-            add_ids(&doc);
-            struct Ctx(b::xmlSecDSigCtxPtr, b::xmlSecKeyPtr);
-            impl Drop for Ctx {
-                fn drop(&mut self) {
-                    unsafe {
-                        if !self.1.is_null() && (*self.0).signKey == self.1 {
-                            (*self.0).signKey = null_mut();
-                        }
-                        b::xmlSecDSigCtxDestroy(self.0)
-                    }
-                }
-            }
-            let ctx = b::xmlSecDSigCtxCreate(self.mngr);
-            if ctx.is_null() {
-                return Err(VoucherError::Xmlsec("cannot create a signature context".into()));
-            }
-            let _g = Ctx(ctx, preset);
-            (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
-            (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
-            // Keys only from X.509 data (never a bare KeyValue), should
-            // libxmlsec1 ever read KeyInfo.
-            b::xmlSecPtrListAdd(&mut (*ctx).keyInfoReadCtx.enabledKeyData, b::xmlSecOpenSSLKeyDataX509GetKlass() as *mut c_void);
-            // Certificate paths are validated by us, against our anchors only
-            // (check_chain): libxmlsec1's own X509_verify_cert would also
-            // trust the system CA paths, and costs most of a verification.
-            (*ctx).keyInfoReadCtx.flags |= b::XMLSEC_KEYINFO_FLAGS_X509DATA_DONT_VERIFY_CERTS;
-            // xmldsig.c: a key set before verification is used and KeyInfo
-            // is not read (the key must still suit the SignatureMethod).
-            (*ctx).signKey = preset;
-            // libxmlsec1 digests every Reference before it checks the
-            // SignatureValue (xmldsig.c, 1.2.37): that is why signer_key
-            // checked it first, and why their number is capped (precheck).
-            let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
-            if b::xmlSecDSigCtxVerify(ctx, root) < 0 {
-                return Err(VoucherError::NoTrustedKey);
-            }
-            if (*ctx).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
-                return Err(VoucherError::BadSignature("a digest or the signature value does not match".into()));
-            }
-            // Only the path-validated key may have verified (libxmlsec1's
-            // own key selection would also trust the system CA paths).
-            if (*ctx).signKey != preset {
-                return Err(VoucherError::NoTrustedKey);
-            }
-            let list = &mut (*ctx).signedInfoReferences as *mut b::xmlSecPtrList;
-            for i in 0..b::xmlSecPtrListGetSize(list) {
-                let r = b::xmlSecPtrListGetItem(list, i) as *mut b::_xmlSecDSigReferenceCtx;
-                if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded || (*r).preDigestMemBufMethod.is_null() {
-                    return Err(VoucherError::BadSignature("a Reference did not validate".into()));
-                }
-                let uri = if (*r).uri.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*r).uri as *const _).to_string_lossy().into_owned() };
-                let buf = xmlSecTransformMemBufGetBuffer((*r).preDigestMemBufMethod);
-                let data = b::xmlSecBufferGetData(buf);
-                let size = b::xmlSecBufferGetSize(buf) as usize;
-                let bytes = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, size).to_vec() };
-                digested.push((uri, bytes));
-            }
-        }
+        self.check_signed_info(&doc, &certs, when)?;
+        // SAFETY: `doc` is live for the call; see digest_references.
+        let digested = unsafe { digest_references(&doc)? };
         let options = options_from_digested(&digested, refs.len())?;
         Ok(VerifiedVoucher { options, signer: self.signer_certs(&certs).subject, signature_method })
     }
 }
 
 impl Verifier {
-    /// The key that signed SignedInfo: the certificate in KeyInfo that issued
-    /// none of the others (or, when that is ambiguous, each certificate in
-    /// turn) must chain to our anchors, and its key must verify the
-    /// SignatureValue over SignedInfo. No Reference is read or digested here.
-    /// The key is owned by `self.keys`.
-    fn signer_key(&self, doc: &libxml::tree::Document, certs: &[Vec<u8>], when: std::time::SystemTime) -> Result<b::xmlSecKeyPtr, VoucherError> {
+    /// Was SignedInfo signed by a trusted signer? The certificate in KeyInfo
+    /// that issued none of the others (or, when that is ambiguous, each
+    /// certificate in turn) must chain to our anchors, and its key must
+    /// verify the SignatureValue over SignedInfo. No Reference is read or
+    /// digested here.
+    fn check_signed_info(&self, doc: &libxml::tree::Document, certs: &[Vec<u8>], when: std::time::SystemTime) -> Result<(), VoucherError> {
         let candidates: Vec<&Vec<u8>> = match self.signer_certs(certs).leaf {
             Some(leaf) => vec![&certs[leaf]],
             None => certs.iter().collect(),
@@ -357,12 +360,12 @@ impl Verifier {
                 }
                 // SAFETY: `doc` and `key` are live; see signed_info_verifies.
                 match unsafe { signed_info_verifies(doc, key, &self.suits)? } {
-                    true => Ok(key),
+                    true => Ok(()),
                     false => Err(VoucherError::BadSignature("the SignatureValue does not verify over SignedInfo".into())),
                 }
             });
             match tried {
-                Ok(key) => return Ok(key),
+                Ok(()) => return Ok(()),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

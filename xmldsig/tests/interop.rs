@@ -155,6 +155,11 @@ fn attack_corpus() {
         &xml[ke..]
     );
     expect(&keyvalue_only, |e| *e == VoucherError::NoTrustedKey);
+    // Something after the Objects (SignedInfo and every digest intact): the
+    // Signature's content model (XML-DSig 4.1) refused, as xmlsec1 does.
+    let trailing = xml.replace("</Signature>", "<Trailer xmlns=\"\"/></Signature>");
+    expect(&trailing, |e| matches!(e, VoucherError::Structure(m) if m.contains("only SignedInfo, SignatureValue, KeyInfo and Objects")));
+    assert!(!xmlsec1_verify(&trailing).status.success());
 }
 
 /// The spec's own algorithm (Figure 6): DSA-SHA1, signed by `xmlsec1`.
