@@ -76,12 +76,17 @@ unsafe fn add_ids(doc: &libxml::tree::Document) {
     b::xmlSecAddIDs(doc.doc_ptr() as b::xmlDocPtr, root, ids.as_mut_ptr());
 }
 
+/// Is `n` the dsig element `name` (NUL-terminated)? False for null.
+unsafe fn is_dsig(n: b::xmlNodePtr, name: &[u8]) -> bool {
+    const NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#\0";
+    !n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0
+}
+
 /// The element child of a node's children list starting at `first` (text
 /// and comments skipped) if it is the dsig element `name` (NUL-terminated).
 unsafe fn dsig_element(first: b::xmlNodePtr, name: &[u8]) -> Option<b::xmlNodePtr> {
-    const NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#\0";
     let n = b::xmlSecGetNextElementNode(first);
-    (!n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0).then_some(n)
+    is_dsig(n, name).then_some(n)
 }
 
 /// Does the SignatureValue verify over the canonical SignedInfo with `key`?
@@ -171,36 +176,32 @@ unsafe fn signed_info_verifies(
 /// SAFETY: `doc` must be live; nothing here outlives the call.
 unsafe fn digest_references(doc: &libxml::tree::Document) -> Result<Vec<(String, Vec<u8>)>, VoucherError> {
     let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
-    let is = |n: b::xmlNodePtr, name: &[u8]| {
-        const NS: &[u8] = b"http://www.w3.org/2000/09/xmldsig#\0";
-        !n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0
-    };
     let next = |n: b::xmlNodePtr| b::xmlSecGetNextElementNode((*n).next);
     let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
-    if !is(root, b"Signature\0") {
+    if !is_dsig(root, b"Signature\0") {
         return Err(structure("the document element must be Signature"));
     }
     let signed_info = b::xmlSecGetNextElementNode((*root).children);
-    if !is(signed_info, b"SignedInfo\0") || !is(next(signed_info), b"SignatureValue\0") {
+    if !is_dsig(signed_info, b"SignedInfo\0") || !is_dsig(next(signed_info), b"SignatureValue\0") {
         return Err(structure("Signature must start with SignedInfo and SignatureValue"));
     }
     let mut cur = next(next(signed_info));
-    if is(cur, b"KeyInfo\0") {
+    if is_dsig(cur, b"KeyInfo\0") {
         cur = next(cur);
     }
-    while is(cur, b"Object\0") {
+    while is_dsig(cur, b"Object\0") {
         cur = next(cur);
     }
     if !cur.is_null() {
         return Err(structure("Signature may hold only SignedInfo, SignatureValue, KeyInfo and Objects"));
     }
     let c14n = b::xmlSecGetNextElementNode((*signed_info).children);
-    if !is(c14n, b"CanonicalizationMethod\0") || !is(next(c14n), b"SignatureMethod\0") {
+    if !is_dsig(c14n, b"CanonicalizationMethod\0") || !is_dsig(next(c14n), b"SignatureMethod\0") {
         return Err(structure("SignedInfo must start with CanonicalizationMethod and SignatureMethod"));
     }
     let mut references = Vec::new();
     let mut cur = next(next(c14n));
-    while is(cur, b"Reference\0") {
+    while is_dsig(cur, b"Reference\0") {
         references.push(cur);
         cur = next(cur);
     }
