@@ -302,7 +302,7 @@ impl Policy {
                     Ok(challenge) => Reply { www_authenticate: Some(challenge), ..Reply::status(401) },
                     // No nonce can be made: nothing can authenticate now.
                     Err(e) => {
-                        tracing::error!(error = %e, "connection request: cannot challenge");
+                        tracing::error!(error = %foundation::error_kind::chain(&e), "connection request: cannot challenge");
                         Reply { close: true, ..Reply::status(503) }
                     }
                 }
@@ -450,7 +450,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         let (head, used) = match head {
             Ok(h) => h,
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "connection request: bad request");
+                tracing::debug!(%peer, error = %foundation::error_kind::chain(&e), "connection request: bad request");
                 let status = match e {
                     HeadError::TooLarge | HeadError::TooManyHeaders => 431,
                     HeadError::Version => 505,

@@ -189,7 +189,7 @@ impl CpeRequests {
         for (path, _, answer) in self.downloads {
             if answer.is_some() {
                 if let Err(e) = std::fs::remove_file(&path) {
-                    warn!(file = %path.display(), error = %e, "cannot remove an answered RequestDownload from the spool");
+                    warn!(file = %path.display(), error = %foundation::error_kind::chain(&e), "cannot remove an answered RequestDownload from the spool");
                 }
             }
         }

@@ -524,7 +524,7 @@ impl Pages {
     }
 
     fn error_redirect(&self, e: KickError) -> Page {
-        tracing::warn!(error = %e, "kick failed");
+        tracing::warn!(error = %foundation::error_kind::chain(&e), "kick failed");
         match random::hex_secret(8) {
             Ok(id) => {
                 let to = format!("{}{KICK_ERROR_PATH}?id={id}", self.base);
@@ -656,7 +656,7 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, pages: &Pages) {
             Ok(Some((h, _))) => break h,
             Ok(None) => {}
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "LAN server: bad request");
+                tracing::debug!(%peer, error = %foundation::error_kind::chain(&e), "LAN server: bad request");
                 let status = match e {
                     HeadError::TooLarge | HeadError::TooManyHeaders => 431,
                     HeadError::Version => 505,

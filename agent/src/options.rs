@@ -179,8 +179,8 @@ impl Options {
         // One verification per request (one helper process): SetVouchers is rare.
         let verified: Vec<VerifiedVoucher> = self.verifier.verify_vouchers(&pems, vouchers, Some(now)).map_err(|e| {
             match &e {
-                VerifyError::Voucher { index, error } => warn!(voucher = index, error = %error, "voucher refused"),
-                e => warn!(error = %e, "vouchers not verified"),
+                VerifyError::Voucher { index, error } => warn!(voucher = index, error = %foundation::error_kind::chain(&error), "voucher refused"),
+                e => warn!(error = %foundation::error_kind::chain(&e), "vouchers not verified"),
             }
             verify_fault(&e)
         })?;

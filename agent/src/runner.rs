@@ -808,11 +808,11 @@ impl Agent {
                 // The jitter only spreads CPEs apart: without randomness,
                 // wait the window's minimum.
                 let wait = backoff::random_wait(base, max, self.failures).unwrap_or_else(|e| {
-                    warn!(error = %e, "no retry jitter");
+                    warn!(error = %foundation::error_kind::chain(&e), "no retry jitter");
                     backoff::window(base, max, self.failures).0
                 });
                 self.retry_at = Some(Instant::now() + wait);
-                warn!(error = %e, retry_in = ?wait, "session failed");
+                warn!(error = %foundation::error_kind::chain(&e), retry_in = ?wait, "session failed");
                 Err(e)
             }
         };

@@ -128,7 +128,7 @@ impl<'a> ParameterHandler<'a> {
 /// its message is for the 9002 fault (the file's name, not its path).
 fn save_tree(path: &Path, store: &Store, method: &str) -> Result<(), String> {
     store.save(path).map_err(|e| {
-        tracing::error!(file = %path.display(), error = %e, method, "cannot save the parameter tree: the request fails with 9002");
+        tracing::error!(file = %path.display(), error = %foundation::error_kind::chain(&e), method, "cannot save the parameter tree: the request fails with 9002");
         format!("cannot save the parameter tree ({}): {e}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
     })
 }

@@ -112,7 +112,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, limits: &Limits, se
             Ok(s) => s,
             Err(e) => {
                 // E.g. out of file descriptors: back off instead of spinning.
-                tracing::warn!(error = %e, "{name}: accept failed");
+                tracing::warn!(error = %foundation::error_kind::chain(&e), "{name}: accept failed");
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -144,7 +144,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, limits: &Limits, se
             serve(stream, peer);
         });
         if let Err(e) = spawned {
-            tracing::warn!(error = %e, "{name}: cannot spawn worker");
+            tracing::warn!(error = %foundation::error_kind::chain(&e), "{name}: cannot spawn worker");
         }
     }
 }

@@ -263,7 +263,7 @@ impl<'a> Engine<'a> {
                         }
                     }
                     Err(e) => {
-                        warn!(serial = %self.model.serial(id), error = %e, "simulated CPE state unreadable: starting afresh");
+                        warn!(serial = %self.model.serial(id), error = %foundation::error_kind::chain(&e), "simulated CPE state unreadable: starting afresh");
                         self.start_failures += 1;
                     }
                 }
@@ -716,7 +716,9 @@ impl<'a> Engine<'a> {
                     i = i.saturating_sub(1);
                 }
                 Ok(_) => {}
-                Err(e) => warn!(serial = %self.model.serial(self.first + local as usize), error = %e, "simulated CPE transfers"),
+                Err(e) => {
+                    warn!(serial = %self.model.serial(self.first + local as usize), error = %foundation::error_kind::chain(&e), "simulated CPE transfers")
+                }
             }
             let c = &mut self.cpes[local as usize];
             c.take_device_events();
@@ -762,7 +764,7 @@ impl<'a> Engine<'a> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    debug!(error = %e, "connection request accept");
+                    debug!(error = %foundation::error_kind::chain(&e), "connection request accept");
                     return;
                 }
             }
@@ -880,7 +882,7 @@ impl<'a> Engine<'a> {
                 Ok(p) => slot.insert(p),
                 // No Digest server secret can be made: nothing can authenticate now.
                 Err(e) => {
-                    warn!(serial = %model.serial(id), error = %e, "connection request: cannot challenge");
+                    warn!(serial = %model.serial(id), error = %foundation::error_kind::chain(&e), "connection request: cannot challenge");
                     return reply(503, true);
                 }
             },
@@ -1000,7 +1002,7 @@ impl<'a> Engine<'a> {
         self.persist(true);
         if let Some(w) = self.writer.take() {
             if let Err(e) = w.finish() {
-                warn!(error = %e, "saving the simulated CPEs' state");
+                warn!(error = %foundation::error_kind::chain(&e), "saving the simulated CPEs' state");
             }
         }
         let mut s = self.summary(self.t0, end, false, cpu0, rss_model_kib);

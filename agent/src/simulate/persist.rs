@@ -118,7 +118,7 @@ fn write_loop(root: &Path, rx: Receiver<Batch>, busy: &AtomicBool) -> std::io::R
                 Ok(()) => written += 1,
                 Err(e) => {
                     if first_error.is_none() {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot save simulated CPE state");
+                        tracing::warn!(path = %path.display(), error = %foundation::error_kind::chain(&e), "cannot save simulated CPE state");
                         first_error = Some(e);
                     }
                 }
