@@ -82,11 +82,66 @@ unsafe fn is_dsig(n: b::xmlNodePtr, name: &[u8]) -> bool {
     !n.is_null() && b::xmlSecCheckNodeName(n, name.as_ptr(), NS.as_ptr()) != 0
 }
 
-/// The element child of a node's children list starting at `first` (text
-/// and comments skipped) if it is the dsig element `name` (NUL-terminated).
-unsafe fn dsig_element(first: b::xmlNodePtr, name: &[u8]) -> Option<b::xmlNodePtr> {
-    let n = b::xmlSecGetNextElementNode(first);
-    is_dsig(n, name).then_some(n)
+/// The parts of an enveloping Signature as libxml2 parsed it, their order
+/// checked once, before any key or digest is used, as `xmlSecDSigCtxVerify`
+/// checks it (xmldsig.c, 1.2.37; XML-DSig 4.1, 4.3): Signature is
+/// SignedInfo, SignatureValue, KeyInfo?, Object*; SignedInfo is
+/// CanonicalizationMethod, SignatureMethod, Reference+.
+struct SignatureNodes {
+    signed_info: b::xmlNodePtr,
+    value: b::xmlNodePtr,
+    c14n: b::xmlNodePtr,
+    method: b::xmlNodePtr,
+    references: Vec<b::xmlNodePtr>,
+}
+
+impl SignatureNodes {
+    /// `references`: how many References the pre-check counted (at most
+    /// [`MAX_REFERENCES`]); libxml2 must see the same number.
+    ///
+    /// SAFETY: `doc` must be live; the pointers are valid while it is.
+    unsafe fn read(doc: &libxml::tree::Document, references: usize) -> Result<SignatureNodes, VoucherError> {
+        let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
+        // Only called on a node found non-null by is_dsig.
+        let next = |n: b::xmlNodePtr| b::xmlSecGetNextElementNode((*n).next);
+        let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
+        if !is_dsig(root, b"Signature\0") {
+            return Err(structure("the document element must be Signature"));
+        }
+        let signed_info = b::xmlSecGetNextElementNode((*root).children);
+        if !is_dsig(signed_info, b"SignedInfo\0") || !is_dsig(next(signed_info), b"SignatureValue\0") {
+            return Err(structure("Signature must start with SignedInfo and SignatureValue"));
+        }
+        let value = next(signed_info);
+        let mut cur = next(value);
+        if is_dsig(cur, b"KeyInfo\0") {
+            cur = next(cur);
+        }
+        while is_dsig(cur, b"Object\0") {
+            cur = next(cur);
+        }
+        if !cur.is_null() {
+            return Err(structure("Signature may hold only SignedInfo, SignatureValue, KeyInfo and Objects"));
+        }
+        let c14n = b::xmlSecGetNextElementNode((*signed_info).children);
+        if !is_dsig(c14n, b"CanonicalizationMethod\0") || !is_dsig(next(c14n), b"SignatureMethod\0") {
+            return Err(structure("SignedInfo must start with CanonicalizationMethod and SignatureMethod"));
+        }
+        let method = next(c14n);
+        let mut refs = Vec::with_capacity(references);
+        let mut cur = next(method);
+        while is_dsig(cur, b"Reference\0") {
+            if refs.len() == references {
+                return Err(structure("SignedInfo holds more References than the pre-check counted"));
+            }
+            refs.push(cur);
+            cur = next(cur);
+        }
+        if refs.len() != references || refs.is_empty() || !cur.is_null() {
+            return Err(structure("SignedInfo must end with its References"));
+        }
+        Ok(SignatureNodes { signed_info, value, c14n, method, references: refs })
+    }
 }
 
 /// Does the SignatureValue verify over the canonical SignedInfo with `key`?
@@ -96,20 +151,15 @@ unsafe fn dsig_element(first: b::xmlNodePtr, name: &[u8]) -> Option<b::xmlNodePt
 /// every Reference. A key that does not suit the SignatureMethod is
 /// [`VoucherError::NoTrustedKey`], as libxmlsec1 has it.
 ///
-/// SAFETY: `doc` and `key` must be live; nothing here outlives the call.
+/// SAFETY: `doc` and `key` must be live, `nodes` read from `doc`; nothing
+/// here outlives the call.
 unsafe fn signed_info_verifies(
     doc: &libxml::tree::Document,
+    nodes: &SignatureNodes,
     key: b::xmlSecKeyPtr,
     suits: &std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
 ) -> Result<bool, VoucherError> {
-    let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
-    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
-    let signed_info = dsig_element((*root).children, b"SignedInfo\0").ok_or_else(|| structure("Signature must start with SignedInfo"))?;
-    let value = dsig_element((*signed_info).next, b"SignatureValue\0").ok_or_else(|| structure("SignedInfo must be followed by SignatureValue"))?;
-    let c14n =
-        dsig_element((*signed_info).children, b"CanonicalizationMethod\0").ok_or_else(|| structure("SignedInfo must start with CanonicalizationMethod"))?;
-    let method = dsig_element((*c14n).next, b"SignatureMethod\0").ok_or_else(|| structure("CanonicalizationMethod must be followed by SignatureMethod"))?;
-
+    let SignatureNodes { signed_info, value, c14n, method, .. } = *nodes;
     struct TransformCtx(b::xmlSecTransformCtxPtr);
     impl Drop for TransformCtx {
         fn drop(&mut self) {
@@ -167,51 +217,13 @@ unsafe fn signed_info_verifies(
 /// with the bytes each digested. Run once [`signed_info_verifies`] has
 /// accepted the SignatureValue over SignedInfo: `xmlSecDSigCtxVerify` would
 /// canonicalise SignedInfo and check the signature a second time, after
-/// the References, which is what issue 10 had us check first. The structure
-/// it checks is checked here too (XML-DSig 4.1, 4.3: Signature is
-/// SignedInfo, SignatureValue, KeyInfo?, Object*; SignedInfo is
-/// CanonicalizationMethod, SignatureMethod, Reference+). Only same-document
-/// References are dereferenced; no Manifest is read.
+/// the References, which is what issue 10 had us check first (the order
+/// of the parts it checks is [`SignatureNodes::read`]'s). Only
+/// same-document References are dereferenced; no Manifest is read.
 ///
-/// SAFETY: `doc` must be live; nothing here outlives the call.
-unsafe fn digest_references(doc: &libxml::tree::Document) -> Result<Vec<(String, Vec<u8>)>, VoucherError> {
-    let structure = |what: &str| VoucherError::Structure(format!("{what} (XML-DSig 4.1, 4.3)"));
-    let next = |n: b::xmlNodePtr| b::xmlSecGetNextElementNode((*n).next);
-    let root = b::xmlDocGetRootElement(doc.doc_ptr() as b::xmlDocPtr);
-    if !is_dsig(root, b"Signature\0") {
-        return Err(structure("the document element must be Signature"));
-    }
-    let signed_info = b::xmlSecGetNextElementNode((*root).children);
-    if !is_dsig(signed_info, b"SignedInfo\0") || !is_dsig(next(signed_info), b"SignatureValue\0") {
-        return Err(structure("Signature must start with SignedInfo and SignatureValue"));
-    }
-    let mut cur = next(next(signed_info));
-    if is_dsig(cur, b"KeyInfo\0") {
-        cur = next(cur);
-    }
-    while is_dsig(cur, b"Object\0") {
-        cur = next(cur);
-    }
-    if !cur.is_null() {
-        return Err(structure("Signature may hold only SignedInfo, SignatureValue, KeyInfo and Objects"));
-    }
-    let c14n = b::xmlSecGetNextElementNode((*signed_info).children);
-    if !is_dsig(c14n, b"CanonicalizationMethod\0") || !is_dsig(next(c14n), b"SignatureMethod\0") {
-        return Err(structure("SignedInfo must start with CanonicalizationMethod and SignatureMethod"));
-    }
-    let mut references = Vec::new();
-    let mut cur = next(next(c14n));
-    while is_dsig(cur, b"Reference\0") {
-        references.push(cur);
-        cur = next(cur);
-    }
-    if references.is_empty() || !cur.is_null() {
-        return Err(structure("SignedInfo must end with one or more References"));
-    }
-    if references.len() > MAX_REFERENCES {
-        return Err(VoucherError::TooManyReferences { count: references.len(), limit: MAX_REFERENCES });
-    }
-
+/// SAFETY: `doc` must be live, `nodes` read from it; nothing here outlives
+/// the call.
+unsafe fn digest_references(doc: &libxml::tree::Document, nodes: &SignatureNodes) -> Result<Vec<(String, Vec<u8>)>, VoucherError> {
     struct Ctx(b::xmlSecDSigCtxPtr);
     impl Drop for Ctx {
         fn drop(&mut self) {
@@ -231,8 +243,8 @@ unsafe fn digest_references(doc: &libxml::tree::Document) -> Result<Vec<(String,
     (*ctx).flags |= b::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES;
     (*ctx).enabledReferenceUris = b::xmlSecTransformUriTypeSameDocument as _;
     add_ids(doc);
-    let mut digested = Vec::with_capacity(references.len());
-    for node in references {
+    let mut digested = Vec::with_capacity(nodes.references.len());
+    for &node in &nodes.references {
         let r = b::xmlSecDSigReferenceCtxCreate(ctx, b::xmlSecDSigReferenceOrigin_xmlSecDSigReferenceOriginSignedInfo);
         if r.is_null() {
             return Err(VoucherError::Xmlsec("cannot create a reference context".into()));
@@ -331,11 +343,13 @@ impl Verifier {
         let (signature_method, refs, certs) = precheck(xml)?;
         let when = at.map(std::time::SystemTime::from).unwrap_or_else(std::time::SystemTime::now);
         let doc = parse_libxml(xml.as_bytes())?;
-        // The signer's key (path-validated, cached) has verified the
-        // SignatureValue over SignedInfo: only now are References digested.
-        self.check_signed_info(&doc, &certs, when)?;
-        // SAFETY: `doc` is live for the call; see digest_references.
-        let digested = unsafe { digest_references(&doc)? };
+        // SAFETY: `doc` lives until the end of the call, and with it the
+        // nodes read from it.
+        let nodes = unsafe { SignatureNodes::read(&doc, refs.len())? };
+        // The signer's key (path-validated, cached) verifies the
+        // SignatureValue over SignedInfo: only then are References digested.
+        self.check_signed_info(&doc, &nodes, &certs, when)?;
+        let digested = unsafe { digest_references(&doc, &nodes)? };
         let options = options_from_digested(&digested, refs.len())?;
         Ok(VerifiedVoucher { options, signer: self.signer_certs(&certs).subject, signature_method })
     }
@@ -347,7 +361,13 @@ impl Verifier {
     /// certificate in turn) must chain to our anchors, and its key must
     /// verify the SignatureValue over SignedInfo. No Reference is read or
     /// digested here.
-    fn check_signed_info(&self, doc: &libxml::tree::Document, certs: &[Vec<u8>], when: std::time::SystemTime) -> Result<(), VoucherError> {
+    fn check_signed_info(
+        &self,
+        doc: &libxml::tree::Document,
+        nodes: &SignatureNodes,
+        certs: &[Vec<u8>],
+        when: std::time::SystemTime,
+    ) -> Result<(), VoucherError> {
         let candidates: Vec<&Vec<u8>> = match self.signer_certs(certs).leaf {
             Some(leaf) => vec![&certs[leaf]],
             None => certs.iter().collect(),
@@ -360,7 +380,7 @@ impl Verifier {
                     return Err(VoucherError::NoTrustedKey);
                 }
                 // SAFETY: `doc` and `key` are live; see signed_info_verifies.
-                match unsafe { signed_info_verifies(doc, key, &self.suits)? } {
+                match unsafe { signed_info_verifies(doc, nodes, key, &self.suits)? } {
                     true => Ok(()),
                     false => Err(VoucherError::BadSignature("the SignatureValue does not verify over SignedInfo".into())),
                 }
